@@ -1,0 +1,318 @@
+//! Facts + policy -> [`Decision`].
+//!
+//! Per statement, among the route's matching rules in enforce mode any deny wins, then any
+//! allow, then the route's `default`. A request is denied when any statement is. Shadow rules
+//! (`mode: monitor`) and everything under a policy in monitor mode are recorded as would-deny
+//! and never block.
+//!
+//! A deny rule matches when *any part* of a statement matches it (any operation, any object it
+//! may touch); an allow rule only when it *covers the whole* statement (every operation, every
+//! object, certainly). So `WITH d AS (DELETE ...) SELECT ...` is caught by a deny on `delete`
+//! and not excused by an allow on `select`.
+//!
+//! A statement that does not parse is held against the deny rules with what its tokens suggest;
+//! if none matches, `limits.on_unparsable` decides. It is never allowed by a rule.
+
+use crate::identity::Actor;
+use crate::policy::{
+    ActorMatch, Certainty, ColumnMatch, Effect, Mode, Policy, Route, Rule, SqlMatch,
+};
+use crate::sql::{Intent, StatementAnalysis};
+
+/// Why the decision came out as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A rule decided (named in [`Decision::rule`]).
+    Rule,
+    /// No enforcing rule matched: the route's `default`.
+    RouteDefault,
+    /// A policy limit decided.
+    Limit(Limit),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Oversize,
+    Unparsable,
+    EncodedBody,
+}
+
+impl Limit {
+    /// The policy path of the limit, used where a rule name would stand.
+    pub fn rule_name(self) -> &'static str {
+        match self {
+            Limit::Oversize => "limits.on_oversize",
+            Limit::Unparsable => "limits.on_unparsable",
+            Limit::EncodedBody => "limits.on_encoded_body",
+        }
+    }
+}
+
+/// What a shadow rule, or the policy in monitor mode, would have done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WouldDeny {
+    pub rule: String,
+    pub message: String,
+    pub statement: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What happens to the request.
+    pub effect: Effect,
+    /// False when the policy is in monitor mode: nothing is blocked.
+    pub enforced: bool,
+    pub reason: Reason,
+    /// The deciding rule, `limits.*` for a limit, `None` for a route default.
+    pub rule: Option<String>,
+    pub message: String,
+    /// Index of the deciding statement.
+    pub statement: Option<usize>,
+    pub would_deny: Option<WouldDeny>,
+}
+
+impl Decision {
+    pub fn is_deny(&self) -> bool {
+        self.effect == Effect::Deny
+    }
+}
+
+/// The decision of one statement, before the request-level merge.
+struct Verdict {
+    effect: Effect,
+    reason: Reason,
+    rule: Option<usize>,
+    would: Option<usize>,
+}
+
+/// Decides a request on a route whose SQL was read and analyzed (`statements` empty means the
+/// route reads no SQL: only rules without a `sql` condition can match).
+pub fn decide(policy: &Policy, route: &Route, actor: &Actor, statements: &[StatementAnalysis]) -> Decision {
+    if route.sql.is_some() && statements.is_empty() {
+        return decide_limit(policy, Limit::Unparsable, "the request holds no SQL statement".to_string());
+    }
+    let verdicts: Vec<Verdict> = if statements.is_empty() {
+        vec![verdict(policy, route, actor, None)]
+    } else {
+        statements.iter().map(|s| verdict(policy, route, actor, Some(s))).collect()
+    };
+    let deciding = verdicts.iter().position(|v| v.effect == Effect::Deny).unwrap_or(0);
+    let chosen = &verdicts[deciding];
+    let statement = (!statements.is_empty()).then_some(deciding);
+    let would_deny = verdicts.iter().enumerate().find_map(|(i, v)| {
+        v.would.map(|rule| WouldDeny {
+            rule: policy.rules[rule].name.clone(),
+            message: rule_message(&policy.rules[rule]),
+            statement: (!statements.is_empty()).then_some(i),
+        })
+    });
+    let (rule, message) = match (chosen.reason, chosen.rule) {
+        (Reason::Rule, Some(index)) => {
+            let rule = &policy.rules[index];
+            let message = match (chosen.effect, statements.get(deciding)) {
+                (Effect::Deny, Some(Err(unparsed))) => {
+                    format!("{} (statement did not parse: {})", rule_message(rule), unparsed.error)
+                }
+                (Effect::Deny, _) => rule_message(rule),
+                (Effect::Allow, _) => format!("allowed by rule {:?}", rule.name),
+            };
+            (Some(rule.name.clone()), message)
+        }
+        (Reason::Limit(limit), _) => {
+            let detail = match statements.get(deciding) {
+                Some(Err(unparsed)) => format!("statement {} did not parse: {}", deciding + 1, unparsed.error),
+                _ => "the request could not be analyzed".to_string(),
+            };
+            (Some(limit.rule_name().to_string()), detail)
+        }
+        _ => {
+            let message = match chosen.effect {
+                Effect::Deny => format!("no rule allows this on route {:?}", route.name),
+                Effect::Allow => format!("allowed by default on route {:?}", route.name),
+            };
+            (None, message)
+        }
+    };
+    finish(
+        policy,
+        Decision {
+            effect: chosen.effect,
+            enforced: true,
+            reason: chosen.reason,
+            rule,
+            message,
+            statement,
+            would_deny,
+        },
+    )
+}
+
+/// A decision made by a limit before any SQL was analyzed (oversize, encoded, missing).
+pub fn decide_limit(policy: &Policy, limit: Limit, detail: String) -> Decision {
+    let effect = match limit {
+        Limit::Oversize => policy.limits.on_oversize,
+        Limit::Unparsable => policy.limits.on_unparsable,
+        Limit::EncodedBody => policy.limits.on_encoded_body,
+    };
+    finish(
+        policy,
+        Decision {
+            effect,
+            enforced: true,
+            reason: Reason::Limit(limit),
+            rule: Some(limit.rule_name().to_string()),
+            message: detail,
+            statement: None,
+            would_deny: None,
+        },
+    )
+}
+
+/// Under a policy in monitor mode a deny becomes an allow that records what it would have done.
+fn finish(policy: &Policy, mut decision: Decision) -> Decision {
+    if policy.mode == Mode::Monitor {
+        decision.enforced = false;
+        if decision.effect == Effect::Deny {
+            decision.would_deny = Some(WouldDeny {
+                rule: decision.rule.clone().unwrap_or_else(|| "default".to_string()),
+                message: decision.message.clone(),
+                statement: decision.statement,
+            });
+            decision.effect = Effect::Allow;
+        }
+    }
+    decision
+}
+
+fn rule_message(rule: &Rule) -> String {
+    rule.message.clone().unwrap_or_else(|| format!("denied by rule {:?}", rule.name))
+}
+
+fn verdict(policy: &Policy, route: &Route, actor: &Actor, statement: Option<&StatementAnalysis>) -> Verdict {
+    let mut first_allow = None;
+    let mut would = None;
+    for &index in &route.rules {
+        let rule = &policy.rules[index];
+        let matched = match statement {
+            None => rule.sql.is_none() && actor_matches(rule.actor.as_ref(), actor),
+            Some(Ok(intent)) => rule_matches(rule, actor, intent, rule.effect),
+            // Only grounds for a deny: a statement we cannot read is never allowed by a rule.
+            Some(Err(unparsed)) => {
+                rule.effect == Effect::Deny && rule_matches(rule, actor, &unparsed.suspected, Effect::Deny)
+            }
+        };
+        if !matched {
+            continue;
+        }
+        match (rule.monitor, rule.effect) {
+            (true, Effect::Deny) => {
+                would.get_or_insert(index);
+            }
+            (true, Effect::Allow) => {}
+            (false, Effect::Deny) => {
+                return Verdict { effect: Effect::Deny, reason: Reason::Rule, rule: Some(index), would };
+            }
+            (false, Effect::Allow) => {
+                first_allow.get_or_insert(index);
+            }
+        }
+    }
+    if matches!(statement, Some(Err(_))) {
+        return Verdict {
+            effect: policy.limits.on_unparsable,
+            reason: Reason::Limit(Limit::Unparsable),
+            rule: None,
+            would,
+        };
+    }
+    match first_allow {
+        Some(index) => Verdict { effect: Effect::Allow, reason: Reason::Rule, rule: Some(index), would },
+        None => Verdict { effect: route.default, reason: Reason::RouteDefault, rule: None, would },
+    }
+}
+
+fn rule_matches(rule: &Rule, actor: &Actor, intent: &Intent, effect: Effect) -> bool {
+    actor_matches(rule.actor.as_ref(), actor)
+        && rule.sql.as_ref().is_none_or(|sql| sql_matches(sql, intent, effect))
+}
+
+fn actor_matches(condition: Option<&ActorMatch>, actor: &Actor) -> bool {
+    let Some(condition) = condition else { return true };
+    if condition.kind.is_some_and(|kind| kind != actor.kind) {
+        return false;
+    }
+    if let Some(anonymous) = condition.anonymous {
+        if anonymous != actor.principal.is_none() {
+            return false;
+        }
+    }
+    if let Some(globs) = &condition.principals {
+        match &actor.principal {
+            Some(p) => {
+                if !globs.iter().any(|g| g.matches(p)) {
+                    return false;
+                }
+            }
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Deny: any part matches (and an object *may* be the named table). Allow: the condition covers
+/// every operation and every object of the statement, certainly.
+fn sql_matches(condition: &SqlMatch, intent: &Intent, effect: Effect) -> bool {
+    let deny = effect == Effect::Deny;
+    let certainty = if deny { Certainty::Possible } else { Certainty::Certain };
+    let table_matches =
+        |object| condition.tables.as_ref().is_none_or(|ts| ts.iter().any(|t| t.matches(object, certainty)));
+
+    if let Some(wanted) = condition.unbounded {
+        if intent.unbounded != wanted {
+            return false;
+        }
+    }
+    if deny {
+        match (condition.operations, &condition.tables) {
+            (Some(ops), Some(_)) => {
+                if !intent.accesses.iter().any(|a| ops.contains(a.operation) && table_matches(&a.object)) {
+                    return false;
+                }
+            }
+            (Some(ops), None) => {
+                if !intent.operations.intersects(ops) {
+                    return false;
+                }
+            }
+            (None, Some(_)) => {
+                if !intent.accesses.iter().any(|a| table_matches(&a.object)) {
+                    return false;
+                }
+            }
+            (None, None) => {}
+        }
+    } else {
+        if let Some(ops) = condition.operations {
+            if intent.operations.is_empty() || !intent.operations.is_subset(ops) {
+                return false;
+            }
+        }
+        if condition.tables.is_some() && !intent.accesses.iter().all(|a| table_matches(&a.object)) {
+            return false;
+        }
+    }
+    match &condition.columns {
+        None => true,
+        Some(ColumnMatch::Only(allowed)) => {
+            let written = &intent.columns_written;
+            !written.unknown
+                && !written.names.is_empty()
+                && written.names.iter().all(|c| allowed.iter().any(|g| g.matches(c)))
+        }
+        Some(ColumnMatch::Any(listed)) => {
+            let touched = intent.columns_written.names.iter().chain(&intent.columns_read);
+            let named = touched.into_iter().any(|c| listed.iter().any(|g| g.matches(c)));
+            named || (deny && (intent.reads_all_columns || intent.columns_written.unknown))
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The actor: who is acting (principal) and whether it is an AI agent or a person.
+//!
+//! Sources are read in the policy's order and the first that yields a value wins. A source that
+//! yields *conflicting* values (the same identity header twice with different values) yields
+//! nothing: a client that can add a header must not get to pick which copy counts.
+
+use crate::policy::{ActorKind, AgentTest, Identity};
+use crate::policy::schema::PrincipalSource;
+
+/// Where identity facts come from: the HTTP request, a database startup message, the peer.
+pub trait Attributes {
+    /// Every value of a header (or connection attribute), in order.
+    fn values(&self, name: &str) -> Vec<&str>;
+    /// A claim of the verified JWT payload that Envoy's jwt_authn stored under `payload_key`.
+    /// Dotted names reach nested claims.
+    fn jwt_claim(&self, payload_key: &str, claim: &str) -> Option<String>;
+    /// The peer's SPIFFE ID from its mTLS certificate.
+    fn peer_spiffe(&self) -> Option<String>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub principal: Option<String>,
+    pub kind: ActorKind,
+    /// The source that yielded the principal: `header:x-agent-id`, `jwt:sub`, `spiffe`.
+    pub source: Option<String>,
+    pub spiffe: Option<String>,
+    /// Sources skipped because they disagreed with themselves.
+    pub conflicts: Vec<String>,
+}
+
+impl Actor {
+    pub fn kind_str(&self) -> &'static str {
+        match self.kind {
+            ActorKind::Agent => "agent",
+            ActorKind::Human => "human",
+        }
+    }
+}
+
+pub fn resolve(identity: &Identity, attributes: &dyn Attributes) -> Actor {
+    let spiffe = attributes.peer_spiffe();
+    let mut conflicts = Vec::new();
+    let mut found: Option<(String, String)> = None;
+    for source in &identity.principal {
+        let (label, value) = match source {
+            PrincipalSource::Header(name) => {
+                let label = format!("header:{}", name.to_ascii_lowercase());
+                let values = attributes.values(name);
+                let mut distinct: Vec<&str> = values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()).collect();
+                distinct.dedup();
+                match distinct.as_slice() {
+                    [] => continue,
+                    [one] => (label, one.to_string()),
+                    _ => {
+                        conflicts.push(label);
+                        continue;
+                    }
+                }
+            }
+            PrincipalSource::JwtClaim(claim) => match attributes.jwt_claim(&identity.jwt_payload_key, claim) {
+                Some(v) if !v.is_empty() => (format!("jwt:{claim}"), v),
+                _ => continue,
+            },
+            PrincipalSource::PeerSpiffe(true) => match &spiffe {
+                Some(id) => ("spiffe".to_string(), id.clone()),
+                None => continue,
+            },
+            PrincipalSource::PeerSpiffe(false) => continue,
+        };
+        found = Some((label, value));
+        break;
+    }
+    let (source, principal) = match found {
+        Some((label, value)) => (Some(label), Some(value)),
+        None => (None, None),
+    };
+    let agent = identity.agent_when.iter().any(|test| match test {
+        AgentTest::Header(condition) => {
+            let values = attributes.values(&condition.name);
+            match &condition.test {
+                crate::http::HeaderTest::Present => !values.is_empty(),
+                crate::http::HeaderTest::Absent => values.is_empty(),
+                crate::http::HeaderTest::Equals(v) => values.iter().any(|x| x.trim() == v),
+                crate::http::HeaderTest::Glob(g) => values.iter().any(|x| g.matches(x.trim())),
+            }
+        }
+        AgentTest::Principal(glob) => principal.as_deref().is_some_and(|p| glob.matches(p)),
+        AgentTest::JwtClaim { name, equals } => {
+            attributes.jwt_claim(&identity.jwt_payload_key, name).is_some_and(|v| &v == equals)
+        }
+        AgentTest::PeerSpiffe(glob) => spiffe.as_deref().is_some_and(|s| glob.matches(s)),
+    });
+    Actor {
+        principal,
+        kind: if agent { ActorKind::Agent } else { ActorKind::Human },
+        source,
+        spiffe,
+        conflicts,
+    }
+}
+
+/// Attributes of an HTTP request, with the JWT payload and peer certificate the host provides.
+pub struct HttpAttributes<'a> {
+    pub request: &'a crate::http::Request,
+    /// The verified JWT payload (the JSON object jwt_authn stored), when there is one.
+    pub jwt_payload: Option<&'a serde_json::Value>,
+    pub peer_spiffe: Option<String>,
+}
+
+impl Attributes for HttpAttributes<'_> {
+    fn values(&self, name: &str) -> Vec<&str> {
+        self.request.header_values(name).collect()
+    }
+
+    fn jwt_claim(&self, _payload_key: &str, claim: &str) -> Option<String> {
+        let mut value = self.jwt_payload?;
+        for part in claim.split('.') {
+            value = value.get(part)?;
+        }
+        match value {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    fn peer_spiffe(&self) -> Option<String> {
+        self.peer_spiffe.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Request;
+    use crate::policy::Policy;
+
+    fn identity(json: &str) -> Identity {
+        let policy = format!(r#"{{"version":1,{json}"routes":[{{"name":"r"}}],"rules":[]}}"#);
+        Policy::from_json(&policy).unwrap().identity
+    }
+
+    fn actor(identity: &Identity, headers: &[(&str, &str)], jwt: Option<serde_json::Value>, spiffe: Option<&str>) -> Actor {
+        let request =
+            Request::new("GET", "/", "h", headers.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());
+        let attrs = HttpAttributes { request: &request, jwt_payload: jwt.as_ref(), peer_spiffe: spiffe.map(String::from) };
+        resolve(identity, &attrs)
+    }
+
+    #[test]
+    fn defaults_read_header_then_jwt_then_spiffe() {
+        let id = identity("");
+        let a = actor(&id, &[("X-Agent-Id", "agent:etl")], None, None);
+        assert_eq!(a.principal.as_deref(), Some("agent:etl"));
+        assert_eq!(a.kind, ActorKind::Agent);
+        assert_eq!(a.source.as_deref(), Some("header:x-agent-id"));
+        let b = actor(&id, &[], Some(serde_json::json!({"sub": "alice"})), Some("spiffe://x/y"));
+        assert_eq!((b.principal.as_deref(), b.kind), (Some("alice"), ActorKind::Human));
+        let c = actor(&id, &[("x-actor-kind", "agent")], None, Some("spiffe://mesh/ns/a/sa/bot"));
+        assert_eq!((c.principal.as_deref(), c.kind), (Some("spiffe://mesh/ns/a/sa/bot"), ActorKind::Agent));
+    }
+
+    #[test]
+    fn conflicting_repeated_headers_yield_nothing() {
+        let id = identity("");
+        let a = actor(&id, &[("x-agent-id", "alice"), ("x-agent-id", "agent:bot")], None, None);
+        assert_eq!(a.principal, None);
+        assert_eq!(a.conflicts, vec!["header:x-agent-id"]);
+        let same = actor(&id, &[("x-agent-id", "alice"), ("x-agent-id", "alice")], None, None);
+        assert_eq!(same.principal.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn any_agent_marker_makes_an_agent() {
+        let id = identity("");
+        let a = actor(&id, &[("x-actor-kind", "human"), ("x-actor-kind", "agent")], None, None);
+        assert_eq!(a.kind, ActorKind::Agent);
+    }
+
+    #[test]
+    fn nested_jwt_claims_and_custom_conditions() {
+        let id = identity(
+            r#""identity":{"principal":[{"jwt_claim":"user.email"}],"agent_when":[{"jwt_claim":{"name":"act","equals":"agent"}}]},"#,
+        );
+        let a = actor(&id, &[("x-agent-id", "ignored")], Some(serde_json::json!({"user": {"email": "bot@x"}, "act": "agent"})), None);
+        assert_eq!((a.principal.as_deref(), a.kind), (Some("bot@x"), ActorKind::Agent));
+    }
+}

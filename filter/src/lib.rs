@@ -1,0 +1,20 @@
+//! Access Guardrails: a proxy-wasm filter that decides, per request and per identity, whether an
+//! action (SQL over HTTP or the database wire, an API call, an MCP tool call) may reach
+//! production, and records every decision.
+//!
+//! Everything here is a pure engine: no host calls; time and randomness are passed in. The same
+//! engine runs inside Envoy, in the `guardrails` command and in native tests.
+//!
+//! - [`policy`]: the configuration schema, its validation and compilation.
+//! - [`sql`]: what a SQL statement does ([`sql::Intent`]).
+//! - [`http`]: request facts, route matching, where the SQL is in a request.
+//! - [`identity`]: who acts, and whether it is an agent.
+//! - [`decide`]: facts + policy -> [`decide::Decision`].
+//! - [`engine`]: one request through all of the above.
+
+pub mod decide;
+pub mod engine;
+pub mod http;
+pub mod identity;
+pub mod policy;
+pub mod sql;

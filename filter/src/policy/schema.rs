@@ -1,0 +1,367 @@
+//! Policy v1 as written: the serde model of the plugin configuration.
+//!
+//! JSON on the wire, YAML in files (the `guardrails` command converts). Unknown fields are
+//! errors everywhere. Each route, rule and section is deserialized on its own (see
+//! [`super::compile`]), so one mistake does not hide the next.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Monitor,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+fn default_principal_sources() -> Vec<PrincipalSource> {
+    vec![
+        PrincipalSource::Header("x-agent-id".to_string()),
+        PrincipalSource::JwtClaim("sub".to_string()),
+        PrincipalSource::PeerSpiffe(true),
+    ]
+}
+
+fn default_agent_conditions() -> Vec<AgentCondition> {
+    vec![
+        AgentCondition::Header(HeaderMatchDoc {
+            name: "x-actor-kind".to_string(),
+            equals: Some("agent".to_string()),
+            glob: None,
+            present: None,
+        }),
+        AgentCondition::Principal("agent:*".to_string()),
+    ]
+}
+
+fn default_jwt_payload_key() -> String {
+    "jwt_payload".to_string()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityDoc {
+    /// Sources of the principal, in order; the first that yields a value wins.
+    #[serde(default = "default_principal_sources")]
+    pub principal: Vec<PrincipalSource>,
+    /// The actor is an AI agent when any of these holds.
+    #[serde(default = "default_agent_conditions")]
+    pub agent_when: Vec<AgentCondition>,
+    /// Key under which Envoy's `jwt_authn` filter stores the verified payload
+    /// (`payload_in_metadata`).
+    #[serde(default = "default_jwt_payload_key")]
+    pub jwt_payload_key: String,
+}
+
+impl Default for IdentityDoc {
+    fn default() -> Self {
+        IdentityDoc {
+            principal: default_principal_sources(),
+            agent_when: default_agent_conditions(),
+            jwt_payload_key: default_jwt_payload_key(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PrincipalSource {
+    Header(String),
+    JwtClaim(String),
+    PeerSpiffe(bool),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AgentCondition {
+    Header(HeaderMatchDoc),
+    /// A glob over the principal.
+    Principal(String),
+    JwtClaim(ClaimMatchDoc),
+    /// A glob over the peer's SPIFFE ID.
+    PeerSpiffe(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatchDoc {
+    pub name: String,
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub glob: Option<String>,
+    #[serde(default)]
+    pub present: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMatchDoc {
+    pub name: String,
+    pub equals: String,
+}
+
+fn default_max_body_bytes() -> u64 {
+    1_048_576
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    #[serde(default = "deny")]
+    pub on_oversize: Effect,
+    /// SQL that does not parse, or a missing payload.
+    #[serde(default = "deny")]
+    pub on_unparsable: Effect,
+    /// A content-encoding the filter cannot read.
+    #[serde(default = "deny")]
+    pub on_encoded_body: Effect,
+}
+
+fn deny() -> Effect {
+    Effect::Deny
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: default_max_body_bytes(),
+            on_oversize: Effect::Deny,
+            on_unparsable: Effect::Deny,
+            on_encoded_body: Effect::Deny,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDoc {
+    pub name: String,
+    #[serde(rename = "match", default)]
+    pub matcher: MatchDoc,
+    #[serde(default)]
+    pub sql: Option<SqlSourceDoc>,
+    /// The decision when no enforcing rule matches.
+    #[serde(default)]
+    pub default: Effect,
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchDoc {
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// A glob over the normalized path (`*` stops at `/`, `**` does not).
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    /// A glob over the host (and port, when the glob has one).
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub headers: Vec<HeaderMatchDoc>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSourceDoc {
+    #[serde(default)]
+    pub preset: Option<String>,
+    #[serde(default)]
+    pub dialect: Option<String>,
+    #[serde(default)]
+    pub from: Option<FromDoc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FromDoc {
+    Body,
+    Json(String),
+    QueryParam(String),
+    Form(String),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDoc {
+    pub name: String,
+    pub effect: Effect,
+    /// `monitor`: a shadow rule, audited as would-deny, never blocking.
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub when: WhenDoc,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenDoc {
+    #[serde(default)]
+    pub actor: Option<ActorDoc>,
+    #[serde(default)]
+    pub sql: Option<SqlConditionDoc>,
+}
+
+/// `actor: agent` or `actor: {kind: agent, principals: ["agent:etl-*"]}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ActorDoc {
+    Kind(String),
+    Detailed(ActorDetailDoc),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorDetailDoc {
+    /// `agent`, `human` or `any`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub principals: Option<Vec<String>>,
+    /// `true`: only actors with no principal; `false`: only identified ones.
+    #[serde(default)]
+    pub anonymous: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConditionDoc {
+    #[serde(default)]
+    pub operations: Option<Vec<String>>,
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    #[serde(default)]
+    pub columns: Option<ColumnsDoc>,
+    #[serde(default)]
+    pub unbounded: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnsDoc {
+    /// Every written column is one of these.
+    #[serde(default)]
+    pub only: Option<Vec<String>>,
+    /// Some column read or written is one of these.
+    #[serde(default)]
+    pub any: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditFormat {
+    #[default]
+    Ndjson,
+    Otlp,
+    Elasticsearch,
+    SplunkHec,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementDetail {
+    #[default]
+    Full,
+    Fingerprint,
+    None,
+}
+
+fn default_max_records() -> u32 {
+    500
+}
+fn default_max_bytes() -> u32 {
+    262_144
+}
+fn default_flush_ms() -> u32 {
+    1_000
+}
+fn default_buffer_records() -> u32 {
+    10_000
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDoc {
+    #[serde(default = "default_max_records")]
+    pub max_records: u32,
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u32,
+    #[serde(default = "default_flush_ms")]
+    pub flush_ms: u32,
+}
+
+impl Default for BatchDoc {
+    fn default() -> Self {
+        BatchDoc { max_records: default_max_records(), max_bytes: default_max_bytes(), flush_ms: default_flush_ms() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferDoc {
+    #[serde(default = "default_buffer_records")]
+    pub max_records: u32,
+}
+
+impl Default for BufferDoc {
+    fn default() -> Self {
+        BufferDoc { max_records: default_buffer_records() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditDoc {
+    /// An Envoy cluster.
+    pub cluster: String,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default = "default_audit_path")]
+    pub path: String,
+    #[serde(default)]
+    pub format: AuditFormat,
+    #[serde(default)]
+    pub batch: BatchDoc,
+    #[serde(default)]
+    pub buffer: BufferDoc,
+    /// `deny`: no action without an audit trail.
+    #[serde(default)]
+    pub on_unavailable: Effect,
+    #[serde(default)]
+    pub statement: StatementDetail,
+    /// HMAC-SHA256 key for the record chain; plain SHA-256 without one.
+    #[serde(default)]
+    pub chain_key: Option<String>,
+    /// Extra request headers for the sink (an `Authorization` for Splunk HEC, say).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+fn default_audit_path() -> String {
+    "/".to_string()
+}

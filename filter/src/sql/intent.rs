@@ -1,0 +1,782 @@
+//! From a parsed statement to its [`Intent`], in one walk with sqlparser's [`Visitor`].
+//!
+//! Every statement in the tree (the top one, a DELETE inside a CTE, the statement under EXPLAIN
+//! ANALYZE, a PREPARE's body) records its operation and its *targets*: the objects it writes.
+//! Every other relation is a read. Targets are told apart from reads by node identity, so a
+//! table that is both (`UPDATE t ... FROM t`) is counted once as each. CTE names are scoped as
+//! SQL scopes them: a CTE body sees only the CTEs before it (all of them under RECURSIVE), so
+//! `WITH users AS (SELECT * FROM users)` still reads the real `users` table.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    AssignmentTarget, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, MergeAction,
+    MergeInsertKind, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    TableObject, Update, UpdateTableFromKind, UtilityOption, Visit, Visitor,
+};
+
+use super::dialect::Dialect;
+use super::names::{canonical, canonical_ident, ObjectPath};
+use super::{tautology, Access, Intent, Operation, OperationSet, SqlError, WrittenColumns};
+
+/// Functions that read or write files on the database server, or fetch remote data into it:
+/// each is an export of data out of the database's control.
+const SERVER_FILE_FUNCTIONS: &[&str] = &[
+    // Postgres
+    "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_export",
+    "pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir", "pg_ls_archive_statusdir",
+    // MySQL / MariaDB
+    "load_file",
+    // SQLite (fileio extension, CLI)
+    "readfile", "writefile", "edit",
+    // DuckDB
+    "read_text", "read_blob", "read_csv", "read_csv_auto", "read_json", "read_json_auto",
+    "read_ndjson", "read_parquet", "parquet_scan", "glob",
+    // ClickHouse table functions
+    "file", "url", "s3", "hdfs", "azureblobstorage", "gcs",
+    // SQL Server
+    "openrowset", "opendatasource",
+];
+
+/// Functions that load data from outside into the database.
+const IMPORT_FUNCTIONS: &[&str] = &["lo_import", "lo_from_bytea"];
+
+/// Functions that run code or SQL the analyzer cannot see.
+const DYNAMIC_FUNCTIONS: &[&str] = &[
+    "dblink", "dblink_exec", "dblink_send_query", "query_to_xml", "xp_cmdshell", "sp_executesql",
+    "load_extension", "sys_exec", "sys_eval", "query_to_xml_and_xmlschema", "table_to_xml",
+    "pg_terminate_backend", "pg_cancel_backend",
+];
+
+pub(crate) fn of_statement(statement: &Statement, dialect: Dialect) -> Result<Intent, SqlError> {
+    let mut collector = Collector::new(dialect);
+    if let ControlFlow::Break(error) = statement.visit(&mut collector) {
+        return Err(error);
+    }
+    Ok(collector.finish())
+}
+
+struct CteFrame {
+    owner: *const Query,
+    names: Vec<String>,
+    recursive: bool,
+    /// How many of `names` are in scope right now.
+    visible: usize,
+}
+
+struct Collector {
+    dialect: Dialect,
+    operations: OperationSet,
+    accesses: Vec<Access>,
+    /// Relation nodes already recorded as targets of a write.
+    targets: Vec<*const ObjectName>,
+    /// Statements under a plain EXPLAIN: planned, not run.
+    planned_only: Vec<*const Statement>,
+    planning_depth: usize,
+    ctes: Vec<CteFrame>,
+    /// CTE bodies: (query node, frame owner, index of the CTE).
+    cte_bodies: Vec<(*const Query, *const Query, usize)>,
+    written: WrittenColumns,
+    read: Vec<String>,
+    reads_all_columns: bool,
+    unbounded: bool,
+}
+
+impl Collector {
+    fn new(dialect: Dialect) -> Collector {
+        Collector {
+            dialect,
+            operations: OperationSet::EMPTY,
+            accesses: Vec::new(),
+            targets: Vec::new(),
+            planned_only: Vec::new(),
+            planning_depth: 0,
+            ctes: Vec::new(),
+            cte_bodies: Vec::new(),
+            written: WrittenColumns::default(),
+            read: Vec::new(),
+            reads_all_columns: false,
+            unbounded: false,
+        }
+    }
+
+    fn finish(self) -> Intent {
+        Intent {
+            operations: self.operations,
+            accesses: self.accesses,
+            columns_written: self.written,
+            columns_read: self.read,
+            reads_all_columns: self.reads_all_columns,
+            unbounded: self.unbounded,
+            fingerprint: String::new(),
+            span: (0, 0),
+        }
+    }
+
+    /// Under a plain EXPLAIN nothing runs: every operation is recorded as `explain`.
+    fn effective(&self, op: Operation) -> Operation {
+        if self.planning_depth > 0 {
+            Operation::Explain
+        } else {
+            op
+        }
+    }
+
+    fn op(&mut self, op: Operation) {
+        let op = self.effective(op);
+        self.operations.insert(op);
+    }
+
+    fn access(&mut self, op: Operation, object: ObjectPath) {
+        let op = self.effective(op);
+        self.operations.insert(op);
+        let access = Access { operation: op, object };
+        if !self.accesses.contains(&access) {
+            self.accesses.push(access);
+        }
+    }
+
+    /// Records a write target and remembers the node so the relation walk skips it.
+    fn target(&mut self, op: Operation, name: &ObjectName) {
+        self.targets.push(name as *const ObjectName);
+        let path = ObjectPath::from_object_name(name, self.dialect);
+        self.access(op, path);
+    }
+
+    fn write_column(&mut self, name: String) {
+        if self.planning_depth > 0 {
+            return;
+        }
+        if !self.written.names.contains(&name) {
+            self.written.names.push(name);
+        }
+    }
+
+    fn column_name(&self, name: &ObjectName) -> Option<String> {
+        name.0.last().and_then(|part| part.as_ident()).map(|ident| canonical_ident(ident, self.dialect))
+    }
+
+    fn read_column(&mut self, ident: &Ident) {
+        let name = canonical_ident(ident, self.dialect);
+        if !self.read.contains(&name) {
+            self.read.push(name);
+        }
+    }
+
+    fn mark_unbounded(&mut self, selection: Option<&Expr>) {
+        if self.planning_depth > 0 {
+            return;
+        }
+        if selection.is_none_or(tautology::always_true) {
+            self.unbounded = true;
+        }
+    }
+
+    fn is_cte_reference(&self, name: &ObjectName) -> bool {
+        let [part] = name.0.as_slice() else { return false };
+        let Some(ident) = part.as_ident() else { return false };
+        let wanted = canonical_ident(ident, self.dialect);
+        self.ctes.iter().any(|frame| frame.names[..frame.visible].contains(&wanted))
+    }
+
+    fn classify_function(&mut self, name: &ObjectName) {
+        let base = match name.0.last().and_then(|p| p.as_ident()) {
+            Some(ident) => ident.value.to_ascii_lowercase(),
+            None => return,
+        };
+        let path = ObjectPath::from_object_name(name, self.dialect);
+        if SERVER_FILE_FUNCTIONS.contains(&base.as_str()) {
+            self.access(Operation::Export, path);
+        } else if IMPORT_FUNCTIONS.contains(&base.as_str()) {
+            self.access(Operation::Import, path);
+        } else if DYNAMIC_FUNCTIONS.contains(&base.as_str()) {
+            self.access(Operation::Call, path);
+        }
+    }
+
+    fn insert(&mut self, insert: &Insert) {
+        let op = Operation::Insert;
+        match &insert.table {
+            TableObject::TableName(name) => self.target(op, name),
+            // ClickHouse `INSERT INTO FUNCTION file(...)`, `s3(...)`: data leaves the database.
+            TableObject::TableFunction(function) => {
+                let path = ObjectPath::from_object_name(&function.name, self.dialect);
+                self.access(Operation::Export, path);
+            }
+            TableObject::TableQuery(_) => self.op(op),
+        }
+        if insert.columns.is_empty() && insert.assignments.is_empty() {
+            self.written.unknown = true;
+        }
+        for column in &insert.columns {
+            if let Some(name) = self.column_name(column) {
+                self.write_column(name);
+            }
+        }
+        for assignment in &insert.assignments {
+            self.assignment_target(&assignment.target);
+        }
+        if let Some(sqlparser::ast::OnInsert::DuplicateKeyUpdate(assignments)) = &insert.on {
+            self.op(Operation::Update);
+            for assignment in assignments {
+                self.assignment_target(&assignment.target);
+            }
+        }
+        if let Some(sqlparser::ast::OnInsert::OnConflict(conflict)) = &insert.on {
+            if let sqlparser::ast::OnConflictAction::DoUpdate(update) = &conflict.action {
+                self.op(Operation::Update);
+                for assignment in &update.assignments {
+                    self.assignment_target(&assignment.target);
+                }
+            }
+        }
+    }
+
+    fn assignment_target(&mut self, target: &AssignmentTarget) {
+        let names: &[ObjectName] = match target {
+            AssignmentTarget::ColumnName(name) => std::slice::from_ref(name),
+            AssignmentTarget::Tuple(names) => names,
+        };
+        for name in names {
+            if let Some(column) = self.column_name(name) {
+                self.write_column(column);
+            }
+        }
+    }
+
+    fn update(&mut self, update: &Update) {
+        self.table_factor_target(Operation::Update, &update.table.relation);
+        for join in &update.table.joins {
+            self.table_factor_target(Operation::Update, &join.relation);
+        }
+        for assignment in &update.assignments {
+            self.assignment_target(&assignment.target);
+        }
+        if let Some(UpdateTableFromKind::BeforeSet(_) | UpdateTableFromKind::AfterSet(_)) = &update.from {
+            // Tables in FROM are reads: the relation walk records them.
+        }
+        self.mark_unbounded(update.selection.as_ref());
+    }
+
+    fn delete(&mut self, delete: &Delete) {
+        if delete.tables.is_empty() {
+            let from = match &delete.from {
+                FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables) => tables,
+            };
+            // Postgres and standard SQL: the FROM list names the target; MySQL's joined
+            // single-table form does too.
+            for table in from {
+                self.table_factor_target(Operation::Delete, &table.relation);
+                for join in &table.joins {
+                    self.table_factor_target(Operation::Delete, &join.relation);
+                }
+            }
+        } else {
+            // MySQL multi-table: `DELETE t1, t2 FROM t1 JOIN t2 ...`.
+            for name in &delete.tables {
+                self.target(Operation::Delete, name);
+            }
+        }
+        self.mark_unbounded(delete.selection.as_ref());
+    }
+
+    fn table_factor_target(&mut self, op: Operation, factor: &TableFactor) {
+        match factor {
+            TableFactor::Table { name, .. } => self.target(op, name),
+            _ => self.op(op),
+        }
+    }
+
+    fn explain(&mut self, analyze: bool, options: Option<&Vec<UtilityOption>>, inner: &Statement) {
+        self.op(Operation::Explain);
+        let analyze_option = options.is_some_and(|options| {
+            options.iter().any(|option| {
+                option.name.value.eq_ignore_ascii_case("analyze")
+                    && option.arg.as_ref().is_none_or(|arg| {
+                        !matches!(arg, Expr::Value(v) if matches!(&v.value,
+                            sqlparser::ast::Value::Boolean(false))
+                            || v.value.to_string().eq_ignore_ascii_case("off")
+                            || v.value.to_string() == "0")
+                            && !matches!(arg, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("off")
+                                || i.value.eq_ignore_ascii_case("false"))
+                    })
+            })
+        });
+        if !(analyze || analyze_option) {
+            self.planned_only.push(inner as *const Statement);
+        }
+    }
+
+    /// Operation and targets of one statement node (its children are walked afterwards).
+    fn statement(&mut self, statement: &Statement) {
+        use Operation as Op;
+        match statement {
+            Statement::Query(_) => self.op(Op::Select),
+            Statement::Insert(insert) => self.insert(insert),
+            Statement::Update(update) => {
+                self.op(Op::Update);
+                self.update(update)
+            }
+            Statement::Delete(delete) => {
+                self.op(Op::Delete);
+                self.delete(delete)
+            }
+            Statement::Merge(merge) => {
+                self.table_factor_target(Op::Merge, &merge.table);
+                let changes_rows = merge
+                    .clauses
+                    .iter()
+                    .any(|c| matches!(c.action, MergeAction::Update(_) | MergeAction::Delete { .. }));
+                if changes_rows {
+                    self.mark_unbounded(Some(&merge.on));
+                }
+                for clause in &merge.clauses {
+                    match &clause.action {
+                        MergeAction::Insert(insert) => {
+                            self.op(Op::Insert);
+                            if insert.columns.is_empty() || matches!(insert.kind, MergeInsertKind::Row) {
+                                self.written.unknown = true;
+                            }
+                            for column in &insert.columns {
+                                if let Some(name) = self.column_name(column) {
+                                    self.write_column(name);
+                                }
+                            }
+                        }
+                        MergeAction::Update(update) => {
+                            self.op(Op::Update);
+                            if let sqlparser::ast::MergeUpdateKind::Set(assignments) = &update.kind {
+                                for assignment in assignments {
+                                    self.assignment_target(&assignment.target);
+                                }
+                            } else {
+                                self.written.unknown = true;
+                            }
+                        }
+                        MergeAction::Delete { .. } => self.op(Op::Delete),
+                        MergeAction::DoNothing { .. } => {}
+                    }
+                }
+            }
+            Statement::Truncate(truncate) => {
+                for target in &truncate.table_names {
+                    self.target(Op::Truncate, &target.name);
+                }
+            }
+            Statement::Drop { names, table, .. } => {
+                for name in names {
+                    self.target(Op::Drop, name);
+                }
+                if let Some(table) = table {
+                    self.target(Op::Alter, table);
+                }
+                self.op(Op::Drop);
+            }
+            Statement::DropFunction(_)
+            | Statement::DropDomain(_)
+            | Statement::DropProcedure { .. }
+            | Statement::DropSecret { .. }
+            | Statement::DropPolicy(_)
+            | Statement::DropConnector { .. }
+            | Statement::DropExtension(_)
+            | Statement::DropOperator(_)
+            | Statement::DropOperatorFamily(_)
+            | Statement::DropOperatorClass(_)
+            | Statement::DropTrigger(_)
+            | Statement::DetachDuckDBDatabase { .. }
+            | Statement::UNCache { .. } => self.op(Op::Drop),
+            Statement::CreateTable(create) => {
+                self.target(Op::Create, &create.name);
+                if let Some(clone) = &create.clone {
+                    // Snowflake CLONE copies the source table's data.
+                    self.access(Op::Select, ObjectPath::from_object_name(clone, self.dialect));
+                    self.targets.push(clone as *const ObjectName);
+                }
+            }
+            Statement::CreateView(view) => self.target(Op::Create, &view.name),
+            Statement::CreateIndex(index) => {
+                self.op(Op::Create);
+                self.target(Op::Alter, &index.table_name);
+            }
+            Statement::CreateVirtualTable { name, .. } => self.target(Op::Create, name),
+            Statement::CreateRole(_)
+            | Statement::CreateSecret { .. }
+            | Statement::CreateServer(_)
+            | Statement::CreatePolicy(_)
+            | Statement::CreateConnector(_)
+            | Statement::CreateOperator(_)
+            | Statement::CreateOperatorFamily(_)
+            | Statement::CreateOperatorClass(_)
+            | Statement::CreateTextSearch(_)
+            | Statement::CreateExtension(_)
+            | Statement::CreateCollation(_)
+            | Statement::CreateSchema { .. }
+            | Statement::CreateDatabase { .. }
+            | Statement::CreateFunction(_)
+            | Statement::CreateTrigger(_)
+            | Statement::CreateProcedure { .. }
+            | Statement::CreateMacro { .. }
+            | Statement::CreateStage { .. }
+            | Statement::CreateFileFormat { .. }
+            | Statement::CreateWarehouse(_)
+            | Statement::CreateSequence { .. }
+            | Statement::CreateDomain(_)
+            | Statement::CreateType { .. }
+            | Statement::CreateUser(_)
+            | Statement::Declare { .. } => self.op(Op::Create),
+            Statement::AlterTable(alter) => self.target(Op::Alter, &alter.name),
+            Statement::AlterIndex { name, .. } | Statement::AlterView { name, .. } => self.target(Op::Alter, name),
+            Statement::AlterSchema(_)
+            | Statement::AlterFunction(_)
+            | Statement::AlterType(_)
+            | Statement::AlterCollation(_)
+            | Statement::AlterOperator(_)
+            | Statement::AlterOperatorFamily(_)
+            | Statement::AlterOperatorClass(_)
+            | Statement::AlterTextSearch(_)
+            | Statement::AlterPolicy(_)
+            | Statement::AlterConnector { .. }
+            | Statement::AlterUser(_)
+            | Statement::RenameTable(_)
+            | Statement::Comment { .. }
+            | Statement::Msck(_)
+            | Statement::OptimizeTable { .. }
+            | Statement::Vacuum(_)
+            | Statement::Analyze(_) => self.op(Op::Alter),
+            // Changing a role changes privileges: as dangerous as a GRANT.
+            Statement::AlterRole { .. } => self.op(Op::Grant),
+            Statement::Grant(grant) => {
+                self.op(Op::Grant);
+                if let Some(objects) = &grant.objects {
+                    self.grant_objects(Op::Grant, objects);
+                }
+            }
+            Statement::Deny(_) => self.op(Op::Revoke),
+            Statement::Revoke(revoke) => {
+                self.op(Op::Revoke);
+                if let Some(objects) = &revoke.objects {
+                    self.grant_objects(Op::Revoke, objects);
+                }
+            }
+            Statement::Copy { source, to, target, .. } => {
+                let op = match (to, target) {
+                    (true, _) => Op::Export,
+                    // COPY ... FROM PROGRAM runs a shell command on the server.
+                    (false, CopyTarget::Program { .. }) => {
+                        self.op(Op::Call);
+                        Op::Import
+                    }
+                    (false, _) => Op::Import,
+                };
+                if *to && matches!(target, CopyTarget::Program { .. }) {
+                    self.op(Op::Call);
+                }
+                match source {
+                    CopySource::Table { table_name, columns } => {
+                        if *to {
+                            self.target(Op::Select, table_name);
+                            self.access(Op::Export, ObjectPath::from_object_name(table_name, self.dialect));
+                        } else {
+                            self.target(Op::Import, table_name);
+                            self.op(Op::Insert);
+                            self.access(Op::Insert, ObjectPath::from_object_name(table_name, self.dialect));
+                            if columns.is_empty() {
+                                self.written.unknown = true;
+                            }
+                            for column in columns {
+                                let name = canonical_ident(column, self.dialect);
+                                self.write_column(name);
+                            }
+                        }
+                    }
+                    CopySource::Query(_) => self.op(op),
+                }
+                self.op(op);
+            }
+            Statement::CopyIntoSnowflake { kind, into, .. } => match kind {
+                sqlparser::ast::CopyIntoSnowflakeKind::Table => {
+                    self.target(Op::Import, into);
+                    self.access(Op::Insert, ObjectPath::from_object_name(into, self.dialect));
+                }
+                sqlparser::ast::CopyIntoSnowflakeKind::Location => {
+                    self.target(Op::Export, into);
+                }
+            },
+            Statement::Unload { query_text: Some(text), .. } => {
+                // Redshift passes the query as a string literal; what it reads still counts.
+                self.op(Op::Export);
+                if let Ok(inner) = super::analyze(text, self.dialect) {
+                    for intent in inner {
+                        for access in intent.accesses {
+                            self.access(access.operation, access.object);
+                        }
+                        for op in intent.operations.iter() {
+                            self.op(op);
+                        }
+                    }
+                }
+            }
+            Statement::Unload { .. } | Statement::ExportData(_) | Statement::Directory { .. } => self.op(Op::Export),
+            Statement::List(_) => self.op(Op::Show),
+            Statement::Remove(_) => self.op(Op::Drop),
+            Statement::Put { .. } => self.op(Op::Import),
+            Statement::LoadData { table_name, .. } => {
+                self.target(Op::Import, table_name);
+                self.access(Op::Insert, ObjectPath::from_object_name(table_name, self.dialect));
+            }
+            Statement::Install { .. } | Statement::Load { .. } | Statement::AttachDatabase { .. } => {
+                self.op(Op::Call)
+            }
+            Statement::AttachDuckDBDatabase { .. } => self.op(Op::Call),
+            Statement::Call(function) => {
+                self.op(Op::Call);
+                self.classify_function(&function.name);
+            }
+            Statement::Execute { .. } | Statement::Prepare { .. } | Statement::Deallocate { .. } => {
+                self.op(Op::Call)
+            }
+            Statement::Kill { .. } => self.op(Op::Call),
+            Statement::Set(_) | Statement::Use(_) | Statement::Reset(_) | Statement::Discard { .. } => self.op(Op::Set),
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Lock(_)
+            | Statement::LockTables { .. }
+            | Statement::UnlockTables => self.op(Op::Transaction),
+            Statement::Explain { analyze, options, statement, .. } => {
+                self.explain(*analyze, options.as_ref(), statement)
+            }
+            Statement::ExplainTable { table_name, .. } => {
+                self.op(Op::Show);
+                self.target(Op::Show, table_name);
+            }
+            Statement::ShowFunctions { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowStatus { .. }
+            | Statement::ShowVariables { .. }
+            | Statement::ShowCreate { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowCatalogs { .. }
+            | Statement::ShowDatabases { .. }
+            | Statement::ShowProcessList { .. }
+            | Statement::ShowSchemas { .. }
+            | Statement::ShowCharset(_)
+            | Statement::ShowObjects(_)
+            | Statement::ShowTables { .. }
+            | Statement::ShowViews { .. }
+            | Statement::ShowCollation { .. } => self.op(Op::Show),
+            Statement::Pragma { value, .. } => {
+                // `PRAGMA x` reads a setting; `PRAGMA x = v` changes one.
+                self.op(if value.is_some() { Op::Set } else { Op::Show })
+            }
+            Statement::Cache { table_name, .. } => {
+                self.op(Op::Create);
+                self.targets.push(table_name as *const ObjectName);
+            }
+            _ => self.op(Op::Other),
+        }
+    }
+
+    fn grant_objects(&mut self, op: Operation, objects: &GrantObjects) {
+        let names: &[ObjectName] = match objects {
+            GrantObjects::Tables(names)
+            | GrantObjects::Views(names)
+            | GrantObjects::Schemas(names)
+            | GrantObjects::Databases(names)
+            | GrantObjects::Sequences(names) => names,
+            _ => &[],
+        };
+        for name in names {
+            self.target(op, name);
+        }
+    }
+
+    fn select(&mut self, select: &Select) {
+        for item in &select.projection {
+            if matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)) {
+                self.reads_all_columns = true;
+            }
+        }
+        // `SELECT ... INTO new_table` (Postgres, T-SQL) creates and fills a table.
+        if let Some(into) = &select.into {
+            for target in &into.targets {
+                let name = match target {
+                    Expr::Identifier(ident) => Some(vec![canonical_ident(ident, self.dialect)]),
+                    Expr::CompoundIdentifier(idents) => {
+                        Some(idents.iter().map(|i| canonical_ident(i, self.dialect)).collect())
+                    }
+                    _ => None,
+                };
+                if let Some(parts) = name {
+                    // MySQL `INTO @var` assigns a session variable, not a table.
+                    if !parts.first().is_some_and(|p| p.starts_with('@')) {
+                        self.access(Operation::Create, ObjectPath::new(parts.clone()));
+                        self.access(Operation::Insert, ObjectPath::new(parts));
+                    }
+                }
+            }
+        }
+    }
+
+    fn function_call(&mut self, function: &Function) {
+        self.classify_function(&function.name);
+        if let FunctionArguments::List(list) = &function.args {
+            for arg in &list.args {
+                let expr = match arg {
+                    FunctionArg::Named { arg, .. }
+                    | FunctionArg::ExprNamed { arg, .. }
+                    | FunctionArg::Unnamed(arg) => arg,
+                };
+                if matches!(expr, FunctionArgExpr::Wildcard | FunctionArgExpr::QualifiedWildcard(_)) {
+                    // COUNT(*) reads no column values; other aggregates over * are rare.
+                    let name = function.name.to_string().to_ascii_lowercase();
+                    if name != "count" {
+                        self.reads_all_columns = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Visitor for Collector {
+    type Break = SqlError;
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<SqlError> {
+        let ptr = statement as *const Statement;
+        if self.planned_only.contains(&ptr) {
+            self.planning_depth += 1;
+        }
+        self.statement(statement);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_statement(&mut self, statement: &Statement) -> ControlFlow<SqlError> {
+        if self.planned_only.contains(&(statement as *const Statement)) {
+            self.planning_depth -= 1;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<SqlError> {
+        let ptr = query as *const Query;
+        if let Some(&(_, owner, index)) = self.cte_bodies.iter().find(|(body, _, _)| *body == ptr) {
+            if let Some(frame) = self.ctes.iter_mut().rev().find(|f| f.owner == owner) {
+                frame.visible = if frame.recursive { frame.names.len() } else { index };
+            }
+        }
+        if let Some(with) = &query.with {
+            let names: Vec<String> =
+                with.cte_tables.iter().map(|cte| canonical_ident(&cte.alias.name, self.dialect)).collect();
+            for (index, cte) in with.cte_tables.iter().enumerate() {
+                self.cte_bodies.push((&*cte.query as *const Query, ptr, index));
+            }
+            self.ctes.push(CteFrame { owner: ptr, names, recursive: with.recursive, visible: 0 });
+        }
+        // A SELECT inside a statement is a read; the body of a CTE may be a write.
+        if let SetExpr::Select(_) | SetExpr::Table(_) = &*query.body {
+            self.op(Operation::Select);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &Query) -> ControlFlow<SqlError> {
+        let ptr = query as *const Query;
+        if let Some(&(_, owner, index)) = self.cte_bodies.iter().find(|(body, _, _)| *body == ptr) {
+            if let Some(frame) = self.ctes.iter_mut().rev().find(|f| f.owner == owner) {
+                frame.visible = frame.visible.max(index + 1);
+            }
+        }
+        if query.with.is_some() && self.ctes.last().is_some_and(|f| f.owner == ptr) {
+            self.ctes.pop();
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<SqlError> {
+        self.select(select);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<SqlError> {
+        if self.targets.contains(&(relation as *const ObjectName)) || self.is_cte_reference(relation) {
+            return ControlFlow::Continue(());
+        }
+        let path = ObjectPath::from_object_name(relation, self.dialect);
+        self.access(Operation::Select, path);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<SqlError> {
+        match factor {
+            // `FROM pg_read_file(...)`, ClickHouse `FROM file(...)`.
+            TableFactor::Table { name, args: Some(_), .. } => self.classify_function(name),
+            TableFactor::Function { name, .. } => self.classify_function(name),
+            TableFactor::TableFunction { expr: Expr::Function(function), .. } => self.function_call(function),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<SqlError> {
+        match expr {
+            Expr::Identifier(ident) => self.read_column(ident),
+            Expr::CompoundIdentifier(idents) => {
+                if let Some(last) = idents.last() {
+                    self.read_column(last);
+                }
+            }
+            Expr::Function(function) => self.function_call(function),
+            Expr::QualifiedWildcard(..) | Expr::Wildcard(_) => self.reads_all_columns = true,
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+pub(crate) fn is_server_file_function(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    // Short generic names (`file`, `url`, `glob`) only count as calls, not as bare words.
+    lower.len() > 4 && SERVER_FILE_FUNCTIONS.contains(&lower.as_str())
+}
+
+/// Canonical form of a bare word, for the lexical fallback.
+pub(crate) fn canonical_word(value: &str, quoted: bool, dialect: Dialect) -> String {
+    canonical(value, quoted, dialect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{analyze, Dialect, Operation};
+
+    fn ops(sql: &str, dialect: Dialect) -> Vec<&'static str> {
+        let intents = analyze(sql, dialect).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        intents[0].operations.iter().map(Operation::as_str).collect()
+    }
+
+    #[test]
+    fn cte_shadowing_a_table_still_reads_the_table() {
+        let intents = analyze("WITH users AS (SELECT * FROM users) SELECT * FROM users", Dialect::Postgres).unwrap();
+        let objects: Vec<String> = intents[0].objects().iter().map(|o| o.to_string()).collect();
+        assert_eq!(objects, vec!["users"]);
+    }
+
+    #[test]
+    fn cte_reference_is_not_a_table() {
+        let intents =
+            analyze("WITH recent AS (SELECT * FROM analytics.events) SELECT * FROM recent", Dialect::Postgres).unwrap();
+        let objects: Vec<String> = intents[0].objects().iter().map(|o| o.to_string()).collect();
+        assert_eq!(objects, vec!["analytics.events"]);
+    }
+
+    #[test]
+    fn plain_explain_runs_nothing_but_explain_analyze_does() {
+        assert_eq!(ops("EXPLAIN DELETE FROM t", Dialect::Postgres), vec!["explain"]);
+        assert_eq!(ops("EXPLAIN ANALYZE DELETE FROM t", Dialect::Postgres), vec!["delete", "explain"]);
+        assert_eq!(ops("EXPLAIN (ANALYZE) DELETE FROM t", Dialect::Postgres), vec!["delete", "explain"]);
+        assert_eq!(ops("EXPLAIN (ANALYZE false) DELETE FROM t", Dialect::Postgres), vec!["explain"]);
+    }
+}

@@ -1,0 +1,357 @@
+//! SQL intent analysis: what a statement does, not what it says.
+//!
+//! [`analyze`] splits a text into statements, parses each with `sqlparser` in the route's
+//! [`Dialect`] and reduces it to an [`Intent`]: the [`Operation`]s it performs anywhere in its
+//! tree (a DELETE inside a CTE counts), the objects each operation touches, the columns it writes
+//! and reads, whether an UPDATE or DELETE is unbounded, and a literal-free fingerprint.
+//!
+//! A statement that does not parse still yields a *suspected* intent from its tokens, so a deny
+//! rule can catch `DROP TABLE x <garbage>` even when the policy lets unparsable SQL through.
+//! Input that could exhaust the stack (long operator chains, deep nesting) is refused before the
+//! tree is built.
+
+mod dialect;
+mod intent;
+mod lexical;
+mod names;
+mod tautology;
+
+use std::fmt;
+
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+pub use dialect::Dialect;
+pub use names::ObjectPath;
+
+/// Nesting the parser may recurse through (parentheses, subqueries, CASE).
+const MAX_NESTING: usize = 64;
+/// Operators chained at one nesting level; each adds a level to the (left-deep) tree.
+pub const MAX_OPERATOR_CHAIN: usize = 2_000;
+/// Statements in one text.
+pub const MAX_STATEMENTS: usize = 1_000;
+
+/// What a statement does. The policy names these in `operations`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Operation {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Merge,
+    Create,
+    Alter,
+    Drop,
+    Truncate,
+    Grant,
+    Revoke,
+    Export,
+    Import,
+    Call,
+    Set,
+    Transaction,
+    Explain,
+    Show,
+    Other,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 19] = [
+        Operation::Select,
+        Operation::Insert,
+        Operation::Update,
+        Operation::Delete,
+        Operation::Merge,
+        Operation::Create,
+        Operation::Alter,
+        Operation::Drop,
+        Operation::Truncate,
+        Operation::Grant,
+        Operation::Revoke,
+        Operation::Export,
+        Operation::Import,
+        Operation::Call,
+        Operation::Set,
+        Operation::Transaction,
+        Operation::Explain,
+        Operation::Show,
+        Operation::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Select => "select",
+            Operation::Insert => "insert",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+            Operation::Merge => "merge",
+            Operation::Create => "create",
+            Operation::Alter => "alter",
+            Operation::Drop => "drop",
+            Operation::Truncate => "truncate",
+            Operation::Grant => "grant",
+            Operation::Revoke => "revoke",
+            Operation::Export => "export",
+            Operation::Import => "import",
+            Operation::Call => "call",
+            Operation::Set => "set",
+            Operation::Transaction => "transaction",
+            Operation::Explain => "explain",
+            Operation::Show => "show",
+            Operation::Other => "other",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
+    /// Writes data or schema (everything but reads, session state and introspection).
+    pub fn is_write(self) -> bool {
+        !matches!(
+            self,
+            Operation::Select
+                | Operation::Set
+                | Operation::Transaction
+                | Operation::Explain
+                | Operation::Show
+        )
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of operations, as a bitset.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct OperationSet(u32);
+
+impl OperationSet {
+    pub const EMPTY: OperationSet = OperationSet(0);
+
+    pub fn insert(&mut self, op: Operation) {
+        self.0 |= 1 << op as u8;
+    }
+    pub fn contains(self, op: Operation) -> bool {
+        self.0 & (1 << op as u8) != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn intersects(self, other: OperationSet) -> bool {
+        self.0 & other.0 != 0
+    }
+    pub fn is_subset(self, other: OperationSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Operation> {
+        Operation::ALL.into_iter().filter(move |op| self.contains(*op))
+    }
+}
+
+impl FromIterator<Operation> for OperationSet {
+    fn from_iter<I: IntoIterator<Item = Operation>>(iter: I) -> Self {
+        let mut set = OperationSet::EMPTY;
+        for op in iter {
+            set.insert(op);
+        }
+        set
+    }
+}
+
+impl fmt::Debug for OperationSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// One operation on one object: `(delete, public.users)`. Operations without an object
+/// (`SELECT 1`, `BEGIN`) appear only in [`Intent::operations`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub operation: Operation,
+    pub object: ObjectPath,
+}
+
+/// The columns a statement writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WrittenColumns {
+    /// Canonical column names, deduplicated, in order of appearance.
+    pub names: Vec<String>,
+    /// A write whose columns cannot be listed (INSERT without a column list, MERGE ... INSERT *).
+    pub unknown: bool,
+}
+
+/// What one statement does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intent {
+    /// Every operation performed anywhere in the statement's tree.
+    pub operations: OperationSet,
+    /// Operations paired with the objects they touch, deduplicated.
+    pub accesses: Vec<Access>,
+    pub columns_written: WrittenColumns,
+    /// Columns referenced anywhere (filters, projections, joins), canonical, deduplicated.
+    pub columns_read: Vec<String>,
+    /// A `*` projection: every column of the tables read.
+    pub reads_all_columns: bool,
+    /// An UPDATE or DELETE with no WHERE, or a WHERE that is always true.
+    pub unbounded: bool,
+    /// The statement with literals replaced by `?` and layout normalized.
+    pub fingerprint: String,
+    /// Byte range of the statement in the analyzed text.
+    pub span: (usize, usize),
+}
+
+impl Intent {
+    /// Distinct objects touched, in order of first appearance.
+    pub fn objects(&self) -> Vec<&ObjectPath> {
+        let mut seen: Vec<&ObjectPath> = Vec::new();
+        for access in &self.accesses {
+            if !seen.contains(&&access.object) {
+                seen.push(&access.object);
+            }
+        }
+        seen
+    }
+
+    /// The statement's source text.
+    pub fn text<'t>(&self, analyzed: &'t str) -> &'t str {
+        analyzed.get(self.span.0..self.span.1).unwrap_or("")
+    }
+}
+
+/// Why a statement could not be analyzed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlErrorKind {
+    /// The tokenizer or parser rejected it.
+    Syntax,
+    /// It nests or chains operators beyond the analyzer's bounds.
+    TooComplex,
+    /// The text holds more statements than the analyzer reads.
+    TooManyStatements,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlError {
+    pub kind: SqlErrorKind,
+    pub message: String,
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+/// A statement the analyzer could not parse, with what its tokens suggest it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unparsed {
+    pub error: SqlError,
+    /// Operations and objects read off the tokens: never an allow, only grounds for a deny.
+    pub suspected: Intent,
+}
+
+/// One statement's analysis.
+pub type StatementAnalysis = Result<Intent, Unparsed>;
+
+/// Analyzes every statement; any statement that does not parse makes the whole text an error.
+pub fn analyze(sql: &str, dialect: Dialect) -> Result<Vec<Intent>, SqlError> {
+    analyze_each(sql, dialect)
+        .into_iter()
+        .map(|statement| statement.map_err(|unparsed| unparsed.error))
+        .collect()
+}
+
+/// Analyzes every statement on its own, so one bad statement does not hide the others.
+/// Empty statements (`;;`, comments only) are skipped.
+pub fn analyze_each(sql: &str, dialect: Dialect) -> Vec<StatementAnalysis> {
+    let parser_dialect = dialect.parser_dialect();
+    let tokens = match Tokenizer::new(parser_dialect, sql).tokenize_with_location() {
+        Ok(tokens) => tokens,
+        Err(err) => return vec![Err(lexical::unparsed_text(sql, dialect, &err.to_string()))],
+    };
+    let offsets = lexical::Offsets::new(sql);
+    let segments = lexical::statement_segments(&tokens);
+    if segments.len() > MAX_STATEMENTS {
+        let error = SqlError {
+            kind: SqlErrorKind::TooManyStatements,
+            message: format!("more than {MAX_STATEMENTS} statements in one text"),
+        };
+        return vec![Err(Unparsed { error, suspected: lexical::suspect(&tokens, &offsets, dialect) })];
+    }
+
+    // A guard that fails leaves the tokens unparsed: the tree they would build is what we fear.
+    if let Some(error) = lexical::complexity_error(&tokens) {
+        return segments
+            .iter()
+            .map(|range| {
+                let part = &tokens[range.clone()];
+                Err(Unparsed { error: error.clone(), suspected: lexical::suspect(part, &offsets, dialect) })
+            })
+            .collect();
+    }
+
+    let mut results = Vec::new();
+    // The parser cannot seek: after an error, a fresh one resumes at the next `;`, and `base`
+    // maps its indexes back into `tokens`.
+    let mut base = 0;
+    let mut parser = parser_at(parser_dialect, &tokens, 0);
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token_ref().token == Token::EOF {
+            break;
+        }
+        let start = base + parser.index();
+        match parser.parse_statement() {
+            Ok(statement) => {
+                // A statement not followed by `;` is followed by the next one (T-SQL needs no
+                // separator); the loop parses it as a statement of its own.
+                let end = (base + parser.index()).min(tokens.len());
+                let part = &tokens[start..end];
+                results.push(match intent::of_statement(&statement, dialect) {
+                    Ok(mut found) => {
+                        let segment = &tokens[start..lexical::next_semicolon(&tokens, end)];
+                        lexical::complete(&mut found, part, segment, &offsets, dialect);
+                        Ok(found)
+                    }
+                    Err(error) => Err(Unparsed { error, suspected: lexical::suspect(part, &offsets, dialect) }),
+                });
+            }
+            Err(err) => {
+                let resume = lexical::next_semicolon(&tokens, (base + parser.index()).max(start));
+                let part = &tokens[start..resume];
+                let kind = match err {
+                    sqlparser::parser::ParserError::RecursionLimitExceeded => SqlErrorKind::TooComplex,
+                    _ => SqlErrorKind::Syntax,
+                };
+                results.push(Err(Unparsed {
+                    error: SqlError { kind, message: err.to_string() },
+                    suspected: lexical::suspect(part, &offsets, dialect),
+                }));
+                base = resume;
+                parser = parser_at(parser_dialect, &tokens, resume);
+            }
+        }
+        if results.len() > MAX_STATEMENTS {
+            break;
+        }
+    }
+    results
+}
+
+/// A parser over the tokens from `index` on.
+fn parser_at<'d>(
+    dialect: &'d dyn sqlparser::dialect::Dialect,
+    tokens: &[TokenWithSpan],
+    index: usize,
+) -> Parser<'d> {
+    Parser::new(dialect)
+        .with_recursion_limit(MAX_NESTING)
+        .with_tokens_with_locations(tokens[index.min(tokens.len())..].to_vec())
+}

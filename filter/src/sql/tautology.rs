@@ -1,0 +1,291 @@
+//! Is a WHERE clause always true? Constant folding for the `unbounded` check.
+//!
+//! Only what can be decided without data is decided: literals and their comparisons, boolean
+//! logic, casts of constants, `x = x`, `x LIKE '%'`, `x IS NULL OR x IS NOT NULL`. The top level
+//! is flattened iteratively, so `a = 1 OR ... OR 1 = 1` is caught however long the chain; below
+//! that, folding gives up (answers "unknown") past a small depth rather than recursing further.
+
+use sqlparser::ast::{BinaryOperator, CastKind, Expr, UnaryOperator, Value};
+
+const MAX_DEPTH: usize = 32;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Const {
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Null,
+    /// Depends on the data.
+    Unknown,
+}
+
+impl Const {
+    /// MySQL and SQLite read numbers and numeric strings as truth values; so do we, since a
+    /// filter that guesses "false" would wave a `WHERE 1` through.
+    fn truth(&self) -> Option<bool> {
+        match self {
+            Const::Bool(b) => Some(*b),
+            Const::Num(n) => Some(*n != 0.0),
+            Const::Str(s) => s.trim().parse::<f64>().ok().map(|n| n != 0.0),
+            Const::Null => Some(false),
+            Const::Unknown => None,
+        }
+    }
+
+    fn number(&self) -> Option<f64> {
+        match self {
+            Const::Num(n) => Some(*n),
+            Const::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            Const::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// True when the predicate holds for every row (treating NULL-only exceptions as holding: an
+/// `id = id` filter still touches every row that has an id).
+pub(crate) fn always_true(predicate: &Expr) -> bool {
+    let disjuncts = flatten(predicate, BinaryOperator::Or);
+    if disjuncts.iter().any(|d| fold(d, 0).truth() == Some(true)) {
+        return true;
+    }
+    complementary_null_checks(&disjuncts)
+}
+
+/// The operands of a chain of `op` (with parentheses removed), without recursion.
+fn flatten(expr: &Expr, op: BinaryOperator) -> Vec<&Expr> {
+    let mut operands = Vec::new();
+    let mut pending = vec![expr];
+    while let Some(e) = pending.pop() {
+        match e {
+            Expr::Nested(inner) => pending.push(inner),
+            Expr::BinaryOp { left, op: o, right } if *o == op => {
+                pending.push(right);
+                pending.push(left);
+            }
+            other => operands.push(other),
+        }
+    }
+    operands
+}
+
+/// `x IS NULL OR x IS NOT NULL` (in any order, among other disjuncts).
+fn complementary_null_checks(disjuncts: &[&Expr]) -> bool {
+    disjuncts.iter().any(|d| match d {
+        Expr::IsNull(x) => disjuncts.iter().any(|o| matches!(o, Expr::IsNotNull(y) if y == x)),
+        _ => false,
+    })
+}
+
+fn fold(expr: &Expr, depth: usize) -> Const {
+    if depth > MAX_DEPTH {
+        return Const::Unknown;
+    }
+    let next = depth + 1;
+    match expr {
+        Expr::Value(v) => literal(&v.value),
+        Expr::Nested(inner) => fold(inner, next),
+        Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon | CastKind::TryCast | CastKind::SafeCast, expr, .. } => {
+            fold(expr, next)
+        }
+        Expr::UnaryOp { op, expr } => {
+            let value = fold(expr, next);
+            match op {
+                UnaryOperator::Not => match value.truth() {
+                    Some(b) if value != Const::Null => Const::Bool(!b),
+                    _ => Const::Unknown,
+                },
+                UnaryOperator::Minus => value.number().map_or(Const::Unknown, |n| Const::Num(-n)),
+                UnaryOperator::Plus => value.number().map_or(Const::Unknown, Const::Num),
+                _ => Const::Unknown,
+            }
+        }
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::Or => {
+                let operands = flatten(expr, BinaryOperator::Or);
+                let values: Vec<Const> = operands.iter().map(|e| fold(e, next)).collect();
+                if values.iter().any(|v| v.truth() == Some(true)) {
+                    Const::Bool(true)
+                } else if values.iter().all(|v| v.truth() == Some(false)) {
+                    Const::Bool(false)
+                } else {
+                    Const::Unknown
+                }
+            }
+            BinaryOperator::And => {
+                let operands = flatten(expr, BinaryOperator::And);
+                let values: Vec<Const> = operands.iter().map(|e| fold(e, next)).collect();
+                if values.iter().any(|v| v.truth() == Some(false)) {
+                    Const::Bool(false)
+                } else if values.iter().all(|v| v.truth() == Some(true)) {
+                    Const::Bool(true)
+                } else {
+                    Const::Unknown
+                }
+            }
+            BinaryOperator::Xor => {
+                match (fold(left, next).truth(), fold(right, next).truth()) {
+                    (Some(a), Some(b)) => Const::Bool(a != b),
+                    _ => Const::Unknown,
+                }
+            }
+            _ if is_comparison(op) && same_column_expression(left, right) => {
+                Const::Bool(matches!(
+                    op,
+                    BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq | BinaryOperator::Spaceship
+                ))
+            }
+            _ => {
+                let (l, r) = (fold(left, next), fold(right, next));
+                binary(op, &l, &r)
+            }
+        },
+        Expr::IsNull(inner) => match fold(inner, next) {
+            Const::Unknown => Const::Unknown,
+            v => Const::Bool(v == Const::Null),
+        },
+        Expr::IsNotNull(inner) => match fold(inner, next) {
+            Const::Unknown => Const::Unknown,
+            v => Const::Bool(v != Const::Null),
+        },
+        Expr::IsTrue(inner) | Expr::IsNotFalse(inner) => {
+            fold(inner, next).truth().map_or(Const::Unknown, Const::Bool)
+        }
+        Expr::IsFalse(inner) | Expr::IsNotTrue(inner) => {
+            fold(inner, next).truth().map_or(Const::Unknown, |b| Const::Bool(!b))
+        }
+        Expr::Between { expr, negated, low, high } => {
+            let (v, lo, hi) = (fold(expr, next), fold(low, next), fold(high, next));
+            match (v.number(), lo.number(), hi.number()) {
+                (Some(v), Some(lo), Some(hi)) => Const::Bool((lo <= v && v <= hi) != *negated),
+                _ => Const::Unknown,
+            }
+        }
+        Expr::InList { expr, list, negated } => {
+            let value = fold(expr, next);
+            if value == Const::Unknown || value == Const::Null {
+                return Const::Unknown;
+            }
+            let mut all_known = true;
+            for item in list {
+                let candidate = fold(item, next);
+                match equal(&value, &candidate) {
+                    Some(true) => return Const::Bool(!negated),
+                    Some(false) => {}
+                    None => all_known = false,
+                }
+            }
+            if all_known {
+                Const::Bool(*negated)
+            } else {
+                Const::Unknown
+            }
+        }
+        Expr::Like { negated: false, expr, pattern, .. } | Expr::ILike { negated: false, expr, pattern, .. } => {
+            match fold(pattern, next) {
+                // Matches every non-NULL value, whatever `expr` is.
+                Const::Str(p) if !p.is_empty() && p.chars().all(|c| c == '%') => Const::Bool(true),
+                Const::Str(p) => match fold(expr, next) {
+                    Const::Str(s) if !p.contains(['%', '_', '\\']) => Const::Bool(s == p),
+                    _ => Const::Unknown,
+                },
+                _ => Const::Unknown,
+            }
+        }
+        _ => Const::Unknown,
+    }
+}
+
+fn literal(value: &Value) -> Const {
+    match value {
+        Value::Boolean(b) => Const::Bool(*b),
+        Value::Null => Const::Null,
+        Value::Number(n, _) => n.parse().map_or(Const::Unknown, Const::Num),
+        Value::SingleQuotedString(s)
+        | Value::DoubleQuotedString(s)
+        | Value::EscapedStringLiteral(s)
+        | Value::UnicodeStringLiteral(s)
+        | Value::NationalStringLiteral(s)
+        | Value::TripleSingleQuotedString(s)
+        | Value::TripleDoubleQuotedString(s)
+        | Value::SingleQuotedRawStringLiteral(s)
+        | Value::DoubleQuotedRawStringLiteral(s) => Const::Str(s.clone()),
+        Value::DollarQuotedString(d) => Const::Str(d.value.clone()),
+        _ => Const::Unknown,
+    }
+}
+
+fn is_comparison(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq
+            | BinaryOperator::Spaceship
+    )
+}
+
+/// `x = x`, `t.x >= t.x`: both sides the same column (not a function, which may be volatile).
+fn same_column_expression(left: &Expr, right: &Expr) -> bool {
+    fn column(e: &Expr) -> Option<&Expr> {
+        match e {
+            Expr::Nested(inner) => column(inner),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Some(e),
+            _ => None,
+        }
+    }
+    match (column(left), column(right)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn equal(a: &Const, b: &Const) -> Option<bool> {
+    match (a, b) {
+        (Const::Unknown, _) | (_, Const::Unknown) | (Const::Null, _) | (_, Const::Null) => None,
+        (Const::Str(x), Const::Str(y)) => Some(x == y),
+        (Const::Bool(x), Const::Bool(y)) => Some(x == y),
+        _ => match (a.number(), b.number()) {
+            (Some(x), Some(y)) => Some(x == y),
+            _ => None,
+        },
+    }
+}
+
+fn binary(op: &BinaryOperator, l: &Const, r: &Const) -> Const {
+    if *l == Const::Unknown || *r == Const::Unknown {
+        return Const::Unknown;
+    }
+    if *l == Const::Null || *r == Const::Null {
+        return match op {
+            BinaryOperator::Spaceship => Const::Bool(l == r),
+            _ => Const::Null,
+        };
+    }
+    let ordering = match (l, r) {
+        (Const::Str(x), Const::Str(y)) => Some(x.cmp(y)),
+        _ => match (l.number(), r.number()) {
+            (Some(x), Some(y)) => x.partial_cmp(&y),
+            _ => None,
+        },
+    };
+    use std::cmp::Ordering::*;
+    match (op, ordering) {
+        (BinaryOperator::Eq | BinaryOperator::Spaceship, Some(o)) => Const::Bool(o == Equal),
+        (BinaryOperator::NotEq, Some(o)) => Const::Bool(o != Equal),
+        (BinaryOperator::Lt, Some(o)) => Const::Bool(o == Less),
+        (BinaryOperator::LtEq, Some(o)) => Const::Bool(o != Greater),
+        (BinaryOperator::Gt, Some(o)) => Const::Bool(o == Greater),
+        (BinaryOperator::GtEq, Some(o)) => Const::Bool(o != Less),
+        _ => match (op, l.number(), r.number()) {
+            (BinaryOperator::Plus, Some(x), Some(y)) => Const::Num(x + y),
+            (BinaryOperator::Minus, Some(x), Some(y)) => Const::Num(x - y),
+            (BinaryOperator::Multiply, Some(x), Some(y)) => Const::Num(x * y),
+            (BinaryOperator::Divide, Some(x), Some(y)) if y != 0.0 => Const::Num(x / y),
+            _ => Const::Unknown,
+        },
+    }
+}
