@@ -7,7 +7,7 @@
 //!
 //! A deny rule matches when *any part* of a statement matches it (any operation, any object it
 //! may touch); an allow rule only when it *covers the whole* statement (every operation, every
-//! object, certainly). So `WITH d AS (DELETE ...) SELECT ...` is caught by a deny on `delete`
+//! object). So `WITH d AS (DELETE ...) SELECT ...` is caught by a deny on `delete`
 //! and not excused by an allow on `select`.
 //!
 //! A statement that does not parse is held against the deny rules with what its tokens suggest;
@@ -15,7 +15,7 @@
 
 use crate::identity::Actor;
 use crate::policy::{
-    ActorMatch, Certainty, ColumnMatch, Effect, Mode, Policy, Route, Rule, SqlMatch,
+    ActorMatch, ColumnMatch, Effect, Mode, Policy, Route, Rule, SqlMatch,
 };
 use crate::sql::{Intent, StatementAnalysis};
 
@@ -259,13 +259,11 @@ fn actor_matches(condition: Option<&ActorMatch>, actor: &Actor) -> bool {
     true
 }
 
-/// Deny: any part matches (and an object *may* be the named table). Allow: the condition covers
-/// every operation and every object of the statement, certainly.
+/// Deny: any part of the statement matches. Allow: the condition covers every operation and every
+/// object of the statement.
 fn sql_matches(condition: &SqlMatch, intent: &Intent, effect: Effect) -> bool {
     let deny = effect == Effect::Deny;
-    let certainty = if deny { Certainty::Possible } else { Certainty::Certain };
-    let table_matches =
-        |object| condition.tables.as_ref().is_none_or(|ts| ts.iter().any(|t| t.matches(object, certainty)));
+    let table_matches = |object| condition.tables.as_ref().is_none_or(|ts| ts.iter().any(|t| t.matches(object)));
 
     if let Some(wanted) = condition.unbounded {
         if intent.unbounded != wanted {

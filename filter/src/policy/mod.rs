@@ -130,36 +130,20 @@ pub struct TablePattern {
     pub parts: Vec<Glob>,
 }
 
-/// How sure a table match must be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Certainty {
-    /// Could be this table (deny rules): an unqualified name may be in any schema.
-    Possible,
-    /// Is this table (allow rules): the name must say so.
-    Certain,
-}
-
 impl TablePattern {
-    /// Matches from the right: `users` matches `public.users`; `prod.users` matches `users` only
-    /// as a possibility, since the schema is not named.
-    pub fn matches(&self, object: &crate::sql::ObjectPath, certainty: Certainty) -> bool {
-        let names = object.parts();
-        let mut pattern = self.parts.iter().rev();
-        let mut name = names.iter().rev();
+    /// Matches from the right, part by part: `users` matches `users` and `public.users`;
+    /// `vault.*` matches `vault.keys` but not an unqualified `keys`, whose schema the statement
+    /// does not name (a pattern's leading `*` parts match missing qualifiers).
+    pub fn matches(&self, object: &crate::sql::ObjectPath) -> bool {
+        let mut names = object.parts().iter().rev();
+        let mut patterns = self.parts.iter().rev();
         loop {
-            match (pattern.next(), name.next()) {
+            match (patterns.next(), names.next()) {
                 (None, _) => return true,
-                (Some(p), Some(n)) => {
-                    if !p.matches(n) {
-                        return false;
-                    }
-                }
+                (Some(p), Some(n)) if p.matches(n) => {}
+                (Some(_), Some(_)) => return false,
                 (Some(p), None) => {
-                    if certainty == Certainty::Certain && !matches!(p.as_str(), "*" | "**") {
-                        return false;
-                    }
-                    // Possible: the unnamed qualifiers may be anything; the rest are too.
-                    return certainty == Certainty::Possible || pattern.all(|p| matches!(p.as_str(), "*" | "**"));
+                    return std::iter::once(p).chain(patterns).all(|p| matches!(p.as_str(), "*" | "**"))
                 }
             }
         }

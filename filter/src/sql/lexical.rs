@@ -104,7 +104,7 @@ pub(crate) fn complexity_error(tokens: &[TokenWithSpan]) -> Option<SqlError> {
                 }
             }
             Token::Whitespace(_) | Token::EOF | Token::Placeholder(_) | Token::Number(..) => {}
-            Token::Word(word) if word.quote_style.is_some() || word.keyword == Keyword::NoKeyword => {}
+            Token::Word(word) if word.quote_style.is_some() || !is_infix_keyword(word.keyword) => {}
             token if is_literal(token) => {}
             _ => bump(&mut chain),
         }
@@ -116,6 +116,36 @@ pub(crate) fn complexity_error(tokens: &[TokenWithSpan]) -> Option<SqlError> {
         }
     }
     None
+}
+
+/// Keywords the parser reads as infix or postfix operators, each a link of a chain.
+fn is_infix_keyword(keyword: Keyword) -> bool {
+    matches!(
+        keyword,
+        Keyword::AND
+            | Keyword::OR
+            | Keyword::XOR
+            | Keyword::NOT
+            | Keyword::IS
+            | Keyword::IN
+            | Keyword::BETWEEN
+            | Keyword::LIKE
+            | Keyword::ILIKE
+            | Keyword::RLIKE
+            | Keyword::REGEXP
+            | Keyword::GLOB
+            | Keyword::MATCH
+            | Keyword::SIMILAR
+            | Keyword::MEMBER
+            | Keyword::OPERATOR
+            | Keyword::OVERLAPS
+            | Keyword::AT
+            | Keyword::DIV
+            | Keyword::MOD
+            | Keyword::COLLATE
+            | Keyword::ESCAPE
+            | Keyword::NOTNULL
+    )
 }
 
 fn bump(chain: &mut [usize]) {
