@@ -160,3 +160,26 @@ fn route_match_conditions_compile() {
     assert_eq!(name(&req("POST", "/api/v2/statements", "acme.snowflakecomputing.com", "dev")).as_deref(), Some("rest"));
     assert_eq!(name(&req("POST", "/api//v2/./statements", "ACME.snowflakecomputing.com:443", "prod")).as_deref(), Some("wh"));
 }
+
+#[test]
+fn table_patterns_match_from_the_right() {
+    use access_guardrails::policy::TablePattern;
+    use access_guardrails::sql::ObjectPath;
+    let policy = Policy::from_value(&json!({
+        "version": 1,
+        "routes": [{"name": "r", "sql": {"dialect": "postgres"}, "rules": ["t"]}],
+        "rules": [{"name": "t", "effect": "deny", "when": {"sql": {"tables": ["orders", "vault.*", "audit.**", "*.secrets"]}}}]
+    }))
+    .unwrap();
+    let patterns: &Vec<TablePattern> = policy.rules[0].sql.as_ref().unwrap().tables.as_ref().unwrap();
+    let path = |s: &str| ObjectPath::new(s.split('.').map(String::from).collect());
+    let hits = |p: &TablePattern, s: &str| p.matches(&path(s));
+    let [orders, vault, audit, secrets] = [&patterns[0], &patterns[1], &patterns[2], &patterns[3]];
+    assert!(hits(orders, "orders") && hits(orders, "shop.orders") && hits(orders, "db.shop.ORDERS"));
+    assert!(!hits(orders, "orders_archive") && !hits(orders, "orders.x"));
+    assert!(hits(vault, "vault.keys") && hits(vault, "db.vault.keys"));
+    assert!(!hits(vault, "keys") && !hits(vault, "vault.dbo.keys"));
+    assert!(hits(audit, "audit.log") && hits(audit, "audit.dbo.log"));
+    assert!(!hits(audit, "log"));
+    assert!(hits(secrets, "secrets") && hits(secrets, "app.secrets"));
+}

@@ -132,21 +132,28 @@ pub struct TablePattern {
 
 impl TablePattern {
     /// Matches from the right, part by part: `users` matches `users` and `public.users`;
-    /// `vault.*` matches `vault.keys` but not an unqualified `keys`, whose schema the statement
-    /// does not name (a pattern's leading `*` parts match missing qualifiers).
+    /// `vault.*` matches `vault.keys` but not an unqualified `keys` (whose schema the statement
+    /// does not name), nor `vault.dbo.keys`; `vault.**` matches any number of parts under
+    /// `vault`. Leading `*` / `**` parts also match qualifiers the statement leaves out.
     pub fn matches(&self, object: &crate::sql::ObjectPath) -> bool {
-        let mut names = object.parts().iter().rev();
-        let mut patterns = self.parts.iter().rev();
-        loop {
-            match (patterns.next(), names.next()) {
-                (None, _) => return true,
-                (Some(p), Some(n)) if p.matches(n) => {}
-                (Some(_), Some(_)) => return false,
-                (Some(p), None) => {
-                    return std::iter::once(p).chain(patterns).all(|p| matches!(p.as_str(), "*" | "**"))
-                }
+        let (p, n) = (&self.parts, object.parts());
+        let deep = |g: &Glob| g.as_str() == "**";
+        // reach[j]: the first i pattern parts match the first j name parts (right ends aligned,
+        // name qualifiers beyond the pattern's left end are free).
+        let mut reach: Vec<bool> = vec![true; n.len() + 1];
+        for i in 1..=p.len() {
+            let mut next = vec![false; n.len() + 1];
+            next[0] = reach[0] && matches!(p[i - 1].as_str(), "*" | "**");
+            for j in 1..=n.len() {
+                next[j] = if deep(&p[i - 1]) {
+                    reach[j] || next[j - 1]
+                } else {
+                    reach[j - 1] && p[i - 1].matches(&n[j - 1])
+                };
             }
+            reach = next;
         }
+        reach[n.len()]
     }
 }
 

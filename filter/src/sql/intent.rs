@@ -17,7 +17,7 @@ use sqlparser::ast::{
 };
 
 use super::dialect::Dialect;
-use super::names::{canonical, canonical_ident, ObjectPath};
+use super::names::{canonical, canonical_ident, resolved_ident, ObjectPath};
 use super::{tautology, Access, Intent, Operation, OperationSet, SqlError, WrittenColumns};
 
 /// Functions that read or write files on the database server, or fetch remote data into it:
@@ -176,7 +176,7 @@ impl Collector {
     fn is_cte_reference(&self, name: &ObjectName) -> bool {
         let [part] = name.0.as_slice() else { return false };
         let Some(ident) = part.as_ident() else { return false };
-        let wanted = canonical_ident(ident, self.dialect);
+        let wanted = resolved_ident(ident, self.dialect);
         self.ctes.iter().any(|frame| frame.names[..frame.visible].contains(&wanted))
     }
 
@@ -206,6 +206,7 @@ impl Collector {
             }
             TableObject::TableQuery(_) => self.op(op),
         }
+        self.returning(insert.returning.as_ref());
         if insert.columns.is_empty() && insert.assignments.is_empty() {
             self.written.unknown = true;
         }
@@ -233,6 +234,15 @@ impl Collector {
         }
     }
 
+    /// `RETURNING *` hands back whole rows.
+    fn returning(&mut self, items: Option<&Vec<SelectItem>>) {
+        if items.is_some_and(|items| {
+            items.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+        }) {
+            self.reads_all_columns = true;
+        }
+    }
+
     fn assignment_target(&mut self, target: &AssignmentTarget) {
         let names: &[ObjectName] = match target {
             AssignmentTarget::ColumnName(name) => std::slice::from_ref(name),
@@ -256,6 +266,7 @@ impl Collector {
         if let Some(UpdateTableFromKind::BeforeSet(_) | UpdateTableFromKind::AfterSet(_)) = &update.from {
             // Tables in FROM are reads: the relation walk records them.
         }
+        self.returning(update.returning.as_ref());
         self.mark_unbounded(update.selection.as_ref());
     }
 
@@ -273,11 +284,29 @@ impl Collector {
                 }
             }
         } else {
-            // MySQL multi-table: `DELETE t1, t2 FROM t1 JOIN t2 ...`.
+            // MySQL multi-table: `DELETE o, c FROM orders o JOIN customers c ...` names targets
+            // by alias: resolve each through the FROM list.
+            let from = match &delete.from {
+                FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables) => tables,
+            };
+            let factors = from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+            let aliases: Vec<(&Ident, &ObjectName)> = factors
+                .filter_map(|f| match f {
+                    TableFactor::Table { name, alias: Some(alias), .. } => Some((&alias.name, name)),
+                    _ => None,
+                })
+                .collect();
             for name in &delete.tables {
-                self.target(Operation::Delete, name);
+                let aliased = match name.0.as_slice() {
+                    [part] => part.as_ident().and_then(|ident| {
+                        aliases.iter().find(|(a, _)| a.value.eq_ignore_ascii_case(&ident.value)).map(|(_, n)| *n)
+                    }),
+                    _ => None,
+                };
+                self.target(Operation::Delete, aliased.unwrap_or(name));
             }
         }
+        self.returning(delete.returning.as_ref());
         self.mark_unbounded(delete.selection.as_ref());
     }
 
@@ -292,7 +321,7 @@ impl Collector {
         self.op(Operation::Explain);
         let analyze_option = options.is_some_and(|options| {
             options.iter().any(|option| {
-                option.name.value.eq_ignore_ascii_case("analyze")
+                (option.name.value.eq_ignore_ascii_case("analyze") || option.name.value.eq_ignore_ascii_case("analyse"))
                     && option.arg.as_ref().is_none_or(|arg| {
                         !matches!(arg, Expr::Value(v) if matches!(&v.value,
                             sqlparser::ast::Value::Boolean(false))
@@ -400,8 +429,12 @@ impl Collector {
                 self.target(Op::Alter, &index.table_name);
             }
             Statement::CreateVirtualTable { name, .. } => self.target(Op::Create, name),
-            Statement::CreateRole(_)
-            | Statement::CreateSecret { .. }
+            // Roles and users carry privileges (SUPERUSER, passwords): as dangerous as a GRANT.
+            Statement::CreateRole(_) | Statement::CreateUser(_) => {
+                self.op(Op::Create);
+                self.op(Op::Grant);
+            }
+            Statement::CreateSecret { .. }
             | Statement::CreateServer(_)
             | Statement::CreatePolicy(_)
             | Statement::CreateConnector(_)
@@ -423,7 +456,6 @@ impl Collector {
             | Statement::CreateSequence { .. }
             | Statement::CreateDomain(_)
             | Statement::CreateType { .. }
-            | Statement::CreateUser(_)
             | Statement::Declare { .. } => self.op(Op::Create),
             Statement::AlterTable(alter) => self.target(Op::Alter, &alter.name),
             Statement::AlterIndex { name, .. } | Statement::AlterView { name, .. } => self.target(Op::Alter, name),
@@ -437,7 +469,6 @@ impl Collector {
             | Statement::AlterTextSearch(_)
             | Statement::AlterPolicy(_)
             | Statement::AlterConnector { .. }
-            | Statement::AlterUser(_)
             | Statement::RenameTable(_)
             | Statement::Comment { .. }
             | Statement::Msck(_)
@@ -445,7 +476,7 @@ impl Collector {
             | Statement::Vacuum(_)
             | Statement::Analyze(_) => self.op(Op::Alter),
             // Changing a role changes privileges: as dangerous as a GRANT.
-            Statement::AlterRole { .. } => self.op(Op::Grant),
+            Statement::AlterRole { .. } | Statement::AlterUser(_) => self.op(Op::Grant),
             Statement::Grant(grant) => {
                 self.op(Op::Grant);
                 if let Some(objects) = &grant.objects {
@@ -494,13 +525,16 @@ impl Collector {
                 }
                 self.op(op);
             }
-            Statement::CopyIntoSnowflake { kind, into, .. } => match kind {
+            Statement::CopyIntoSnowflake { kind, into, from_obj, .. } => match kind {
                 sqlparser::ast::CopyIntoSnowflakeKind::Table => {
                     self.target(Op::Import, into);
                     self.access(Op::Insert, ObjectPath::from_object_name(into, self.dialect));
                 }
                 sqlparser::ast::CopyIntoSnowflakeKind::Location => {
                     self.target(Op::Export, into);
+                    if let Some(from) = from_obj {
+                        self.target(Op::Select, from);
+                    }
                 }
             },
             Statement::Unload { query_text: Some(text), .. } => {
@@ -600,6 +634,42 @@ impl Collector {
                 self.reads_all_columns = true;
             }
         }
+        // `SELECT u FROM users u`, `row_to_json(users)`: a table's name as a value is its whole row.
+        let mut row_names: Vec<&str> = Vec::new();
+        for table in &select.from {
+            for factor in std::iter::once(&table.relation).chain(table.joins.iter().map(|j| &j.relation)) {
+                if let TableFactor::Table { name, alias, .. } = factor {
+                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                        row_names.push(&last.value);
+                    }
+                    if let Some(alias) = alias {
+                        row_names.push(&alias.name.value);
+                    }
+                }
+            }
+            for join in &table.joins {
+                if let Some(sqlparser::ast::JoinConstraint::Using(columns)) = join_constraint(&join.join_operator) {
+                    for column in columns {
+                        if let Some(ident) = column.0.last().and_then(|p| p.as_ident()) {
+                            self.read_column(ident);
+                        }
+                    }
+                }
+            }
+        }
+        let is_row = |e: &Expr| matches!(e, Expr::Identifier(i) if row_names.iter().any(|n| n.eq_ignore_ascii_case(&i.value)));
+        for item in &select.projection {
+            let expr = match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                _ => continue,
+            };
+            let whole_row = is_row(expr)
+                || matches!(expr, Expr::Function(f) if matches!(&f.args, FunctionArguments::List(list)
+                    if list.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if is_row(e)))));
+            if whole_row {
+                self.reads_all_columns = true;
+            }
+        }
         // `SELECT ... INTO new_table` (Postgres, T-SQL) creates and fills a table.
         if let Some(into) = &select.into {
             for target in &into.targets {
@@ -670,7 +740,7 @@ impl Visitor for Collector {
         }
         if let Some(with) = &query.with {
             let names: Vec<String> =
-                with.cte_tables.iter().map(|cte| canonical_ident(&cte.alias.name, self.dialect)).collect();
+                with.cte_tables.iter().map(|cte| resolved_ident(&cte.alias.name, self.dialect)).collect();
             for (index, cte) in with.cte_tables.iter().enumerate() {
                 self.cte_bodies.push((&*cte.query as *const Query, ptr, index));
             }
@@ -706,6 +776,14 @@ impl Visitor for Collector {
             return ControlFlow::Continue(());
         }
         let path = ObjectPath::from_object_name(relation, self.dialect);
+        if path.is_dynamic() {
+            // `IDENTIFIER($table)`: which table is only known when it runs.
+            self.op(Operation::Call);
+        }
+        if names_a_file(relation) {
+            // DuckDB `FROM '/etc/passwd'`, Spark `csv.`/data/x.csv``: the server reads a file.
+            self.access(Operation::Export, path.clone());
+        }
         self.access(Operation::Select, path);
         ControlFlow::Continue(())
     }
@@ -735,6 +813,24 @@ impl Visitor for Collector {
         }
         ControlFlow::Continue(())
     }
+}
+
+fn join_constraint(operator: &sqlparser::ast::JoinOperator) -> Option<&sqlparser::ast::JoinConstraint> {
+    use sqlparser::ast::JoinOperator as J;
+    match operator {
+        J::Join(c) | J::Inner(c) | J::Left(c) | J::LeftOuter(c) | J::Right(c) | J::RightOuter(c)
+        | J::FullOuter(c) | J::CrossJoin(c) | J::Semi(c) | J::LeftSemi(c) | J::RightSemi(c) | J::Anti(c)
+        | J::LeftAnti(c) | J::RightAnti(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// A relation that is a file path, not a table.
+fn names_a_file(name: &ObjectName) -> bool {
+    name.0.iter().filter_map(|p| p.as_ident()).any(|ident| {
+        ident.quote_style == Some('\'')
+            || (ident.quote_style.is_some() && (ident.value.contains('/') || ident.value.contains('\\')))
+    })
 }
 
 pub(crate) fn is_server_file_function(name: &str) -> bool {

@@ -30,15 +30,23 @@ impl ObjectPath {
     }
 
     pub(crate) fn from_object_name(name: &ObjectName, dialect: Dialect) -> ObjectPath {
-        ObjectPath(
-            name.0
-                .iter()
-                .map(|part| match part {
-                    ObjectNamePart::Identifier(ident) => canonical_ident(ident, dialect),
-                    ObjectNamePart::Function(func) => canonical(&func.name.value, false, dialect),
-                })
-                .collect(),
-        )
+        let mut parts = Vec::with_capacity(name.0.len());
+        for part in &name.0 {
+            match part {
+                ObjectNamePart::Identifier(ident) => parts.push(canonical_ident(ident, dialect)),
+                // Snowflake `IDENTIFIER('db.tbl')`: the literal is the name.
+                ObjectNamePart::Function(func) => match identifier_literal(func) {
+                    Some(text) => parts.extend(text.split('.').map(|p| canonical(p.trim(), false, dialect))),
+                    None => parts.push(DYNAMIC_PART.to_string()),
+                },
+            }
+        }
+        ObjectPath(parts)
+    }
+
+    /// Whether a part of the name is only known at run time (`IDENTIFIER($var)`).
+    pub fn is_dynamic(&self) -> bool {
+        self.0.iter().any(|p| p == DYNAMIC_PART)
     }
 }
 
@@ -51,6 +59,34 @@ impl fmt::Display for ObjectPath {
             f.write_str(part)?;
         }
         Ok(())
+    }
+}
+
+/// Stands for a name part computed at run time.
+pub const DYNAMIC_PART: &str = "?";
+
+fn identifier_literal(func: &sqlparser::ast::ObjectNamePartFunction) -> Option<String> {
+    use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, Value};
+    if !func.name.value.eq_ignore_ascii_case("identifier") {
+        return None;
+    }
+    match func.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))] => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The name exactly as the database resolves it, for identity comparisons (CTE scoping):
+/// unlike the canonical form, Snowflake's `"secrets"` and `secrets` (`SECRETS`) differ here.
+pub(crate) fn resolved_ident(ident: &Ident, dialect: Dialect) -> String {
+    let quoted = ident.quote_style.is_some();
+    match (dialect.case_rule(), quoted) {
+        (CaseRule::Sensitive, _) | (CaseRule::FoldLower, true) | (CaseRule::FoldUpper, true) => ident.value.clone(),
+        (CaseRule::Insensitive, _) | (CaseRule::FoldLower, false) => ident.value.to_lowercase(),
+        (CaseRule::FoldUpper, false) => ident.value.to_uppercase(),
     }
 }
 

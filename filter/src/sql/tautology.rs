@@ -20,23 +20,23 @@ enum Const {
 }
 
 impl Const {
-    /// MySQL and SQLite read numbers and numeric strings as truth values; so do we, since a
-    /// filter that guesses "false" would wave a `WHERE 1` through.
+    /// MySQL and SQLite read numbers and strings as truth values; so do we, since a filter that
+    /// guesses "false" would wave a `WHERE 1` or `WHERE '1abc'` through.
     fn truth(&self) -> Option<bool> {
         match self {
             Const::Bool(b) => Some(*b),
-            Const::Num(n) => Some(*n != 0.0),
-            Const::Str(s) => s.trim().parse::<f64>().ok().map(|n| n != 0.0),
             Const::Null => Some(false),
             Const::Unknown => None,
+            other => other.number().map(|n| n != 0.0),
         }
     }
 
+    /// As MySQL converts: a string is its leading number (`'1abc'` is 1, `'x'` is 0).
     fn number(&self) -> Option<f64> {
         match self {
             Const::Num(n) => Some(*n),
             Const::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-            Const::Str(s) => s.trim().parse().ok(),
+            Const::Str(s) => Some(leading_number(s)),
             _ => None,
         }
     }
@@ -71,10 +71,18 @@ fn flatten(expr: &Expr, op: BinaryOperator) -> Vec<&Expr> {
 
 /// `x IS NULL OR x IS NOT NULL` (in any order, among other disjuncts).
 fn complementary_null_checks(disjuncts: &[&Expr]) -> bool {
-    disjuncts.iter().any(|d| match d {
-        Expr::IsNull(x) => disjuncts.iter().any(|o| matches!(o, Expr::IsNotNull(y) if y == x)),
-        _ => false,
-    })
+    // `x IS NULL` as (x, true), `x IS NOT NULL` / `NOT (x IS NULL)` as (x, false).
+    fn null_test(e: &Expr) -> Option<(&Expr, bool)> {
+        match e {
+            Expr::Nested(inner) => null_test(inner),
+            Expr::IsNull(x) => Some((x, true)),
+            Expr::IsNotNull(x) => Some((x, false)),
+            Expr::UnaryOp { op: UnaryOperator::Not, expr } => null_test(expr).map(|(x, is_null)| (x, !is_null)),
+            _ => None,
+        }
+    }
+    let tests: Vec<(&Expr, bool)> = disjuncts.iter().take(256).filter_map(|d| null_test(d)).collect();
+    tests.iter().any(|(x, is_null)| tests.iter().any(|(y, other)| is_null != other && same_column_expression(x, y)))
 }
 
 fn fold(expr: &Expr, depth: usize) -> Const {
@@ -154,6 +162,21 @@ fn fold(expr: &Expr, depth: usize) -> Const {
         Expr::IsFalse(inner) | Expr::IsNotTrue(inner) => {
             fold(inner, next).truth().map_or(Const::Unknown, |b| Const::Bool(!b))
         }
+        Expr::IsNotDistinctFrom(a, b) if same_column_expression(a, b) => Const::Bool(true),
+        Expr::IsDistinctFrom(a, b) if same_column_expression(a, b) => Const::Bool(false),
+        Expr::SimilarTo { negated: false, pattern, .. } => match fold(pattern, next) {
+            Const::Str(p) if !p.is_empty() && p.chars().all(|c| c == '%') => Const::Bool(true),
+            _ => Const::Unknown,
+        },
+        // `EXISTS (SELECT 1)`: a subquery with no table and no filter always has a row.
+        Expr::Exists { subquery, negated } => match &*subquery.body {
+            sqlparser::ast::SetExpr::Select(select)
+                if select.from.is_empty() && select.selection.is_none() && select.having.is_none() =>
+            {
+                Const::Bool(!negated)
+            }
+            _ => Const::Unknown,
+        },
         Expr::Between { expr, negated, low, high } => {
             let (v, lo, hi) = (fold(expr, next), fold(low, next), fold(high, next));
             match (v.number(), lo.number(), hi.number()) {
@@ -194,6 +217,23 @@ fn fold(expr: &Expr, depth: usize) -> Const {
         }
         _ => Const::Unknown,
     }
+}
+
+fn leading_number(s: &str) -> f64 {
+    let s = s.trim_start();
+    let mut end = 0;
+    let bytes = s.as_bytes();
+    if end < bytes.len() && (bytes[end] == b'-' || bytes[end] == b'+') {
+        end += 1;
+    }
+    let mut best = 0.0;
+    while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'.' || bytes[end] == b'e' || bytes[end] == b'E') {
+        end += 1;
+        if let Ok(n) = s[..end].parse::<f64>() {
+            best = n;
+        }
+    }
+    best
 }
 
 fn literal(value: &Value) -> Const {
@@ -237,8 +277,17 @@ fn same_column_expression(left: &Expr, right: &Expr) -> bool {
             _ => None,
         }
     }
+    fn parts(e: &Expr) -> Vec<String> {
+        match e {
+            Expr::Identifier(i) => vec![i.value.to_lowercase()],
+            Expr::CompoundIdentifier(is) => is.iter().map(|i| i.value.to_lowercase()).collect(),
+            _ => Vec::new(),
+        }
+    }
+    // Compared without case or quotes: `id = ID`, `[id] = id`. A difference that only quoting
+    // makes is rare, and the cost of a false "always true" is a denied write, not a leak.
     match (column(left), column(right)) {
-        (Some(a), Some(b)) => a == b,
+        (Some(a), Some(b)) => parts(a) == parts(b),
         _ => false,
     }
 }
