@@ -206,7 +206,7 @@ impl RouteMatcher {
             }
         }
         if let Some(methods) = &self.methods {
-            if !methods.iter().any(|m| *m == request.method) {
+            if !methods.contains(&request.method) {
                 return false;
             }
         }

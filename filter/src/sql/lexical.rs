@@ -183,7 +183,7 @@ fn is_literal(token: &Token) -> bool {
 fn span_of(tokens: &[TokenWithSpan], offsets: &Offsets) -> (usize, usize) {
     let mut solid = tokens.iter().filter(|t| !is_blank(&t.token));
     let Some(first) = solid.next() else { return (0, 0) };
-    let last = solid.last().unwrap_or(first);
+    let last = solid.next_back().unwrap_or(first);
     let start = offsets.byte(first.span.start);
     let end = offsets.byte(last.span.end).max(start);
     (start, end)
@@ -259,12 +259,18 @@ pub(crate) fn fingerprint(tokens: &[TokenWithSpan], dialect: Dialect) -> String 
             }
         }
         previous = Some(token);
-    }
-    // Rows of a multi-row VALUES are the same shape: keep one.
-    for row in ["(?, ...)", "(?)"] {
-        let twice = format!("{row}, {row}");
-        while out.contains(&twice) {
-            out = out.replace(&twice, row);
+        // Rows of a multi-row VALUES have one shape: keep the first, as rows arrive, so a
+        // bulk insert's fingerprint does not depend on its row count.
+        if matches!(token, Token::RParen) {
+            for row in ["(?, ...)", "(?)"] {
+                let twice_len = row.len() * 2 + 2;
+                if out.len() >= twice_len && out.ends_with(row) {
+                    let tail = &out[out.len() - twice_len..];
+                    if tail.starts_with(row) && tail[row.len()..].starts_with(", ") {
+                        out.truncate(out.len() - row.len() - 2);
+                    }
+                }
+            }
         }
     }
     if out.len() > MAX_FINGERPRINT {
@@ -479,6 +485,9 @@ mod tests {
         assert_eq!(f, "SELECT * FROM t WHERE id IN (?, ...)");
         let g = fingerprint(&tokens("INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')"), Dialect::Postgres);
         assert_eq!(g, "INSERT INTO t(a, b) VALUES (?, ...)");
+        let rows = vec!["(1, 'x')"; 5000].join(", ");
+        let bulk = fingerprint(&tokens(&format!("INSERT INTO t (a, b) VALUES {rows} RETURNING a")), Dialect::Postgres);
+        assert_eq!(bulk, "INSERT INTO t(a, b) VALUES (?, ...) RETURNING a");
     }
 
     #[test]
