@@ -11,7 +11,7 @@ test: test-engine
 # Native tests of the pure engine: unit tests, the policy corpus, adversarial SQL.
 test-engine:
 	@mkdir -p target/reports
-	$(CARGO) test -p access-guardrails --release 2>&1 | tee target/reports/engine.txt; exit $${PIPESTATUS[0]}
+	$(CARGO) test -p access-guardrails 2>&1 | tee target/reports/engine.txt; exit $${PIPESTATUS[0]}
 
 bench-engine:
 	$(CARGO) bench -p access-guardrails --bench engine
