@@ -109,28 +109,8 @@ fn fold(expr: &Expr, depth: usize) -> Const {
             }
         }
         Expr::BinaryOp { left, op, right } => match op {
-            BinaryOperator::Or => {
-                let operands = flatten(expr, BinaryOperator::Or);
-                let values: Vec<Const> = operands.iter().map(|e| fold(e, next)).collect();
-                if values.iter().any(|v| v.truth() == Some(true)) {
-                    Const::Bool(true)
-                } else if values.iter().all(|v| v.truth() == Some(false)) {
-                    Const::Bool(false)
-                } else {
-                    Const::Unknown
-                }
-            }
-            BinaryOperator::And => {
-                let operands = flatten(expr, BinaryOperator::And);
-                let values: Vec<Const> = operands.iter().map(|e| fold(e, next)).collect();
-                if values.iter().any(|v| v.truth() == Some(false)) {
-                    Const::Bool(false)
-                } else if values.iter().all(|v| v.truth() == Some(true)) {
-                    Const::Bool(true)
-                } else {
-                    Const::Unknown
-                }
-            }
+            BinaryOperator::Or => fold_chain(expr, BinaryOperator::Or, true, next),
+            BinaryOperator::And => fold_chain(expr, BinaryOperator::And, false, next),
             BinaryOperator::Xor => {
                 match (fold(left, next).truth(), fold(right, next).truth()) {
                     (Some(a), Some(b)) => Const::Bool(a != b),
@@ -216,6 +196,19 @@ fn fold(expr: &Expr, depth: usize) -> Const {
             }
         }
         _ => Const::Unknown,
+    }
+}
+
+/// An OR chain (`absorbing` true) or an AND chain (`absorbing` false): one operand of the
+/// absorbing value decides it, all operands of the other value decide it the other way.
+fn fold_chain(expr: &Expr, op: BinaryOperator, absorbing: bool, depth: usize) -> Const {
+    let values: Vec<Option<bool>> = flatten(expr, op).iter().map(|e| fold(e, depth).truth()).collect();
+    if values.contains(&Some(absorbing)) {
+        Const::Bool(absorbing)
+    } else if values.iter().all(|v| *v == Some(!absorbing)) {
+        Const::Bool(!absorbing)
+    } else {
+        Const::Unknown
     }
 }
 
