@@ -13,11 +13,11 @@ use sqlparser::ast::{
     AssignmentTarget, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, MergeAction,
     MergeInsertKind, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
-    TableObject, Update, UpdateTableFromKind, UtilityOption, Visit, Visitor,
+    TableObject, Update, UtilityOption, Visit, Visitor,
 };
 
 use super::dialect::Dialect;
-use super::names::{canonical, canonical_ident, resolved_ident, ObjectPath};
+use super::names::{canonical_ident, resolved_ident, ObjectPath};
 use super::{tautology, Access, Intent, Operation, OperationSet, SqlError, WrittenColumns};
 
 /// Functions that read or write files on the database server, or fetch remote data into it:
@@ -262,9 +262,6 @@ impl Collector {
         }
         for assignment in &update.assignments {
             self.assignment_target(&assignment.target);
-        }
-        if let Some(UpdateTableFromKind::BeforeSet(_) | UpdateTableFromKind::AfterSet(_)) = &update.from {
-            // Tables in FROM are reads: the relation walk records them.
         }
         self.returning(update.returning.as_ref());
         self.mark_unbounded(update.selection.as_ref());
@@ -837,11 +834,6 @@ pub(crate) fn is_server_file_function(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     // Short generic names (`file`, `url`, `glob`) only count as calls, not as bare words.
     lower.len() > 4 && SERVER_FILE_FUNCTIONS.contains(&lower.as_str())
-}
-
-/// Canonical form of a bare word, for the lexical fallback.
-pub(crate) fn canonical_word(value: &str, quoted: bool, dialect: Dialect) -> String {
-    canonical(value, quoted, dialect)
 }
 
 #[cfg(test)]

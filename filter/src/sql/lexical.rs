@@ -10,8 +10,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Word};
 
 use super::dialect::Dialect;
-use super::intent::canonical_word;
-use super::names::ObjectPath;
+use super::names::{canonical, ObjectPath};
 use super::{
     Access, Intent, Operation, OperationSet, SqlError, SqlErrorKind, Unparsed, WrittenColumns, MAX_NESTING,
     MAX_OPERATOR_CHAIN,
@@ -293,7 +292,7 @@ fn push_word(out: &mut String, word: &Word, dialect: Dialect) {
             out.push(close);
         }
         None if is_structural(&word.value) => out.push_str(&word.value.to_ascii_uppercase()),
-        None => out.push_str(&canonical_word(&word.value, false, dialect)),
+        None => out.push_str(&canonical(&word.value, false, dialect)),
     }
 }
 
@@ -353,7 +352,6 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
     let mut operations = OperationSet::EMPTY;
     let mut accesses: Vec<Access> = Vec::new();
     let mut has_where = false;
-    let mut copy_to = None;
     for (i, token) in solid.iter().enumerate() {
         let Token::Word(word) = &token.token else { continue };
         if word.quote_style.is_some() {
@@ -365,7 +363,6 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
         }
         if upper == "COPY" {
             let to = solid[i..].iter().any(|t| is_keyword(&t.token, &["TO"]));
-            copy_to = Some(to);
             operations.insert(if to { Operation::Export } else { Operation::Import });
             continue;
         }
@@ -384,12 +381,10 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
             }
         }
     }
-    let _ = copy_to;
     if operations.is_empty() {
         operations.insert(Operation::Other);
     }
     let unbounded = (operations.contains(Operation::Delete) || operations.contains(Operation::Update)) && !has_where;
-    let owned: Vec<TokenWithSpan> = tokens.to_vec();
     Intent {
         operations,
         accesses,
@@ -397,7 +392,7 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
         columns_read: Vec::new(),
         reads_all_columns: true,
         unbounded,
-        fingerprint: fingerprint(&owned, dialect),
+        fingerprint: fingerprint(tokens, dialect),
         span: span_of(tokens, offsets),
     }
 }
@@ -416,7 +411,7 @@ fn name_after(tokens: &[&TokenWithSpan], dialect: Dialect) -> Option<ObjectPath>
     loop {
         match tokens.get(i).map(|t| &t.token) {
             Some(Token::Word(w)) if w.quote_style.is_some() || w.keyword == Keyword::NoKeyword || !parts.is_empty() => {
-                parts.push(canonical_word(&w.value, w.quote_style.is_some(), dialect));
+                parts.push(canonical(&w.value, w.quote_style.is_some(), dialect));
             }
             _ => break,
         }
@@ -431,7 +426,7 @@ fn name_after(tokens: &[&TokenWithSpan], dialect: Dialect) -> Option<ObjectPath>
 
 /// The tokenizer itself failed (an unterminated quote or comment): scan words crudely, over the
 /// whole text, since nothing can be told apart any more.
-pub(crate) fn unparsed_text(sql: &str, dialect: Dialect, message: &str) -> Unparsed {
+pub(crate) fn unparsed_text(sql: &str, message: &str) -> Unparsed {
     let mut operations = OperationSet::EMPTY;
     let mut first = true;
     for word in sql.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()) {
@@ -446,7 +441,6 @@ pub(crate) fn unparsed_text(sql: &str, dialect: Dialect, message: &str) -> Unpar
         operations.insert(Operation::Other);
     }
     let unbounded = operations.contains(Operation::Delete) || operations.contains(Operation::Update);
-    let _ = dialect;
     Unparsed {
         error: SqlError { kind: SqlErrorKind::Syntax, message: format!("sql tokenizer error: {message}") },
         suspected: Intent {

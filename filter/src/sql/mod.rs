@@ -275,7 +275,7 @@ pub fn analyze_each(sql: &str, dialect: Dialect) -> Vec<StatementAnalysis> {
     let parser_dialect = dialect.parser_dialect();
     let tokens = match Tokenizer::new(parser_dialect, sql).tokenize_with_location() {
         Ok(tokens) => tokens,
-        Err(err) => return vec![Err(lexical::unparsed_text(sql, dialect, &err.to_string()))],
+        Err(err) => return vec![Err(lexical::unparsed_text(sql, &err.to_string()))],
     };
     let offsets = lexical::Offsets::new(sql);
     let segments = lexical::statement_segments(&tokens);
