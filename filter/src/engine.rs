@@ -39,7 +39,7 @@ pub fn evaluate(policy: &Policy, route: &Route, actor: &Actor, request: &Request
             return Outcome::of(decide_limit(policy, Limit::Unparsable, detail))
         }
     };
-    let mut outcome = Outcome::of(decide_limit(policy, Limit::Unparsable, String::new()));
+    let (mut statements, mut texts, mut dialects) = (Vec::new(), Vec::new(), Vec::new());
     for payload in &payloads {
         let dialect = payload.dialect.unwrap_or(sql.dialect);
         for analysis in analyze_each(&payload.text, dialect) {
@@ -47,11 +47,11 @@ pub fn evaluate(policy: &Policy, route: &Route, actor: &Actor, request: &Request
                 Ok(intent) => intent.span,
                 Err(unparsed) => unparsed.suspected.span,
             };
-            outcome.texts.push(payload.text.get(span.0..span.1).unwrap_or("").to_string());
-            outcome.dialects.push(dialect);
-            outcome.statements.push(analysis);
+            texts.push(payload.text.get(span.0..span.1).unwrap_or("").to_string());
+            dialects.push(dialect);
+            statements.push(analysis);
         }
     }
-    outcome.decision = decide(policy, route, actor, &outcome.statements);
-    outcome
+    let decision = decide(policy, route, actor, &statements);
+    Outcome { decision, statements, texts, dialects }
 }
