@@ -3,6 +3,7 @@
 //! so they cannot disagree.
 
 use crate::decide::{decide, decide_limit, Decision, Limit};
+use crate::http::encoding::{self, Decoded};
 use crate::http::{extract, ExtractError, Request};
 use crate::identity::Actor;
 use crate::policy::{Policy, Route};
@@ -21,7 +22,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn of(decision: Decision) -> Outcome {
+    pub fn of(decision: Decision) -> Outcome {
         Outcome { decision, statements: Vec::new(), texts: Vec::new(), dialects: Vec::new() }
     }
 }
@@ -54,4 +55,55 @@ pub fn evaluate(policy: &Policy, route: &Route, actor: &Actor, request: &Request
     }
     let decision = decide(policy, route, actor, &statements);
     Outcome { decision, statements, texts, dialects }
+}
+
+/// What a guarded request needs once its headers are in.
+#[derive(Clone, Debug)]
+pub enum AtHeaders {
+    /// Decided from the headers alone.
+    Decided(Outcome),
+    /// The route reads the body: hold it until the end of the stream (at most
+    /// `limits.max_body_bytes`, see [`oversize`]) and call [`with_body`].
+    ReadBody,
+}
+
+/// Decides at the headers whatever can be: routes that read no body, requests that have none,
+/// a declared `content-length` over the limit, a `content-encoding` the filter cannot read.
+pub fn at_headers(policy: &Policy, route: &Route, actor: &Actor, request: &Request, end_of_stream: bool) -> AtHeaders {
+    let reads_body = route.sql.as_ref().is_some_and(|sql| sql.source.needs_body());
+    if !reads_body || end_of_stream {
+        return AtHeaders::Decided(evaluate(policy, route, actor, request, None));
+    }
+    let declared = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(length) = declared.filter(|&l| l > policy.limits.max_body_bytes) {
+        return AtHeaders::Decided(oversize(policy, length));
+    }
+    if let Err(reason) = encoding::check(request.header_values("content-encoding")) {
+        return AtHeaders::Decided(Outcome::of(decide_limit(policy, Limit::EncodedBody, reason)));
+    }
+    AtHeaders::ReadBody
+}
+
+/// The decision for a body of `size` bytes (as sent, or decoded) over `limits.max_body_bytes`.
+pub fn oversize(policy: &Policy, size: u64) -> Outcome {
+    let detail = format!("the body ({size} bytes) is over limits.max_body_bytes ({})", policy.limits.max_body_bytes);
+    Outcome::of(decide_limit(policy, Limit::Oversize, detail))
+}
+
+/// Decides a request whose whole body has arrived, still in its `content-encoding`.
+pub fn with_body(policy: &Policy, route: &Route, actor: &Actor, request: &Request, raw: &[u8]) -> Outcome {
+    let limit = policy.limits.max_body_bytes;
+    if raw.len() as u64 > limit {
+        return oversize(policy, raw.len() as u64);
+    }
+    match encoding::decode(request.header_values("content-encoding"), raw, limit as usize) {
+        Decoded::Body(body) => evaluate(policy, route, actor, request, Some(&body)),
+        Decoded::TooLarge => {
+            let detail = format!("the decoded body is over limits.max_body_bytes ({limit})");
+            Outcome::of(decide_limit(policy, Limit::Oversize, detail))
+        }
+        Decoded::Unsupported(reason) | Decoded::Corrupt(reason) => {
+            Outcome::of(decide_limit(policy, Limit::EncodedBody, reason))
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! action (SQL over HTTP or the database wire, an API call, an MCP tool call) may reach
 //! production, and records every decision.
 //!
-//! Everything here is a pure engine: no host calls; time and randomness are passed in. The same
+//! Everything but `proxy` is a pure engine: no host calls; time and randomness are passed in. The same
 //! engine runs inside Envoy, in the `guardrails` command and in native tests.
 //!
 //! - [`policy`]: the configuration schema, its validation and compilation.
@@ -11,10 +11,13 @@
 //! - [`identity`]: who acts, and whether it is an agent.
 //! - [`decide`]: facts + policy -> [`decide::Decision`].
 //! - [`engine`]: one request through all of the above.
+//! - `proxy` (only in the `.wasm`): the proxy-wasm glue, the one module that talks to the host.
 
 pub mod decide;
 pub mod engine;
 pub mod http;
 pub mod identity;
 pub mod policy;
+#[cfg(target_arch = "wasm32")]
+mod proxy;
 pub mod sql;

@@ -5,9 +5,11 @@
 //! route for `/api/v2/statements`. Header names are compared in lower case, as HTTP/2 and Envoy
 //! carry them.
 
+pub mod encoding;
 mod extract;
+pub mod reply;
 
-pub use extract::{check_pointer, extract, parse_strict_json, ExtractError, Payload, PayloadSource, Preset, MAX_JSON_DEPTH};
+pub use extract::{carrier, check_pointer, extract, Carrier, parse_strict_json, ExtractError, Payload, PayloadSource, Preset, MAX_JSON_DEPTH};
 
 use crate::policy::glob::Glob;
 

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::http::{HeaderCondition, HeaderTest, PayloadSource, Preset, RouteMatcher};
 use crate::sql::{Dialect, Operation, OperationSet};
 use glob::Glob;
-pub use schema::{AuditDoc, Effect, Limits, Mode, StatementDetail};
+pub use schema::{AuditDoc, Effect, Limits, Mode, ProxyDoc, StatementDetail};
 use schema::*;
 
 /// Largest `limits.max_body_bytes` accepted: Envoy buffers the body in every worker.
@@ -48,6 +48,7 @@ pub struct Policy {
     pub mode: Mode,
     pub identity: Identity,
     pub limits: Limits,
+    pub proxy: ProxyDoc,
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
     pub audit: Option<AuditDoc>,
@@ -175,8 +176,13 @@ impl Policy {
         }
     }
 
+    /// The first route that matches the request.
     pub fn route(&self, request: &crate::http::Request) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matcher.matches(request))
+        self.route_index(request).map(|i| &self.routes[i])
+    }
+
+    pub fn route_index(&self, request: &crate::http::Request) -> Option<usize> {
+        self.routes.iter().position(|r| r.matcher.matches(request))
     }
 }
 
@@ -196,7 +202,7 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-const TOP_LEVEL: &[&str] = &["version", "mode", "identity", "limits", "routes", "rules", "audit"];
+const TOP_LEVEL: &[&str] = &["version", "mode", "identity", "limits", "proxy", "routes", "rules", "audit"];
 
 struct Compiler {
     errors: Vec<PolicyError>,
@@ -275,6 +281,10 @@ impl Compiler {
                 self.error("limits.max_body_bytes", format!("must be between 1 and {MAX_BODY_LIMIT}"));
             }
         }
+        let proxy = match doc.get("proxy") {
+            Some(v) => self.part::<ProxyDoc>(v, "proxy"),
+            None => Some(ProxyDoc::default()),
+        };
         let audit = match doc.get("audit") {
             Some(Value::Null) | None => None,
             Some(v) => self.part::<AuditDoc>(v, "audit").inspect(|a| self.check_audit(a)),
@@ -317,6 +327,7 @@ impl Compiler {
             mode,
             identity: identity?,
             limits: limits?,
+            proxy: proxy?,
             routes,
             rules: rules.into_iter().collect::<Option<Vec<_>>>()?,
             audit,

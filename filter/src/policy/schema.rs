@@ -137,6 +137,18 @@ pub struct Limits {
     pub on_encoded_body: Effect,
 }
 
+/// How the filter sits in Envoy's HTTP filter chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyDoc {
+    /// Set it as Envoy's plugin config sets `allow_on_headers_stop_iteration`. When true, the
+    /// filter holds a guarded request's headers until its body is decided, so a denied request
+    /// never reaches the upstream at all. When false (the default, and Istio's only choice),
+    /// headers go on and the body is held: a denied request's body never reaches the upstream.
+    #[serde(default)]
+    pub allow_on_headers_stop_iteration: bool,
+}
+
 fn deny() -> Effect {
     Effect::Deny
 }

@@ -1,0 +1,229 @@
+//! The only module that talks to the host (proxy-wasm ABI 0.2.1): it gathers facts, asks the
+//! engine, and carries out the decision.
+//!
+//! Body handling follows Envoy: a paused body callback buffers, and the next one reports the
+//! whole buffered size. With `proxy.allow_on_headers_stop_iteration` the headers of a request
+//! whose body must be read are held too; without it (Istio) they go on, because a paused header
+//! callback would get no body callbacks at all.
+
+mod metrics;
+
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+
+use crate::engine::{self, AtHeaders, Outcome};
+use crate::http::{reply, Request};
+use crate::identity::{self, Actor, Attributes};
+use crate::policy::Policy;
+use metrics::Metrics;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { policy: None, metrics: Rc::new(Metrics::define()) }) });
+}}
+
+/// Envoy's jwt_authn filter keeps verified payloads in dynamic metadata under this namespace.
+const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
+/// Filter state key `wasm.guardrails_decision`, for `%FILTER_STATE(wasm.guardrails_decision:PLAIN)%`.
+const DECISION_PROPERTY: &str = "guardrails_decision";
+
+fn log(level: LogLevel, message: &str) {
+    let _ = hostcalls::log(level, message);
+}
+
+struct Root {
+    policy: Option<Rc<Policy>>,
+    metrics: Rc<Metrics>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let config = self.get_plugin_configuration().unwrap_or_default();
+        let parsed = std::str::from_utf8(&config)
+            .map_err(|e| vec![format!("policy is not UTF-8: {e}")])
+            .and_then(|text| Policy::from_json(text).map_err(|errors| errors.iter().map(ToString::to_string).collect()));
+        match parsed {
+            Ok(policy) => {
+                log(
+                    LogLevel::Info,
+                    &format!("access-guardrails: policy {} loaded: {} routes, {} rules", &policy.hash[..12], policy.routes.len(), policy.rules.len()),
+                );
+                self.policy = Some(Rc::new(policy));
+                true
+            }
+            Err(errors) => {
+                for error in &errors {
+                    log(LogLevel::Error, &format!("access-guardrails: invalid policy: {error}"));
+                }
+                log(LogLevel::Error, &format!("access-guardrails: policy refused ({} errors)", errors.len()));
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream { policy: self.policy.clone(), metrics: Rc::clone(&self.metrics), pending: None }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// A guarded request waiting for its body.
+struct Pending {
+    route: usize,
+    actor: Actor,
+    request: Request,
+}
+
+struct Stream {
+    policy: Option<Rc<Policy>>,
+    metrics: Rc<Metrics>,
+    pending: Option<Pending>,
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(policy) = self.policy.clone() else {
+            // Envoy does not run a plugin whose configuration failed; if a host does, fail closed.
+            self.send_http_response(503, vec![("x-guardrails-decision", "unconfigured")], Some(b"no policy loaded"));
+            return Action::Pause;
+        };
+        let request = request_from(self.get_http_request_headers_bytes());
+        let Some(index) = policy.route_index(&request) else {
+            return Action::Continue;
+        };
+        let route = &policy.routes[index];
+        let actor = identity::resolve(&policy.identity, &HostAttributes { request: &request });
+        match engine::at_headers(&policy, route, &actor, &request, end_of_stream) {
+            AtHeaders::Decided(outcome) => self.carry_out(&policy, index, &request, &outcome),
+            AtHeaders::ReadBody => {
+                self.pending = Some(Pending { route: index, actor, request });
+                if policy.proxy.allow_on_headers_stop_iteration {
+                    Action::Pause
+                } else {
+                    Action::Continue
+                }
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(policy) = self.policy.clone() else { return Action::Continue };
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        if body_size as u64 > policy.limits.max_body_bytes {
+            let outcome = engine::oversize(&policy, body_size as u64);
+            return self.finish(&policy, &outcome);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.decide_body(&policy, body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let Some(policy) = self.policy.clone() else { return Action::Continue };
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        // The body ended without end_of_stream: the whole buffered body is readable here.
+        self.decide_body(&policy, policy.limits.max_body_bytes as usize + 1)
+    }
+}
+
+impl Stream {
+    fn decide_body(&mut self, policy: &Policy, read_size: usize) -> Action {
+        let body = self.get_http_request_body(0, read_size).unwrap_or_default();
+        let outcome = match &self.pending {
+            Some(p) => engine::with_body(policy, &policy.routes[p.route], &p.actor, &p.request, &body),
+            None => return Action::Continue,
+        };
+        self.finish(policy, &outcome)
+    }
+
+    /// Carries out a decision on a request that was pending its body.
+    fn finish(&mut self, policy: &Policy, outcome: &Outcome) -> Action {
+        let Some(pending) = self.pending.take() else { return Action::Continue };
+        self.carry_out(policy, pending.route, &pending.request, outcome)
+    }
+
+    fn carry_out(&self, policy: &Policy, route: usize, request: &Request, outcome: &Outcome) -> Action {
+        let decision = &outcome.decision;
+        self.metrics.count(outcome);
+        let property = serde_json::json!({
+            "effect": decision.effect,
+            "enforced": decision.enforced,
+            "route": policy.routes[route].name,
+            "rule": decision.rule,
+            "would_deny": decision.would_deny.as_ref().map(|w| &w.rule),
+        });
+        self.set_property(vec![DECISION_PROPERTY], Some(property.to_string().as_bytes()));
+        if !decision.is_deny() {
+            return Action::Continue;
+        }
+        let reply = reply::denied(decision, request.header("x-request-id"));
+        log(
+            LogLevel::Debug,
+            &format!("access-guardrails: denied {} {} by {}", request.method, request.path(), decision.rule.as_deref().unwrap_or("route default")),
+        );
+        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+        Action::Pause
+    }
+}
+
+/// The engine's request from Envoy's header map: pseudo-headers give method, path and
+/// authority; values that are not UTF-8 are read lossily (they can match nothing exactly).
+fn request_from(headers: Vec<(String, Vec<u8>)>) -> Request {
+    let (mut method, mut path, mut authority) = (String::new(), String::new(), String::new());
+    let mut rest = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let value = String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        match name.as_str() {
+            ":method" => method = value,
+            ":path" => path = value,
+            ":authority" => authority = value,
+            _ if name.starts_with(':') => {}
+            _ => rest.push((name, value)),
+        }
+    }
+    if authority.is_empty() {
+        if let Some((_, host)) = rest.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            authority = host.clone();
+        }
+    }
+    Request::new(&method, &path, &authority, rest)
+}
+
+/// Identity facts from the request and from Envoy's properties.
+struct HostAttributes<'a> {
+    request: &'a Request,
+}
+
+impl Attributes for HostAttributes<'_> {
+    fn values(&self, name: &str) -> Vec<&str> {
+        self.request.header_values(name).collect()
+    }
+
+    fn jwt_claim(&self, payload_key: &str, claim: &str) -> Option<String> {
+        let mut path = vec!["metadata", "filter_metadata", JWT_AUTHN, payload_key];
+        path.extend(claim.split('.'));
+        let bytes = hostcalls::get_property(path).ok()??;
+        String::from_utf8(bytes).ok()
+    }
+
+    fn peer_spiffe(&self) -> Option<String> {
+        let bytes = hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"]).ok()??;
+        String::from_utf8(bytes).ok().filter(|s| s.starts_with("spiffe://"))
+    }
+}

@@ -1,0 +1,297 @@
+//! Policy files and case files for `guardrails test`: requests replayed through the compiled
+//! filter, each with the decision it must get.
+//!
+//! ```yaml
+//! defaults:                      # optional, merged into every request
+//!   method: POST
+//!   path: /api/v2/statements
+//!   authority: warehouse.internal
+//! cases:
+//!   - name: agents may not drop tables
+//!     request:
+//!       headers: {x-agent-id: "agent:etl"}      # or a list of [name, value] pairs
+//!       sql: DROP TABLE orders                  # placed where the matched route reads SQL
+//!     expect: {decision: deny, rule: no-drops, status: 403}
+//! ```
+//!
+//! A case gives `body` (sent as is) or `sql` (carried as a client of the route's API would
+//! carry it). `expect` takes `decision` (`allow` or `deny`, required), and optionally `rule`,
+//! `status`, `route` and `would_deny` (the shadow rule a monitor-mode decision names).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use access_guardrails::http::{carrier, Request};
+use access_guardrails::policy::{Policy, PolicyError};
+
+use crate::{Host, HostOptions, Plugin, StartError, StreamInfo};
+
+/// A YAML (or JSON) policy as the JSON the filter receives, with every problem the filter would
+/// log for it.
+pub fn load_policy(text: &str) -> Result<(String, Policy), Vec<String>> {
+    let value: Value = serde_norway::from_str(text).map_err(|e| vec![format!("not valid YAML: {e}")])?;
+    let json = serde_json::to_string(&value).map_err(|e| vec![e.to_string()])?;
+    Policy::from_json(&json).map(|p| (json, p)).map_err(|errors| errors.iter().map(PolicyError::to_string).collect())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum CaseFileDoc {
+    List(Vec<Case>),
+    Map(CaseFile),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    #[serde(default)]
+    pub defaults: RequestDoc,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    #[serde(default)]
+    pub request: RequestDoc,
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestDoc {
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub headers: Headers,
+    pub body: Option<String>,
+    pub sql: Option<String>,
+    /// The peer certificate's URI SAN, as Istio mTLS presents it.
+    pub peer_spiffe: Option<String>,
+    /// The verified JWT payload, as Envoy's jwt_authn stores it in dynamic metadata.
+    pub jwt: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Headers {
+    #[default]
+    None,
+    Map(std::collections::BTreeMap<String, String>),
+    Pairs(Vec<(String, String)>),
+}
+
+impl Headers {
+    fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Headers::None => Vec::new(),
+            Headers::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Headers::Pairs(p) => p.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expected {
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub decision: Expected,
+    pub rule: Option<String>,
+    pub status: Option<u32>,
+    pub route: Option<String>,
+    pub would_deny: Option<String>,
+}
+
+pub fn load_cases(text: &str) -> Result<Vec<Case>, String> {
+    let doc: CaseFileDoc = serde_norway::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
+    let file = match doc {
+        CaseFileDoc::List(cases) => CaseFile { defaults: RequestDoc::default(), cases },
+        CaseFileDoc::Map(file) => file,
+    };
+    let mut cases = file.cases;
+    for case in &mut cases {
+        let d = &file.defaults;
+        let r = &mut case.request;
+        r.method = r.method.take().or_else(|| d.method.clone());
+        r.path = r.path.take().or_else(|| d.path.clone());
+        r.authority = r.authority.take().or_else(|| d.authority.clone());
+        let mut headers = d.headers.pairs();
+        let own = r.headers.pairs();
+        headers.retain(|(k, _)| !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(k)));
+        headers.extend(own);
+        r.headers = Headers::Pairs(headers);
+        if r.body.is_some() && r.sql.is_some() {
+            return Err(format!("case {:?}: give body or sql, not both", case.name));
+        }
+        r.peer_spiffe = r.peer_spiffe.take().or_else(|| d.peer_spiffe.clone());
+        r.jwt = r.jwt.take().or_else(|| d.jwt.clone());
+    }
+    Ok(cases)
+}
+
+/// What the filter did with one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub decision: Expected,
+    pub status: u32,
+    pub route: Option<String>,
+    pub rule: Option<String>,
+    pub would_deny: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A request ready to send: pseudo-headers and headers, and the body.
+pub struct Prepared {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub info: StreamInfo,
+}
+
+/// Builds the request of a case, placing `sql` where the route it matches reads SQL.
+pub fn prepare(policy: &Policy, request: &RequestDoc) -> Prepared {
+    let method = request.method.clone().unwrap_or_else(|| "POST".into());
+    let mut path = request.path.clone().unwrap_or_else(|| "/".into());
+    let authority = request.authority.clone().unwrap_or_else(|| "localhost".into());
+    let mut headers = request.headers.pairs();
+    let mut body = request.body.clone().unwrap_or_default().into_bytes();
+    if let Some(sql) = &request.sql {
+        let probe = Request::new(&method, &path, &authority, headers.clone());
+        let source = policy.route(&probe).and_then(|r| r.sql.as_ref()).map(|s| s.source.clone());
+        let carried = carrier(&source.unwrap_or(access_guardrails::http::PayloadSource::Body), sql);
+        if let Some(query) = carried.query {
+            path.push(if path.contains('?') { '&' } else { '?' });
+            path.push_str(&query);
+        }
+        if let Some(ct) = carried.content_type {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) && !carried.body.is_empty() {
+                headers.push(("content-type".into(), ct.into()));
+            }
+        }
+        body = carried.body.into_bytes();
+    }
+    let mut all = vec![
+        (":method".to_string(), method),
+        (":path".to_string(), path),
+        (":authority".to_string(), authority),
+        (":scheme".to_string(), "http".to_string()),
+    ];
+    if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+        headers.push(("content-length".into(), body.len().to_string()));
+    }
+    all.extend(headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
+    let mut info = StreamInfo { peer_uri_san: request.peer_spiffe.clone(), ..StreamInfo::default() };
+    if let Some(jwt) = &request.jwt {
+        info.metadata = serde_json::json!({"filter_metadata": {"envoy.filters.http.jwt_authn": {"jwt_payload": jwt}}});
+    }
+    Prepared { headers: all, body, info }
+}
+
+/// Sends a prepared request through the filter on worker 0, the upstream answering 200.
+pub fn exchange(host: &mut Host, prepared: &Prepared) -> Observed {
+    let id = host.open_http(0, prepared.info.clone());
+    let headers: Vec<(&str, &str)> = prepared.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    host.request_headers(id, &headers, prepared.body.is_empty());
+    if !prepared.body.is_empty() {
+        host.request_body(id, &prepared.body, true);
+    }
+    let stream = host.stream(id);
+    let (status, message) = match &stream.local_reply {
+        Some(reply) => {
+            let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+            (reply.status, body.get("message").and_then(Value::as_str).map(String::from))
+        }
+        None if stream.request.ended => (200, None),
+        // Held and never released: the client would wait until a timeout.
+        None => (0, None),
+    };
+    let property: Option<Value> =
+        stream.filter_state.get("guardrails_decision").and_then(|v| serde_json::from_slice(v).ok());
+    let field = |name: &str| property.as_ref().and_then(|p| p.get(name)).and_then(Value::as_str).map(String::from);
+    let denied = stream.local_reply.as_ref().is_some_and(|r| r.header("x-guardrails-decision") == Some("deny"));
+    let observed = Observed {
+        decision: if denied || status != 200 { Expected::Deny } else { Expected::Allow },
+        status,
+        route: field("route"),
+        rule: field("rule"),
+        would_deny: field("would_deny"),
+        message,
+    };
+    if status == 200 {
+        host.response_headers(id, &[(":status", "200"), ("content-type", "application/json")], false);
+        host.response_body(id, b"{}", true);
+    }
+    host.close(id);
+    observed
+}
+
+fn word(decision: Expected) -> &'static str {
+    match decision {
+        Expected::Allow => "allow",
+        Expected::Deny => "deny",
+    }
+}
+
+/// How an observation differs from what a case expects; `None` when it passes.
+pub fn check(expect: &Expect, got: &Observed) -> Option<String> {
+    let mut problems = Vec::new();
+    if expect.decision != got.decision {
+        let by = got.rule.as_deref().map(|r| format!(" by {r}")).unwrap_or_default();
+        problems.push(format!("expected {}, got {}{by}", word(expect.decision), word(got.decision)));
+    }
+    if let Some(rule) = &expect.rule {
+        if got.rule.as_ref() != Some(rule) {
+            problems.push(format!("expected rule {rule}, got {}", got.rule.as_deref().unwrap_or("none (route default)")));
+        }
+    }
+    if let Some(status) = expect.status {
+        if got.status != status {
+            problems.push(format!("expected status {status}, got {}", got.status));
+        }
+    }
+    if let Some(route) = &expect.route {
+        if got.route.as_ref() != Some(route) {
+            problems.push(format!("expected route {route}, got {}", got.route.as_deref().unwrap_or("none")));
+        }
+    }
+    if let Some(would) = &expect.would_deny {
+        if got.would_deny.as_ref() != Some(would) {
+            problems.push(format!("expected would_deny {would}, got {}", got.would_deny.as_deref().unwrap_or("none")));
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    let mut line = problems.join("; ");
+    if let Some(message) = &got.message {
+        line.push_str(&format!(" (message: {message})"));
+    }
+    Some(line)
+}
+
+/// The outcome of a run.
+pub struct Report {
+    pub passed: usize,
+    pub failures: Vec<(String, String)>,
+}
+
+/// Runs every case through the filter loaded with the policy.
+pub fn run(plugin: &Plugin, policy_json: &str, policy: &Policy, cases: &[Case]) -> Result<Report, StartError> {
+    let mut host = Host::start(plugin, HostOptions::with_configuration(policy_json))?;
+    let mut report = Report { passed: 0, failures: Vec::new() };
+    for case in cases {
+        let observed = exchange(&mut host, &prepare(policy, &case.request));
+        match check(&case.expect, &observed) {
+            None => report.passed += 1,
+            Some(problem) => report.failures.push((case.name.clone(), problem)),
+        }
+    }
+    Ok(report)
+}
