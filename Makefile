@@ -1,23 +1,64 @@
-# Access Guardrails. `make test` runs everything; `make bench-engine` measures the engine.
+# Access Guardrails. `make test` runs everything and ends with one summary line.
 SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-engine bench-engine lint clean
+WASM := target/wasm32-wasip1/release/access_guardrails.wasm
+EMPTY_WASM := target/wasm32-wasip1/release/empty_filter.wasm
+GUARDRAILS := target/debug/guardrails
+REPORTS := target/reports
+export GUARDRAILS_WASM := $(CURDIR)/$(WASM)
 
-test: test-engine
-	@scripts/summary.sh
+.PHONY: test test-engine test-host test-examples wasm setup bench bench-engine bench-host lint clean
+
+# Every suite runs even when one fails, so the summary counts them all.
+test: setup
+	@rm -rf $(REPORTS); mkdir -p $(REPORTS); status=0; \
+	$(MAKE) --no-print-directory test-engine || status=1; \
+	$(MAKE) --no-print-directory test-host || status=1; \
+	$(MAKE) --no-print-directory test-examples || status=1; \
+	scripts/summary.sh || status=1; exit $$status
+
+setup:
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+# The filter as Envoy loads it, and the empty filter benchmarks compare it with.
+wasm: setup
+	$(CARGO) build --release --target wasm32-wasip1 -p access-guardrails -p empty-filter
+	@ls -l $(WASM) $(EMPTY_WASM) | awk '{print $$9 ": " $$5 " bytes"}'
 
 # Native tests of the pure engine: unit tests, the policy corpus, adversarial SQL.
 test-engine:
-	@mkdir -p target/reports
-	$(CARGO) test -p access-guardrails 2>&1 | tee target/reports/engine.txt; exit $${PIPESTATUS[0]}
+	@mkdir -p $(REPORTS)
+	$(CARGO) test -p access-guardrails 2>&1 | tee $(REPORTS)/engine.txt; exit $${PIPESTATUS[0]}
+
+# The compiled filter through the wasmtime host, and the host itself.
+test-host: wasm
+	@mkdir -p $(REPORTS)
+	$(CARGO) test -p guardrails-host 2>&1 | tee $(REPORTS)/host.txt; exit $${PIPESTATUS[0]}
+
+# Every example policy against its cases, through `guardrails test`, as a user runs it.
+test-examples: wasm
+	@mkdir -p $(REPORTS)
+	$(CARGO) build -q -p guardrails-host --bin guardrails
+	@( status=0; for dir in examples/*/; do \
+	  [ -f $$dir/cases.yaml ] || continue; \
+	  echo "== guardrails test --policy $${dir}policy.yaml $${dir}cases.yaml"; \
+	  $(GUARDRAILS) test --policy $${dir}policy.yaml $${dir}cases.yaml || status=1; \
+	done; exit $$status ) 2>&1 | tee $(REPORTS)/examples.txt; exit $${PIPESTATUS[0]}
+
+bench: bench-engine bench-host
 
 bench-engine:
 	$(CARGO) bench -p access-guardrails --bench engine
 
+# Per-request cost of the filter in wasmtime next to the empty filter.
+bench-host: wasm
+	$(CARGO) bench -p guardrails-host --bench host
+
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip1 -p access-guardrails -p empty-filter -- -D warnings
 
 clean:
 	$(CARGO) clean
