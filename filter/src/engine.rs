@@ -61,7 +61,7 @@ pub fn evaluate(policy: &Policy, route: &Route, actor: &Actor, request: &Request
 #[derive(Clone, Debug)]
 pub enum AtHeaders {
     /// Decided from the headers alone.
-    Decided(Outcome),
+    Decided(Box<Outcome>),
     /// The route reads the body: hold it until the end of the stream (at most
     /// `limits.max_body_bytes`, see [`oversize`]) and call [`with_body`].
     ReadBody,
@@ -72,14 +72,14 @@ pub enum AtHeaders {
 pub fn at_headers(policy: &Policy, route: &Route, actor: &Actor, request: &Request, end_of_stream: bool) -> AtHeaders {
     let reads_body = route.sql.as_ref().is_some_and(|sql| sql.source.needs_body());
     if !reads_body || end_of_stream {
-        return AtHeaders::Decided(evaluate(policy, route, actor, request, None));
+        return AtHeaders::Decided(Box::new(evaluate(policy, route, actor, request, None)));
     }
     let declared = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(length) = declared.filter(|&l| l > policy.limits.max_body_bytes) {
-        return AtHeaders::Decided(oversize(policy, length));
+        return AtHeaders::Decided(Box::new(oversize(policy, length)));
     }
     if let Err(reason) = encoding::check(request.header_values("content-encoding")) {
-        return AtHeaders::Decided(Outcome::of(decide_limit(policy, Limit::EncodedBody, reason)));
+        return AtHeaders::Decided(Box::new(Outcome::of(decide_limit(policy, Limit::EncodedBody, reason))));
     }
     AtHeaders::ReadBody
 }

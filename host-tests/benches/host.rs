@@ -1,1 +1,166 @@
-fn main() {}
+//! `make bench-host`: the per-request cost of the compiled filter in wasmtime, side by side with
+//! an empty proxy-wasm filter built the same way, over the corpus `make bench-engine` uses.
+//!
+//! Each request goes the way Envoy's HTTP/1 codec delivers it: context create, headers, the
+//! body, an empty end-of-stream body callback, response headers and body, then on_log, on_done
+//! and on_delete. Prints µs/request for both filters and the difference, and the VM memory
+//! before and after the run (it must stay flat). With `BENCH_CALLGRIND=1` it runs itself under
+//! `valgrind --tool=callgrind` and prints instructions per request, which do not depend on
+//! what else the machine is doing.
+
+#[path = "../../filter/benches/corpus/mod.rs"]
+mod corpus;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use guardrails_host::{Host, HostOptions, Plugin, StreamInfo};
+
+fn release_wasm(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip1/release").join(name)
+}
+
+fn bodies() -> Vec<(&'static str, Vec<u8>)> {
+    corpus::corpus().into_iter().map(|(name, sql)| (name, serde_json::json!({ "query": sql }).to_string().into_bytes())).collect()
+}
+
+fn exchange(host: &mut Host, body: &[u8], length: &str) {
+    let id = host.open_http(0, StreamInfo::default());
+    let headers = [
+        (":method", "POST"),
+        (":path", "/sql"),
+        (":authority", "db.internal"),
+        (":scheme", "http"),
+        ("content-type", "application/json"),
+        ("content-length", length),
+        ("x-agent-id", "agent:bench"),
+        ("x-request-id", "7d1c4a2e-bench"),
+    ];
+    host.request_headers(id, &headers, false);
+    host.request_body(id, body, false);
+    host.request_body(id, b"", true);
+    if host.stream(id).local_reply.is_none() {
+        host.response_headers(id, &[(":status", "200"), ("content-type", "application/json")], false);
+        host.response_body(id, b"{\"rows\":[]}", true);
+    }
+    host.close(id);
+}
+
+fn start(plugin: &Plugin) -> Host {
+    Host::start(plugin, HostOptions::with_configuration(corpus::POLICY)).expect("the filter starts")
+}
+
+/// µs per request over the corpus, run for `budget`.
+fn measure(host: &mut Host, bodies: &[(&str, Vec<u8>)], budget: Duration) -> f64 {
+    let lengths: Vec<String> = bodies.iter().map(|(_, b)| b.len().to_string()).collect();
+    for _ in 0..20 {
+        for ((_, body), length) in bodies.iter().zip(&lengths) {
+            exchange(host, body, length);
+        }
+    }
+    let start = Instant::now();
+    let mut requests = 0usize;
+    while start.elapsed() < budget {
+        for ((_, body), length) in bodies.iter().zip(&lengths) {
+            exchange(host, body, length);
+        }
+        requests += bodies.len();
+    }
+    start.elapsed().as_secs_f64() * 1e6 / requests as f64
+}
+
+fn load(name: &str) -> Plugin {
+    let path = release_wasm(name);
+    Plugin::load(&path).unwrap_or_else(|e| panic!("{e}: run `make wasm` first"))
+}
+
+fn main() {
+    if let Ok(rounds) = std::env::var("BENCH_CALLGRIND_CHILD") {
+        return callgrind_child(&rounds);
+    }
+    let budget = Duration::from_millis(std::env::var("BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000));
+    let bodies = bodies();
+    let guardrails = load("access_guardrails.wasm");
+    let empty = load("empty_filter.wasm");
+    let size = |name| std::fs::metadata(release_wasm(name)).map(|m| m.len()).unwrap_or(0);
+    println!("access_guardrails.wasm: {} bytes; empty_filter.wasm: {} bytes", size("access_guardrails.wasm"), size("empty_filter.wasm"));
+
+    let mut floor_host = start(&empty);
+    let mut host = start(&guardrails);
+    let memory_before = host.memory_bytes(0);
+    // Interleaved rounds, so both filters see the same machine.
+    let (mut floor, mut filter) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        floor.push(measure(&mut floor_host, &bodies, budget / 3));
+        filter.push(measure(&mut host, &bodies, budget / 3));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (floor, filter) = (median(&mut floor), median(&mut filter));
+    println!("{:<28} {:>12}", "filter (mixed corpus)", "µs/request");
+    println!("{:<28} {:>12.2}", "empty proxy-wasm filter", floor);
+    println!("{:<28} {:>12.2}", "access guardrails", filter);
+    println!("{:<28} {:>12.2}", "cost of deciding", filter - floor);
+    println!("VM memory: {} KiB before, {} KiB after the run", memory_before / 1024, host.memory_bytes(0) / 1024);
+    println!("per shape (access guardrails, µs/request):");
+    for (name, body) in &bodies {
+        let one = vec![(*name, body.clone())];
+        println!("  {:<18} {:>7} bytes {:>10.2}", name, body.len(), measure(&mut host, &one, budget / 10));
+    }
+    if std::env::var_os("BENCH_CALLGRIND").is_some() {
+        callgrind();
+    }
+}
+
+/// Instructions per request: two runs of different lengths under callgrind, per filter; their
+/// difference cancels start-up and compiling the module.
+fn callgrind() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("callgrind: valgrind not found, skipped");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = std::env::temp_dir().join(format!("guardrails-callgrind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["empty_filter.wasm", "access_guardrails.wasm"] {
+        let mut totals = Vec::new();
+        for rounds in [2u64, 12] {
+            let out = dir.join(format!("{name}.{rounds}.out"));
+            let status = Command::new("valgrind")
+                .arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(&exe)
+                .env("BENCH_CALLGRIND_CHILD", rounds.to_string())
+                .env("BENCH_WASM", release_wasm(name))
+                .output()
+                .expect("valgrind runs");
+            assert!(status.status.success(), "callgrind run failed: {}", String::from_utf8_lossy(&status.stderr));
+            totals.push(instructions(&out));
+        }
+        let requests = 10 * bodies().len() as u64;
+        println!("callgrind {name}: {} instructions/request", (totals[1] - totals[0]) / requests);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn instructions(out: &Path) -> u64 {
+    let text = std::fs::read_to_string(out).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("totals: ")).and_then(|t| t.trim().parse().ok()).expect("callgrind totals")
+}
+
+fn callgrind_child(rounds: &str) {
+    let rounds: usize = rounds.parse().unwrap();
+    // Compiled under valgrind, for the CPU valgrind emulates; the two run lengths cancel it out.
+    let plugin = Plugin::load(std::env::var("BENCH_WASM").unwrap()).unwrap();
+    let mut host = start(&plugin);
+    let bodies = bodies();
+    let lengths: Vec<String> = bodies.iter().map(|(_, b)| b.len().to_string()).collect();
+    for _ in 0..rounds {
+        for ((_, body), length) in bodies.iter().zip(&lengths) {
+            exchange(&mut host, body, length);
+        }
+    }
+}

@@ -38,7 +38,7 @@ pub fn load_policy(text: &str) -> Result<(String, Policy), Vec<String>> {
 #[serde(untagged)]
 enum CaseFileDoc {
     List(Vec<Case>),
-    Map(CaseFile),
+    Map(Box<CaseFile>),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,7 +114,7 @@ pub fn load_cases(text: &str) -> Result<Vec<Case>, String> {
     let doc: CaseFileDoc = serde_norway::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
     let file = match doc {
         CaseFileDoc::List(cases) => CaseFile { defaults: RequestDoc::default(), cases },
-        CaseFileDoc::Map(file) => file,
+        CaseFileDoc::Map(file) => *file,
     };
     let mut cases = file.cases;
     for case in &mut cases {

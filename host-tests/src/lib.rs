@@ -63,6 +63,10 @@ impl Plugin {
     pub fn from_bytes(wasm: &[u8]) -> Result<Plugin, String> {
         let engine = Engine::default();
         let module = Module::new(&engine, wasm).map_err(|e| format!("not a loadable module: {e:#}"))?;
+        Plugin::with_module(engine, module)
+    }
+
+    fn with_module(engine: Engine, module: Module) -> Result<Plugin, String> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut VmState| &mut s.wasi).map_err(|e| e.to_string())?;
         abi::add_to_linker(&mut linker).map_err(|e| e.to_string())?;
@@ -441,6 +445,15 @@ impl Host {
 
     pub fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
         self.shared.lock().unwrap().shared_data.get(key).map(|(v, _)| v.clone())
+    }
+
+    /// The size of a worker VM's linear memory, in bytes.
+    pub fn memory_bytes(&mut self, worker: usize) -> usize {
+        let vm = &mut self.vms[worker];
+        match vm.instance.get_memory(&mut vm.store, "memory") {
+            Some(memory) => memory.data_size(&vm.store),
+            None => 0,
+        }
     }
 
     /// Why a worker's VM failed, if it trapped.
