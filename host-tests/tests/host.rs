@@ -17,12 +17,17 @@ const PROBE: &str = r#"
   (import "env" "proxy_record_metric" (func $record (param i32 i64) (result i32)))
   (import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $getbuf (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_buffer_bytes" (func $setbuf (param i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 8192))
   (data (i32.const 0) "ticks")
   (data (i32.const 8) "last_body")
   (data (i32.const 24) "kv")
   (data (i32.const 32) "audit")
+  (data (i32.const 104) "<<>>")
+  (data (i32.const 120) "set_status")
+  (data (i32.const 136) "read_size")
   (data (i32.const 40) "\03\00\00\00\07\00\00\00\04\00\00\00\05\00\00\00\01\00\00\00\0a\00\00\00\01\00\00\00:method\00POST\00:path\00/\00:authority\00a\00")
   (func (export "proxy_abi_version_0_2_1"))
   (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
@@ -36,6 +41,8 @@ const PROBE: &str = r#"
     (drop (call $tick (i32.const 100)))
     (drop (call $define (i32.const 0) (i32.const 0) (i32.const 5) (i32.const 200)))
     (drop (call $define (i32.const 1) (i32.const 8) (i32.const 9) (i32.const 204)))
+    (drop (call $define (i32.const 1) (i32.const 120) (i32.const 10) (i32.const 212)))
+    (drop (call $define (i32.const 1) (i32.const 136) (i32.const 9) (i32.const 216)))
     (drop (call $set (i32.const 24) (i32.const 1) (i32.const 25) (i32.const 1) (i32.const 0)))
     (drop (call $call (i32.const 32) (i32.const 5) (i32.const 40) (i32.const 62) (i32.const 0) (i32.const 0)
                       (i32.const 0) (i32.const 0) (i32.const 50) (i32.const 208)))
@@ -44,6 +51,17 @@ const PROBE: &str = r#"
     (drop (call $inc (i32.load (i32.const 200)) (i64.const 1))))
   (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
     (drop (call $record (i32.load (i32.const 204)) (i64.extend_i32_u (local.get 3)))))
+  ;; Buffers the body; at its end reads 3 bytes from offset 2, tries a write inside the buffer
+  ;; (recording the status), prepends "<<" and appends ">>".
+  (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param $eos i32) (result i32)
+    (if (i32.eqz (local.get $eos)) (then (return (i32.const 1))))
+    (drop (call $getbuf (i32.const 0) (i32.const 2) (i32.const 3) (i32.const 224) (i32.const 228)))
+    (drop (call $record (i32.load (i32.const 216)) (i64.extend_i32_u (i32.load (i32.const 228)))))
+    (drop (call $record (i32.load (i32.const 212))
+      (i64.extend_i32_u (call $setbuf (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 104) (i32.const 2)))))
+    (drop (call $setbuf (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 104) (i32.const 2)))
+    (drop (call $setbuf (i32.const 0) (i32.add (local.get $size) (i32.const 2)) (i32.const 0) (i32.const 106) (i32.const 2)))
+    (i32.const 0))
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
     (if (i32.eq (local.get 1) (i32.const 3)) (then unreachable))
     (i32.const 0))
@@ -111,6 +129,23 @@ fn shared_data_is_shared_by_the_workers() {
     let host = probe(3);
     assert_eq!(host.shared_data("k"), Some(b"v".to_vec()));
     assert_eq!(host.metrics().iter().filter(|(n, _)| n == "ticks").count(), 1, "one metric for every worker");
+}
+
+#[test]
+fn a_paused_body_accumulates_and_edits_follow_envoys_rules() {
+    let mut host = probe(1);
+    let four = [(":method", "POST"), (":path", "/"), (":authority", "a"), ("x", "y")];
+    let id = host.open_http(0, StreamInfo::default());
+    host.request_headers(id, &four, false);
+    host.request_body(id, b"hel", false);
+    host.request_body(id, b"lo world", false);
+    assert!(host.stream(id).request.forwarded_body.is_empty(), "paused: buffered");
+    assert_eq!(host.stream(id).request.body, b"hello world", "the next callback sees the whole buffer");
+    host.request_body(id, b"", true);
+    assert_eq!(host.metric("read_size"), Some(3), "get_buffer_bytes(2, 3)");
+    assert_eq!(host.metric("set_status"), Some(2), "a write inside the buffer is BadArgument");
+    assert_eq!(host.stream(id).request.forwarded_body, b"<<hello world>>");
+    assert!(host.stream(id).request.ended);
 }
 
 #[test]
