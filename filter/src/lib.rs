@@ -11,8 +11,10 @@
 //! - [`identity`]: who acts, and whether it is an agent.
 //! - [`decide`]: facts + policy -> [`decide::Decision`].
 //! - [`engine`]: one request through all of the above.
+//! - [`audit`]: the record of each decision, its hash chain, batching and sink formats.
 //! - `proxy` (only in the `.wasm`): the proxy-wasm glue, the one module that talks to the host.
 
+pub mod audit;
 pub mod decide;
 pub mod engine;
 pub mod http;

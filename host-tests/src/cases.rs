@@ -280,18 +280,42 @@ pub fn check(expect: &Expect, got: &Observed) -> Option<String> {
 pub struct Report {
     pub passed: usize,
     pub failures: Vec<(String, String)>,
+    /// The audit records the filter shipped, as JSON texts, in the order they arrived.
+    pub audit: Vec<String>,
 }
 
-/// Runs every case through the filter loaded with the policy.
+/// Runs every case through the filter loaded with the policy. With an `audit` section, the
+/// audit cluster answers 200 to every batch and the records it received are returned.
 pub fn run(plugin: &Plugin, policy_json: &str, policy: &Policy, cases: &[Case]) -> Result<Report, StartError> {
-    let mut host = Host::start(plugin, HostOptions::with_configuration(policy_json))?;
-    let mut report = Report { passed: 0, failures: Vec::new() };
+    let mut options = HostOptions::with_configuration(policy_json);
+    options.clusters.extend(policy.audit.as_ref().map(|a| a.cluster.clone()));
+    let mut host = Host::start(plugin, options)?;
+    let mut report = Report { passed: 0, failures: Vec::new(), audit: Vec::new() };
     for case in cases {
         let observed = exchange(&mut host, &prepare(policy, &case.request));
         match check(&case.expect, &observed) {
             None => report.passed += 1,
             Some(problem) => report.failures.push((case.name.clone(), problem)),
         }
+        collect_audit(&mut host, policy, &mut report.audit, std::time::Duration::from_millis(1));
+    }
+    if let Some(audit) = &policy.audit {
+        // Long enough for every partial batch to reach its flush interval.
+        for _ in 0..4 {
+            collect_audit(&mut host, policy, &mut report.audit, std::time::Duration::from_millis(u64::from(audit.batch.flush_ms) + 100));
+        }
     }
     Ok(report)
+}
+
+/// Moves the clock on and answers every audit batch with 200, keeping what it carried.
+pub fn collect_audit(host: &mut Host, policy: &Policy, into: &mut Vec<String>, by: std::time::Duration) {
+    let Some(audit) = &policy.audit else { return };
+    host.advance(by);
+    for call in host.http_calls() {
+        if let Ok(records) = access_guardrails::audit::encode::records(audit.format, &call.body) {
+            into.extend(records);
+        }
+        host.respond_http_call(call.token, 200, &[], b"");
+    }
 }

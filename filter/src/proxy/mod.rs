@@ -6,23 +6,29 @@
 //! whose body must be read are held too; without it (Istio) they go on, because a paused header
 //! callback would get no body callbacks at all.
 
+mod audit;
 mod metrics;
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
+use crate::audit::{decision_record, RecordFacts};
+use crate::decide::{decide_limit, Limit};
 use crate::engine::{self, AtHeaders, Outcome};
 use crate::http::{reply, Request};
 use crate::identity::{self, Actor, Attributes};
 use crate::policy::Policy;
+use audit::AuditSink;
 use metrics::Metrics;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { policy: None, metrics: Rc::new(Metrics::define()) }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { policy: None, metrics: Rc::new(Metrics::define()), audit: None }) });
 }}
 
 /// Envoy's jwt_authn filter keeps verified payloads in dynamic metadata under this namespace.
@@ -34,12 +40,23 @@ fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
 struct Root {
     policy: Option<Rc<Policy>>,
     metrics: Rc<Metrics>,
+    audit: Option<Rc<RefCell<AuditSink>>>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
+        if let Some(audit) = &self.audit {
+            audit.borrow_mut().answered(token, num_headers, nanos(self.get_current_time()));
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -53,6 +70,11 @@ impl RootContext for Root {
                     LogLevel::Info,
                     &format!("access-guardrails: policy {} loaded: {} routes, {} rules", &policy.hash[..12], policy.routes.len(), policy.rules.len()),
                 );
+                if let Some(config) = &policy.audit {
+                    let sink = AuditSink::new(config, nanos(self.get_current_time()));
+                    self.set_tick_period(sink.tick_period());
+                    self.audit = Some(Rc::new(RefCell::new(sink)));
+                }
                 self.policy = Some(Rc::new(policy));
                 true
             }
@@ -66,8 +88,20 @@ impl RootContext for Root {
         }
     }
 
+    fn on_tick(&mut self) {
+        if let Some(audit) = &self.audit {
+            audit.borrow_mut().flush(nanos(self.get_current_time()));
+        }
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream { policy: self.policy.clone(), metrics: Rc::clone(&self.metrics), pending: None }))
+        Some(Box::new(Stream {
+            policy: self.policy.clone(),
+            metrics: Rc::clone(&self.metrics),
+            audit: self.audit.clone(),
+            pending: None,
+            started: 0,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -85,7 +119,10 @@ struct Pending {
 struct Stream {
     policy: Option<Rc<Policy>>,
     metrics: Rc<Metrics>,
+    audit: Option<Rc<RefCell<AuditSink>>>,
     pending: Option<Pending>,
+    /// When the headers arrived, for the record's latency.
+    started: u64,
 }
 
 impl Context for Stream {}
@@ -101,10 +138,11 @@ impl HttpContext for Stream {
         let Some(index) = policy.route_index(&request) else {
             return Action::Continue;
         };
+        self.started = nanos(self.get_current_time());
         let route = &policy.routes[index];
         let actor = identity::resolve(&policy.identity, &HostAttributes { request: &request });
         match engine::at_headers(&policy, route, &actor, &request, end_of_stream) {
-            AtHeaders::Decided(outcome) => self.carry_out(&policy, index, &request, &outcome),
+            AtHeaders::Decided(outcome) => self.carry_out(&policy, index, &actor, &request, *outcome),
             AtHeaders::ReadBody => {
                 self.pending = Some(Pending { route: index, actor, request });
                 if policy.proxy.allow_on_headers_stop_iteration {
@@ -123,7 +161,7 @@ impl HttpContext for Stream {
         }
         if body_size as u64 > policy.limits.max_body_bytes {
             let outcome = engine::oversize(&policy, body_size as u64);
-            return self.finish(&policy, &outcome);
+            return self.finish(&policy, outcome);
         }
         if !end_of_stream {
             return Action::Pause;
@@ -148,16 +186,40 @@ impl Stream {
             Some(p) => engine::with_body(policy, &policy.routes[p.route], &p.actor, &p.request, &body),
             None => return Action::Continue,
         };
-        self.finish(policy, &outcome)
+        self.finish(policy, outcome)
     }
 
     /// Carries out a decision on a request that was pending its body.
-    fn finish(&mut self, policy: &Policy, outcome: &Outcome) -> Action {
+    fn finish(&mut self, policy: &Policy, outcome: Outcome) -> Action {
         let Some(pending) = self.pending.take() else { return Action::Continue };
-        self.carry_out(policy, pending.route, &pending.request, outcome)
+        self.carry_out(policy, pending.route, &pending.actor, &pending.request, outcome)
     }
 
-    fn carry_out(&self, policy: &Policy, route: usize, request: &Request, outcome: &Outcome) -> Action {
+    fn carry_out(&self, policy: &Policy, route: usize, actor: &Actor, request: &Request, mut outcome: Outcome) -> Action {
+        if let Some(audit) = &self.audit {
+            let mut audit = audit.borrow_mut();
+            // No action without an audit trail, when the policy says so.
+            if !outcome.decision.is_deny() && audit.shipper.unavailable() {
+                let detail = "the audit trail cannot be delivered and its buffer is full".to_string();
+                let limited = decide_limit(policy, Limit::AuditUnavailable, detail);
+                if limited.is_deny() {
+                    outcome.decision = limited;
+                }
+            }
+            let now = nanos(self.get_current_time());
+            let facts = RecordFacts {
+                policy,
+                route: &policy.routes[route].name,
+                actor,
+                request,
+                outcome: &outcome,
+                now_nanos: now,
+                latency_us: now.saturating_sub(self.started) / 1_000,
+            };
+            audit.shipper.push(decision_record(&facts), now);
+            audit.report();
+        }
+        let outcome = &outcome;
         let decision = &outcome.decision;
         self.metrics.count(outcome);
         let property = serde_json::json!({

@@ -1,10 +1,12 @@
 //! `guardrails`: test and lint Access Guardrails policies locally, with the same `.wasm` Envoy
 //! loads.
 //!
-//!   guardrails test --policy POLICY.yaml CASES.yaml [--wasm PATH]
+//!   guardrails test --policy POLICY.yaml CASES.yaml [--wasm PATH] [--audit-out FILE]
 //!   guardrails lint POLICY.yaml
+//!   guardrails verify-audit FILE|- [--key KEY]
 //!
-//! Exit codes: 0 all good, 1 a case failed, 2 a bad policy, case file or command line.
+//! Exit codes: 0 all good; 1 a case failed, or an audit trail was tampered with or lost
+//! records no gap record accounts for; 2 a bad policy, case file, audit file or command line.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,8 +15,9 @@ use guardrails_host::cases::{load_cases, load_policy, run};
 use guardrails_host::{Plugin, StartError};
 
 const USAGE: &str = "usage:
-  guardrails test --policy POLICY.yaml CASES.yaml [--wasm PATH]
-  guardrails lint POLICY.yaml";
+  guardrails test --policy POLICY.yaml CASES.yaml [--wasm PATH] [--audit-out FILE]
+  guardrails lint POLICY.yaml
+  guardrails verify-audit FILE|- [--key KEY]";
 
 const WASM: &str = "wasm32-wasip1/release/access_guardrails.wasm";
 
@@ -39,11 +42,13 @@ fn cli() -> Result<ExitCode, String> {
         }
         Some(other) => return Err(format!("{}\n{USAGE}", other.unexpected())),
     };
-    let (mut policy, mut wasm, mut files) = (None, None, Vec::new());
+    let (mut policy, mut wasm, mut audit_out, mut key, mut files) = (None, None, None, None, Vec::new());
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("policy") | Short('p') => policy = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
             Long("wasm") => wasm = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
+            Long("audit-out") => audit_out = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
+            Long("key") => key = Some(parser.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?),
             Value(v) => files.push(PathBuf::from(v)),
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
@@ -52,8 +57,9 @@ fn cli() -> Result<ExitCode, String> {
         ("lint", [path]) => Ok(lint(path)),
         ("test", [cases]) => {
             let policy = policy.ok_or_else(|| format!("test needs --policy\n{USAGE}"))?;
-            test(&policy, cases, wasm)
+            test(&policy, cases, wasm, audit_out)
         }
+        ("verify-audit", [path]) => verify_audit(path, key.as_deref()),
         _ => Err(format!("unexpected arguments\n{USAGE}")),
     }
 }
@@ -98,10 +104,13 @@ fn default_wasm() -> PathBuf {
     }
 }
 
-fn test(policy_path: &Path, cases_path: &Path, wasm: Option<PathBuf>) -> Result<ExitCode, String> {
+fn test(policy_path: &Path, cases_path: &Path, wasm: Option<PathBuf>, audit_out: Option<PathBuf>) -> Result<ExitCode, String> {
     let (json, policy) = load_policy(&read(policy_path)?).map_err(|errors| {
         format!("{} is not a valid policy:\n  {}", policy_path.display(), errors.join("\n  "))
     })?;
+    if audit_out.is_some() && policy.audit.is_none() {
+        return Err(format!("--audit-out: {} has no audit section, so the filter ships nothing", policy_path.display()));
+    }
     let cases = load_cases(&read(cases_path)?).map_err(|e| format!("{}: {e}", cases_path.display()))?;
     let wasm = wasm.unwrap_or_else(default_wasm);
     let plugin = Plugin::load(&wasm).map_err(|e| format!("{e} (build it with `make wasm`)"))?;
@@ -116,6 +125,48 @@ fn test(policy_path: &Path, cases_path: &Path, wasm: Option<PathBuf>) -> Result<
     for (name, problem) in &report.failures {
         println!("FAIL {name}: {problem}");
     }
+    if let Some(path) = audit_out {
+        let text: String = report.audit.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("{} audit records written to {}", report.audit.len(), path.display());
+    }
     println!("{} passed, {} failed", report.passed, report.failures.len());
     Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Checks exported audit records (ndjson, as `SELECT ... FORMAT JSONEachRow` gives them).
+fn verify_audit(path: &Path, key: Option<&str>) -> Result<ExitCode, String> {
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| format!("cannot read stdin: {e}"))?;
+        text
+    } else {
+        read(path)?
+    };
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(record)) => records.push(record),
+            _ => return Err(format!("{}:{}: not a JSON object", path.display(), i + 1)),
+        }
+    }
+    let reports = access_guardrails::audit::verify(&records, key);
+    let mut all_ok = true;
+    for chain in &reports {
+        let verdict = if chain.ok() { "ok" } else { "FAILED" };
+        println!("chain {}: {} records, seq {}..{}: {verdict}", chain.id, chain.records, chain.first_seq, chain.last_seq);
+        for gap in &chain.gaps {
+            let how = if gap.accounted { "accounted for by a gap record" } else { "NOT accounted for: records were lost or removed" };
+            println!("  gap: seq {}..{} ({} records), {how}", gap.from_seq, gap.to_seq, gap.to_seq - gap.from_seq + 1);
+        }
+        for (seq, why) in &chain.tampered {
+            println!("  tampered: seq {seq}: {why}");
+        }
+        if chain.reordered {
+            println!("  records are not in sequence order (a store's order; harmless)");
+        }
+        all_ok &= chain.ok();
+    }
+    println!("{} records in {} chains: {}", records.len(), reports.len(), if all_ok { "verified" } else { "NOT verified" });
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,0 +1,176 @@
+//! The audit record: flat JSON, every key present in every record (null when it does not apply),
+//! so one table schema fits all and ClickHouse's `JSONEachRow` maps each key to a column.
+//!
+//! | key | value |
+//! |---|---|
+//! | `time` | RFC 3339 UTC, microseconds |
+//! | `record_kind` | `decision`, or `gap` for records the buffer had to drop |
+//! | `request_id`, `trace_id` | `x-request-id`; the W3C `traceparent` (or B3) trace id |
+//! | `chain_id`, `chain_seq`, `chain_prev`, `chain_hash` | see [`super::chain`] |
+//! | `actor_principal`, `actor_kind`, `actor_source`, `actor_spiffe` | who acted |
+//! | `route`, `http_method`, `http_authority`, `http_path` | where |
+//! | `action_kind` | `sql` or `http` |
+//! | `action_operations`, `action_objects` | every operation and object, sorted |
+//! | `action_statement` / `action_fingerprint` | per `audit.statement` |
+//! | `action_statements` | how many statements |
+//! | `decision_effect`, `decision_mode`, `decision_rule`, `decision_message`, `decision_would` | the decision; `decision_mode` is `enforce` or `monitor` |
+//! | `policy_hash`, `plugin`, `latency_us` | |
+//! | `gap_from_seq`, `gap_to_seq`, `gap_count` | on gap records: how many records were dropped, all from that range |
+
+use serde_json::{json, Map, Value};
+
+use crate::engine::Outcome;
+use crate::http::Request;
+use crate::identity::Actor;
+use crate::policy::{Effect, Policy, StatementDetail};
+
+pub const PLUGIN: &str = concat!("access-guardrails/", env!("CARGO_PKG_VERSION"));
+
+/// What a decision record is made of, gathered by the caller.
+pub struct RecordFacts<'a> {
+    pub policy: &'a Policy,
+    pub route: &'a str,
+    pub actor: &'a Actor,
+    pub request: &'a Request,
+    pub outcome: &'a Outcome,
+    pub now_nanos: u64,
+    pub latency_us: u64,
+}
+
+/// The record of one decision, without its chain fields.
+pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
+    let outcome = facts.outcome;
+    let decision = &outcome.decision;
+    let mut operations: Vec<&str> = Vec::new();
+    let mut objects: Vec<String> = Vec::new();
+    let mut fingerprints = Vec::new();
+    for statement in &outcome.statements {
+        let intent = match statement {
+            Ok(intent) => intent,
+            Err(unparsed) => &unparsed.suspected,
+        };
+        operations.extend(intent.operations.iter().map(|op| op.as_str()));
+        objects.extend(intent.objects().iter().map(|o| o.to_string()));
+        fingerprints.push(intent.fingerprint.as_str());
+    }
+    operations.sort_unstable();
+    operations.dedup();
+    objects.sort_unstable();
+    objects.dedup();
+    let detail = facts.policy.audit.as_ref().map_or(StatementDetail::Full, |a| a.statement);
+    let statements = !outcome.statements.is_empty();
+    let (statement, fingerprint) = match detail {
+        StatementDetail::Full if statements => (Some(outcome.texts.join(";\n")), None),
+        StatementDetail::Fingerprint if statements => (None, Some(fingerprints.join(";\n"))),
+        _ => (None, None),
+    };
+    let mut record = base(facts.now_nanos, "decision");
+    let r = facts.request;
+    let fields = json!({
+        "request_id": r.header("x-request-id"),
+        "trace_id": trace_id(r),
+        "actor_principal": facts.actor.principal,
+        "actor_kind": facts.actor.kind_str(),
+        "actor_source": facts.actor.source,
+        "actor_spiffe": facts.actor.spiffe,
+        "route": facts.route,
+        "http_method": r.method,
+        "http_authority": r.authority,
+        "http_path": r.path(),
+        "action_kind": if statements { "sql" } else { "http" },
+        "action_operations": operations,
+        "action_objects": objects,
+        "action_statement": statement,
+        "action_fingerprint": fingerprint,
+        "action_statements": outcome.statements.len(),
+        "decision_effect": if decision.effect == Effect::Deny { "deny" } else { "allow" },
+        "decision_mode": if decision.enforced { "enforce" } else { "monitor" },
+        "decision_rule": decision.rule,
+        "decision_message": decision.message,
+        "decision_would": decision.would_deny.as_ref().map(|w| &w.rule),
+        "policy_hash": facts.policy.hash,
+        "latency_us": facts.latency_us,
+    });
+    if let Value::Object(fields) = fields {
+        record.extend(fields);
+    }
+    record
+}
+
+/// A record standing for `count` records the buffer dropped: every seq in `from_seq..=to_seq`
+/// that never arrives is one of them.
+pub fn gap_record(now_nanos: u64, from_seq: u64, to_seq: u64, count: u64) -> Map<String, Value> {
+    let mut record = base(now_nanos, "gap");
+    record.insert("gap_from_seq".into(), json!(from_seq));
+    record.insert("gap_to_seq".into(), json!(to_seq));
+    record.insert("gap_count".into(), json!(count));
+    record.insert("decision_message".into(), json!(format!("{count} audit records dropped: the buffer was full")));
+    record
+}
+
+/// Every key, null, but `time`, `record_kind` and `plugin`.
+fn base(now_nanos: u64, kind: &str) -> Map<String, Value> {
+    const KEYS: [&str; 32] = [
+        "request_id", "trace_id", "chain_id", "chain_seq", "chain_prev", "chain_hash", "actor_principal", "actor_kind",
+        "actor_source", "actor_spiffe", "route", "http_method", "http_authority", "http_path", "action_kind",
+        "action_operations", "action_objects", "action_statement", "action_fingerprint", "action_statements",
+        "decision_effect", "decision_mode", "decision_rule", "decision_message", "decision_would", "policy_hash",
+        "latency_us", "gap_from_seq", "gap_to_seq", "gap_count", "plugin", "record_kind",
+    ];
+    let mut record: Map<String, Value> = KEYS.iter().map(|k| (k.to_string(), Value::Null)).collect();
+    record.insert("time".into(), json!(rfc3339(now_nanos)));
+    record.insert("record_kind".into(), json!(kind));
+    record.insert("plugin".into(), json!(PLUGIN));
+    record
+}
+
+/// The W3C `traceparent` trace id, else B3's `x-b3-traceid`.
+fn trace_id(request: &Request) -> Option<String> {
+    if let Some(parent) = request.header("traceparent") {
+        let parts: Vec<&str> = parent.trim().split('-').collect();
+        if parts.len() >= 4 && parts[1].len() == 32 && parts[1].bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(parts[1].to_ascii_lowercase());
+        }
+    }
+    request.header("x-b3-traceid").map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty() && t.len() <= 32)
+}
+
+/// `2026-01-01T00:00:00.000000Z` from nanoseconds since the Unix epoch.
+pub fn rfc3339(nanos: u64) -> String {
+    let secs = nanos / 1_000_000_000;
+    let micros = (nanos % 1_000_000_000) / 1_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339(1_767_225_600_000_000_000), "2026-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339(951_782_400_123_456_789), "2000-02-29T00:00:00.123456Z");
+        assert_eq!(rfc3339(4_107_542_399_000_000_000), "2100-02-28T23:59:59.000000Z");
+    }
+
+    #[test]
+    fn trace_ids_come_from_traceparent_or_b3() {
+        let with = |h: &str, v: &str| Request::new("GET", "/", "h", vec![(h.into(), v.into())]);
+        let parent = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
+        assert_eq!(trace_id(&with("traceparent", parent)).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(trace_id(&with("traceparent", "garbage")), None);
+        assert_eq!(trace_id(&with("x-b3-traceid", "80f198ee56343ba8")).as_deref(), Some("80f198ee56343ba8"));
+    }
+}

@@ -1,0 +1,109 @@
+//! Ships the audit trail from the root context: streams hand records to the VM's [`Shipper`],
+//! and every tick sends what is due with `dispatch_http_call`. Calls are made only from the
+//! root context, whose answer always finds it (a stream may be gone by then).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+use crate::audit::{Chain, Shipper, ShipperStats};
+use crate::policy::{hex, AuditDoc};
+
+/// How long a batch may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    fn random_get(buf: *mut u8, len: usize) -> u16;
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // SAFETY: WASI writes exactly `len` bytes into the buffer it is given.
+    unsafe { random_get(bytes.as_mut_ptr(), N) };
+    bytes
+}
+
+pub struct AuditSink {
+    config: AuditDoc,
+    pub shipper: Shipper,
+    /// Call token -> batch id.
+    calls: HashMap<u32, u64>,
+    reported: ShipperStats,
+    counters: [Option<u32>; 3],
+}
+
+impl AuditSink {
+    pub fn new(config: &AuditDoc, now_nanos: u64) -> AuditSink {
+        let chain = Chain::new(hex(&random_bytes::<16>()), config.chain_key.as_deref());
+        let seed = u64::from_le_bytes(random_bytes::<8>());
+        let counter = |name| hostcalls::define_metric(MetricType::Counter, name).ok();
+        AuditSink {
+            config: config.clone(),
+            shipper: Shipper::new(config, chain, seed, now_nanos / 1_000_000),
+            calls: HashMap::new(),
+            reported: ShipperStats::default(),
+            counters: [counter("guardrails.audit.sent"), counter("guardrails.audit.failed"), counter("guardrails.audit.dropped")],
+        }
+    }
+
+    /// The tick period: often enough for `flush_ms`, and to send full batches promptly.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_millis(u64::from(self.config.batch.flush_ms.min(100)))
+    }
+
+    /// Sends every batch that is due.
+    pub fn flush(&mut self, now_nanos: u64) {
+        let now_ms = now_nanos / 1_000_000;
+        for batch in self.shipper.poll(now_ms, now_nanos) {
+            let authority = self.config.authority.as_deref().unwrap_or(&self.config.cluster);
+            let mut headers = vec![
+                (":method", "POST"),
+                (":path", self.config.path.as_str()),
+                (":authority", authority),
+                ("content-type", batch.content_type),
+            ];
+            headers.extend(self.config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            match hostcalls::dispatch_http_call(&self.config.cluster, headers, Some(&batch.body), vec![], CALL_TIMEOUT) {
+                Ok(token) => {
+                    self.calls.insert(token, batch.id);
+                }
+                Err(_) => self.shipper.failed(batch.id, now_ms),
+            }
+        }
+        self.report();
+    }
+
+    /// An answer to one of our calls: any 2xx delivers the batch; anything else, or no answer
+    /// at all (`num_headers == 0`, a reset), fails it.
+    pub fn answered(&mut self, token: u32, num_headers: usize, now_nanos: u64) {
+        let Some(batch) = self.calls.remove(&token) else { return };
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_bytes(proxy_wasm::types::MapType::HttpCallResponseHeaders)
+                .ok()
+                .and_then(|h| h.into_iter().find(|(k, _)| k == ":status"))
+                .and_then(|(_, v)| std::str::from_utf8(&v).ok()?.parse::<u32>().ok())
+        };
+        match status {
+            Some(200..=299) => self.shipper.delivered(batch),
+            _ => self.shipper.failed(batch, now_nanos / 1_000_000),
+        }
+        self.report();
+    }
+
+    /// Moves the counters by what changed since the last report.
+    pub fn report(&mut self) {
+        let now = self.shipper.stats;
+        let deltas = [now.sent - self.reported.sent, now.failed - self.reported.failed, now.dropped - self.reported.dropped];
+        for (counter, delta) in self.counters.iter().zip(deltas) {
+            if let (Some(id), true) = (counter, delta > 0) {
+                let _ = hostcalls::increment_metric(*id, delta as i64);
+            }
+        }
+        self.reported = now;
+    }
+}
