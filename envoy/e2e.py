@@ -1,0 +1,183 @@
+"""`make e2e`: the compiled filter in a real Envoy 1.40, with ClickHouse 18.16 as the audit store.
+
+Checks decisions as a client sees them, the counters at the admin /stats endpoint, a bad
+policy refused by Envoy with its JSON path, and the audit path end to end: every decision lands
+in ClickHouse, `guardrails verify-audit` passes on what ClickHouse returns and fails once a byte
+changes, and stopping ClickHouse mid-run loses nothing. Ends with `N passed, M failed`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (GUARDRAILS, RUN, ClickHouse, Envoy, Results, Upstream, bootstrap, policy_json,  # noqa: E402
+                     send, workdir)
+
+WAREHOUSE = "examples/warehouse/policy.yaml"
+STATEMENTS = "/api/v2/statements"
+AGENT = {"x-agent-id": "agent:e2e", "content-type": "application/json"}
+
+
+def statement(sql):
+    return json.dumps({"statement": sql}).encode()
+
+
+def export(clickhouse, path):
+    text = clickhouse.query("SELECT * FROM guardrails.audit FORMAT JSONEachRow")
+    with open(path, "w") as f:
+        f.write(text)
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def verify(path):
+    out = subprocess.run([GUARDRAILS, "verify-audit", path], capture_output=True, text=True)
+    return out.returncode, out.stdout
+
+
+def count(clickhouse):
+    return int(clickhouse.query("SELECT count() FROM guardrails.audit").strip())
+
+
+def wait_count(clickhouse, expected, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if count(clickhouse) >= expected:
+                return True
+        except Exception:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def wait_for_value(read, expected, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if read() >= expected:
+                return True
+        except Exception:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    results = Results()
+    config = policy_json(WAREHOUSE)
+
+    # A bad policy: Envoy refuses it, and the log names the JSON path.
+    bad = json.loads(config)
+    bad["routes"][0]["rules"][0] = "no-drop"
+    ok, output = Envoy(bootstrap(json.dumps(bad))).validate()
+    results.check("a bad policy is refused by Envoy", not ok, output[-400:])
+    results.check("the refusal names the JSON path", 'routes[0].rules[0]: unknown rule "no-drop"' in output, output[-800:])
+    ok, output = Envoy(bootstrap(config)).validate()
+    results.check("the bootstrap passes envoy --mode validate", ok, output[-800:])
+
+    clickhouse = ClickHouse().start()
+    clickhouse.create_audit_table()
+    upstream = Upstream()
+    envoy = Envoy(bootstrap(config), concurrency=2).start()
+
+    # Decisions as a client sees them.
+    status, headers, body = send(STATEMENTS, statement("DROP TABLE orders"), headers=AGENT)
+    reply = json.loads(body or b"{}")
+    results.check("DROP TABLE is denied with 403", status == 403, f"{status} {body[:200]!r}")
+    results.check("the deny names its rule", reply.get("rule") == "no-drops" and headers.get("x-guardrails-decision") == "deny", repr(reply))
+    status, _, body = send(STATEMENTS, statement("SELECT id FROM orders WHERE id = 1"), headers=AGENT)
+    results.check("a read reaches the upstream", status == 200 and json.loads(body).get("ok"), f"{status} {body[:200]!r}")
+    status, _, _ = send("/elsewhere", b"DROP TABLE x")
+    results.check("an unguarded path passes", status == 200, str(status))
+
+    # A run of decisions from 8 concurrent clients, all recorded (the unguarded request is not).
+    mix = ["SELECT id FROM orders WHERE id = {i}", "DELETE FROM orders WHERE 1=1", "UPDATE orders SET status = 'x' WHERE id = {i}",
+           "DROP TABLE orders", "SELECT card_number FROM customers WHERE id = {i}"]
+    burst = 3000
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda i: send(STATEMENTS, statement(mix[i % len(mix)].format(i=i)), headers=AGENT)[0], range(burst)))
+    sent_at = time.time()
+    sent = 2 + burst
+    arrived = wait_count(clickhouse, sent, timeout=60)
+    landed = time.time()
+    tally = {s: statuses.count(s) for s in set(statuses)}
+    results.check("the burst is decided", tally == {403: burst * 2 // 5, 200: burst * 3 // 5}, str(tally))
+    decisions = sum(v for k, v in envoy.stats("wasmcustom.guardrails.decisions").items() if not k.endswith("would_deny"))
+    results.check(f"all {sent} decisions reach ClickHouse", arrived and count(clickhouse) == sent == decisions,
+                  f"{count(clickhouse)} rows, {decisions} decisions, {sent} sent")
+    print(f"     {burst} requests in {sent_at - started:.2f} s ({burst / (sent_at - started):.0f}/s); every record in ClickHouse "
+          f"{landed - sent_at:.2f} s after the last: {burst / (landed - started):.0f} records/s shipped end to end")
+
+    # Shipping under load: wrk sends statement-less POSTs for 3 s. Each is decided at its headers
+    # (limits.on_unparsable) and answered by Envoy, so the demo upstream does not limit the rate.
+    wrk_script = os.path.join(RUN, "post.lua")
+    with open(wrk_script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["x-agent-id"] = "agent:load"\n')
+    before = count(clickhouse)
+    started = time.time()
+    subprocess.run(["wrk", "-t2", "-c16", "-d3s", "-s", wrk_script, f"http://127.0.0.1:18100{STATEMENTS}"],
+                   capture_output=True, text=True, timeout=60)
+    loaded = time.time()
+    decisions = sum(v for k, v in envoy.stats("wasmcustom.guardrails.decisions").items() if not k.endswith("would_deny"))
+    accounted = lambda: int(clickhouse.query(
+        "SELECT countIf(record_kind = 'decision') + sumIf(assumeNotNull(gap_count), record_kind = 'gap') FROM guardrails.audit").strip())
+    arrived = wait_for_value(accounted, decisions, timeout=60)
+    landed = time.time()
+    shipped = count(clickhouse) - before
+    audit_stats = envoy.stats("wasmcustom.guardrails.audit")
+    results.check("every decision under load reaches ClickHouse or a gap record", arrived,
+                  f"{accounted()} accounted, {decisions} decisions, {json.dumps(audit_stats)}")
+    print(f"     under wrk: {decisions - before} decisions, {shipped} records in {landed - started:.2f} s, the last "
+          f"{landed - loaded:.2f} s after the load stopped: {shipped / (landed - started):.0f} records/s shipped end to end; "
+          f"dropped {audit_stats.get('wasmcustom.guardrails.audit.dropped', 0)}, failed batches "
+          f"{audit_stats.get('wasmcustom.guardrails.audit.failed', 0)}")
+    sent = count(clickhouse)
+
+    export_path = os.path.join(RUN, "audit-export.ndjson")
+    lines = export(clickhouse, export_path)
+    code, report = verify(export_path)
+    results.check("verify-audit passes on SELECT ... FORMAT JSONEachRow", code == 0, report)
+    results.check("one chain per Envoy worker", report.count("chain ") >= 1 and "records in" in report, report)
+    tampered = os.path.join(RUN, "audit-tampered.ndjson")
+    record = json.loads(lines[len(lines) // 2])
+    record["decision_effect"] = "allow" if record.get("decision_effect") == "deny" else "deny"
+    with open(tampered, "w") as f:
+        f.write("\n".join(lines[: len(lines) // 2] + [json.dumps(record)] + lines[len(lines) // 2 + 1:]) + "\n")
+    code, report = verify(tampered)
+    results.check("verify-audit fails once a record is changed", code == 1 and "tampered" in report, report)
+
+    stats = envoy.stats("wasmcustom.guardrails")
+    results.check("counters at /stats", stats.get("wasmcustom.guardrails.decisions.deny", 0) >= 1 + burst * 2 // 5
+                  and stats.get("wasmcustom.guardrails.audit.sent") + stats.get("wasmcustom.guardrails.audit.dropped") >= sent,
+                  json.dumps(stats))
+    with open(os.path.join(RUN, "access.log")) as f:
+        access = f.read()
+    results.check("the decision is in the access log", '"rule":"no-drops"' in access, access[-300:])
+
+    # ClickHouse goes away mid-run and comes back: nothing is lost.
+    clickhouse.stop()
+    for i in range(100):
+        send(STATEMENTS, statement(f"SELECT id FROM orders WHERE id = {i}"), headers=AGENT)
+        sent += 1
+    time.sleep(2)
+    clickhouse.start()
+    arrived = wait_count(clickhouse, sent, timeout=60)
+    results.check("records buffered while ClickHouse was down arrive after it returns", arrived, f"{count(clickhouse)} of {sent}")
+    export(clickhouse, export_path)
+    code, report = verify(export_path)
+    results.check("the chain still verifies after the outage", code == 0, report)
+    failed = envoy.stats("wasmcustom.guardrails.audit").get("wasmcustom.guardrails.audit.failed", 0)
+    results.check("the outage shows as failed deliveries", failed > 0, str(failed))
+
+    envoy.stop()
+    results.finish()
+
+
+if __name__ == "__main__":
+    main()

