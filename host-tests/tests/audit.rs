@@ -121,6 +121,30 @@ fn failures_retry_with_backoff_and_lose_nothing() {
 }
 
 #[test]
+fn a_batch_the_sink_refuses_is_dropped_into_a_gap_record_not_retried_forever() {
+    let mut host = host("batch: {max_records: 2, flush_ms: 100}");
+    request(&mut host, "SELECT 1");
+    request(&mut host, "SELECT 2");
+    host.advance(Duration::from_millis(50));
+    let refused = host.http_calls().remove(0);
+    host.respond_http_call(refused.token, 400, &[], b"Cannot parse input");
+    assert_eq!(host.metric("guardrails.audit.dropped"), Some(2));
+    assert!(host.logs().iter().any(|l| l.level == 4 && l.message.contains("refused a batch with 400") && l.message.contains("Cannot parse input")));
+    request(&mut host, "SELECT 3");
+    let mut shipped = Vec::new();
+    for _ in 0..5 {
+        host.advance(Duration::from_millis(100));
+        for call in host.http_calls() {
+            shipped.extend(parse(AuditFormat::Ndjson, &call));
+            host.respond_http_call(call.token, 200, &[], b"");
+        }
+    }
+    let gap = shipped.iter().find(|r| r["record_kind"] == "gap").expect("a gap record");
+    assert_eq!((gap["gap_from_seq"].as_u64(), gap["gap_to_seq"].as_u64(), gap["gap_count"].as_u64()), (Some(1), Some(2), Some(2)));
+    assert!(verify(&shipped, None)[0].ok());
+}
+
+#[test]
 fn an_unanswered_batch_times_out_and_is_retried() {
     let mut host = host("batch: {max_records: 1, flush_ms: 100}");
     request(&mut host, "SELECT 1");
