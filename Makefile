@@ -1,4 +1,5 @@
-# Access Guardrails. `make test` runs everything and ends with one summary line.
+# Access Guardrails. `make demo` shows it working; `make test` runs everything and ends with
+# one summary line.
 SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
@@ -11,7 +12,14 @@ VENV := .venv
 export GUARDRAILS_WASM := $(CURDIR)/$(WASM)
 export GUARDRAILS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: test test-engine test-host test-examples e2e wasm setup venv deps bench bench-engine bench-host lint clean
+.PHONY: demo test test-engine test-host test-examples e2e wasm setup venv deps bench bench-engine bench-host bench-envoy lint clean
+
+# A real Envoy with the filter in front of a real database, ClickHouse as the audit store: a
+# scripted session, its decisions, the audit trail and its verification. ARGS=--keep leaves
+# it running.
+demo: wasm venv deps
+	$(CARGO) build -q -p guardrails-host --bin guardrails
+	$(VENV)/bin/python envoy/demo.py $(ARGS)
 
 # Every suite runs even when one fails, so the summary counts them all.
 test: setup
@@ -74,7 +82,12 @@ e2e: wasm venv deps
 	$(CARGO) build -q -p guardrails-host --bin guardrails
 	$(VENV)/bin/python envoy/e2e.py 2>&1 | tee $(REPORTS)/e2e.txt; exit $${PIPESTATUS[0]}
 
-bench: bench-engine bench-host
+bench: bench-engine bench-host bench-envoy
+
+# wrk against a real Envoy: native buffer filter, empty proxy-wasm filter, Access Guardrails.
+bench-envoy: wasm venv deps
+	$(CARGO) build -q -p guardrails-host --bin guardrails
+	$(VENV)/bin/python envoy/bench.py
 
 bench-engine:
 	$(CARGO) bench -p access-guardrails --bench engine

@@ -176,7 +176,65 @@ def main():
     results.check("the outage shows as failed deliveries", failed > 0, str(failed))
 
     envoy.stop()
+    header_modes(results, upstream)
+    body_limits(results)
     results.finish()
+
+
+def chunked(path, chunks, headers):
+    """A POST whose body goes as HTTP/1.1 chunks, one write each."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", 18100, timeout=10)
+    connection.request("POST", path, body=iter(chunks), headers=headers, encode_chunked=True)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def header_modes(results, upstream):
+    """Both pause modes in a real Envoy: by default the headers of a request whose body must be
+    read go on and the body is held; with allow_on_headers_stop_iteration (in Envoy and in the
+    policy) a denied request never reaches the upstream at all."""
+    policy = json.loads(policy_json(WAREHOUSE))
+    policy.pop("audit")
+    for hold in (False, True):
+        policy["proxy"] = {"allow_on_headers_stop_iteration": hold}
+        envoy = Envoy(bootstrap(json.dumps(policy), allow_on_headers_stop_iteration=hold), concurrency=1).start()
+        mode = "allow_on_headers_stop_iteration" if hold else "default mode"
+        before = len(upstream.received)
+        status, body = chunked(STATEMENTS, [b'{"statement": "SELECT 1; DR', b'OP TABLE orders"}'], AGENT)
+        results.check(f"{mode}: a DROP split across chunks is denied", status == 403 and b"no-drops" in body, f"{status} {body[:120]!r}")
+        reached = [r for r in upstream.received[before:] if r[0] == "POST"]
+        if hold:
+            results.check(f"{mode}: the denied request never reached the upstream", not reached, repr(reached))
+        else:
+            results.check(f"{mode}: the statement never reached the upstream", all(b"DROP" not in r[2] for r in reached), repr(reached))
+        status, body = chunked(STATEMENTS, [b'{"statement": "SELECT id FROM ', b"orders WHERE id = 1", b'"}'], AGENT)
+        last = upstream.received[-1][2] if upstream.received else b""
+        results.check(f"{mode}: an allowed chunked body reaches the upstream whole",
+                      status == 200 and last == b'{"statement": "SELECT id FROM orders WHERE id = 1"}', f"{status} {last!r}")
+        envoy.stop()
+
+
+def body_limits(results):
+    """The policy's own size limit against Envoy's buffer limit (1 MiB by default)."""
+    policy = json.loads(policy_json(WAREHOUSE))
+    policy.pop("audit")
+    padding = lambda n: json.dumps({"statement": "SELECT 1 -- " + "x" * n}).encode()
+    policy["limits"]["max_body_bytes"] = 65536
+    envoy = Envoy(bootstrap(json.dumps(policy)), concurrency=1).start()
+    status, _, body = send(STATEMENTS, padding(100_000), headers=AGENT)
+    results.check("a body over max_body_bytes is denied by limits.on_oversize", status == 403 and b"limits.on_oversize" in body,
+                  f"{status} {body[:160]!r}")
+    status, _, body = send(STATEMENTS, padding(60_000), headers=AGENT)
+    results.check("a large body under the limit is read and allowed", status == 200, f"{status} {body[:160]!r}")
+    envoy.stop()
+    policy["limits"]["max_body_bytes"] = 4 * 1048576
+    envoy = Envoy(bootstrap(json.dumps(policy)), concurrency=1).start()
+    status, _, body = send(STATEMENTS, padding(2 * 1048576), headers=AGENT)
+    results.check("past Envoy's 1 MiB buffer limit Envoy answers 413 first", status == 413, f"{status} {body[:160]!r}")
+    envoy.stop()
 
 
 if __name__ == "__main__":

@@ -151,9 +151,25 @@ class Upstream:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real upstreams: no reset races
 
-            def _answer(self):
+            def _body(self):
+                if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                    body = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return body
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
                 length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def _answer(self):
+                try:
+                    body = self._body()
+                except (OSError, ValueError):
+                    return  # Envoy reset the request: the filter denied it after its headers went on
                 upstream.received.append((self.command, self.path, body))
                 reply = json.dumps({"ok": True, "bytes": len(body)}).encode()
                 self.send_response(200)
@@ -232,8 +248,9 @@ def bootstrap(policy_json, concurrency_note="", allow_on_headers_stop_iteration=
 
 
 class Envoy:
-    def __init__(self, config, concurrency=2):
-        self.dir = workdir("envoy")
+    def __init__(self, config, concurrency=2, name="envoy"):
+        self.dir = workdir(name)
+        self.admin = config["admin"]["address"]["socket_address"]["port_value"]
         self.config_path = os.path.join(self.dir, "bootstrap.json")
         with open(self.config_path, "w") as f:
             json.dump(config, f, indent=1)
@@ -250,14 +267,14 @@ class Envoy:
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [ENVOY, "-c", self.config_path, "--concurrency", str(self.concurrency), "--disable-hot-restart",
-             "--log-level", "warn", "--component-log-level", "wasm:info"],
+             "--base-id", str(self.admin), "--log-level", "warn", "--component-log-level", "wasm:info"],
             stdout=log, stderr=log)
         _processes.append(self.proc)
-        wait_for(lambda: http("GET", f"http://127.0.0.1:{ENVOY_ADMIN}/ready")[0] == 200, "Envoy", timeout=60)
+        wait_for(lambda: http("GET", f"http://127.0.0.1:{self.admin}/ready")[0] == 200, "Envoy", timeout=60)
         return self
 
     def stats(self, prefix):
-        _, _, body = http("GET", f"http://127.0.0.1:{ENVOY_ADMIN}/stats?filter={prefix}")
+        _, _, body = http("GET", f"http://127.0.0.1:{self.admin}/stats?filter={prefix}")
         out = {}
         for line in body.decode().splitlines():
             name, _, value = line.partition(": ")

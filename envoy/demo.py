@@ -1,0 +1,199 @@
+"""`make demo`: Access Guardrails in a real Envoy, in front of a real database.
+
+Starts a Snowflake-style SQL API (POST /api/v2/statements, {"statement": ...}) backed by a
+SQLite database, Envoy 1.40 with the filter and examples/warehouse/policy.yaml, and ClickHouse
+as the audit store. Plays a session of an agent and a person, prints each decision, then the
+audit trail from ClickHouse and its verification, and proves the data is intact. `--keep`
+leaves everything running and prints how to try it by hand.
+"""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (ENVOY_PORT, GUARDRAILS, RUN, UPSTREAM_PORT, ClickHouse, Envoy, bootstrap, policy_json,  # noqa: E402
+                     send, workdir)
+
+POLICY = "examples/warehouse/policy.yaml"
+STATEMENTS = "/api/v2/statements"
+AGENT = {"x-agent-id": "agent:support-bot", "content-type": "application/json"}
+PERSON = {"x-agent-id": "alice@example.com", "content-type": "application/json"}
+
+SESSION = [
+    (AGENT, "SELECT id, status FROM orders WHERE customer_id = 1"),
+    (AGENT, "UPDATE orders SET status = 'shipped', updated_at = CURRENT_TIMESTAMP WHERE id = 2"),
+    (AGENT, "DROP TABLE orders"),
+    (AGENT, "DELETE FROM orders"),
+    (AGENT, "DELETE FROM orders WHERE 1=1"),
+    (PERSON, "COPY INTO @exfil/customers FROM customers"),
+    (AGENT, "SELECT 1; /* just checking */ DROP TABLE customers"),
+    (AGENT, "UPDATE orders SET status = 'cancelled' WHERE id = 3; DELETE FROM customers"),
+    (AGENT, "SELECT name, card_number FROM customers WHERE id = 1"),
+    (PERSON, "SELECT count(*) FROM orders"),
+]
+
+
+class Warehouse:
+    """A SQL-over-HTTP API in the shape of Snowflake's, executing on SQLite."""
+
+    def __init__(self):
+        self.path = os.path.join(workdir("warehouse"), "warehouse.db")
+        db = sqlite3.connect(self.path)
+        db.executescript("""
+            CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, card_number TEXT);
+            CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, status TEXT, total REAL, updated_at TEXT);
+            INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com', '4111111111111111'),
+                                         (2, 'Grace', 'grace@example.com', '5500000000000004');
+            INSERT INTO orders VALUES (1, 1, 'new', 20.5, NULL), (2, 1, 'paid', 99.0, NULL),
+                                      (3, 2, 'paid', 12.0, NULL), (4, 2, 'new', 5.0, NULL);
+        """)
+        db.commit()
+        db.close()
+        self.lock = threading.Lock()
+        warehouse = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length") or 0)
+                try:
+                    sql = json.loads(self.rfile.read(length))["statement"]
+                    status, reply = 200, warehouse.execute(sql)
+                except Exception as error:  # the API answers errors, as Snowflake's does
+                    status, reply = 422, {"message": str(error)}
+                body = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.server = Server(("127.0.0.1", UPSTREAM_PORT), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def execute(self, sql):
+        with self.lock:
+            db = sqlite3.connect(self.path)
+            try:
+                if sql.lstrip().upper().startswith("SELECT"):
+                    return {"data": db.execute(sql).fetchall()}
+                db.executescript(sql)
+                db.commit()
+                return {"data": [], "rowsAffected": db.total_changes}
+            finally:
+                db.close()
+
+    def facts(self):
+        db = sqlite3.connect(self.path)
+        tables = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        db.close()
+        return counts
+
+
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+
+def short(text, width):
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main():
+    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    keep = "--keep" in sys.argv
+    print("Starting ClickHouse (audit store), the warehouse API (SQLite behind it), and Envoy 1.40 with")
+    print(f"Access Guardrails and {POLICY} ...\n")
+    clickhouse = ClickHouse().start()
+    clickhouse.create_audit_table()
+    warehouse = Warehouse()
+    before = warehouse.facts()
+    envoy = Envoy(bootstrap(policy_json(POLICY)), concurrency=1).start()
+
+    rows = []
+    for headers, sql in SESSION:
+        status, reply_headers, body = send(STATEMENTS, json.dumps({"statement": sql}).encode(), headers=headers)
+        actor = headers["x-agent-id"]
+        if status == 403:
+            reply = json.loads(body)
+            decision, rule = "DENY", reply.get("rule") or "(route default)"
+        else:
+            decision, rule = f"allow ({status})", "-"
+        rows.append((short(sql, 58), actor, decision, rule))
+    print("The session, through Envoy:\n")
+    table(rows, ("request", "actor", "decision", "rule"))
+
+    print("\nWaiting for the audit batch (flush_ms: 1000) ...")
+    deadline = time.time() + 15
+    while time.time() < deadline and int(clickhouse.query("SELECT count() FROM guardrails.audit").strip()) < len(SESSION):
+        time.sleep(0.2)
+    audit = clickhouse.query(
+        "SELECT chain_seq, actor_principal, decision_effect, decision_rule, decision_would, action_statement "
+        "FROM guardrails.audit ORDER BY chain_seq FORMAT JSONEachRow")
+    records = [json.loads(line) for line in audit.splitlines() if line.strip()]
+    print(f"\nThe audit trail in ClickHouse (guardrails.audit, {len(records)} records):\n")
+    table([(r["chain_seq"], r["actor_principal"], r["decision_effect"], r["decision_rule"] or "-", r["decision_would"] or "-",
+            short(r["action_statement"] or "", 40)) for r in records],
+          ("seq", "actor", "effect", "rule", "would deny", "statement"))
+
+    export = os.path.join(RUN, "demo-audit.ndjson")
+    with open(export, "w") as f:
+        f.write(clickhouse.query("SELECT * FROM guardrails.audit FORMAT JSONEachRow"))
+    print("\nguardrails verify-audit (SELECT * FROM guardrails.audit FORMAT JSONEachRow):")
+    verified = subprocess.run([GUARDRAILS, "verify-audit", export], capture_output=True, text=True)
+    print("  " + verified.stdout.strip().replace("\n", "\n  "))
+
+    after = warehouse.facts()
+    print("\nThe data is intact:")
+    for name in sorted(before):
+        print(f"  {name}: {'still there' if name in after else 'GONE'}, {before[name]} rows before, {after.get(name, 0)} after")
+    intact = before == after and verified.returncode == 0
+    print("\n" + ("Every unsafe statement was stopped, every decision is on record, and the record verifies."
+                  if intact else "Something is wrong: see above."))
+
+    if keep:
+        print(f"""
+Still running (Ctrl-C to stop everything):
+  curl -s localhost:{ENVOY_PORT}{STATEMENTS} -H 'x-agent-id: agent:me' -H 'content-type: application/json' \\
+       -d '{{"statement": "DROP TABLE orders"}}'
+  curl -s localhost:{ENVOY_PORT}{STATEMENTS} -H 'x-agent-id: agent:me' -H 'content-type: application/json' \\
+       -d '{{"statement": "SELECT * FROM orders"}}'
+  curl -s localhost:18101/stats | grep wasmcustom
+  curl -s 'localhost:18123/?query=SELECT+chain_seq,decision_effect,decision_rule+FROM+guardrails.audit+FORMAT+PrettyCompact'""")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    envoy.stop()
+    clickhouse.stop()
+    sys.exit(0 if intact else 1)
+
+
+if __name__ == "__main__":
+    main()
