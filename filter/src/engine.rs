@@ -7,7 +7,7 @@ use crate::http::encoding::{self, Decoded};
 use crate::http::{extract, ExtractError, Request};
 use crate::identity::Actor;
 use crate::policy::{Policy, Route};
-use crate::sql::{analyze_each, Dialect, StatementAnalysis};
+use crate::sql::{analyze_each, AnalysisCache, Dialect, StatementAnalysis};
 
 /// The decision and what it was based on.
 #[derive(Clone, Debug)]
@@ -30,6 +30,18 @@ impl Outcome {
 /// Decides a request on its route. `body` is the complete, decoded body (`None`: no body);
 /// size and content-encoding limits are the caller's, who sees the body arrive.
 pub fn evaluate(policy: &Policy, route: &Route, actor: &Actor, request: &Request, body: Option<&[u8]>) -> Outcome {
+    evaluate_cached(policy, route, actor, request, body, None)
+}
+
+/// [`evaluate`], reusing the analysis of statements seen before when a cache is given.
+pub fn evaluate_cached(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    request: &Request,
+    body: Option<&[u8]>,
+    mut cache: Option<&mut AnalysisCache>,
+) -> Outcome {
     let Some(sql) = &route.sql else {
         return Outcome::of(decide(policy, route, actor, &[]));
     };
@@ -43,7 +55,11 @@ pub fn evaluate(policy: &Policy, route: &Route, actor: &Actor, request: &Request
     let (mut statements, mut texts, mut dialects) = (Vec::new(), Vec::new(), Vec::new());
     for payload in &payloads {
         let dialect = payload.dialect.unwrap_or(sql.dialect);
-        for analysis in analyze_each(&payload.text, dialect) {
+        let analyses = match cache.as_deref_mut() {
+            Some(cache) => cache.analyze(&payload.text, dialect).as_ref().clone(),
+            None => analyze_each(&payload.text, dialect),
+        };
+        for analysis in analyses {
             let span = match &analysis {
                 Ok(intent) => intent.span,
                 Err(unparsed) => unparsed.suspected.span,
@@ -69,10 +85,17 @@ pub enum AtHeaders {
 
 /// Decides at the headers whatever can be: routes that read no body, requests that have none,
 /// a declared `content-length` over the limit, a `content-encoding` the filter cannot read.
-pub fn at_headers(policy: &Policy, route: &Route, actor: &Actor, request: &Request, end_of_stream: bool) -> AtHeaders {
+pub fn at_headers(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    request: &Request,
+    end_of_stream: bool,
+    cache: Option<&mut AnalysisCache>,
+) -> AtHeaders {
     let reads_body = route.sql.as_ref().is_some_and(|sql| sql.source.needs_body());
     if !reads_body || end_of_stream {
-        return AtHeaders::Decided(Box::new(evaluate(policy, route, actor, request, None)));
+        return AtHeaders::Decided(Box::new(evaluate_cached(policy, route, actor, request, None, cache)));
     }
     let declared = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(length) = declared.filter(|&l| l > policy.limits.max_body_bytes) {
@@ -91,13 +114,20 @@ pub fn oversize(policy: &Policy, size: u64) -> Outcome {
 }
 
 /// Decides a request whose whole body has arrived, still in its `content-encoding`.
-pub fn with_body(policy: &Policy, route: &Route, actor: &Actor, request: &Request, raw: &[u8]) -> Outcome {
+pub fn with_body(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    request: &Request,
+    raw: &[u8],
+    cache: Option<&mut AnalysisCache>,
+) -> Outcome {
     let limit = policy.limits.max_body_bytes;
     if raw.len() as u64 > limit {
         return oversize(policy, raw.len() as u64);
     }
     match encoding::decode(request.header_values("content-encoding"), raw, limit as usize) {
-        Decoded::Body(body) => evaluate(policy, route, actor, request, Some(&body)),
+        Decoded::Body(body) => evaluate_cached(policy, route, actor, request, Some(&body), cache),
         Decoded::TooLarge => {
             let detail = format!("the decoded body is over limits.max_body_bytes ({limit})");
             Outcome::of(decide_limit(policy, Limit::Oversize, detail))

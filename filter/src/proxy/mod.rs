@@ -23,12 +23,13 @@ use crate::engine::{self, AtHeaders, Outcome};
 use crate::http::{reply, Request};
 use crate::identity::{self, Actor, Attributes};
 use crate::policy::Policy;
+use crate::sql::AnalysisCache;
 use audit::AuditSink;
 use metrics::Metrics;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { policy: None, metrics: Rc::new(Metrics::define()), audit: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { policy: None, metrics: Rc::new(Metrics::define()), audit: None, cache: Rc::default() }) });
 }}
 
 /// Envoy's jwt_authn filter keeps verified payloads in dynamic metadata under this namespace.
@@ -48,6 +49,8 @@ struct Root {
     policy: Option<Rc<Policy>>,
     metrics: Rc<Metrics>,
     audit: Option<Rc<RefCell<AuditSink>>>,
+    /// Statement analyses of this VM, reused across its streams.
+    cache: Rc<RefCell<AnalysisCache>>,
 }
 
 impl Context for Root {
@@ -99,6 +102,7 @@ impl RootContext for Root {
             policy: self.policy.clone(),
             metrics: Rc::clone(&self.metrics),
             audit: self.audit.clone(),
+            cache: Rc::clone(&self.cache),
             pending: None,
             started: 0,
         }))
@@ -120,6 +124,7 @@ struct Stream {
     policy: Option<Rc<Policy>>,
     metrics: Rc<Metrics>,
     audit: Option<Rc<RefCell<AuditSink>>>,
+    cache: Rc<RefCell<AnalysisCache>>,
     pending: Option<Pending>,
     /// When the headers arrived, for the record's latency.
     started: u64,
@@ -141,7 +146,8 @@ impl HttpContext for Stream {
         self.started = nanos(self.get_current_time());
         let route = &policy.routes[index];
         let actor = identity::resolve(&policy.identity, &HostAttributes { request: &request });
-        match engine::at_headers(&policy, route, &actor, &request, end_of_stream) {
+        let decided = engine::at_headers(&policy, route, &actor, &request, end_of_stream, Some(&mut self.cache.borrow_mut()));
+        match decided {
             AtHeaders::Decided(outcome) => self.carry_out(&policy, index, &actor, &request, *outcome),
             AtHeaders::ReadBody => {
                 self.pending = Some(Pending { route: index, actor, request });
@@ -183,7 +189,9 @@ impl Stream {
     fn decide_body(&mut self, policy: &Policy, read_size: usize) -> Action {
         let body = self.get_http_request_body(0, read_size).unwrap_or_default();
         let outcome = match &self.pending {
-            Some(p) => engine::with_body(policy, &policy.routes[p.route], &p.actor, &p.request, &body),
+            Some(p) => {
+                engine::with_body(policy, &policy.routes[p.route], &p.actor, &p.request, &body, Some(&mut self.cache.borrow_mut()))
+            }
             None => return Action::Continue,
         };
         self.finish(policy, outcome)

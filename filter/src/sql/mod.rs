@@ -10,11 +10,14 @@
 //! Input that could exhaust the stack (long operator chains, deep nesting) is refused before the
 //! tree is built.
 
+mod cache;
 mod dialect;
 mod intent;
 mod lexical;
 mod names;
 mod tautology;
+
+pub use cache::AnalysisCache;
 
 use std::fmt;
 

@@ -1,0 +1,90 @@
+//! A bounded memo of [`analyze_each`]: agents repeat the same statements, and analysis is a pure
+//! function of the text and the dialect, so a repeat costs a lookup instead of a parse. Decisions
+//! are never cached: they depend on the actor and the route, and are cheap.
+//!
+//! Bounded by entries and by the bytes of text held; when either is full the memo starts over
+//! (no eviction bookkeeping on the hot path). Texts longer than [`MAX_TEXT`] are not kept.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::{analyze_each, Dialect, StatementAnalysis};
+
+pub const MAX_ENTRIES: usize = 1024;
+pub const MAX_TEXT: usize = 16 * 1024;
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// The statements of one text, analyzed in one dialect.
+type Analyses = Rc<Vec<StatementAnalysis>>;
+
+#[derive(Default)]
+pub struct AnalysisCache {
+    /// Text -> its analysis in each dialect it was read in.
+    entries: HashMap<Box<str>, Vec<(Dialect, Analyses)>>,
+    count: usize,
+    bytes: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl AnalysisCache {
+    pub fn new() -> AnalysisCache {
+        AnalysisCache::default()
+    }
+
+    /// What `analyze_each(text, dialect)` returns, from the memo when it is there.
+    pub fn analyze(&mut self, text: &str, dialect: Dialect) -> Analyses {
+        if let Some((_, found)) = self.entries.get(text).and_then(|per| per.iter().find(|(d, _)| *d == dialect)) {
+            self.hits += 1;
+            return Rc::clone(found);
+        }
+        self.misses += 1;
+        let analysis = Rc::new(analyze_each(text, dialect));
+        if text.len() <= MAX_TEXT {
+            if self.count >= MAX_ENTRIES || self.bytes + text.len() > MAX_BYTES {
+                self.entries.clear();
+                (self.count, self.bytes) = (0, 0);
+            }
+            self.count += 1;
+            self.bytes += text.len();
+            self.entries.entry(Box::from(text)).or_default().push((dialect, Rc::clone(&analysis)));
+        }
+        analysis
+    }
+
+    /// Analyses held.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeat_is_the_same_analysis_and_the_memo_stays_bounded() {
+        let mut cache = AnalysisCache::new();
+        let sql = "UPDATE orders SET status = 'x' WHERE id = 1";
+        let first = cache.analyze(sql, Dialect::Postgres);
+        let again = cache.analyze(sql, Dialect::Postgres);
+        assert!(Rc::ptr_eq(&first, &again));
+        assert_eq!(*first, analyze_each(sql, Dialect::Postgres));
+        // The dialect is part of the key: backticks mean different things.
+        let mysql = cache.analyze(sql, Dialect::Mysql);
+        assert!(!Rc::ptr_eq(&first, &mysql));
+        assert_eq!((cache.hits, cache.misses), (1, 2));
+        for i in 0..3 * MAX_ENTRIES {
+            cache.analyze(&format!("SELECT {i}"), Dialect::Postgres);
+            assert!(cache.len() <= MAX_ENTRIES);
+        }
+        let long = format!("SELECT '{}'", "x".repeat(MAX_TEXT));
+        cache.analyze(&long, Dialect::Postgres);
+        cache.analyze(&long, Dialect::Postgres);
+        assert_eq!(cache.hits, 1, "long texts are not kept");
+    }
+}
