@@ -77,8 +77,19 @@ def main():
     ok, output = Envoy(bootstrap(json.dumps(bad))).validate()
     results.check("a bad policy is refused by Envoy", not ok, output[-400:])
     results.check("the refusal names the JSON path", 'routes[0].rules[0]: unknown rule "no-drop"' in output, output[-800:])
-    ok, output = Envoy(bootstrap(config)).validate()
-    results.check("the bootstrap passes envoy --mode validate", ok, output[-800:])
+    # Every bootstrap the demo, the tests and the benchmark start passes `envoy --mode validate`.
+    import bench
+    held = json.loads(config)
+    held["proxy"] = {"allow_on_headers_stop_iteration": True}
+    bootstraps = {
+        "demo and e2e": bootstrap(config),
+        "headers held": bootstrap(json.dumps(held), allow_on_headers_stop_iteration=True),
+        "bench chains": bench.chains(config),
+        "bench upstream": bench.upstream_config(),
+    }
+    for name, candidate in bootstraps.items():
+        ok, output = Envoy(candidate, name="validate").validate()
+        results.check(f"the {name} bootstrap passes envoy --mode validate", ok, output[-800:])
 
     clickhouse = ClickHouse().start()
     clickhouse.create_audit_table()
