@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import RUN, WASM, Envoy, http, policy_json  # noqa: E402

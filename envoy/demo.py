@@ -14,11 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ENVOY_PORT, GUARDRAILS, RUN, UPSTREAM_PORT, ClickHouse, Envoy, bootstrap, policy_json,  # noqa: E402
-                     send, workdir)
+                     send, serve, workdir)
 
 POLICY = "examples/warehouse/policy.yaml"
 STATEMENTS = "/api/v2/statements"
@@ -56,39 +55,14 @@ class Warehouse:
         db.commit()
         db.close()
         self.lock = threading.Lock()
-        warehouse = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def answer(method, path, body):
+            try:
+                return 200, self.execute(json.loads(body)["statement"])
+            except Exception as error:  # the API answers errors, as Snowflake's does
+                return 422, {"message": str(error)}
 
-            def do_POST(self):
-                length = int(self.headers.get("content-length") or 0)
-                try:
-                    sql = json.loads(self.rfile.read(length))["statement"]
-                    status, reply = 200, warehouse.execute(sql)
-                except Exception as error:  # the API answers errors, as Snowflake's does
-                    status, reply = 422, {"message": str(error)}
-                body = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.server = Server(("127.0.0.1", UPSTREAM_PORT), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(UPSTREAM_PORT, answer)
 
     def execute(self, sql):
         with self.lock:

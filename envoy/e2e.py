@@ -14,8 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (GUARDRAILS, RUN, ClickHouse, Envoy, Results, Upstream, bootstrap, policy_json,  # noqa: E402
-                     send, workdir)
+from harness import GUARDRAILS, RUN, ClickHouse, Envoy, Results, Upstream, bootstrap, policy_json, send  # noqa: E402
 
 WAREHOUSE = "examples/warehouse/policy.yaml"
 STATEMENTS = "/api/v2/statements"

@@ -141,64 +141,74 @@ class ClickHouse:
                 self.query(statement)
 
 
+def serve(port, answer):
+    """A quiet HTTP/1.1 keep-alive server on loopback (keep-alive as real upstreams, so no reset
+    races): `answer(method, path, body)` returns `(status, reply)`, sent as JSON. A request Envoy
+    resets (the filter denied it after its headers went on) is dropped silently."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _body(self):
+            if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                body = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return body
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+            length = int(self.headers.get("content-length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _answer(self):
+            try:
+                body = self._body()
+            except (OSError, ValueError):
+                return
+            status, reply = answer(self.command, self.path, body)
+            reply = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            try:
+                self.wfile.write(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass
+
+    server = Server(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class Upstream:
     """An upstream that answers every request 200 with what it received, counting them."""
 
     def __init__(self, port=UPSTREAM_PORT):
         self.received = []
-        upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real upstreams: no reset races
+        def answer(method, path, body):
+            self.received.append((method, path, body))
+            return 200, {"ok": True, "bytes": len(body)}
 
-            def _body(self):
-                if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-                    body = b""
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return body
-                        body += self.rfile.read(size)
-                        self.rfile.readline()
-                length = int(self.headers.get("content-length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            def _answer(self):
-                try:
-                    body = self._body()
-                except (OSError, ValueError):
-                    return  # Envoy reset the request: the filter denied it after its headers went on
-                upstream.received.append((self.command, self.path, body))
-                reply = json.dumps({"ok": True, "bytes": len(body)}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                try:
-                    self.wfile.write(reply)
-                except (BrokenPipeError, ConnectionResetError):
-                    # Envoy reset the upstream request: the filter denied it after its headers went on.
-                    pass
-
-            do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.server = Server(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve(port, answer)
 
 
-def bootstrap(policy_json, concurrency_note="", allow_on_headers_stop_iteration=False, audit_port=CLICKHOUSE_HTTP):
+def bootstrap(policy_json, allow_on_headers_stop_iteration=False, audit_port=CLICKHOUSE_HTTP):
     """An Envoy bootstrap: one listener with the filter before the router, the upstream and the
     audit cluster."""
     cluster = lambda name, port: {
