@@ -41,19 +41,8 @@ def count(clickhouse):
     return int(clickhouse.query("SELECT count() FROM guardrails.audit").strip())
 
 
-def wait_count(clickhouse, expected, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if count(clickhouse) >= expected:
-                return True
-        except Exception:
-            pass
-        time.sleep(0.2)
-    return False
-
-
 def wait_for_value(read, expected, timeout):
+    """Polls `read()` until it reaches `expected`; False on timeout (the store may be down)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -114,7 +103,7 @@ def main():
         statuses = list(pool.map(lambda i: send(STATEMENTS, statement(mix[i % len(mix)].format(i=i)), headers=AGENT)[0], range(burst)))
     sent_at = time.time()
     sent = 2 + burst
-    arrived = wait_count(clickhouse, sent, timeout=60)
+    arrived = wait_for_value(lambda: count(clickhouse), sent, timeout=60)
     landed = time.time()
     tally = {s: statuses.count(s) for s in set(statuses)}
     results.check("the burst is decided", tally == {403: burst * 2 // 5, 200: burst * 3 // 5}, str(tally))
@@ -177,7 +166,7 @@ def main():
         sent += 1
     time.sleep(2)
     clickhouse.start()
-    arrived = wait_count(clickhouse, sent, timeout=60)
+    arrived = wait_for_value(lambda: count(clickhouse), sent, timeout=60)
     results.check("records buffered while ClickHouse was down arrive after it returns", arrived, f"{count(clickhouse)} of {sent}")
     export(clickhouse, export_path)
     code, report = verify(export_path)
