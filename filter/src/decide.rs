@@ -13,11 +13,37 @@
 //! A statement that does not parse is held against the deny rules with what its tokens suggest;
 //! if none matches, `limits.on_unparsable` decides. It is never allowed by a rule.
 
+use serde_json::Value;
+
+use crate::graphql::Operation;
+use crate::http::Request;
 use crate::identity::Actor;
-use crate::policy::{
-    ActorMatch, ColumnMatch, Effect, Mode, Policy, Route, Rule, SqlMatch,
-};
+use crate::mcp::Call;
+use crate::policy::{ActorMatch, ColumnMatch, Effect, GraphqlMatch, McpMatch, Mode, Policy, Route, Rule, SqlMatch};
 use crate::sql::{Intent, StatementAnalysis};
+
+/// One thing a request asks for, decided on its own: a SQL statement, an MCP message (with a
+/// statement when its tool carries SQL), a GraphQL operation, or the request itself (all
+/// `None`). Indexes point into [`Facts`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unit {
+    pub statement: Option<usize>,
+    pub call: Option<usize>,
+    pub operation: Option<usize>,
+}
+
+/// What the engine read from a request.
+#[derive(Clone, Copy)]
+pub struct Facts<'a> {
+    pub request: &'a Request,
+    /// The JSON body, when the route's rules look into it.
+    pub body: Option<&'a Value>,
+    pub statements: &'a [StatementAnalysis],
+    pub calls: &'a [Call],
+    pub operations: &'a [Operation],
+    /// Empty: the request is one unit.
+    pub units: &'a [Unit],
+}
 
 /// Why the decision came out as it did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +63,8 @@ pub enum Limit {
     EncodedBody,
     /// Records cannot be delivered and the audit buffer is full.
     AuditUnavailable,
+    /// An MCP request's routing headers disagree with its body: always denied.
+    McpHeaders,
 }
 
 impl Limit {
@@ -47,6 +75,7 @@ impl Limit {
             Limit::Unparsable => "limits.on_unparsable",
             Limit::EncodedBody => "limits.on_encoded_body",
             Limit::AuditUnavailable => "audit.on_unavailable",
+            Limit::McpHeaders => "mcp.headers",
         }
     }
 }
@@ -71,6 +100,8 @@ pub struct Decision {
     pub message: String,
     /// Index of the deciding statement.
     pub statement: Option<usize>,
+    /// Index of the deciding MCP message.
+    pub call: Option<usize>,
     pub would_deny: Option<WouldDeny>,
 }
 
@@ -88,42 +119,40 @@ struct Verdict {
     would: Option<usize>,
 }
 
-/// Decides a request on a route whose SQL was read and analyzed (`statements` empty means the
-/// route reads no SQL: only rules without a `sql` condition can match).
-pub fn decide(policy: &Policy, route: &Route, actor: &Actor, statements: &[StatementAnalysis]) -> Decision {
-    if route.sql.is_some() && statements.is_empty() {
+/// Decides a request from what the engine read of it.
+pub fn decide(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>) -> Decision {
+    if route.sql.is_some() && facts.statements.is_empty() {
         return decide_limit(policy, Limit::Unparsable, "the request holds no SQL statement".to_string());
     }
-    let verdicts: Vec<Verdict> = if statements.is_empty() {
-        vec![verdict(policy, route, actor, None)]
-    } else {
-        statements.iter().map(|s| verdict(policy, route, actor, Some(s))).collect()
-    };
+    let whole = [Unit::default()];
+    let units = if facts.units.is_empty() { &whole[..] } else { facts.units };
+    let verdicts: Vec<Verdict> = units.iter().map(|unit| verdict(policy, route, actor, facts, unit)).collect();
     let deciding = verdicts.iter().position(|v| v.effect == Effect::Deny).unwrap_or(0);
     let chosen = &verdicts[deciding];
-    let statement = (!statements.is_empty()).then_some(deciding);
-    let would_deny = verdicts.iter().enumerate().find_map(|(i, v)| {
+    let statement = units[deciding].statement;
+    let would_deny = verdicts.iter().zip(units).find_map(|(v, unit)| {
         v.would.map(|rule| WouldDeny {
             rule: policy.rules[rule].name.clone(),
             message: rule_message(&policy.rules[rule]),
-            statement: (!statements.is_empty()).then_some(i),
+            statement: unit.statement,
         })
     });
+    let unparsed = statement.and_then(|i| facts.statements[i].as_ref().err());
     let (rule, message) = match (chosen.reason, chosen.rule) {
         (Reason::Rule, Some(index)) => {
             let rule = &policy.rules[index];
-            let message = match (chosen.effect, statements.get(deciding)) {
-                (Effect::Deny, Some(Err(unparsed))) => {
+            let message = match (chosen.effect, unparsed) {
+                (Effect::Deny, Some(unparsed)) => {
                     format!("{} (statement did not parse: {})", rule_message(rule), unparsed.error)
                 }
-                (Effect::Deny, _) => rule_message(rule),
+                (Effect::Deny, None) => rule_message(rule),
                 (Effect::Allow, _) => format!("allowed by rule {:?}", rule.name),
             };
             (Some(rule.name.clone()), message)
         }
         (Reason::Limit(limit), _) => {
-            let detail = match statements.get(deciding) {
-                Some(Err(unparsed)) => format!("statement {} did not parse: {}", deciding + 1, unparsed.error),
+            let detail = match (statement, unparsed) {
+                (Some(i), Some(unparsed)) => format!("statement {} did not parse: {}", i + 1, unparsed.error),
                 _ => "the request could not be analyzed".to_string(),
             };
             (Some(limit.rule_name().to_string()), detail)
@@ -145,6 +174,7 @@ pub fn decide(policy: &Policy, route: &Route, actor: &Actor, statements: &[State
             rule,
             message,
             statement,
+            call: units[deciding].call,
             would_deny,
         },
     )
@@ -157,6 +187,7 @@ pub fn decide_limit(policy: &Policy, limit: Limit, detail: String) -> Decision {
         Limit::Unparsable => policy.limits.on_unparsable,
         Limit::EncodedBody => policy.limits.on_encoded_body,
         Limit::AuditUnavailable => policy.audit.as_ref().map_or(Effect::Allow, |a| a.on_unavailable),
+        Limit::McpHeaders => Effect::Deny,
     };
     finish(
         policy,
@@ -167,6 +198,7 @@ pub fn decide_limit(policy: &Policy, limit: Limit, detail: String) -> Decision {
             rule: Some(limit.rule_name().to_string()),
             message: detail,
             statement: None,
+            call: None,
             would_deny: None,
         },
     )
@@ -192,17 +224,23 @@ fn rule_message(rule: &Rule) -> String {
     rule.message.clone().unwrap_or_else(|| format!("denied by rule {:?}", rule.name))
 }
 
-fn verdict(policy: &Policy, route: &Route, actor: &Actor, statement: Option<&StatementAnalysis>) -> Verdict {
+fn verdict(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>, unit: &Unit) -> Verdict {
+    let statement = unit.statement.map(|i| &facts.statements[i]);
     let mut first_allow = None;
     let mut would = None;
     for &index in &route.rules {
         let rule = &policy.rules[index];
         let matched = match statement {
-            None => rule.sql.is_none() && actor_matches(rule.actor.as_ref(), actor),
-            Some(Ok(intent)) => rule_matches(rule, actor, intent, rule.effect),
+            None => rule.sql.is_none() && request_matches(rule, actor, facts, unit, rule.effect),
+            Some(Ok(intent)) => {
+                request_matches(rule, actor, facts, unit, rule.effect)
+                    && rule.sql.as_ref().is_none_or(|sql| sql_matches(sql, intent, rule.effect))
+            }
             // Only grounds for a deny: a statement we cannot read is never allowed by a rule.
             Some(Err(unparsed)) => {
-                rule.effect == Effect::Deny && rule_matches(rule, actor, &unparsed.suspected, Effect::Deny)
+                rule.effect == Effect::Deny
+                    && request_matches(rule, actor, facts, unit, Effect::Deny)
+                    && rule.sql.as_ref().is_none_or(|sql| sql_matches(sql, &unparsed.suspected, Effect::Deny))
             }
         };
         if !matched {
@@ -235,9 +273,45 @@ fn verdict(policy: &Policy, route: &Route, actor: &Actor, statement: Option<&Sta
     }
 }
 
-fn rule_matches(rule: &Rule, actor: &Actor, intent: &Intent, effect: Effect) -> bool {
+/// Every condition of the rule but `sql`.
+fn request_matches(rule: &Rule, actor: &Actor, facts: &Facts<'_>, unit: &Unit, effect: Effect) -> bool {
+    let call = unit.call.map(|i| &facts.calls[i]);
+    let operation = unit.operation.map(|i| &facts.operations[i]);
+    // JSON conditions look at the MCP message when there is one, else at the body.
+    let document = call.map(|c| &c.message).or(facts.body).unwrap_or(&Value::Null);
     actor_matches(rule.actor.as_ref(), actor)
-        && rule.sql.as_ref().is_none_or(|sql| sql_matches(sql, intent, effect))
+        && rule.http.as_ref().is_none_or(|m| m.matches_for_rule(facts.request, effect == Effect::Deny))
+        && rule.json.iter().all(|c| c.holds(document))
+        && rule.mcp.as_ref().is_none_or(|m| call.is_some_and(|c| mcp_matches(m, c)))
+        && rule.graphql.as_ref().is_none_or(|g| operation.is_some_and(|o| graphql_matches(g, o, effect)))
+}
+
+fn any_glob(globs: &Option<Vec<crate::policy::glob::Glob>>, value: Option<&str>) -> bool {
+    globs.as_ref().is_none_or(|globs| value.is_some_and(|v| globs.iter().any(|g| g.matches(v))))
+}
+
+fn mcp_matches(condition: &McpMatch, call: &Call) -> bool {
+    let target_of = |method: &str| call.target.as_deref().filter(|_| call.method.as_deref() == Some(method));
+    let resource = call.target.as_deref().filter(|_| call.method.as_deref().is_some_and(|m| m.starts_with("resources/")));
+    any_glob(&condition.methods, call.method.as_deref())
+        && any_glob(&condition.tools, target_of("tools/call"))
+        && any_glob(&condition.prompts, target_of("prompts/get"))
+        && any_glob(&condition.resources, resource)
+        && condition.params.iter().all(|c| c.holds(call.params()))
+}
+
+/// Deny: the operation is of a listed type and selects any listed field. Allow: every root
+/// field it selects is listed.
+fn graphql_matches(condition: &GraphqlMatch, operation: &Operation, effect: Effect) -> bool {
+    if condition.operations.as_ref().is_some_and(|kinds| !kinds.contains(&operation.kind)) {
+        return false;
+    }
+    let Some(globs) = &condition.fields else { return true };
+    let listed = |field: &String| globs.iter().any(|g| g.matches(field));
+    match effect {
+        Effect::Deny => operation.fields.iter().any(listed),
+        Effect::Allow => !operation.fields.is_empty() && operation.fields.iter().all(listed),
+    }
 }
 
 fn actor_matches(condition: Option<&ActorMatch>, actor: &Actor) -> bool {

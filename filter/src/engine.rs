@@ -2,10 +2,14 @@
 //! statement, decide. The filter, the `guardrails` command and the tests all come through here,
 //! so they cannot disagree.
 
-use crate::decide::{decide, decide_limit, Decision, Limit};
+
+use crate::decide::{decide, decide_limit, Decision, Facts, Limit, Unit};
+use crate::graphql::{self, Operation};
 use crate::http::encoding::{self, Decoded};
-use crate::http::{extract, ExtractError, Request};
+use crate::http::reply::{self, Reply};
+use crate::http::{extract, parse_strict_json, ExtractError, Request};
 use crate::identity::Actor;
+use crate::mcp::{self, Call};
 use crate::policy::{Policy, Route};
 use crate::sql::{analyze_each, AnalysisCache, Dialect, StatementAnalysis};
 
@@ -19,11 +23,37 @@ pub struct Outcome {
     pub texts: Vec<String>,
     /// The dialect each statement was read in.
     pub dialects: Vec<Dialect>,
+    /// The MCP messages of the request, and whether they came as a batch.
+    pub calls: Vec<Call>,
+    pub batch: bool,
+    /// The GraphQL operations the request runs.
+    pub operations: Vec<Operation>,
 }
 
 impl Outcome {
     pub fn of(decision: Decision) -> Outcome {
-        Outcome { decision, statements: Vec::new(), texts: Vec::new(), dialects: Vec::new() }
+        Outcome {
+            decision,
+            statements: Vec::new(),
+            texts: Vec::new(),
+            dialects: Vec::new(),
+            calls: Vec::new(),
+            batch: false,
+            operations: Vec::new(),
+        }
+    }
+
+    /// The kind of action, as the audit record names it.
+    pub fn action_kind(&self) -> &'static str {
+        if !self.calls.is_empty() {
+            "mcp"
+        } else if !self.operations.is_empty() {
+            "graphql"
+        } else if !self.statements.is_empty() {
+            "sql"
+        } else {
+            "http"
+        }
     }
 }
 
@@ -42,35 +72,109 @@ pub fn evaluate_cached(
     body: Option<&[u8]>,
     mut cache: Option<&mut AnalysisCache>,
 ) -> Outcome {
-    let Some(sql) = &route.sql else {
-        return Outcome::of(decide(policy, route, actor, &[]));
-    };
-    let payloads = match extract(&sql.source, request, body) {
-        Ok(payloads) => payloads,
-        Err(ExtractError::Encoded(detail)) => return Outcome::of(decide_limit(policy, Limit::EncodedBody, detail)),
-        Err(ExtractError::Missing(detail) | ExtractError::Malformed(detail)) => {
-            return Outcome::of(decide_limit(policy, Limit::Unparsable, detail))
-        }
-    };
-    let (mut statements, mut texts, mut dialects) = (Vec::new(), Vec::new(), Vec::new());
-    for payload in &payloads {
-        let dialect = payload.dialect.unwrap_or(sql.dialect);
-        let analyses = match cache.as_deref_mut() {
-            Some(cache) => cache.analyze(&payload.text, dialect).as_ref().clone(),
-            None => analyze_each(&payload.text, dialect),
+    let limit = |error: ExtractError| {
+        let limit = match error {
+            ExtractError::Encoded(_) => Limit::EncodedBody,
+            ExtractError::Missing(_) | ExtractError::Malformed(_) => Limit::Unparsable,
         };
+        Outcome::of(decide_limit(policy, limit, error.to_string()))
+    };
+    let mut read = Outcome::of(decide_limit(policy, Limit::Unparsable, String::new()));
+    let mut units = Vec::new();
+    let mut analyze = |read: &mut Outcome, text: &str, dialect: Dialect| -> Vec<usize> {
+        let analyses = match cache.as_deref_mut() {
+            Some(cache) => cache.analyze(text, dialect).as_ref().clone(),
+            None => analyze_each(text, dialect),
+        };
+        let mut indexes = Vec::with_capacity(analyses.len());
         for analysis in analyses {
             let span = match &analysis {
                 Ok(intent) => intent.span,
                 Err(unparsed) => unparsed.suspected.span,
             };
-            texts.push(payload.text.get(span.0..span.1).unwrap_or("").to_string());
-            dialects.push(dialect);
-            statements.push(analysis);
+            indexes.push(read.statements.len());
+            read.texts.push(text.get(span.0..span.1).unwrap_or("").to_string());
+            read.dialects.push(dialect);
+            read.statements.push(analysis);
+        }
+        indexes
+    };
+
+    if let Some(mcp_route) = &route.mcp {
+        let messages = match mcp::messages(body) {
+            Ok(messages) => messages,
+            Err(error) => return limit(error),
+        };
+        (read.calls, read.batch) = (messages.calls, messages.batch);
+        if let Err(detail) = mcp::check_headers(request, &read.calls) {
+            read.decision = decide_limit(policy, Limit::McpHeaders, detail);
+            return read;
+        }
+        for (index, call) in read.calls.clone().iter().enumerate() {
+            match mcp::sql_texts(call, &mcp_route.sql) {
+                Err(error) => {
+                    read.decision = limit(error).decision;
+                    read.decision.call = Some(index);
+                    return read;
+                }
+                Ok(texts) if texts.is_empty() => units.push(Unit { call: Some(index), ..Unit::default() }),
+                Ok(texts) => {
+                    for (text, dialect) in texts {
+                        for statement in analyze(&mut read, &text, dialect) {
+                            units.push(Unit { statement: Some(statement), call: Some(index), operation: None });
+                        }
+                    }
+                }
+            }
+        }
+    } else if route.graphql {
+        read.operations = match graphql::operations(request, body) {
+            Ok(operations) => operations,
+            Err(error) => return limit(error),
+        };
+        units.extend((0..read.operations.len()).map(|i| Unit { operation: Some(i), ..Unit::default() }));
+    } else if let Some(sql) = &route.sql {
+        let payloads = match extract(&sql.source, request, body) {
+            Ok(payloads) => payloads,
+            Err(error) => return limit(error),
+        };
+        for payload in &payloads {
+            for statement in analyze(&mut read, &payload.text, payload.dialect.unwrap_or(sql.dialect)) {
+                units.push(Unit { statement: Some(statement), ..Unit::default() });
+            }
         }
     }
-    let decision = decide(policy, route, actor, &statements);
-    Outcome { decision, statements, texts, dialects }
+
+    let json = match body.filter(|b| route.reads_json && !b.is_empty()) {
+        None => None,
+        Some(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => match parse_strict_json(text) {
+                Ok(value) => Some(value),
+                Err(error) => return limit(error),
+            },
+            Err(e) => return limit(ExtractError::Malformed(format!("body is not UTF-8 ({e})"))),
+        },
+    };
+    let facts = Facts {
+        request,
+        body: json.as_ref(),
+        statements: &read.statements,
+        calls: &read.calls,
+        operations: &read.operations,
+        units: &units,
+    };
+    read.decision = decide(policy, route, actor, &facts);
+    read
+}
+
+/// The local reply for an enforced deny: the JSON-RPC error an MCP client expects on an MCP
+/// route, the HTTP deny body elsewhere.
+pub fn denied_reply(route: &Route, outcome: &Outcome, request_id: Option<&str>) -> Reply {
+    if route.mcp.is_some() {
+        mcp::denied(&outcome.decision, &outcome.calls, outcome.batch, request_id)
+    } else {
+        reply::denied(&outcome.decision, request_id)
+    }
 }
 
 /// What a guarded request needs once its headers are in.
@@ -93,8 +197,7 @@ pub fn at_headers(
     end_of_stream: bool,
     cache: Option<&mut AnalysisCache>,
 ) -> AtHeaders {
-    let reads_body = route.sql.as_ref().is_some_and(|sql| sql.source.needs_body());
-    if !reads_body || end_of_stream {
+    if !route.needs_body() || end_of_stream {
         return AtHeaders::Decided(Box::new(evaluate_cached(policy, route, actor, request, None, cache)));
     }
     let declared = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());

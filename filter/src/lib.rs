@@ -17,8 +17,10 @@
 pub mod audit;
 pub mod decide;
 pub mod engine;
+pub mod graphql;
 pub mod http;
 pub mod identity;
+pub mod mcp;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod proxy;

@@ -14,8 +14,10 @@
 //!     expect: {decision: deny, rule: no-drops, status: 403}
 //! ```
 //!
-//! A case gives `body` (sent as is) or `sql` (carried as a client of the route's API would
-//! carry it). `expect` takes `decision` (`allow` or `deny`, required), and optionally `rule`,
+//! A case gives at most one payload: `body` (sent as is), `sql` (carried as a client of the
+//! route's API would carry it), `json` (a JSON body), `mcp` (a JSON-RPC request: `{tool, arguments}`
+//! for a `tools/call`, or `{method, params}`) or `graphql` (a document, sent as `{"query": ...}`).
+//! `expect` takes `decision` (`allow` or `deny`, required), and optionally `rule`,
 //! `status`, `route` and `would_deny` (the shadow rule a monitor-mode decision names).
 
 use serde::Deserialize;
@@ -68,10 +70,42 @@ pub struct RequestDoc {
     pub headers: Headers,
     pub body: Option<String>,
     pub sql: Option<String>,
+    pub json: Option<Value>,
+    pub mcp: Option<McpCallDoc>,
+    pub graphql: Option<String>,
     /// The peer certificate's URI SAN, as Istio mTLS presents it.
     pub peer_spiffe: Option<String>,
     /// The verified JWT payload, as Envoy's jwt_authn stores it in dynamic metadata.
     pub jwt: Option<Value>,
+}
+
+/// A JSON-RPC request of a case: a `tools/call` of `tool`, or any `method` with its `params`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpCallDoc {
+    pub tool: Option<String>,
+    pub arguments: Option<Value>,
+    pub method: Option<String>,
+    pub params: Option<Value>,
+    /// The JSON-RPC id (1 unless given).
+    pub id: Option<Value>,
+}
+
+impl McpCallDoc {
+    fn message(&self) -> Value {
+        let (method, params) = match (&self.tool, &self.method) {
+            (Some(tool), _) => (
+                "tools/call".to_string(),
+                serde_json::json!({"name": tool, "arguments": self.arguments.clone().unwrap_or(serde_json::json!({}))}),
+            ),
+            (None, method) => (method.clone().unwrap_or_default(), self.params.clone().unwrap_or(Value::Null)),
+        };
+        let mut message = serde_json::json!({"jsonrpc": "2.0", "id": self.id.clone().unwrap_or(1.into()), "method": method});
+        if !params.is_null() {
+            message["params"] = params;
+        }
+        message
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -128,8 +162,14 @@ pub fn load_cases(text: &str) -> Result<Vec<Case>, String> {
         headers.retain(|(k, _)| !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(k)));
         headers.extend(own);
         r.headers = Headers::Pairs(headers);
-        if r.body.is_some() && r.sql.is_some() {
-            return Err(format!("case {:?}: give body or sql, not both", case.name));
+        let payloads = [r.body.is_some(), r.sql.is_some(), r.json.is_some(), r.mcp.is_some(), r.graphql.is_some()];
+        if payloads.iter().filter(|p| **p).count() > 1 {
+            return Err(format!("case {:?}: give one of body, sql, json, mcp, graphql", case.name));
+        }
+        if let Some(call) = &r.mcp {
+            if call.tool.is_some() == call.method.is_some() {
+                return Err(format!("case {:?}: mcp takes tool (with arguments) or method (with params)", case.name));
+            }
         }
         r.peer_spiffe = r.peer_spiffe.take().or_else(|| d.peer_spiffe.clone());
         r.jwt = r.jwt.take().or_else(|| d.jwt.clone());
@@ -162,6 +202,21 @@ pub fn prepare(policy: &Policy, request: &RequestDoc) -> Prepared {
     let authority = request.authority.clone().unwrap_or_else(|| "localhost".into());
     let mut headers = request.headers.pairs();
     let mut body = request.body.clone().unwrap_or_default().into_bytes();
+    let json = match (&request.json, &request.mcp, &request.graphql) {
+        (Some(json), _, _) => Some(json.clone()),
+        (_, Some(call), _) => {
+            headers.push(("accept".into(), "application/json, text/event-stream".into()));
+            Some(call.message())
+        }
+        (_, _, Some(document)) => Some(serde_json::json!({ "query": document })),
+        _ => None,
+    };
+    if let Some(json) = json {
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        body = json.to_string().into_bytes();
+    }
     if let Some(sql) = &request.sql {
         let probe = Request::new(&method, &path, &authority, headers.clone());
         let source = policy.route(&probe).and_then(|r| r.sql.as_ref()).map(|s| s.source.clone());
@@ -206,7 +261,9 @@ pub fn exchange(host: &mut Host, prepared: &Prepared) -> Observed {
     let (status, message) = match &stream.local_reply {
         Some(reply) => {
             let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-            (reply.status, body.get("message").and_then(Value::as_str).map(String::from))
+            // The HTTP deny body, an MCP error, or the first error of an MCP batch.
+            let message = ["/message", "/error/message", "/0/error/message"].iter().find_map(|p| body.pointer(p));
+            (reply.status, message.and_then(Value::as_str).map(String::from))
         }
         None if stream.request.ended => (200, None),
         // Held and never released: the client would wait until a timeout.

@@ -9,8 +9,8 @@
 //! | `chain_id`, `chain_seq`, `chain_prev`, `chain_hash` | see [`super::chain`] |
 //! | `actor_principal`, `actor_kind`, `actor_source`, `actor_spiffe` | who acted |
 //! | `route`, `http_method`, `http_authority`, `http_path` | where |
-//! | `action_kind` | `sql` or `http` |
-//! | `action_operations`, `action_objects` | every operation and object, sorted |
+//! | `action_kind` | `sql`, `mcp`, `graphql` or `http` |
+//! | `action_operations`, `action_objects` | every operation and object, sorted: SQL operations and tables, MCP methods and their tools, prompts or resources, GraphQL operation types and root fields |
 //! | `action_statement` / `action_fingerprint` | per `audit.statement` |
 //! | `action_statements` | how many statements |
 //! | `decision_effect`, `decision_mode`, `decision_rule`, `decision_message`, `decision_would` | the decision; `decision_mode` is `enforce` or `monitor` |
@@ -53,6 +53,14 @@ pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
         objects.extend(intent.objects().iter().map(|o| o.to_string()));
         fingerprints.push(intent.fingerprint.as_str());
     }
+    for call in &outcome.calls {
+        operations.extend(call.method.as_deref());
+        objects.extend(call.target.clone());
+    }
+    for operation in &outcome.operations {
+        operations.push(operation.kind.as_str());
+        objects.extend(operation.fields.iter().cloned());
+    }
     operations.sort_unstable();
     operations.dedup();
     objects.sort_unstable();
@@ -77,7 +85,7 @@ pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
         "http_method": r.method,
         "http_authority": r.authority,
         "http_path": r.path(),
-        "action_kind": if statements { "sql" } else { "http" },
+        "action_kind": outcome.action_kind(),
         "action_operations": operations,
         "action_objects": objects,
         "action_statement": statement,

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::json::{kind, Pointer};
 use super::{form_values, percent_decode, Request};
 use crate::sql::Dialect;
 
@@ -341,73 +342,22 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 }
 
-/// Is `pointer` a valid pointer for [`PayloadSource::Json`]?
-pub fn check_pointer(pointer: &str) -> Result<(), String> {
-    if !pointer.is_empty() && !pointer.starts_with('/') {
-        return Err(format!("JSON pointer {pointer:?} must be empty or start with '/'"));
-    }
-    let mut rest = pointer;
-    while let Some(i) = rest.find('~') {
-        if !matches!(rest.as_bytes().get(i + 1), Some(b'0') | Some(b'1')) {
-            return Err(format!("JSON pointer {pointer:?} has '~' not followed by 0 or 1"));
-        }
-        rest = &rest[i + 2..];
-    }
-    Ok(())
-}
-
 fn collect_pointer(doc: &Value, pointer: &str, out: &mut Vec<Payload>) -> Result<(), ExtractError> {
-    let segments: Vec<String> = if pointer.is_empty() {
-        Vec::new()
-    } else {
-        pointer[1..].split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect()
-    };
-    let mut current = vec![doc];
-    for segment in &segments {
-        let mut next = Vec::new();
-        for value in current {
-            match (value, segment.as_str()) {
-                (Value::Array(items), "*") => next.extend(items.iter()),
-                (Value::Object(map), "*") => next.extend(map.values()),
-                (Value::Array(items), index) => {
-                    if let Some(item) = index.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                        next.push(item);
-                    }
-                }
-                (Value::Object(map), key) => {
-                    if let Some(item) = map.get(key) {
-                        next.push(item);
-                    }
-                }
-                _ => {}
-            }
-        }
-        current = next;
-    }
-    for value in current {
+    let Ok(pointer) = Pointer::parse(pointer) else { return Ok(()) };
+    for value in pointer.values(doc) {
         match value {
             Value::String(text) => out.push(Payload::plain(text.clone())),
             Value::Null => {}
             other => {
                 return Err(ExtractError::Malformed(format!(
-                    "JSON pointer {pointer} holds {} where SQL text was expected",
-                    json_kind(other)
+                    "JSON pointer {} holds {} where SQL text was expected",
+                    pointer.as_str(),
+                    kind(other)
                 )))
             }
         }
     }
     Ok(())
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn extract_preset(
@@ -502,7 +452,7 @@ fn hasura(doc: &Value, depth: usize, out: &mut Vec<Payload>) -> Result<(), Extra
         match args.and_then(|a| a.get("sql")) {
             Some(Value::String(sql)) => out.push(Payload { text: sql.clone(), dialect }),
             Some(other) => {
-                return Err(ExtractError::Malformed(format!("Hasura {kind} args.sql is {}", json_kind(other))))
+                return Err(ExtractError::Malformed(format!("Hasura {kind} args.sql is {}", super::json::kind(other))))
             }
             None => {}
         }

@@ -7,9 +7,11 @@
 
 pub mod encoding;
 mod extract;
+pub mod json;
 pub mod reply;
 
-pub use extract::{carrier, check_pointer, extract, Carrier, parse_strict_json, ExtractError, Payload, PayloadSource, Preset, MAX_JSON_DEPTH};
+pub use extract::{carrier, extract, Carrier, parse_strict_json, ExtractError, Payload, PayloadSource, Preset, MAX_JSON_DEPTH};
+pub use json::check_pointer;
 
 use crate::policy::glob::Glob;
 
@@ -195,8 +197,46 @@ pub struct RouteMatcher {
     pub headers: Vec<HeaderCondition>,
 }
 
+/// Headers through which clients ask a server to treat a POST as another method; frameworks
+/// that honour them make `POST` + `X-HTTP-Method-Override: DELETE` a DELETE.
+const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+impl Request {
+    /// The method, and every method an override header asks for (upper case).
+    pub fn effective_methods(&self) -> Vec<String> {
+        let mut methods = vec![self.method.clone()];
+        for header in METHOD_OVERRIDES {
+            methods.extend(self.header_values(header).map(|v| v.trim().to_ascii_uppercase()));
+        }
+        methods
+    }
+}
+
 impl RouteMatcher {
+    /// As a rule's `http` condition: a deny rule's `methods` match when the method or any
+    /// override is listed; an allow rule's only when all of them are.
+    pub fn matches_for_rule(&self, request: &Request, deny: bool) -> bool {
+        if let Some(methods) = &self.methods {
+            let effective = request.effective_methods();
+            let listed = |m: &String| methods.contains(m);
+            let ok = if deny { effective.iter().any(listed) } else { effective.iter().all(listed) };
+            if !ok {
+                return false;
+            }
+        }
+        self.matches_except_methods(request)
+    }
+
     pub fn matches(&self, request: &Request) -> bool {
+        if let Some(methods) = &self.methods {
+            if !methods.contains(&request.method) {
+                return false;
+            }
+        }
+        self.matches_except_methods(request)
+    }
+
+    fn matches_except_methods(&self, request: &Request) -> bool {
         if let Some(prefix) = &self.path_prefix {
             if !path_has_prefix(request.path(), prefix) {
                 return false;
@@ -204,11 +244,6 @@ impl RouteMatcher {
         }
         if let Some(glob) = &self.path {
             if !glob.matches(request.path()) {
-                return false;
-            }
-        }
-        if let Some(methods) = &self.methods {
-            if !methods.contains(&request.method) {
                 return false;
             }
         }

@@ -15,12 +15,7 @@ pub struct Reply {
 
 /// The reply for an enforced deny; `request_id` is the request's `x-request-id`.
 pub fn denied(decision: &Decision, request_id: Option<&str>) -> Reply {
-    let body = serde_json::json!({
-        "error": "access_guardrails_denied",
-        "rule": decision.rule,
-        "message": decision.message,
-        "request_id": request_id,
-    });
+    let body = denied_body(decision, request_id);
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
         ("x-guardrails-decision", "deny".to_string()),
@@ -29,6 +24,16 @@ pub fn denied(decision: &Decision, request_id: Option<&str>) -> Reply {
         headers.push(("x-guardrails-rule", header_safe(rule)));
     }
     Reply { status: DENIED_STATUS, headers, body: body.to_string() }
+}
+
+/// The JSON a client reads about a deny (the HTTP body; an MCP error's `data`).
+pub fn denied_body(decision: &Decision, request_id: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "error": "access_guardrails_denied",
+        "rule": decision.rule,
+        "message": decision.message,
+        "request_id": request_id,
+    })
 }
 
 /// Rule names are policy text: keep a header value to visible ASCII.
@@ -51,6 +56,7 @@ mod tests {
             rule: Some("no-drops".into()),
             message: "Dropping \"objects\" goes through migrations.".into(),
             statement: Some(0),
+            call: None,
             would_deny: None,
         };
         let reply = denied(&decision, Some("req-1"));

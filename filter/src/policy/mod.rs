@@ -15,6 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::graphql::OperationType;
+use crate::http::json::{JsonCondition, JsonTest, Pointer};
 use crate::http::{HeaderCondition, HeaderTest, PayloadSource, Preset, RouteMatcher};
 use crate::sql::{Dialect, Operation, OperationSet};
 use glob::Glob;
@@ -76,9 +78,38 @@ pub struct Route {
     pub name: String,
     pub matcher: RouteMatcher,
     pub sql: Option<SqlRoute>,
+    pub mcp: Option<McpRoute>,
+    pub graphql: bool,
+    /// Some rule has `json` conditions on the body (not on an MCP route, whose rules look at
+    /// each JSON-RPC message).
+    pub reads_json: bool,
     pub default: Effect,
     /// Indexes into [`Policy::rules`], in the route's order.
     pub rules: Vec<usize>,
+}
+
+impl Route {
+    /// Whether deciding needs the request body.
+    pub fn needs_body(&self) -> bool {
+        self.mcp.is_some()
+            || self.graphql
+            || self.reads_json
+            || self.sql.as_ref().is_some_and(|sql| sql.source.needs_body())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct McpRoute {
+    pub sql: Vec<McpSql>,
+}
+
+/// SQL carried in a tool's arguments.
+#[derive(Clone, Debug)]
+pub struct McpSql {
+    pub tool: Glob,
+    /// Relative to the message's `params`.
+    pub pointer: Pointer,
+    pub dialect: Dialect,
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +127,26 @@ pub struct Rule {
     pub message: Option<String>,
     pub actor: Option<ActorMatch>,
     pub sql: Option<SqlMatch>,
+    pub http: Option<RouteMatcher>,
+    pub json: Vec<JsonCondition>,
+    pub mcp: Option<McpMatch>,
+    pub graphql: Option<GraphqlMatch>,
+}
+
+/// Conditions on one MCP message; every present one must hold.
+#[derive(Clone, Debug, Default)]
+pub struct McpMatch {
+    pub methods: Option<Vec<Glob>>,
+    pub tools: Option<Vec<Glob>>,
+    pub resources: Option<Vec<Glob>>,
+    pub prompts: Option<Vec<Glob>>,
+    pub params: Vec<JsonCondition>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GraphqlMatch {
+    pub operations: Option<Vec<OperationType>>,
+    pub fields: Option<Vec<Glob>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -448,6 +499,17 @@ impl Compiler {
         }
         let matcher = self.matcher(&doc.matcher, &format!("{path}.match"));
         let sql = doc.sql.as_ref().and_then(|s| self.sql_source(s, &format!("{path}.sql")));
+        let mcp = doc.mcp.as_ref().and_then(|m| self.mcp_route(m, &format!("{path}.mcp")));
+        let kinds: Vec<&str> = [(doc.sql.is_some(), "sql"), (doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql")]
+            .into_iter()
+            .filter_map(|(set, name)| set.then_some(name))
+            .collect();
+        if kinds.len() > 1 {
+            let hint = if doc.mcp.is_some() && doc.sql.is_some() { " (SQL in tool arguments goes under mcp.sql)" } else { "" };
+            self.error(path, format!("a route reads one kind of payload, this one names {}{hint}", kinds.join(" and ")));
+        }
+        let reads_sql = doc.sql.is_some() || doc.mcp.as_ref().is_some_and(|m| !m.sql.is_empty());
+        let mut reads_json = false;
         let mut indexes = Vec::new();
         for (i, name) in doc.rules.iter().enumerate() {
             let rule_path = format!("{path}.rules[{i}]");
@@ -462,11 +524,20 @@ impl Compiler {
                     self.error(rule_path, format!("rule {name:?} is listed twice"));
                 }
                 Some(index) => {
-                    if doc.sql.is_none() && rules[index].as_ref().is_some_and(|r| r.sql.is_some()) {
-                        self.error(
-                            rule_path,
-                            format!("rule {name:?} has a sql condition, but the route reads no SQL (add a sql section)"),
-                        );
+                    if let Some(rule) = &rules[index] {
+                        let missing = if rule.sql.is_some() && !reads_sql {
+                            Some("a sql condition, but the route reads no SQL (add a sql section)")
+                        } else if rule.mcp.is_some() && doc.mcp.is_none() {
+                            Some("an mcp condition, but the route is not an MCP route (add an mcp section)")
+                        } else if rule.graphql.is_some() && doc.graphql.is_none() {
+                            Some("a graphql condition, but the route is not a GraphQL route (add a graphql section)")
+                        } else {
+                            None
+                        };
+                        if let Some(missing) = missing {
+                            self.error(rule_path, format!("rule {name:?} has {missing}"));
+                        }
+                        reads_json |= !rule.json.is_empty() && doc.mcp.is_none();
                     }
                     indexes.push(index);
                 }
@@ -475,7 +546,16 @@ impl Compiler {
         if self.errors.len() > errors_before {
             return None;
         }
-        Some(Route { name: doc.name.clone(), matcher: matcher?, sql, default: doc.default, rules: indexes })
+        Some(Route {
+            name: doc.name.clone(),
+            matcher: matcher?,
+            sql,
+            mcp,
+            graphql: doc.graphql.is_some(),
+            reads_json,
+            default: doc.default,
+            rules: indexes,
+        })
     }
 
     fn matcher(&mut self, doc: &MatchDoc, path: &str) -> Option<RouteMatcher> {
@@ -516,16 +596,7 @@ impl Compiler {
 
     fn sql_source(&mut self, doc: &SqlSourceDoc, path: &str) -> Option<SqlRoute> {
         let dialect = match &doc.dialect {
-            Some(name) => match Dialect::parse(name) {
-                Some(d) => Some(d),
-                None => {
-                    self.error(
-                        format!("{path}.dialect"),
-                        format!("unknown dialect {name:?}, expected one of: {}", Dialect::NAMES.join(", ")),
-                    );
-                    return None;
-                }
-            },
+            Some(name) => Some(self.dialect(name, &format!("{path}.dialect"))?),
             None => None,
         };
         match (&doc.preset, &doc.from) {
@@ -583,6 +654,13 @@ impl Compiler {
         }
         let actor = doc.when.actor.as_ref().and_then(|a| self.actor(a, &format!("{path}.when.actor")));
         let sql = doc.when.sql.as_ref().and_then(|s| self.sql_condition(s, &format!("{path}.when.sql")));
+        let http = doc.when.http.as_ref().and_then(|m| self.matcher(m, &format!("{path}.when.http")));
+        let json = match &doc.when.json {
+            Some(list) => self.json_conditions(list, &format!("{path}.when.json")),
+            None => Vec::new(),
+        };
+        let mcp = doc.when.mcp.as_ref().map(|m| self.mcp_condition(m, &format!("{path}.when.mcp")));
+        let graphql = doc.when.graphql.as_ref().map(|g| self.graphql_condition(g, &format!("{path}.when.graphql")));
         if self.errors.len() > errors_before {
             return None;
         }
@@ -593,7 +671,102 @@ impl Compiler {
             message: doc.message.clone(),
             actor,
             sql,
+            http,
+            json,
+            mcp,
+            graphql,
         })
+    }
+
+    fn globs(&mut self, path: &str, list: &[String], make: fn(&str) -> Result<Glob, String>) -> Vec<Glob> {
+        self.non_empty(path, list);
+        list.iter().enumerate().filter_map(|(i, p)| self.glob(&format!("{path}[{i}]"), p, make)).collect()
+    }
+
+    fn json_conditions(&mut self, list: &[JsonConditionDoc], path: &str) -> Vec<JsonCondition> {
+        self.non_empty(path, list);
+        let mut compiled = Vec::new();
+        for (i, doc) in list.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            let pointer = match Pointer::parse(&doc.pointer) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.error(format!("{path}.pointer"), e);
+                    continue;
+                }
+            };
+            let test = match (&doc.equals, &doc.glob, doc.exists) {
+                (Some(value), None, None) => JsonTest::Equals(value.clone()),
+                (None, Some(glob), None) => match self.glob(&format!("{path}.glob"), glob, Glob::new) {
+                    Some(g) => JsonTest::Glob(g),
+                    None => continue,
+                },
+                (None, None, Some(exists)) => JsonTest::Exists(exists),
+                _ => {
+                    self.error(path, "set exactly one of equals, glob, exists");
+                    continue;
+                }
+            };
+            compiled.push(JsonCondition { pointer, test });
+        }
+        compiled
+    }
+
+    fn mcp_condition(&mut self, doc: &McpConditionDoc, path: &str) -> McpMatch {
+        let list = |c: &mut Compiler, key: &str, value: &Option<Vec<String>>| {
+            value.as_ref().map(|l| c.globs(&format!("{path}.{key}"), l, Glob::new))
+        };
+        McpMatch {
+            methods: list(self, "methods", &doc.methods),
+            tools: list(self, "tools", &doc.tools),
+            resources: list(self, "resources", &doc.resources),
+            prompts: list(self, "prompts", &doc.prompts),
+            params: match &doc.params {
+                Some(p) => self.json_conditions(p, &format!("{path}.params")),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn graphql_condition(&mut self, doc: &GraphqlConditionDoc, path: &str) -> GraphqlMatch {
+        let operations = doc.operations.as_ref().map(|ops| {
+            self.non_empty(&format!("{path}.operations"), ops);
+            let mut kinds = Vec::new();
+            for (i, name) in ops.iter().enumerate() {
+                match OperationType::parse(&name.to_ascii_lowercase()) {
+                    Some(kind) => kinds.push(kind),
+                    None => self.error(
+                        format!("{path}.operations[{i}]"),
+                        format!("unknown GraphQL operation {name:?}, expected one of: {}", OperationType::NAMES.join(", ")),
+                    ),
+                }
+            }
+            kinds
+        });
+        let fields = doc.fields.as_ref().map(|f| self.globs(&format!("{path}.fields"), f, Glob::new));
+        GraphqlMatch { operations, fields }
+    }
+
+    fn mcp_route(&mut self, doc: &McpRouteDoc, path: &str) -> Option<McpRoute> {
+        let mut sql = Vec::new();
+        for (i, entry) in doc.sql.iter().enumerate() {
+            let path = format!("{path}.sql[{i}]");
+            let tool = self.glob(&format!("{path}.tool"), &entry.tool, Glob::new);
+            let pointer = Pointer::parse(&entry.pointer).map_err(|e| self.error(format!("{path}.pointer"), e)).ok();
+            let dialect = self.dialect(&entry.dialect, &format!("{path}.dialect"));
+            if let (Some(tool), Some(pointer), Some(dialect)) = (tool, pointer, dialect) {
+                sql.push(McpSql { tool, pointer, dialect });
+            }
+        }
+        Some(McpRoute { sql })
+    }
+
+    fn dialect(&mut self, name: &str, path: &str) -> Option<Dialect> {
+        let dialect = Dialect::parse(name);
+        if dialect.is_none() {
+            self.error(path, format!("unknown dialect {name:?}, expected one of: {}", Dialect::NAMES.join(", ")));
+        }
+        dialect
     }
 
     fn actor(&mut self, doc: &ActorDoc, path: &str) -> Option<ActorMatch> {

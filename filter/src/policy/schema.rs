@@ -172,12 +172,40 @@ pub struct RouteDoc {
     pub matcher: MatchDoc,
     #[serde(default)]
     pub sql: Option<SqlSourceDoc>,
+    /// The route carries MCP (JSON-RPC over Streamable HTTP): each message is decided.
+    #[serde(default)]
+    pub mcp: Option<McpRouteDoc>,
+    /// The route carries GraphQL: each operation is decided.
+    #[serde(default)]
+    pub graphql: Option<GraphqlRouteDoc>,
     /// The decision when no enforcing rule matches.
     #[serde(default)]
     pub default: Effect,
     #[serde(default)]
     pub rules: Vec<String>,
 }
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpRouteDoc {
+    /// Tool arguments that hold SQL, analyzed by the SQL engine.
+    #[serde(default)]
+    pub sql: Vec<McpSqlDoc>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSqlDoc {
+    /// A glob over the tool name (`params.name` of `tools/call`).
+    pub tool: String,
+    /// Where the SQL is, relative to `params` (`/arguments/query`).
+    pub pointer: String,
+    pub dialect: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlRouteDoc {}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +265,65 @@ pub struct WhenDoc {
     pub actor: Option<ActorDoc>,
     #[serde(default)]
     pub sql: Option<SqlConditionDoc>,
+    /// Conditions on the request line and headers, as a route's `match` takes them.
+    #[serde(default)]
+    pub http: Option<MatchDoc>,
+    /// Conditions on the JSON body (on an MCP route: on the JSON-RPC message). All must hold.
+    #[serde(default)]
+    pub json: Option<Vec<JsonConditionDoc>>,
+    #[serde(default)]
+    pub mcp: Option<McpConditionDoc>,
+    #[serde(default)]
+    pub graphql: Option<GraphqlConditionDoc>,
+}
+
+/// `{pointer: /force, equals: true}`, `{pointer: /env, glob: "prod*"}`, `{pointer: /x, exists: true}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonConditionDoc {
+    pub pointer: String,
+    #[serde(default, deserialize_with = "present")]
+    pub equals: Option<serde_json::Value>,
+    #[serde(default)]
+    pub glob: Option<String>,
+    #[serde(default)]
+    pub exists: Option<bool>,
+}
+
+/// Keeps an explicit `null` as `Some(Null)`, so `equals: null` means "equals null".
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConditionDoc {
+    /// Globs over the JSON-RPC method (`tools/call`, `resources/*`).
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    /// Globs over the tool of a `tools/call`.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// Globs over the URI of a `resources/read` (or subscribe).
+    #[serde(default)]
+    pub resources: Option<Vec<String>>,
+    /// Globs over the prompt of a `prompts/get`.
+    #[serde(default)]
+    pub prompts: Option<Vec<String>>,
+    /// Conditions on `params` (`/arguments/force`). All must hold.
+    #[serde(default)]
+    pub params: Option<Vec<JsonConditionDoc>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlConditionDoc {
+    /// `query`, `mutation`, `subscription`.
+    #[serde(default)]
+    pub operations: Option<Vec<String>>,
+    /// Globs over root field names (aliases are seen through).
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
 }
 
 /// `actor: agent` or `actor: {kind: agent, principals: ["agent:etl-*"]}`.

@@ -49,7 +49,7 @@ impl Metrics {
             _ if outcome.statements.iter().any(Result::is_err) => bump(self.unparsable),
             Reason::Limit(Limit::Oversize) => bump(self.oversize),
             Reason::Limit(Limit::EncodedBody) => bump(self.encoded_body),
-            Reason::Limit(Limit::AuditUnavailable) | Reason::Rule | Reason::RouteDefault => {}
+            Reason::Limit(Limit::AuditUnavailable | Limit::McpHeaders) | Reason::Rule | Reason::RouteDefault => {}
         }
     }
 }

@@ -20,7 +20,7 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use crate::audit::{decision_record, RecordFacts};
 use crate::decide::{decide_limit, Limit};
 use crate::engine::{self, AtHeaders, Outcome};
-use crate::http::{reply, Request};
+use crate::http::Request;
 use crate::identity::{self, Actor, Attributes};
 use crate::policy::Policy;
 use crate::sql::AnalysisCache;
@@ -241,7 +241,7 @@ impl Stream {
         if !decision.is_deny() {
             return Action::Continue;
         }
-        let reply = reply::denied(decision, request.header("x-request-id"));
+        let reply = engine::denied_reply(&policy.routes[route], outcome, request.header("x-request-id"));
         log(
             LogLevel::Debug,
             &format!("access-guardrails: denied {} {} by {}", request.method, request.path(), decision.rule.as_deref().unwrap_or("route default")),

@@ -1,0 +1,255 @@
+//! MCP over Streamable HTTP: the JSON-RPC messages of a POST, what each one asks for, and the
+//! JSON-RPC error a client gets for a denied call.
+//!
+//! A body is one message or, in the 2025-03-26 revision, a batch array of them. Each request or
+//! notification is decided on its own; a request is denied when any of its messages is. What
+//! cannot be read as JSON-RPC is refused as unparsable: a server would reject it, and the filter
+//! must not guess what it says.
+
+use serde_json::{json, Value};
+
+use crate::decide::{Decision, Limit, Reason};
+use crate::http::json::kind;
+use crate::http::reply::{denied_body, Reply};
+use crate::http::{parse_strict_json, ExtractError, Request};
+use crate::policy::McpSql;
+use crate::sql::Dialect;
+
+/// JSON-RPC error code of a denied call. MCP 2026-07-28 reserves -32020..-32099 for codes it
+/// defines and asks that -32000..-32019 not be used by new implementations; other codes belong
+/// outside JSON-RPC's reserved -32768..-32000, so a client cannot mistake a policy denial for a
+/// malformed request (-32600) or a server failure (-32603).
+pub const DENIED_CODE: i64 = -31403;
+/// `HeaderMismatch` (MCP 2026-07-28): headers disagree with the body.
+pub const HEADER_MISMATCH_CODE: i64 = -32020;
+
+/// Messages one POST may carry in a batch.
+const MAX_BATCH: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Has a method and an id: expects a response.
+    Request,
+    /// Has a method, no id.
+    Notification,
+    /// A client's answer to a server request (`result` or `error`).
+    Response,
+}
+
+/// One JSON-RPC message of a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub kind: MessageKind,
+    pub id: Option<Value>,
+    pub method: Option<String>,
+    /// The tool of `tools/call`, the prompt of `prompts/get`, the URI of `resources/read`,
+    /// `resources/subscribe` and `resources/unsubscribe`.
+    pub target: Option<String>,
+    pub message: Value,
+}
+
+impl Call {
+    /// The message's `params` (null when absent).
+    pub fn params(&self) -> &Value {
+        self.message.get("params").unwrap_or(&Value::Null)
+    }
+
+    pub fn is_tool_call(&self) -> bool {
+        self.method.as_deref() == Some("tools/call")
+    }
+}
+
+/// The messages of a POST body, and whether they came as a batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Messages {
+    pub calls: Vec<Call>,
+    pub batch: bool,
+}
+
+/// Reads the JSON-RPC messages of an MCP POST.
+pub fn messages(body: Option<&[u8]>) -> Result<Messages, ExtractError> {
+    let Some(body) = body.filter(|b| !b.is_empty()) else {
+        return Err(ExtractError::Missing("no JSON-RPC message in the request".to_string()));
+    };
+    let text = std::str::from_utf8(body).map_err(|e| ExtractError::Malformed(format!("body is not UTF-8 ({e})")))?;
+    match parse_strict_json(text)? {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(ExtractError::Malformed("an empty JSON-RPC batch".to_string()));
+            }
+            if items.len() > MAX_BATCH {
+                return Err(ExtractError::Malformed(format!("a JSON-RPC batch of over {MAX_BATCH} messages")));
+            }
+            let calls = items.into_iter().enumerate().map(|(i, m)| call(m, Some(i))).collect::<Result<_, _>>()?;
+            Ok(Messages { calls, batch: true })
+        }
+        message => Ok(Messages { calls: vec![call(message, None)?], batch: false }),
+    }
+}
+
+fn call(message: Value, index: Option<usize>) -> Result<Call, ExtractError> {
+    let at = index.map(|i| format!("batch message {i}: ")).unwrap_or_default();
+    let bad = |what: String| ExtractError::Malformed(format!("{at}{what}"));
+    let Value::Object(fields) = &message else {
+        return Err(bad(format!("a JSON-RPC message must be an object, not {}", kind(&message))));
+    };
+    if fields.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(bad("not JSON-RPC 2.0 (\"jsonrpc\": \"2.0\" is missing)".to_string()));
+    }
+    let id = match fields.get("id") {
+        None => None,
+        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id.clone()),
+        Some(other) => return Err(bad(format!("the id must be a string or an integer, not {}", kind(other)))),
+    };
+    let method = match fields.get("method") {
+        None => None,
+        Some(Value::String(m)) => Some(m.clone()),
+        Some(other) => return Err(bad(format!("the method must be a string, not {}", kind(other)))),
+    };
+    let message_kind = match (&method, &id) {
+        (Some(_), Some(_)) => MessageKind::Request,
+        (Some(_), None) => MessageKind::Notification,
+        (None, Some(_)) if fields.contains_key("result") || fields.contains_key("error") => MessageKind::Response,
+        _ => return Err(bad("neither a request, a notification nor a response".to_string())),
+    };
+    let params = fields.get("params");
+    if let Some(p) = params.filter(|p| !p.is_object() && !p.is_array()) {
+        return Err(bad(format!("params must be an object or an array, not {}", kind(p))));
+    }
+    let target_key = match method.as_deref() {
+        Some("tools/call" | "prompts/get") => Some("name"),
+        Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => Some("uri"),
+        _ => None,
+    };
+    let target = match target_key {
+        Some(key) => match params.and_then(|p| p.get(key)) {
+            Some(Value::String(t)) => Some(t.clone()),
+            _ => return Err(bad(format!("{} without a string params.{key}", method.as_deref().unwrap_or("")))),
+        },
+        None => None,
+    };
+    Ok(Call { kind: message_kind, id, method, target, message })
+}
+
+/// The SQL texts a tool call carries, per the route's `mcp.sql`, with their dialects. A call to
+/// a configured SQL tool that holds no SQL text at any configured place is an error: the call
+/// cannot be judged.
+pub fn sql_texts(call: &Call, sources: &[McpSql]) -> Result<Vec<(String, Dialect)>, ExtractError> {
+    let mut texts = Vec::new();
+    let Some(tool) = call.target.as_deref().filter(|_| call.is_tool_call()) else { return Ok(texts) };
+    let mut places = Vec::new();
+    for source in sources.iter().filter(|s| s.tool.matches(tool)) {
+        places.push(source.pointer.as_str());
+        for value in source.pointer.values(call.params()) {
+            match value {
+                Value::String(text) if !text.trim().is_empty() => texts.push((text.clone(), source.dialect)),
+                Value::String(_) | Value::Null => {}
+                other => {
+                    return Err(ExtractError::Malformed(format!(
+                        "tools/call {tool:?}: params{} holds {} where SQL text was expected",
+                        source.pointer.as_str(),
+                        kind(other)
+                    )))
+                }
+            }
+        }
+    }
+    if texts.is_empty() && !places.is_empty() {
+        return Err(ExtractError::Missing(format!("tools/call {tool:?}: no SQL at params{}", places.join(" or params"))));
+    }
+    Ok(texts)
+}
+
+/// The reply to a denied MCP request. Each request of the body gets a JSON-RPC error with its
+/// own id (a batch gets an array); the error's `data` carries what the HTTP deny body carries.
+/// A body of notifications and responses only has no id to answer, so it gets HTTP 403.
+///
+/// Headers that disagree with the body get what MCP 2026-07-28 prescribes: HTTP 400 and
+/// `HeaderMismatch`.
+pub fn denied(decision: &Decision, calls: &[Call], batch: bool, request_id: Option<&str>) -> Reply {
+    let data = denied_body(decision, request_id);
+    let mismatch = decision.reason == Reason::Limit(Limit::McpHeaders);
+    let code = if mismatch { HEADER_MISMATCH_CODE } else { DENIED_CODE };
+    let error = |id: &Value| {
+        json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {"code": code, "message": decision.message, "data": data},
+        })
+    };
+    let answers: Vec<Value> =
+        calls.iter().filter(|c| c.kind == MessageKind::Request).filter_map(|c| c.id.as_ref()).map(error).collect();
+    let (status, body) = match (answers.len(), batch) {
+        (0, _) => (crate::http::reply::DENIED_STATUS, error(&Value::Null)),
+        (_, true) => (200, Value::Array(answers)),
+        (_, false) => (200, answers.into_iter().next().unwrap_or(Value::Null)),
+    };
+    let status = if mismatch { 400 } else { status };
+    let mut reply = crate::http::reply::denied(decision, request_id);
+    reply.status = status;
+    reply.body = body.to_string();
+    reply
+}
+
+/// The first revision whose clients must mirror the method and name into headers.
+const HEADERS_REVISION: &str = "2026-07-28";
+
+/// Checks the `Mcp-Method` / `Mcp-Name` headers (SEP-2243, MCP 2026-07-28) against the body.
+///
+/// Proxies and gateways may route or authorize on these headers without reading the body, so
+/// a request whose headers say one thing and whose body another is refused whatever the
+/// revision. From 2026-07-28 (by `MCP-Protocol-Version`) they are also required: `Mcp-Method`
+/// on every request, `Mcp-Name` on `tools/call`, `resources/read` and `prompts/get`. Values are
+/// compared case-sensitively after trimming, `Mcp-Name` after decoding `=?base64?...?=`.
+pub fn check_headers(request: &Request, calls: &[Call]) -> Result<(), String> {
+    let method_header: Vec<&str> = request.header_values("mcp-method").map(str::trim).collect();
+    let name_header: Vec<&str> = request.header_values("mcp-name").map(str::trim).collect();
+    let required = request.header("mcp-protocol-version").is_some_and(|v| v.trim() >= HEADERS_REVISION);
+    if method_header.is_empty() && name_header.is_empty() && !required {
+        return Ok(());
+    }
+    if method_header.len() > 1 || name_header.len() > 1 {
+        return Err("Mcp-Method or Mcp-Name is repeated".to_string());
+    }
+    let requests: Vec<&Call> = calls.iter().filter(|c| c.kind != MessageKind::Response).collect();
+    let [call] = requests[..] else {
+        return Err("Mcp-Method and Mcp-Name describe one message; the body has several".to_string());
+    };
+    let method = call.method.as_deref().unwrap_or("");
+    match method_header.first() {
+        Some(&header) if header != method => {
+            return Err(format!("Mcp-Method header {header:?} does not match the body's method {method:?}"))
+        }
+        None if required && call.kind == MessageKind::Request => {
+            return Err(format!("Mcp-Method is required by MCP {HEADERS_REVISION} and missing"))
+        }
+        _ => {}
+    }
+    let named = matches!(method, "tools/call" | "resources/read" | "prompts/get");
+    match (name_header.first(), call.target.as_deref().filter(|_| named)) {
+        (Some(&header), Some(target)) => {
+            let decoded = decode_name(header)?;
+            if decoded != target {
+                return Err(format!("Mcp-Name header {decoded:?} does not match the body's {target:?}"));
+            }
+        }
+        (Some(&header), None) => return Err(format!("Mcp-Name header {header:?} on a {method:?} message, which names nothing")),
+        (None, Some(_)) if required => {
+            return Err(format!("Mcp-Name is required on {method} by MCP {HEADERS_REVISION} and missing"))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A plain value, or the base64 sentinel form `=?base64?...?=` of a UTF-8 one.
+fn decode_name(value: &str) -> Result<String, String> {
+    use base64::Engine;
+    let Some(encoded) = value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) else {
+        return Ok(value.to_string());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("Mcp-Name is not valid base64 ({e})"))?;
+    String::from_utf8(bytes).map_err(|_| "Mcp-Name does not decode to UTF-8".to_string())
+}
