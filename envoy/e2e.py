@@ -177,6 +177,7 @@ def main():
     envoy.stop()
     header_modes(results, upstream)
     body_limits(results)
+    agent_actions(results, upstream)
     results.finish()
 
 
@@ -233,6 +234,60 @@ def body_limits(results):
     envoy = Envoy(bootstrap(json.dumps(policy)), concurrency=1).start()
     status, _, body = send(STATEMENTS, padding(2 * 1048576), headers=AGENT)
     results.check("past Envoy's 1 MiB buffer limit Envoy answers 413 first", status == 413, f"{status} {body[:160]!r}")
+    envoy.stop()
+
+
+def agent_actions(results, upstream):
+    """REST rules, MCP tool calls and GraphQL operations through a real Envoy, with the example
+    policies: the replies clients see, and what reaches the upstream."""
+    agent = {"x-agent-id": "agent:e2e", "content-type": "application/json"}
+
+    envoy = Envoy(bootstrap(policy_json("examples/rest-api/policy.yaml")), concurrency=1).start()
+    status, _, body = send("/api/projects/42", method="DELETE", headers=agent)
+    results.check("REST: an agent's DELETE /api/projects/42 is denied", status == 403 and b"agents-no-project-deletes" in body,
+                  f"{status} {body[:160]!r}")
+    status, _, body = send("/api/projects/42", b"{}", headers={**agent, "x-http-method-override": "DELETE"})
+    results.check("REST: so is a POST with X-HTTP-Method-Override: DELETE", status == 403, f"{status} {body[:160]!r}")
+    status, _, _ = send("/api/projects/42", method="GET", headers=agent)
+    results.check("REST: an agent's GET passes", status == 200, str(status))
+    deploy = lambda env: json.dumps({"targets": [{"environment": "staging"}, {"environment": env}]}).encode()
+    status, _, body = send("/api/deploys", deploy("prod-eu"), headers=agent)
+    results.check("REST: a JSON body condition denies a production deploy", status == 403 and b"no-prod-deploys-by-agents" in body,
+                  f"{status} {body[:160]!r}")
+    status, _, _ = send("/api/deploys", deploy("qa"), headers=agent)
+    results.check("REST: a staging deploy reaches the upstream whole", status == 200 and upstream.received[-1][2] == deploy("qa"),
+                  f"{status} {upstream.received[-1][2][:80]!r}")
+    query = lambda doc: json.dumps({"query": doc}).encode()
+    status, _, body = send("/graphql", query("mutation { archive: deleteProject(id: 42) { id } }"), headers=agent)
+    results.check("GraphQL: an aliased delete mutation is denied", status == 403 and b"agents-no-destructive-mutations" in body,
+                  f"{status} {body[:160]!r}")
+    status, _, _ = send("/graphql", query("{ projects { id } }"), headers=agent)
+    results.check("GraphQL: a query passes", status == 200, str(status))
+    envoy.stop()
+
+    envoy = Envoy(bootstrap(policy_json("examples/mcp-agents/policy.yaml")), concurrency=1).start()
+    mcp = {**agent, "accept": "application/json, text/event-stream"}
+    call = lambda id, tool, args: {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}
+    status, headers, body = send("/mcp", json.dumps(call(7, "delete_project", {"id": 1})).encode(), headers=mcp)
+    reply = json.loads(body or b"{}")
+    results.check("MCP: a denied tool call answers the JSON-RPC error with its id",
+                  status == 200 and reply.get("id") == 7 and reply.get("error", {}).get("code") == -31403
+                  and reply["error"].get("data", {}).get("rule") == "agents-no-destructive-tools"
+                  and headers.get("content-type") == "application/json", f"{status} {headers} {body[:200]!r}")
+    status, _, body = send("/mcp", json.dumps(call("q", "run_sql", {"query": "SELECT 1; drop table orders"})).encode(), headers=mcp)
+    results.check("MCP: SQL in a tool argument is decided by the SQL rules", b'"rule":"no-drops"' in body, f"{status} {body[:200]!r}")
+    sent = json.dumps(call(8, "run_sql", {"query": "SELECT id FROM orders WHERE id = 1"})).encode()
+    status, _, _ = send("/mcp", sent, headers=mcp)
+    results.check("MCP: an allowed call reaches the server whole", status == 200 and upstream.received[-1][2] == sent, str(status))
+    batch = json.dumps([call(1, "search", {}), call(2, "purge_cache", {})]).encode()
+    status, _, body = send("/mcp", batch, headers=mcp)
+    answers = json.loads(body or b"null")
+    results.check("MCP: a batch with one denied call answers every id",
+                  status == 200 and isinstance(answers, list) and [a.get("id") for a in answers] == [1, 2], f"{status} {body[:200]!r}")
+    mismatch = {**mcp, "mcp-method": "tools/call", "mcp-name": "search"}
+    status, _, body = send("/mcp", json.dumps(call(3, "delete_project", {})).encode(), headers=mismatch)
+    results.check("MCP: Mcp-Name that disagrees with the body gets 400 HeaderMismatch",
+                  status == 400 and json.loads(body or b"{}").get("error", {}).get("code") == -32020, f"{status} {body[:200]!r}")
     envoy.stop()
 
 
