@@ -7,7 +7,9 @@
 //!
 //! - [`policy`]: the configuration schema, its validation and compilation.
 //! - [`sql`]: what a SQL statement does ([`sql::Intent`]).
-//! - [`http`]: request facts, route matching, where the SQL is in a request.
+//! - [`http`]: request facts, route matching, where the SQL is in a request, JSON pointers.
+//! - [`mcp`]: the JSON-RPC messages of an MCP request, and the error a denied call gets.
+//! - [`graphql`]: the operations of a GraphQL request and their root fields.
 //! - [`identity`]: who acts, and whether it is an agent.
 //! - [`decide`]: facts + policy -> [`decide::Decision`].
 //! - [`engine`]: one request through all of the above.
