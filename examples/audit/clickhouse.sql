@@ -39,7 +39,10 @@ CREATE TABLE IF NOT EXISTS guardrails.audit
     latency_us Nullable(UInt64),
     gap_from_seq Nullable(UInt64),
     gap_to_seq Nullable(UInt64),
-    gap_count Nullable(UInt64)
+    gap_count Nullable(UInt64),
+    mask_detectors Array(String),
+    mask_counts Array(UInt32),
+    mask_note Nullable(String)
 )
 ENGINE = MergeTree
 ORDER BY (chain_id, chain_seq);

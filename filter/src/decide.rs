@@ -314,7 +314,7 @@ fn graphql_matches(condition: &GraphqlMatch, operation: &Operation, effect: Effe
     }
 }
 
-fn actor_matches(condition: Option<&ActorMatch>, actor: &Actor) -> bool {
+pub fn actor_matches(condition: Option<&ActorMatch>, actor: &Actor) -> bool {
     let Some(condition) = condition else { return true };
     if condition.kind.is_some_and(|kind| kind != actor.kind) {
         return false;

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod graphql;
 pub mod http;
 pub mod identity;
+pub mod mask;
 pub mod mcp;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]

@@ -14,6 +14,8 @@
 //! | `action_statement` / `action_fingerprint` | per `audit.statement` |
 //! | `action_statements` | how many statements |
 //! | `decision_effect`, `decision_mode`, `decision_rule`, `decision_message`, `decision_would` | the decision; `decision_mode` is `enforce` or `monitor` |
+//! | `mask_detectors`, `mask_counts` | values masked in the response, per detector or field (parallel lists; never the values) |
+//! | `mask_note` | why a response on a masking route was not masked, or was withheld |
 //! | `policy_hash`, `plugin`, `latency_us` | |
 //! | `gap_from_seq`, `gap_to_seq`, `gap_count` | on gap records: how many records were dropped, all from that range |
 
@@ -35,6 +37,8 @@ pub struct RecordFacts<'a> {
     pub outcome: &'a Outcome,
     pub now_nanos: u64,
     pub latency_us: u64,
+    /// On a masking route, what masking the response did.
+    pub mask: Option<&'a crate::mask::response::MaskSummary>,
 }
 
 /// The record of one decision, without its chain fields.
@@ -102,6 +106,11 @@ pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
     if let Value::Object(fields) = fields {
         record.extend(fields);
     }
+    if let Some(mask) = facts.mask {
+        record.insert("mask_detectors".into(), json!(mask.counts.keys().collect::<Vec<_>>()));
+        record.insert("mask_counts".into(), json!(mask.counts.values().collect::<Vec<_>>()));
+        record.insert("mask_note".into(), json!(mask.note));
+    }
     record
 }
 
@@ -118,17 +127,20 @@ pub fn gap_record(now_nanos: u64, from_seq: u64, to_seq: u64, count: u64) -> Map
 
 /// Every key, null (lists empty), but `time`, `record_kind` and `plugin`.
 fn base(now_nanos: u64, kind: &str) -> Map<String, Value> {
-    const KEYS: [&str; 32] = [
+    const KEYS: [&str; 35] = [
         "request_id", "trace_id", "chain_id", "chain_seq", "chain_prev", "chain_hash", "actor_principal", "actor_kind",
         "actor_source", "actor_spiffe", "route", "http_method", "http_authority", "http_path", "action_kind",
         "action_operations", "action_objects", "action_statement", "action_fingerprint", "action_statements",
         "decision_effect", "decision_mode", "decision_rule", "decision_message", "decision_would", "policy_hash",
-        "latency_us", "gap_from_seq", "gap_to_seq", "gap_count", "plugin", "record_kind",
+        "latency_us", "gap_from_seq", "gap_to_seq", "gap_count", "plugin", "record_kind", "mask_detectors",
+        "mask_counts", "mask_note",
     ];
     let mut record: Map<String, Value> = KEYS.iter().map(|k| (k.to_string(), Value::Null)).collect();
     // Lists are empty rather than null: ClickHouse's Array columns take no null.
     record.insert("action_operations".into(), json!([]));
     record.insert("action_objects".into(), json!([]));
+    record.insert("mask_detectors".into(), json!([]));
+    record.insert("mask_counts".into(), json!([]));
     record.insert("time".into(), json!(rfc3339(now_nanos)));
     record.insert("record_kind".into(), json!(kind));
     record.insert("plugin".into(), json!(PLUGIN));

@@ -80,6 +80,7 @@ pub struct Route {
     pub sql: Option<SqlRoute>,
     pub mcp: Option<McpRoute>,
     pub graphql: bool,
+    pub mask: Option<crate::mask::Masker>,
     /// Some rule has `json` conditions on the body (not on an MCP route, whose rules look at
     /// each JSON-RPC message).
     pub reads_json: bool,
@@ -508,6 +509,7 @@ impl Compiler {
             let hint = if doc.mcp.is_some() && doc.sql.is_some() { " (SQL in tool arguments goes under mcp.sql)" } else { "" };
             self.error(path, format!("a route reads one kind of payload, this one names {}{hint}", kinds.join(" and ")));
         }
+        let mask = doc.mask.as_ref().and_then(|m| self.mask(m, &format!("{path}.mask")));
         let reads_sql = doc.sql.is_some() || doc.mcp.as_ref().is_some_and(|m| !m.sql.is_empty());
         let mut reads_json = false;
         let mut indexes = Vec::new();
@@ -552,6 +554,7 @@ impl Compiler {
             sql,
             mcp,
             graphql: doc.graphql.is_some(),
+            mask,
             reads_json,
             default: doc.default,
             rules: indexes,
@@ -759,6 +762,86 @@ impl Compiler {
             }
         }
         Some(McpRoute { sql })
+    }
+
+    fn mask(&mut self, doc: &MaskDoc, path: &str) -> Option<crate::mask::Masker> {
+        use crate::mask::{CustomPattern, FieldMatch, FieldRule, MaskError, Masker};
+        let errors_before = self.errors.len();
+        if doc.detectors.is_empty() && doc.patterns.is_empty() && doc.fields.is_empty() {
+            self.error(path, "masks nothing: give detectors, patterns or fields");
+        }
+        if doc.max_body_bytes == 0 || doc.max_body_bytes > MAX_BODY_LIMIT {
+            self.error(format!("{path}.max_body_bytes"), format!("must be between 1 and {MAX_BODY_LIMIT}"));
+        }
+        if doc.hash_key.as_deref().is_some_and(str::is_empty) {
+            self.error(format!("{path}.hash_key"), "must not be empty (omit it for unkeyed hashes)");
+        }
+        let label_ok = |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        for (i, pattern) in doc.patterns.iter().enumerate() {
+            if !label_ok(&pattern.name) {
+                self.error(format!("{path}.patterns[{i}].name"), "must be letters, digits, '_', '-' or '.'");
+            }
+        }
+        let mut fields = Vec::new();
+        for (i, field) in doc.fields.iter().enumerate() {
+            let fpath = format!("{path}.fields[{i}]");
+            let matcher = match (&field.name, &field.pointer) {
+                (Some(name), None) => self.glob(&format!("{fpath}.name"), name, Glob::case_insensitive).map(FieldMatch::Name),
+                (None, Some(pointer)) => match Pointer::parse(pointer) {
+                    Ok(_) if pointer.is_empty() => {
+                        self.error(format!("{fpath}.pointer"), "must name a field, not the whole document");
+                        None
+                    }
+                    Ok(_) => Some(FieldMatch::Pointer(
+                        pointer[1..].split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect(),
+                    )),
+                    Err(e) => {
+                        self.error(format!("{fpath}.pointer"), e);
+                        None
+                    }
+                },
+                _ => {
+                    self.error(fpath, "set exactly one of name, pointer");
+                    None
+                }
+            };
+            let label = field.name.clone().or_else(|| field.pointer.clone()).unwrap_or_default();
+            if !label.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+                self.error(format!("{path}.fields[{i}]"), "names and pointers must be printable ASCII without quotes or backslashes");
+            }
+            if let Some(matcher) = matcher {
+                fields.push(FieldRule { matcher, action: field.action, label });
+            }
+        }
+        let actor = doc.actor.as_ref().and_then(|a| self.actor(a, &format!("{path}.actor")));
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let custom: Vec<CustomPattern> =
+            doc.patterns.iter().map(|p| CustomPattern { name: &p.name, regex: &p.regex, action: p.action }).collect();
+        match Masker::compile(&doc.detectors, &custom, fields, doc.hash_key.as_deref()) {
+            Ok(mut masker) => {
+                masker.actor = actor;
+                masker.max_body_bytes = doc.max_body_bytes;
+                masker.on_unmaskable = doc.on_unmaskable;
+                Some(masker)
+            }
+            Err(errors) => {
+                for error in errors {
+                    match error {
+                        MaskError::UnknownDetector(name) => self.error(
+                            format!("{path}.detectors.{name}"),
+                            format!("unknown detector, expected one of: {}", crate::mask::detectors::names().join(", ")),
+                        ),
+                        MaskError::Pattern { index, message } => {
+                            self.error(format!("{path}.patterns[{index}].regex"), message)
+                        }
+                        MaskError::Regex(message) => self.error(path, format!("patterns do not compile together: {message}")),
+                    }
+                }
+                None
+            }
+        }
     }
 
     fn dialect(&mut self, name: &str, path: &str) -> Option<Dialect> {

@@ -178,6 +178,9 @@ pub struct RouteDoc {
     /// The route carries GraphQL: each operation is decided.
     #[serde(default)]
     pub graphql: Option<GraphqlRouteDoc>,
+    /// Masking of this route's responses.
+    #[serde(default)]
+    pub mask: Option<MaskDoc>,
     /// The decision when no enforcing rule matches.
     #[serde(default)]
     pub default: Effect,
@@ -206,6 +209,56 @@ pub struct McpSqlDoc {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphqlRouteDoc {}
+
+/// `mask:` on a route: what to hide in its responses, and from whom.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskDoc {
+    /// Whose responses are masked; everyone's without it.
+    #[serde(default)]
+    pub actor: Option<ActorDoc>,
+    /// Built-in detectors and the action for each (`email: redact`).
+    #[serde(default)]
+    pub detectors: std::collections::BTreeMap<String, crate::mask::Action>,
+    #[serde(default)]
+    pub patterns: Vec<MaskPatternDoc>,
+    /// JSON fields masked whole, by key name (any depth) or pointer.
+    #[serde(default)]
+    pub fields: Vec<MaskFieldDoc>,
+    /// Key of the `hash` action (HMAC-SHA256); plain SHA-256 without one.
+    #[serde(default)]
+    pub hash_key: Option<String>,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// A response that cannot be masked (too large, an encoding the filter cannot read, or JSON
+    /// that does not parse when fields are configured): `deny` replaces it with an error.
+    #[serde(default = "deny")]
+    pub on_unmaskable: Effect,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskPatternDoc {
+    pub name: String,
+    pub regex: String,
+    #[serde(default = "redact")]
+    pub action: crate::mask::Action,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskFieldDoc {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub pointer: Option<String>,
+    #[serde(default = "redact")]
+    pub action: crate::mask::Action,
+}
+
+fn redact() -> crate::mask::Action {
+    crate::mask::Action::Redact
+}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,10 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 use crate::audit::{decision_record, RecordFacts};
-use crate::decide::{decide_limit, Limit};
+use crate::decide::{actor_matches, decide_limit, Limit};
+use crate::mask::response::{self as masking, MaskSummary, Plan};
+use crate::mask::{MaskCache, Masker};
+use crate::policy::Mode;
 use crate::engine::{self, AtHeaders, Outcome};
 use crate::http::Request;
 use crate::identity::{self, Actor, Attributes};
@@ -29,7 +32,7 @@ use metrics::Metrics;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { policy: None, metrics: Rc::new(Metrics::define()), audit: None, cache: Rc::default() }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { policy: None, metrics: Rc::new(Metrics::define()), audit: None, cache: Rc::default(), mask_caches: Rc::default() }) });
 }}
 
 /// Envoy's jwt_authn filter keeps verified payloads in dynamic metadata under this namespace.
@@ -51,6 +54,8 @@ struct Root {
     audit: Option<Rc<RefCell<AuditSink>>>,
     /// Statement analyses of this VM, reused across its streams.
     cache: Rc<RefCell<AnalysisCache>>,
+    /// The lazy DFA state of each masking route, built as responses need it.
+    mask_caches: Rc<RefCell<Vec<Option<MaskCache>>>>,
 }
 
 impl Context for Root {
@@ -103,8 +108,11 @@ impl RootContext for Root {
             metrics: Rc::clone(&self.metrics),
             audit: self.audit.clone(),
             cache: Rc::clone(&self.cache),
+            mask_caches: Rc::clone(&self.mask_caches),
             pending: None,
             started: 0,
+            deferred: None,
+            response: Response::Untouched,
         }))
     }
 
@@ -120,14 +128,36 @@ struct Pending {
     request: Request,
 }
 
+/// An allowed request on a masking route: its record waits for the response.
+struct Deferred {
+    route: usize,
+    actor: Actor,
+    request: Request,
+    outcome: Outcome,
+    latency_us: u64,
+    summary: MaskSummary,
+}
+
+/// What happens to the response body.
+enum Response {
+    Untouched,
+    /// Held until it ends, then masked.
+    Masking { json: bool, encodings: Vec<String> },
+    /// Replaced: every chunk is dropped and the last one becomes this body.
+    Withheld { body: String },
+}
+
 struct Stream {
     policy: Option<Rc<Policy>>,
     metrics: Rc<Metrics>,
     audit: Option<Rc<RefCell<AuditSink>>>,
     cache: Rc<RefCell<AnalysisCache>>,
+    mask_caches: Rc<RefCell<Vec<Option<MaskCache>>>>,
     pending: Option<Pending>,
     /// When the headers arrived, for the record's latency.
     started: u64,
+    deferred: Option<Deferred>,
+    response: Response,
 }
 
 impl Context for Stream {}
@@ -145,6 +175,10 @@ impl HttpContext for Stream {
         };
         self.started = nanos(self.get_current_time());
         let route = &policy.routes[index];
+        if route.mask.is_some() {
+            // An uncompressed response can be masked as it comes; a compressed one is decoded.
+            self.set_http_request_header("accept-encoding", Some("identity"));
+        }
         let actor = identity::resolve(&policy.identity, &HostAttributes { request: &request });
         let decided = engine::at_headers(&policy, route, &actor, &request, end_of_stream, Some(&mut self.cache.borrow_mut()));
         match decided {
@@ -183,6 +217,77 @@ impl HttpContext for Stream {
         // The body ended without end_of_stream: the whole buffered body is readable here.
         self.decide_body(&policy, policy.limits.max_body_bytes as usize + 1)
     }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(masker) = self.masker() else { return Action::Continue };
+        let headers = self.get_http_response_headers_bytes();
+        let value = |name: &str| {
+            let values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+            values.map(|(_, v)| String::from_utf8_lossy(v).into_owned()).collect::<Vec<String>>()
+        };
+        let content_type = value("content-type").into_iter().next();
+        let encodings = value("content-encoding");
+        let length = value("content-length").first().and_then(|l| l.trim().parse::<u64>().ok());
+        match masking::plan(&masker, content_type.as_deref(), encodings.iter().map(String::as_str), length, end_of_stream) {
+            Plan::Pass(note) => self.note(note.to_string()),
+            Plan::Mask { json, decode } => {
+                // In monitor mode the body is counted, never changed: its headers stay.
+                if !self.monitoring() {
+                    self.set_http_response_header("content-length", None);
+                    if decode {
+                        self.set_http_response_header("content-encoding", None);
+                    }
+                }
+                self.response = Response::Masking { json, encodings };
+            }
+            Plan::Unmaskable(reason) => self.unmaskable(&masker, reason, true),
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match &self.response {
+            Response::Untouched => Action::Continue,
+            Response::Withheld { body } => {
+                let replacement = if end_of_stream { body.clone().into_bytes() } else { Vec::new() };
+                self.set_http_response_body(0, body_size, &replacement);
+                Action::Continue
+            }
+            Response::Masking { .. } => {
+                let Some(masker) = self.masker() else { return Action::Continue };
+                if body_size as u64 > masker.max_body_bytes {
+                    self.unmaskable(&masker, masking::oversize(&masker, body_size), false);
+                    return self.on_http_response_body(body_size, end_of_stream);
+                }
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                self.mask_response(&masker, body_size);
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        let Some(masker) = self.masker() else { return Action::Continue };
+        let whole = masker.max_body_bytes as usize + 1;
+        match &self.response {
+            Response::Masking { .. } => self.mask_response(&masker, whole),
+            Response::Withheld { body } => {
+                let body = body.clone();
+                self.set_http_response_body(0, whole, body.as_bytes());
+            }
+            Response::Untouched => {}
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let (Some(deferred), Some(policy)) = (self.deferred.take(), self.policy.clone()) {
+            let decided = (deferred.route, &deferred.actor, &deferred.request, &deferred.outcome);
+            self.record(&policy, decided, deferred.latency_us, Some(&deferred.summary));
+        }
+    }
 }
 
 impl Stream {
@@ -203,29 +308,119 @@ impl Stream {
         self.carry_out(policy, pending.route, &pending.actor, &pending.request, outcome)
     }
 
-    fn carry_out(&self, policy: &Policy, route: usize, actor: &Actor, request: &Request, mut outcome: Outcome) -> Action {
-        if let Some(audit) = &self.audit {
-            let mut audit = audit.borrow_mut();
-            // No action without an audit trail, when the policy says so.
-            if !outcome.decision.is_deny() && audit.shipper.unavailable() {
-                let detail = "the audit trail cannot be delivered and its buffer is full".to_string();
-                let limited = decide_limit(policy, Limit::AuditUnavailable, detail);
-                if limited.is_deny() {
-                    outcome.decision = limited;
+    /// The masker of this stream's route, when its response is to be masked.
+    fn masker(&self) -> Option<Masker> {
+        let deferred = self.deferred.as_ref()?;
+        self.policy.as_ref()?.routes[deferred.route].mask.clone()
+    }
+
+    fn note(&mut self, note: String) {
+        if let Some(deferred) = &mut self.deferred {
+            deferred.summary.note = Some(note);
+        }
+    }
+
+    /// A response that cannot be masked: withheld (502 when its headers are still ours to
+    /// change), or passed as it is, per `mask.on_unmaskable`.
+    fn unmaskable(&mut self, masker: &Masker, reason: String, at_headers: bool) {
+        if masker.on_unmaskable == crate::policy::Effect::Allow || self.monitoring() {
+            self.note(format!("passed unmasked: {reason}"));
+            self.response = Response::Untouched;
+            return;
+        }
+        let request_id = self.deferred.as_ref().and_then(|d| d.request.header("x-request-id").map(String::from));
+        if at_headers {
+            let status = masking::UNMASKABLE_STATUS.to_string();
+            self.set_http_response_header(":status", Some(&status));
+            self.set_http_response_header("content-type", Some("application/json"));
+            self.set_http_response_header("content-length", None);
+            self.set_http_response_header("content-encoding", None);
+        }
+        self.note(format!("withheld: {reason}"));
+        self.response = Response::Withheld { body: masking::unmaskable_body(&reason, request_id.as_deref()) };
+    }
+
+    fn monitoring(&self) -> bool {
+        self.policy.as_ref().is_some_and(|p| p.mode == Mode::Monitor)
+    }
+
+    /// Masks the whole held body (`read_size` at least its size) and lets it go.
+    fn mask_response(&mut self, masker: &Masker, read_size: usize) {
+        let Response::Masking { json, encodings } = std::mem::replace(&mut self.response, Response::Untouched) else { return };
+        let Some(route) = self.deferred.as_ref().map(|d| d.route) else { return };
+        let raw = self.get_http_response_body(0, read_size).unwrap_or_default();
+        let masked = {
+            let mut caches = self.mask_caches.borrow_mut();
+            if caches.len() <= route {
+                caches.resize_with(route + 1, || None);
+            }
+            let cache = caches[route].get_or_insert_with(|| masker.cache());
+            masking::mask_body(masker, cache, &raw, json, encodings.iter().map(String::as_str))
+        };
+        match masked {
+            Ok(masked) => {
+                if let Some(deferred) = &mut self.deferred {
+                    deferred.summary.counts = masked.counts;
+                }
+                if self.monitoring() {
+                    self.note("monitor mode: counted, not applied".to_string());
+                } else {
+                    self.set_http_response_body(0, read_size, &masked.body);
                 }
             }
-            let now = nanos(self.get_current_time());
-            let facts = RecordFacts {
-                policy,
-                route: &policy.routes[route].name,
-                actor,
-                request,
-                outcome: &outcome,
-                now_nanos: now,
-                latency_us: now.saturating_sub(self.started) / 1_000,
-            };
-            audit.shipper.push(decision_record(&facts), now);
-            audit.report();
+            Err(reason) => {
+                self.unmaskable(masker, reason, false);
+                if let Response::Withheld { body } = &self.response {
+                    let body = body.clone();
+                    self.set_http_response_body(0, read_size, body.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// Pushes the record of a decision; `latency_us` is the time it took to decide.
+    fn record(&self, policy: &Policy, decided: (usize, &Actor, &Request, &Outcome), latency_us: u64, mask: Option<&MaskSummary>) {
+        let Some(audit) = &self.audit else { return };
+        let (route, actor, request, outcome) = decided;
+        let mut audit = audit.borrow_mut();
+        let now = nanos(self.get_current_time());
+        let facts = RecordFacts {
+            policy,
+            route: &policy.routes[route].name,
+            actor,
+            request,
+            outcome,
+            now_nanos: now,
+            latency_us,
+            mask,
+        };
+        audit.shipper.push(decision_record(&facts), now);
+        audit.report();
+    }
+
+    fn carry_out(&mut self, policy: &Policy, route: usize, actor: &Actor, request: &Request, mut outcome: Outcome) -> Action {
+        // No action without an audit trail, when the policy says so.
+        if !outcome.decision.is_deny() && self.audit.as_ref().is_some_and(|a| a.borrow().shipper.unavailable()) {
+            let detail = "the audit trail cannot be delivered and its buffer is full".to_string();
+            let limited = decide_limit(policy, Limit::AuditUnavailable, detail);
+            if limited.is_deny() {
+                outcome.decision = limited;
+            }
+        }
+        let latency_us = nanos(self.get_current_time()).saturating_sub(self.started) / 1_000;
+        let masks = policy.routes[route].mask.as_ref().is_some_and(|m| actor_matches(m.actor.as_ref(), actor));
+        if masks && !outcome.decision.is_deny() {
+            // The record waits for the response, to say what was masked.
+            self.deferred = Some(Deferred {
+                route,
+                actor: actor.clone(),
+                request: request.clone(),
+                outcome: outcome.clone(),
+                latency_us,
+                summary: MaskSummary::default(),
+            });
+        } else {
+            self.record(policy, (route, actor, request, &outcome), latency_us, None);
         }
         let outcome = &outcome;
         let decision = &outcome.decision;

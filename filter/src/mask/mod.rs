@@ -1,0 +1,572 @@
+//! Response masking: sensitive values found by content (built-in detectors and custom
+//! patterns) or by JSON field are replaced before the response reaches the client.
+//!
+//! Every pattern of a route is compiled once, at configuration, into one multi-pattern lazy DFA
+//! (`regex-automata`'s hybrid engine, leftmost-first, on bytes), so a body is scanned once
+//! whatever the number of detectors. A candidate its detector's check rejects (Luhn, mod 97)
+//! is retried with the other patterns anchored at the same place. JSON bodies are edited in
+//! place: a match inside a string stays inside it, a number that matches becomes a string,
+//! formatting and key order are kept, and the result is always valid JSON.
+//!
+//! Counts per detector (never values) go to the audit record.
+
+pub mod detectors;
+pub mod json;
+pub mod response;
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use regex_automata::hybrid::{dfa, regex::Regex};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, PatternID};
+use sha2::{Digest, Sha256};
+
+use crate::policy::glob::Glob;
+use crate::policy::{ActorMatch, Effect};
+use detectors::Builtin;
+use json::{Step, TokenKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `[REDACTED:email]`
+    Redact,
+    /// The last four characters stay (`****-****-****-1111`); an email keeps its first letter
+    /// and domain (`j***@example.com`).
+    Partial,
+    /// `[email:3f2a9c1b04d5e6f7]`: equal values mask equally, so joins and counts still work.
+    /// Keyed with `mask.hash_key` (HMAC-SHA256), else plain SHA-256.
+    Hash,
+}
+
+/// What one pattern of the DFA stands for.
+#[derive(Clone, Debug)]
+struct PatternInfo {
+    detector: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Detector {
+    name: String,
+    action: Action,
+    check: Option<fn(&[u8]) -> bool>,
+    value_only: bool,
+}
+
+/// Which JSON values a field rule masks whole.
+#[derive(Clone, Debug)]
+pub enum FieldMatch {
+    /// A key, at any depth (a glob, ignoring case).
+    Name(Glob),
+    /// A path from the root; `*` is any key or index.
+    Pointer(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+pub struct FieldRule {
+    pub matcher: FieldMatch,
+    pub action: Action,
+    /// As the audit record counts it: the name or pointer as written.
+    pub label: String,
+}
+
+impl FieldRule {
+    fn matches(&self, path: &[Step]) -> bool {
+        match &self.matcher {
+            FieldMatch::Name(glob) => matches!(path.last(), Some(Step::Key(k)) if glob.matches(k)),
+            FieldMatch::Pointer(segments) => {
+                segments.len() == path.len()
+                    && segments.iter().zip(path).all(|(want, step)| match step {
+                        _ if want == "*" => true,
+                        Step::Key(k) => k == want,
+                        Step::Index(i) => want.parse::<usize>().ok() == Some(*i),
+                    })
+            }
+        }
+    }
+}
+
+/// A route's compiled `mask` section.
+#[derive(Clone, Debug)]
+pub struct Masker {
+    regex: Option<std::sync::Arc<Regex>>,
+    patterns: Vec<PatternInfo>,
+    detectors: Vec<Detector>,
+    pub fields: Vec<FieldRule>,
+    hash_key: Option<Vec<u8>>,
+    /// Whose responses are masked (everyone when `None`).
+    pub actor: Option<ActorMatch>,
+    pub max_body_bytes: u64,
+    pub on_unmaskable: Effect,
+}
+
+/// The lazy DFA's state cache: one per masker and VM, reused across responses.
+pub struct MaskCache(Option<regex_automata::hybrid::regex::Cache>);
+
+/// A masked body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Masked {
+    pub body: Vec<u8>,
+    /// Values masked, per detector or field label.
+    pub counts: BTreeMap<String, u32>,
+    /// False when field rules could not be applied (the body is not the JSON it claims to be):
+    /// content detectors still ran.
+    pub complete: bool,
+}
+
+/// A custom pattern as the policy gives it.
+pub struct CustomPattern<'a> {
+    pub name: &'a str,
+    pub regex: &'a str,
+    pub action: Action,
+}
+
+/// What compiling a mask section can get wrong, by the policy key it concerns.
+pub enum MaskError {
+    UnknownDetector(String),
+    Pattern { index: usize, message: String },
+    Regex(String),
+}
+
+impl Masker {
+    /// Compiles built-in detectors (name -> action), custom patterns and field rules into one
+    /// DFA. Built-ins keep their priority order whatever order the policy lists them in.
+    pub fn compile(
+        builtins: &BTreeMap<String, Action>,
+        custom: &[CustomPattern<'_>],
+        fields: Vec<FieldRule>,
+        hash_key: Option<&str>,
+    ) -> Result<Masker, Vec<MaskError>> {
+        let mut errors = Vec::new();
+        for name in builtins.keys() {
+            if detectors::builtin(name).is_none() {
+                errors.push(MaskError::UnknownDetector(name.clone()));
+            }
+        }
+        let mut sources: Vec<String> = Vec::new();
+        let mut patterns = Vec::new();
+        let mut detectors = Vec::new();
+        let chosen: Vec<(&Builtin, Action)> =
+            detectors::BUILTINS.iter().filter_map(|b| builtins.get(b.name).map(|a| (b, *a))).collect();
+        // Custom patterns come first: a policy's own pattern is more specific than a built-in.
+        for (index, pattern) in custom.iter().enumerate() {
+            if let Err(e) = build(&[pattern.regex]) {
+                errors.push(MaskError::Pattern { index, message: e });
+                continue;
+            }
+            patterns.push(PatternInfo { detector: detectors.len() });
+            sources.push(pattern.regex.to_string());
+            detectors.push(Detector { name: pattern.name.to_string(), action: pattern.action, check: None, value_only: false });
+        }
+        for (builtin, action) in chosen {
+            for source in builtin.patterns {
+                patterns.push(PatternInfo { detector: detectors.len() });
+                sources.push(source.to_string());
+            }
+            detectors.push(Detector {
+                name: builtin.name.to_string(),
+                action,
+                check: builtin.check,
+                value_only: builtin.value_only,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let regex = if sources.is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::new(build(&sources).map_err(|e| vec![MaskError::Regex(e)])?))
+        };
+        Ok(Masker {
+            regex,
+            patterns,
+            detectors,
+            fields,
+            hash_key: hash_key.map(|k| k.as_bytes().to_vec()),
+            actor: None,
+            max_body_bytes: 1_048_576,
+            on_unmaskable: Effect::Deny,
+        })
+    }
+
+    pub fn cache(&self) -> MaskCache {
+        MaskCache(self.regex.as_ref().map(|r| r.create_cache()))
+    }
+
+    /// Masks a body: as JSON (fields and content) when `as_json`, else as text (content).
+    pub fn mask(&self, cache: &mut MaskCache, body: &[u8], as_json: bool) -> Masked {
+        let mut counts = BTreeMap::new();
+        let mut edits: Vec<Edit> = Vec::new();
+        let mut complete = true;
+        let mut structure = None;
+        if as_json {
+            let mut taken = Vec::new();
+            let mut fields_of: Vec<usize> = Vec::new();
+            let scanned = json::scan(
+                body,
+                |path| match self.fields.iter().position(|f| f.matches(path)) {
+                    Some(i) => {
+                        fields_of.push(i);
+                        true
+                    }
+                    None => false,
+                },
+                &mut taken,
+            );
+            match scanned {
+                Ok(scan) => {
+                    for (&(start, end, is_string), &field) in taken.iter().zip(&fields_of) {
+                        let rule = &self.fields[field];
+                        let (from, to) = if is_string { (start + 1, end - 1) } else { (start, end) };
+                        let text = &body[from..to];
+                        let container = matches!(body[start], b'{' | b'[');
+                        let action = if container && rule.action == Action::Partial { Action::Redact } else { rule.action };
+                        let replacement = self.replace(action, &rule.label, text);
+                        let replacement = if is_string { replacement } else { quoted(replacement) };
+                        edits.push(Edit { start: from, end: to, replacement });
+                        *counts.entry(rule.label.clone()).or_insert(0) += 1;
+                    }
+                    structure = Some((scan.tokens, taken));
+                }
+                Err(_) => complete = self.fields.is_empty(),
+            }
+        }
+        if let (Some(regex), Some(cache)) = (&self.regex, cache.0.as_mut()) {
+            let mut found = Vec::new();
+            self.find_all(regex, cache, body, 0, body.len(), &mut found);
+            match &structure {
+                None => edits.extend(found.into_iter().map(|f| self.edit(body, f, false, &mut counts))),
+                Some((tokens, taken)) => {
+                    for found in found {
+                        if taken.iter().any(|&(s, e, _)| found.start < e && s < found.end) {
+                            continue;
+                        }
+                        self.place_in_json(regex, cache, body, tokens, found, &mut edits, &mut counts);
+                    }
+                }
+            }
+        }
+        Masked { body: apply(body, edits), counts, complete }
+    }
+
+    /// Turns a match found in a JSON text into an edit that keeps it valid JSON.
+    #[allow(clippy::too_many_arguments)]
+    fn place_in_json(
+        &self,
+        regex: &Regex,
+        cache: &mut regex_automata::hybrid::regex::Cache,
+        body: &[u8],
+        tokens: &[json::Token],
+        found: Found,
+        edits: &mut Vec<Edit>,
+        counts: &mut BTreeMap<String, u32>,
+    ) {
+        let at = tokens.partition_point(|t| t.start <= found.start).checked_sub(1).map(|i| tokens[i]);
+        match at {
+            Some(t) if t.kind == TokenKind::String && found.start > t.start && found.end < t.end => {
+                edits.push(self.edit(body, found, false, counts));
+            }
+            Some(t) if t.kind == TokenKind::Number && found.end <= t.end => {
+                let whole = Found { start: t.start, end: t.end, ..found };
+                edits.push(self.edit(body, whole, true, counts));
+            }
+            _ => {
+                // The match crosses JSON structure: look again inside each string it touches.
+                for t in tokens.iter().filter(|t| t.kind == TokenKind::String && t.start < found.end && found.start < t.end) {
+                    let mut inner = Vec::new();
+                    self.find_all(regex, cache, body, t.start + 1, t.end - 1, &mut inner);
+                    edits.extend(inner.into_iter().map(|f| self.edit(body, f, false, counts)));
+                }
+            }
+        }
+    }
+
+    fn edit(&self, body: &[u8], found: Found, quote: bool, counts: &mut BTreeMap<String, u32>) -> Edit {
+        let detector = &self.detectors[found.detector];
+        *counts.entry(detector.name.clone()).or_insert(0) += 1;
+        let replacement = self.replace(detector.action, &detector.name, &body[found.start..found.end]);
+        Edit { start: found.start, end: found.end, replacement: if quote { quoted(replacement) } else { replacement } }
+    }
+
+    /// Every accepted match in `body[from..to]`, left to right, without overlaps.
+    fn find_all(
+        &self,
+        regex: &Regex,
+        cache: &mut regex_automata::hybrid::regex::Cache,
+        body: &[u8],
+        from: usize,
+        to: usize,
+        out: &mut Vec<Found>,
+    ) {
+        let mut at = from;
+        while at < to {
+            let input = Input::new(body).range(at..to);
+            let Ok(Some(m)) = regex.try_search(cache, &input) else { return };
+            match self.accept(regex, cache, body, to, m.start(), m.pattern()) {
+                Some(found) => {
+                    at = found.end.max(m.start() + 1);
+                    out.push(found);
+                }
+                None => at = m.start() + 1,
+            }
+        }
+    }
+
+    /// The match at `start` of `pattern`, if its detector's check accepts it; otherwise the
+    /// next pattern that matches anchored at the same place and is accepted.
+    fn accept(
+        &self,
+        regex: &Regex,
+        cache: &mut regex_automata::hybrid::regex::Cache,
+        body: &[u8],
+        to: usize,
+        start: usize,
+        first: PatternID,
+    ) -> Option<Found> {
+        for index in first.as_usize()..self.patterns.len() {
+            let pattern = PatternID::new_unchecked(index);
+            let input = Input::new(body).range(start..to).anchored(Anchored::Pattern(pattern));
+            let Ok(Some(m)) = regex.try_search(cache, &input) else { continue };
+            if m.is_empty() {
+                continue;
+            }
+            let detector_index = self.patterns[index].detector;
+            let detector = &self.detectors[detector_index];
+            let text = &body[m.start()..m.end()];
+            if detector.check.is_some_and(|check| !check(text)) {
+                continue;
+            }
+            let (s, e) = if detector.value_only { detectors::value_span(text) } else { (0, text.len()) };
+            if s == e {
+                continue;
+            }
+            return Some(Found { start: m.start() + s, end: m.start() + e, detector: detector_index });
+        }
+        None
+    }
+
+    fn replace(&self, action: Action, name: &str, text: &[u8]) -> Vec<u8> {
+        match action {
+            Action::Redact => format!("[REDACTED:{name}]").into_bytes(),
+            Action::Hash => {
+                let digest: Vec<u8> = match &self.hash_key {
+                    Some(key) => {
+                        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+                        mac.update(text);
+                        mac.finalize().into_bytes().to_vec()
+                    }
+                    None => Sha256::digest(text).to_vec(),
+                };
+                format!("[{name}:{}]", crate::policy::hex(&digest[..8])).into_bytes()
+            }
+            Action::Partial => partial(name, text).unwrap_or_else(|| format!("[REDACTED:{name}]").into_bytes()),
+        }
+    }
+}
+
+fn build<P: AsRef<str>>(patterns: &[P]) -> Result<Regex, String> {
+    Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .thompson(thompson::Config::new().utf8(false).nfa_size_limit(Some(4 << 20)))
+        .dfa(dfa::Config::new().starts_for_each_pattern(true).cache_capacity(2 << 20))
+        .build_many(patterns)
+        .map_err(|e| e.to_string())
+}
+
+/// Keeps what identifies the value to a person without revealing it; `None` where that would
+/// not be safe (escapes in the text), and the value is redacted instead.
+fn partial(name: &str, text: &[u8]) -> Option<Vec<u8>> {
+    if text.iter().any(|b| matches!(b, b'\\' | b'"') || b.is_ascii_control()) {
+        return None;
+    }
+    if name == "email" {
+        let at = text.iter().position(|b| *b == b'@')?;
+        let mut out = vec![*text.first()?];
+        out.extend_from_slice(b"***");
+        out.extend_from_slice(&text[at..]);
+        return Some(out);
+    }
+    let alnum = text.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+    let keep_from = alnum.saturating_sub(4);
+    if alnum <= 4 {
+        return None;
+    }
+    let mut seen = 0;
+    Some(
+        text.iter()
+            .map(|&b| {
+                if !b.is_ascii_alphanumeric() {
+                    return b;
+                }
+                seen += 1;
+                if seen > keep_from { b } else { b'*' }
+            })
+            .collect(),
+    )
+}
+
+fn quoted(mut text: Vec<u8>) -> Vec<u8> {
+    text.insert(0, b'"');
+    text.push(b'"');
+    text
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    start: usize,
+    end: usize,
+    detector: usize,
+}
+
+struct Edit {
+    start: usize,
+    end: usize,
+    replacement: Vec<u8>,
+}
+
+/// Applies edits in order; one that overlaps an earlier one is dropped (the earlier covers it).
+fn apply(body: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
+    if edits.is_empty() {
+        return body.to_vec();
+    }
+    edits.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    for edit in edits {
+        if edit.start < at {
+            continue;
+        }
+        out.extend_from_slice(&body[at..edit.start]);
+        out.extend_from_slice(&edit.replacement);
+        at = edit.end;
+    }
+    out.extend_from_slice(&body[at..]);
+    out
+}
+
+/// Whether a response of this content type is text the masker reads (JSON when the second
+/// value is true). Binary types (images, archives, octet streams) are passed as they are.
+pub fn readable(content_type: Option<&str>) -> Option<bool> {
+    let Some(ct) = content_type else { return Some(false) };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == "application/json" || essence.ends_with("+json") || essence == "application/x-ndjson"
+        || essence == "application/jsonl";
+    let text = essence.starts_with("text/")
+        || essence.ends_with("+xml")
+        || matches!(essence.as_str(), "application/xml" | "application/javascript" | "application/csv"
+            | "application/x-www-form-urlencoded" | "application/graphql-response+json" | "");
+    if json {
+        Some(essence != "application/x-ndjson" && essence != "application/jsonl")
+    } else if text {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masker(detectors: &[(&str, Action)], fields: Vec<FieldRule>) -> Masker {
+        let map = detectors.iter().map(|(n, a)| (n.to_string(), *a)).collect();
+        Masker::compile(&map, &[], fields, None).unwrap_or_else(|_| panic!("compiles"))
+    }
+
+    fn all(action: Action) -> Masker {
+        let names = detectors::names();
+        masker(&names.iter().map(|n| (*n, action)).collect::<Vec<_>>(), Vec::new())
+    }
+
+    fn text(m: &Masker, body: &str) -> String {
+        String::from_utf8(m.mask(&mut m.cache(), body.as_bytes(), false).body).unwrap()
+    }
+
+    #[test]
+    fn every_builtin_finds_its_kind() {
+        let m = all(Action::Redact);
+        let cases = [
+            ("mail jane.doe+x@example.co.uk now", "mail [REDACTED:email] now"),
+            ("card 4111 1111 1111 1111.", "card [REDACTED:credit_card]."),
+            ("amex 378282246310005", "amex [REDACTED:credit_card]"),
+            ("not a card 4111 1111 1111 1112", "not a card 4111 1111 1111 1112"),
+            ("ssn 123-45-6789", "ssn [REDACTED:us_ssn]"),
+            ("not ssn 666-45-6789", "not ssn 666-45-6789"),
+            ("iban GB82 WEST 1234 5698 7654 32 ok", "iban [REDACTED:iban] ok"),
+            ("iban GB82 WEST 1234 5698 7654 33 bad", "iban GB82 WEST 1234 5698 7654 33 bad"),
+            ("call +14155550134 or (415) 555-0134", "call [REDACTED:phone] or [REDACTED:phone]"),
+            ("from 10.0.12.7 and 2001:db8::8a2e:370:7334", "from [REDACTED:ipv4] and [REDACTED:ipv6]"),
+            ("key AKIAIOSFODNN7EXAMPLE", "key [REDACTED:aws_access_key]"),
+            ("gh ghp_0123456789abcdefghijklmnopqrstuvwxyz", "gh [REDACTED:github_token]"),
+            ("slack xoxb-123456789012-abcdefghij", "slack [REDACTED:slack_token]"),
+            ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-x", "jwt [REDACTED:jwt]"),
+            ("api_key=abcdef0123456789xyz", "api_key=[REDACTED:api_key]"),
+            ("stripe sk_live_0123456789abcdefABCD", "stripe [REDACTED:api_key]"),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- done", "[REDACTED:private_key] done"),
+            ("std::vector and 12:30:45 and version 1.2.3", "std::vector and 12:30:45 and version 1.2.3"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(text(&m, input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn actions_partial_and_hash() {
+        let m = all(Action::Partial);
+        assert_eq!(text(&m, "4111-1111-1111-1111 jane@example.com"), "****-****-****-1111 j***@example.com");
+        let h = all(Action::Hash);
+        let once = text(&h, "a jane@example.com b jane@example.com");
+        let parts: Vec<&str> = once.split_whitespace().collect();
+        assert_eq!(parts[1], parts[3]);
+        assert!(parts[1].starts_with("[email:") && parts[1].len() == "[email:]".len() + 16);
+        let keyed = Masker::compile(&[("email".to_string(), Action::Hash)].into(), &[], Vec::new(), Some("k")).ok().unwrap();
+        assert_ne!(text(&keyed, "jane@example.com"), parts[1]);
+    }
+
+    #[test]
+    fn json_stays_valid_and_fields_are_masked_whole() {
+        let fields = vec![
+            FieldRule { matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()), action: Action::Redact, label: "ssn".into() },
+            FieldRule { matcher: FieldMatch::Pointer(vec!["customers".into(), "*".into(), "dob".into()]), action: Action::Hash, label: "/customers/*/dob".into() },
+        ];
+        let m = masker(&[("email", Action::Redact), ("credit_card", Action::Partial)], fields);
+        let body = br#"{"customers": [{"email": "a@b.io", "SSN": 123456789, "dob": "1990-01-01", "card": 4111111111111111,
+            "notes": "write to x@y.com \"quoted\""}], "meta": {"ssn": {"nested": 1}}}"#;
+        let out = m.mask(&mut m.cache(), body, true);
+        let value: serde_json::Value = serde_json::from_slice(&out.body).expect("still JSON");
+        let c = &value["customers"][0];
+        assert_eq!(c["email"], "[REDACTED:email]");
+        assert_eq!(c["SSN"], "[REDACTED:ssn]");
+        assert!(c["dob"].as_str().unwrap().starts_with("[/customers/*/dob:"));
+        assert_eq!(c["card"], "************1111");
+        assert_eq!(c["notes"], "write to [REDACTED:email] \"quoted\"");
+        assert_eq!(value["meta"]["ssn"], "[REDACTED:ssn]");
+        assert_eq!(out.counts.get("email"), Some(&2));
+        assert_eq!(out.counts.get("ssn"), Some(&2));
+        assert!(out.complete);
+        // Key order and formatting are kept.
+        assert!(String::from_utf8_lossy(&out.body).starts_with("{\"customers\": [{\"email\": \"[REDACTED:email]\", \"SSN\""));
+    }
+
+    #[test]
+    fn broken_json_is_masked_as_text_and_reported_incomplete() {
+        let fields = vec![FieldRule { matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()), action: Action::Redact, label: "ssn".into() }];
+        let m = masker(&[("email", Action::Redact)], fields);
+        let out = m.mask(&mut m.cache(), br#"{"ssn": "1", "e": "a@b.io""#, true);
+        assert!(!out.complete);
+        assert_eq!(String::from_utf8(out.body).unwrap(), r#"{"ssn": "1", "e": "[REDACTED:email]""#);
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(readable(Some("application/json; charset=utf-8")), Some(true));
+        assert_eq!(readable(Some("application/problem+json")), Some(true));
+        assert_eq!(readable(Some("text/csv")), Some(false));
+        assert_eq!(readable(None), Some(false));
+        assert_eq!(readable(Some("image/png")), None);
+        assert_eq!(readable(Some("application/octet-stream")), None);
+    }
+}
