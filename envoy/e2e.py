@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import GUARDRAILS, RUN, ClickHouse, Envoy, Results, Upstream, bootstrap, policy_json, send  # noqa: E402
+from harness import CUSTOMER, GUARDRAILS, RUN, ClickHouse, Envoy, Results, Upstream, bootstrap, policy_json, send  # noqa: E402
 
 WAREHOUSE = "examples/warehouse/policy.yaml"
 STATEMENTS = "/api/v2/statements"
@@ -288,6 +288,23 @@ def agent_actions(results, upstream):
     status, _, body = send("/mcp", json.dumps(call(3, "delete_project", {})).encode(), headers=mismatch)
     results.check("MCP: Mcp-Name that disagrees with the body gets 400 HeaderMismatch",
                   status == 400 and json.loads(body or b"{}").get("error", {}).get("code") == -32020, f"{status} {body[:200]!r}")
+    envoy.stop()
+
+    envoy = Envoy(bootstrap(policy_json("examples/customer-api/policy.yaml")), concurrency=1).start()
+    status, headers, body = send("/api/customers/7", method="GET", headers={"x-agent-id": "agent:support", "accept-encoding": "gzip"})
+    text = body.decode(errors="replace")
+    try:
+        masked = json.loads(body)
+    except ValueError:
+        masked = {}
+    leaked = [v for v in ("jane.doe@", "4111 1111 1111 1111", "1990-04-01", "123-45-6789", "203.0.113.9", "98-7654321") if v in text]
+    results.check("masking: an agent's response is valid JSON with every sensitive value masked",
+                  status == 200 and masked.get("name") == "Jane Doe" and not leaked
+                  and masked.get("card") == "**** **** **** 1111", f"{status} leaked {leaked}: {text[:300]}")
+    results.check("masking: the masked response has no stale content-length or encoding",
+                  "content-encoding" not in headers and headers.get("content-length") in (None, str(len(body))), repr(headers))
+    status, _, body = send("/api/customers/7", method="GET", headers={"x-agent-id": "alice"})
+    results.check("masking: a person's response is untouched", status == 200 and json.loads(body) == CUSTOMER, body[:200])
     envoy.stop()
 
 

@@ -179,7 +179,7 @@ def serve(port, answer):
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        do_GET = do_POST = do_PUT = do_DELETE = _answer
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
         def log_message(self, *args):
             pass
@@ -195,14 +195,26 @@ def serve(port, answer):
     return server
 
 
+# What the upstream's customer API answers: a record full of what masking must hide.
+CUSTOMER = {
+    "id": 7, "name": "Jane Doe", "email": "jane.doe@example.com", "phone": "+1 415 555 0134",
+    "card": "4111 1111 1111 1111", "date_of_birth": "1990-04-01",
+    "billing": {"tax_id": "98-7654321", "iban": "GB82 WEST 1234 5698 7654 32"},
+    "notes": "Called from 203.0.113.9; SSN on file 123-45-6789",
+}
+
+
 class Upstream:
-    """An upstream that answers every request 200 with what it received, counting them."""
+    """An upstream that answers every request 200 with what it received, counting them; under
+    /api/customers it answers a customer record."""
 
     def __init__(self, port=UPSTREAM_PORT):
         self.received = []
 
         def answer(method, path, body):
             self.received.append((method, path, body))
+            if path.startswith("/api/customers"):
+                return 200, CUSTOMER
             return 200, {"ok": True, "bytes": len(body)}
 
         self.server = serve(port, answer)

@@ -279,3 +279,56 @@ fn rules_for_another_kind_of_route_are_refused() {
         "routes[0].rules[1]: rule \"g\" has a graphql condition, but the route is not a GraphQL route (add a graphql section)",
     ]);
 }
+
+#[test]
+fn mask_sections_are_checked_with_paths() {
+    let errors = Policy::from_value(&json!({
+        "version": 1,
+        "routes": [
+            {"name": "a", "match": {}, "mask": {
+                "detectors": {"email": "redact", "passport": "redact", "phone": "blur"},
+                "patterns": [{"name": "bad name", "regex": "("}, {"name": "ok", "regex": "x{2,1}"}],
+                "fields": [{"name": "a", "pointer": "/b"}, {"pointer": ""}, {"pointer": "c"}],
+                "max_body_bytes": 0, "hash_key": ""}},
+            {"name": "b", "match": {}, "mask": {}}
+        ],
+        "rules": []
+    }))
+    .unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| assert!(text.iter().any(|t| t.contains(needle)), "{needle} not in {text:#?}");
+    has("routes[0].mask.detectors.phone: unknown variant `blur`, expected one of `redact`, `partial`, `hash`");
+    has("routes[1].mask: masks nothing: give detectors, patterns or fields");
+    let errors = Policy::from_value(&json!({
+        "version": 1,
+        "routes": [{"name": "a", "match": {}, "mask": {
+            "detectors": {"email": "redact", "passport": "redact"},
+            "patterns": [{"name": "bad name", "regex": "("}, {"name": "ok", "regex": "x{2,1}"}],
+            "fields": [{"name": "a", "pointer": "/b"}, {"pointer": ""}, {"pointer": "c"}],
+            "max_body_bytes": 0, "hash_key": ""}}],
+        "rules": []
+    }))
+    .unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| assert!(text.iter().any(|t| t.contains(needle)), "{needle} not in {text:#?}");
+    has("routes[0].mask.max_body_bytes: must be between 1 and");
+    has("routes[0].mask.hash_key: must not be empty");
+    has("routes[0].mask.patterns[0].name: must be letters, digits");
+    has("routes[0].mask.fields[0]: set exactly one of name, pointer");
+    has("routes[0].mask.fields[1].pointer: must name a field");
+    has("routes[0].mask.fields[2].pointer: JSON pointer \"c\" must be empty or start with '/'");
+    // Detector names and regexes are checked once the rest is sound.
+    let errors = Policy::from_value(&json!({
+        "version": 1,
+        "routes": [{"name": "a", "match": {}, "mask": {
+            "detectors": {"email": "redact", "passport": "redact"},
+            "patterns": [{"name": "open", "regex": "("}, {"name": "ok", "regex": "x{2,1}"}]}}],
+        "rules": []
+    }))
+    .unwrap_err();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| assert!(text.iter().any(|t| t.contains(needle)), "{needle} not in {text:#?}");
+    has("routes[0].mask.detectors.passport: unknown detector, expected one of: private_key, jwt");
+    has("routes[0].mask.patterns[0].regex:");
+    has("routes[0].mask.patterns[1].regex:");
+}

@@ -19,6 +19,9 @@
 //! for a `tools/call`, or `{method, params}`) or `graphql` (a document, sent as `{"query": ...}`).
 //! `expect` takes `decision` (`allow` or `deny`, required), and optionally `rule`,
 //! `status`, `route` and `would_deny` (the shadow rule a monitor-mode decision names).
+//! A case may give the upstream's `response` (`status`, `headers`, `body` or `json`) to an
+//! allowed request; `expect.response_contains` / `response_excludes` check what the client
+//! gets after masking.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -57,6 +60,9 @@ pub struct Case {
     pub name: String,
     #[serde(default)]
     pub request: RequestDoc,
+    /// What the upstream answers an allowed request (`200`, `{}` as JSON unless given).
+    #[serde(default)]
+    pub response: Option<ResponseDoc>,
     pub expect: Expect,
 }
 
@@ -77,6 +83,18 @@ pub struct RequestDoc {
     pub peer_spiffe: Option<String>,
     /// The verified JWT payload, as Envoy's jwt_authn stores it in dynamic metadata.
     pub jwt: Option<Value>,
+}
+
+/// The upstream's answer in a case.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseDoc {
+    pub status: Option<u32>,
+    #[serde(default)]
+    pub headers: Headers,
+    pub body: Option<String>,
+    /// A JSON body (content-type application/json unless the headers say otherwise).
+    pub json: Option<Value>,
 }
 
 /// A JSON-RPC request of a case: a `tools/call` of `tool`, or any `method` with its `params`.
@@ -142,6 +160,12 @@ pub struct Expect {
     pub status: Option<u32>,
     pub route: Option<String>,
     pub would_deny: Option<String>,
+    /// Texts the client must see in the response body (after masking).
+    #[serde(default)]
+    pub response_contains: Vec<String>,
+    /// Texts the client must not see in it.
+    #[serde(default)]
+    pub response_excludes: Vec<String>,
 }
 
 pub fn load_cases(text: &str) -> Result<Vec<Case>, String> {
@@ -186,6 +210,8 @@ pub struct Observed {
     pub rule: Option<String>,
     pub would_deny: Option<String>,
     pub message: Option<String>,
+    /// The response body the client got, when the request was allowed.
+    pub response: Option<String>,
 }
 
 /// A request ready to send: pseudo-headers and headers, and the body.
@@ -250,7 +276,7 @@ pub fn prepare(policy: &Policy, request: &RequestDoc) -> Prepared {
 }
 
 /// Sends a prepared request through the filter on worker 0, the upstream answering 200.
-pub fn exchange(host: &mut Host, prepared: &Prepared) -> Observed {
+pub fn exchange(host: &mut Host, prepared: &Prepared, response: Option<&ResponseDoc>) -> Observed {
     let id = host.open_http(0, prepared.info.clone());
     let headers: Vec<(&str, &str)> = prepared.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     host.request_headers(id, &headers, prepared.body.is_empty());
@@ -273,17 +299,32 @@ pub fn exchange(host: &mut Host, prepared: &Prepared) -> Observed {
         stream.filter_state.get("guardrails_decision").and_then(|v| serde_json::from_slice(v).ok());
     let field = |name: &str| property.as_ref().and_then(|p| p.get(name)).and_then(Value::as_str).map(String::from);
     let denied = stream.local_reply.as_ref().is_some_and(|r| r.header("x-guardrails-decision") == Some("deny"));
-    let observed = Observed {
+    let mut observed = Observed {
         decision: if denied || status != 200 { Expected::Deny } else { Expected::Allow },
         status,
         route: field("route"),
         rule: field("rule"),
         would_deny: field("would_deny"),
         message,
+        response: None,
     };
-    if status == 200 {
-        host.response_headers(id, &[(":status", "200"), ("content-type", "application/json")], false);
-        host.response_body(id, b"{}", true);
+    if status == 200 && !denied {
+        let answer = response.cloned().unwrap_or_default();
+        let mut headers = vec![(":status".to_string(), answer.status.unwrap_or(200).to_string())];
+        headers.extend(answer.headers.pairs().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
+        let body = match (&answer.json, &answer.body) {
+            (Some(json), _) => json.to_string().into_bytes(),
+            (None, Some(body)) => body.clone().into_bytes(),
+            (None, None) => b"{}".to_vec(),
+        };
+        if !headers.iter().any(|(k, _)| k == "content-type") && (answer.json.is_some() || answer.body.is_none()) {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        headers.push(("content-length".into(), body.len().to_string()));
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        host.response_headers(id, &pairs, false);
+        host.response_body(id, &body, true);
+        observed.response = Some(String::from_utf8_lossy(&host.stream(id).response.forwarded_body).into_owned());
     }
     host.close(id);
     observed
@@ -318,6 +359,17 @@ pub fn check(expect: &Expect, got: &Observed) -> Option<String> {
             problems.push(format!("expected route {route}, got {}", got.route.as_deref().unwrap_or("none")));
         }
     }
+    let seen = got.response.as_deref().unwrap_or("");
+    for text in &expect.response_contains {
+        if !seen.contains(text.as_str()) {
+            problems.push(format!("expected the response to contain {text:?}, got {seen:?}"));
+        }
+    }
+    for text in &expect.response_excludes {
+        if seen.contains(text.as_str()) {
+            problems.push(format!("expected the response not to contain {text:?}, got {seen:?}"));
+        }
+    }
     if let Some(would) = &expect.would_deny {
         if got.would_deny.as_ref() != Some(would) {
             problems.push(format!("expected would_deny {would}, got {}", got.would_deny.as_deref().unwrap_or("none")));
@@ -349,7 +401,7 @@ pub fn run(plugin: &Plugin, policy_json: &str, policy: &Policy, cases: &[Case]) 
     let mut host = Host::start(plugin, options)?;
     let mut report = Report { passed: 0, failures: Vec::new(), audit: Vec::new() };
     for case in cases {
-        let observed = exchange(&mut host, &prepare(policy, &case.request));
+        let observed = exchange(&mut host, &prepare(policy, &case.request), case.response.as_ref());
         match check(&case.expect, &observed) {
             None => report.passed += 1,
             Some(problem) => report.failures.push((case.name.clone(), problem)),
