@@ -241,7 +241,9 @@ impl Masker {
                 None => edits.extend(found.into_iter().map(|f| self.edit(body, f, false, &mut counts))),
                 Some((tokens, taken)) => {
                     for found in found {
-                        if taken.iter().any(|&(s, e, _)| found.start < e && s < found.end) {
+                        // Taken values are in document order and never overlap.
+                        let before = taken.partition_point(|&(s, _, _)| s < found.end);
+                        if before > 0 && taken[before - 1].1 > found.start {
                             continue;
                         }
                         self.place_in_json(regex, cache, body, tokens, found, &mut edits, &mut counts);
