@@ -31,6 +31,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// What was read, with the decision made on it.
+    fn decided(mut self, decision: Decision) -> Outcome {
+        self.decision = decision;
+        self
+    }
+
     pub fn of(decision: Decision) -> Outcome {
         Outcome {
             decision,
@@ -77,8 +83,9 @@ pub fn evaluate_cached(
             ExtractError::Encoded(_) => Limit::EncodedBody,
             ExtractError::Missing(_) | ExtractError::Malformed(_) => Limit::Unparsable,
         };
-        Outcome::of(decide_limit(policy, limit, error.to_string()))
+        decide_limit(policy, limit, error.to_string())
     };
+    // What the request holds, read below; every way out gives it its decision with `decided`.
     let mut read = Outcome::of(decide_limit(policy, Limit::Unparsable, String::new()));
     let mut units = Vec::new();
     let mut analyze = |read: &mut Outcome, text: &str, dialect: Dialect| -> Vec<usize> {
@@ -103,19 +110,18 @@ pub fn evaluate_cached(
     if let Some(mcp_route) = &route.mcp {
         let messages = match mcp::messages(body) {
             Ok(messages) => messages,
-            Err(error) => return limit(error),
+            Err(error) => return read.decided(limit(error)),
         };
-        (read.calls, read.batch) = (messages.calls, messages.batch);
-        if let Err(detail) = mcp::check_headers(request, &read.calls) {
-            read.decision = decide_limit(policy, Limit::McpHeaders, detail);
-            return read;
+        read.batch = messages.batch;
+        if let Err(detail) = mcp::check_headers(request, &messages.calls) {
+            read.calls = messages.calls;
+            return read.decided(decide_limit(policy, Limit::McpHeaders, detail));
         }
-        for (index, call) in read.calls.clone().iter().enumerate() {
+        for (index, call) in messages.calls.iter().enumerate() {
             match mcp::sql_texts(call, &mcp_route.sql) {
                 Err(error) => {
-                    read.decision = limit(error).decision;
-                    read.decision.call = Some(index);
-                    return read;
+                    read.calls = messages.calls;
+                    return read.decided(Decision { call: Some(index), ..limit(error) });
                 }
                 Ok(texts) if texts.is_empty() => units.push(Unit { call: Some(index), ..Unit::default() }),
                 Ok(texts) => {
@@ -127,16 +133,17 @@ pub fn evaluate_cached(
                 }
             }
         }
+        read.calls = messages.calls;
     } else if route.graphql {
         read.operations = match graphql::operations(request, body) {
             Ok(operations) => operations,
-            Err(error) => return limit(error),
+            Err(error) => return read.decided(limit(error)),
         };
         units.extend((0..read.operations.len()).map(|i| Unit { operation: Some(i), ..Unit::default() }));
     } else if let Some(sql) = &route.sql {
         let payloads = match extract(&sql.source, request, body) {
             Ok(payloads) => payloads,
-            Err(error) => return limit(error),
+            Err(error) => return read.decided(limit(error)),
         };
         for payload in &payloads {
             for statement in analyze(&mut read, &payload.text, payload.dialect.unwrap_or(sql.dialect)) {
@@ -147,13 +154,15 @@ pub fn evaluate_cached(
 
     let json = match body.filter(|b| route.reads_json && !b.is_empty()) {
         None => None,
-        Some(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => match parse_strict_json(text) {
+        Some(bytes) => {
+            let parsed = std::str::from_utf8(bytes)
+                .map_err(|e| ExtractError::Malformed(format!("body is not UTF-8 ({e})")))
+                .and_then(parse_strict_json);
+            match parsed {
                 Ok(value) => Some(value),
-                Err(error) => return limit(error),
-            },
-            Err(e) => return limit(ExtractError::Malformed(format!("body is not UTF-8 ({e})"))),
-        },
+                Err(error) => return read.decided(limit(error)),
+            }
+        }
     };
     let facts = Facts {
         request,
@@ -163,8 +172,8 @@ pub fn evaluate_cached(
         operations: &read.operations,
         units: &units,
     };
-    read.decision = decide(policy, route, actor, &facts);
-    read
+    let decision = decide(policy, route, actor, &facts);
+    read.decided(decision)
 }
 
 /// The local reply for an enforced deny: the JSON-RPC error an MCP client expects on an MCP

@@ -219,7 +219,8 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let Some(masker) = self.masker() else { return Action::Continue };
+        let Some((policy, route)) = self.masking_route() else { return Action::Continue };
+        let Some(masker) = policy.routes[route].mask.as_ref() else { return Action::Continue };
         let headers = self.get_http_response_headers_bytes();
         let value = |name: &str| {
             let values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
@@ -228,7 +229,7 @@ impl HttpContext for Stream {
         let content_type = value("content-type").into_iter().next();
         let encodings = value("content-encoding");
         let length = value("content-length").first().and_then(|l| l.trim().parse::<u64>().ok());
-        match masking::plan(&masker, content_type.as_deref(), encodings.iter().map(String::as_str), length, end_of_stream) {
+        match masking::plan(masker, content_type.as_deref(), encodings.iter().map(String::as_str), length, end_of_stream) {
             Plan::Pass(note) => self.note(note.to_string()),
             Plan::Mask { json, decode } => {
                 // In monitor mode the body is counted, never changed: its headers stay.
@@ -240,7 +241,7 @@ impl HttpContext for Stream {
                 }
                 self.response = Response::Masking { json, encodings };
             }
-            Plan::Unmaskable(reason) => self.unmaskable(&masker, reason, true),
+            Plan::Unmaskable(reason) => self.unmaskable(masker, reason, true),
         }
         Action::Continue
     }
@@ -254,25 +255,27 @@ impl HttpContext for Stream {
                 Action::Continue
             }
             Response::Masking { .. } => {
-                let Some(masker) = self.masker() else { return Action::Continue };
+                let Some((policy, route)) = self.masking_route() else { return Action::Continue };
+                let Some(masker) = policy.routes[route].mask.as_ref() else { return Action::Continue };
                 if body_size as u64 > masker.max_body_bytes {
-                    self.unmaskable(&masker, masking::oversize(&masker, body_size), false);
+                    self.unmaskable(masker, masking::oversize(masker, body_size), false);
                     return self.on_http_response_body(body_size, end_of_stream);
                 }
                 if !end_of_stream {
                     return Action::Pause;
                 }
-                self.mask_response(&masker, body_size);
+                self.mask_response(masker, body_size);
                 Action::Continue
             }
         }
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        let Some(masker) = self.masker() else { return Action::Continue };
+        let Some((policy, route)) = self.masking_route() else { return Action::Continue };
+        let Some(masker) = policy.routes[route].mask.as_ref() else { return Action::Continue };
         let whole = masker.max_body_bytes as usize + 1;
         match &self.response {
-            Response::Masking { .. } => self.mask_response(&masker, whole),
+            Response::Masking { .. } => self.mask_response(masker, whole),
             Response::Withheld { body } => {
                 let body = body.clone();
                 self.set_http_response_body(0, whole, body.as_bytes());
@@ -308,10 +311,9 @@ impl Stream {
         self.carry_out(policy, pending.route, &pending.actor, &pending.request, outcome)
     }
 
-    /// The masker of this stream's route, when its response is to be masked.
-    fn masker(&self) -> Option<Masker> {
-        let deferred = self.deferred.as_ref()?;
-        self.policy.as_ref()?.routes[deferred.route].mask.clone()
+    /// The policy and route of a stream whose response is to be masked.
+    fn masking_route(&self) -> Option<(Rc<Policy>, usize)> {
+        Some((self.policy.clone()?, self.deferred.as_ref()?.route))
     }
 
     fn note(&mut self, note: String) {
