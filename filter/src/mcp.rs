@@ -5,6 +5,13 @@
 //! notification is decided on its own; a request is denied when any of its messages is. What
 //! cannot be read as JSON-RPC is refused as unparsable: a server would reject it, and the filter
 //! must not guess what it says.
+//!
+//! Shapes follow the MCP specification (modelcontextprotocol/modelcontextprotocol):
+//! `docs/specification/2025-03-26/basic/transports.mdx` (Streamable HTTP, batches),
+//! `.../2025-06-18/changelog.mdx` (batching removed), `.../basic/index.mdx` (ids are strings or
+//! integers, never null), `.../server/tools.mdx` (`tools/call` params `{name, arguments}`), and
+//! `.../2026-07-28/basic/transports/streamable-http.mdx` with `seps/2243-http-standardization.md`
+//! (`Mcp-Method` / `Mcp-Name`, HTTP 400 with `-32020` HeaderMismatch on disagreement).
 
 use serde_json::{json, Value};
 
