@@ -28,3 +28,4 @@ pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod proxy;
 pub mod sql;
+pub mod wire;

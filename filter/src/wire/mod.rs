@@ -1,0 +1,42 @@
+//! Database wire protocols as a network filter sees them: a byte stream each way, cut at any
+//! place by TCP.
+//!
+//! A session reads the client's messages, hands each one that carries SQL to a judge, and
+//! forwards the stream with denied messages rewritten into harmless ones; on the way back it
+//! turns the server's answer to a rewritten message into the error the client gets. Nothing is
+//! ever written to a side out of turn (a proxy-wasm network filter cannot), and every buffer is
+//! bounded: messages the filter does not read stream through without being held.
+
+pub mod postgres;
+
+/// What the judge is asked about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inspect<'a> {
+    /// The session's parameters (user, database, application_name, ...).
+    Startup { params: &'a [(String, String)] },
+    /// SQL text to run (a simple query, or a statement being prepared).
+    Sql { text: &'a str },
+    /// A message that runs something the filter cannot read (a function call by OID, SQL that
+    /// is not UTF-8).
+    Unreadable { what: &'static str },
+    /// A SQL-carrying message larger than the session's limit.
+    Oversize { size: usize },
+}
+
+/// The judge's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// The client gets an error with this message; its session goes on.
+    Deny { message: String },
+}
+
+/// What the filter must do with the connection after feeding bytes to a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Forward these bytes (possibly none) and go on.
+    Forward(Vec<u8>),
+    /// The connection cannot be inspected (TLS was negotiated, an unsupported protocol
+    /// version, bytes that are not the protocol): close it.
+    Close(String),
+}
