@@ -7,6 +7,7 @@
 //! ever written to a side out of turn (a proxy-wasm network filter cannot), and every buffer is
 //! bounded: messages the filter does not read stream through without being held.
 
+pub mod mysql;
 pub mod postgres;
 
 /// What the judge is asked about.
