@@ -2,7 +2,9 @@
 the compiled filter, ClickHouse as the audit store, and a small upstream. Every process is
 started in its own work directory under envoy/.run, on fixed ports, and stopped on exit.
 
-Ports: 18100-18119 Envoy (listener, admin), upstreams; 18123/18124 ClickHouse (HTTP, native).
+Ports: 18100-18119 Envoy (listener, admin), upstreams; 18123/18124 ClickHouse (HTTP, native);
+18130-18131 PostgreSQL and Envoy in front of it, 18140-18141 MariaDB and Envoy in front of it,
+18150 the wire Envoy's admin.
 """
 
 import atexit
@@ -27,6 +29,9 @@ GUARDRAILS = os.path.join(ROOT, "target/debug/guardrails")
 
 ENVOY_PORT, ENVOY_ADMIN, UPSTREAM_PORT = 18100, 18101, 18102
 CLICKHOUSE_HTTP, CLICKHOUSE_TCP = 18123, 18124
+POSTGRES_PORT, POSTGRES_ENVOY = 18130, 18131
+MARIADB_PORT, MARIADB_ENVOY = 18140, 18141
+WIRE_ADMIN = 18150
 
 _processes = []
 
@@ -267,6 +272,92 @@ def bootstrap(policy_json, allow_on_headers_stop_iteration=False, audit_port=CLI
             "clusters": [cluster("upstream", UPSTREAM_PORT), cluster("audit_log", audit_port)],
         },
     }
+
+
+def wire_bootstrap(policy_json, listen_port, upstream_port):
+    """An Envoy bootstrap for a database: the filter as a network filter before tcp_proxy."""
+    wasm_config = {
+        "name": "access_guardrails",
+        "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": WASM}}},
+        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": policy_json},
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": WIRE_ADMIN}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "database",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+                "filter_chains": [{"filters": [
+                    {"name": "envoy.filters.network.wasm", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm", "config": wasm_config}},
+                    {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                        "stat_prefix": "database", "cluster": "database"}},
+                ]}],
+            }],
+            "clusters": [{
+                "name": "database", "type": "STATIC", "connect_timeout": "2s",
+                "load_assignment": {"cluster_name": "database", "endpoints": [{"lb_endpoints": [
+                    {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}}}}]}]},
+            }],
+        },
+    }
+
+
+class Postgres:
+    """Debian's PostgreSQL on loopback (run as the `postgres` user, TLS off: the mesh encrypts)."""
+
+    def __init__(self):
+        self.dir = workdir("postgres")
+        self.bin = sorted(p for p in os.listdir("/usr/lib/postgresql"))[-1]
+        self.bin = os.path.join("/usr/lib/postgresql", self.bin, "bin")
+        os.chmod(self.dir, 0o777)
+        subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(self.bin, "initdb"), "-D", self.dir + "/data",
+                        "-U", "postgres", "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+
+    def start(self):
+        log = open(os.path.join(self.dir, "postgres.log"), "w")
+        self.proc = subprocess.Popen(
+            ["runuser", "-u", "postgres", "--", os.path.join(self.bin, "postgres"), "-D", self.dir + "/data",
+             "-p", str(POSTGRES_PORT), "-k", self.dir, "-c", "listen_addresses=127.0.0.1", "-c", "ssl=off"],
+            stdout=log, stderr=log)
+        _processes.append(self.proc)
+        wait_for(lambda: self.psql("SELECT 1", port=POSTGRES_PORT)[0] == 0, "PostgreSQL")
+        return self
+
+    def psql(self, sql, port=POSTGRES_PORT, database="postgres"):
+        """(exit code, output) of psql running `sql` (a script) in one session."""
+        out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", database,
+                              "-X", "-v", "ON_ERROR_STOP=0", "-At", "-f", "-"],
+                             input=sql, capture_output=True, text=True, timeout=60)
+        return out.returncode, out.stdout + out.stderr
+
+
+class Mariadb:
+    """Debian's MariaDB on loopback."""
+
+    def __init__(self):
+        self.dir = workdir("mariadb")
+        installer = shutil.which("mariadb-install-db") or "/usr/bin/mysql_install_db"
+        subprocess.run([installer, "--no-defaults", f"--datadir={self.dir}/data", "--user=root", "--auth-root-authentication-method=normal"],
+                       check=True, capture_output=True)
+
+    def start(self):
+        log = open(os.path.join(self.dir, "mariadb.log"), "w")
+        self.proc = subprocess.Popen(
+            [shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir}/data", "--user=root",
+             "--bind-address=127.0.0.1", f"--port={MARIADB_PORT}", f"--socket={self.dir}/mariadb.sock", "--skip-ssl",
+             f"--pid-file={self.dir}/mariadb.pid"],
+            stdout=log, stderr=log)
+        _processes.append(self.proc)
+        wait_for(lambda: self.sql("SELECT 1", port=MARIADB_PORT)[0] == 0, "MariaDB")
+        return self
+
+    def sql(self, sql, port=MARIADB_PORT):
+        """(exit code, output) of the mariadb client running `sql` in one session, going on after errors."""
+        out = subprocess.run(["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(port), "-u", "root", "--skip-ssl",
+                              "--force", "-N", "-B"], input=sql, capture_output=True, text=True, timeout=60)
+        return out.returncode, out.stdout + out.stderr
 
 
 class Envoy:

@@ -43,9 +43,14 @@ pub fn resolve(identity: &Identity, attributes: &dyn Attributes) -> Actor {
     let mut conflicts = Vec::new();
     let mut found: Option<(String, String)> = None;
     for source in &identity.principal {
-        let (label, value) = match source {
-            PrincipalSource::Header(name) => {
-                let label = format!("header:{}", name.to_ascii_lowercase());
+        let (label, name) = match source {
+            PrincipalSource::Header(name) => (format!("header:{}", name.to_ascii_lowercase()), Some(name.as_str())),
+            PrincipalSource::DbUser(true) => ("db_user".to_string(), Some("user")),
+            PrincipalSource::ClientAttribute(name) => (format!("client_attribute:{name}"), Some(name.as_str())),
+            _ => (String::new(), None),
+        };
+        let (label, value) = match (source, name) {
+            (_, Some(name)) => {
                 let values = attributes.values(name);
                 let mut distinct: Vec<&str> = values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()).collect();
                 distinct.dedup();
@@ -58,15 +63,15 @@ pub fn resolve(identity: &Identity, attributes: &dyn Attributes) -> Actor {
                     }
                 }
             }
-            PrincipalSource::JwtClaim(claim) => match attributes.jwt_claim(&identity.jwt_payload_key, claim) {
+            (PrincipalSource::JwtClaim(claim), _) => match attributes.jwt_claim(&identity.jwt_payload_key, claim) {
                 Some(v) if !v.is_empty() => (format!("jwt:{claim}"), v),
                 _ => continue,
             },
-            PrincipalSource::PeerSpiffe(true) => match &spiffe {
+            (PrincipalSource::PeerSpiffe(true), _) => match &spiffe {
                 Some(id) => ("spiffe".to_string(), id.clone()),
                 None => continue,
             },
-            PrincipalSource::PeerSpiffe(false) => continue,
+            _ => continue,
         };
         found = Some((label, value));
         break;
@@ -97,6 +102,27 @@ pub fn resolve(identity: &Identity, attributes: &dyn Attributes) -> Actor {
         source,
         spiffe,
         conflicts,
+    }
+}
+
+/// Attributes of a database connection: its startup parameters (`user`, `database`,
+/// `application_name`, MySQL connection attributes) and the peer's SPIFFE ID.
+pub struct WireAttributes<'a> {
+    pub params: &'a [(String, String)],
+    pub peer_spiffe: Option<String>,
+}
+
+impl Attributes for WireAttributes<'_> {
+    fn values(&self, name: &str) -> Vec<&str> {
+        self.params.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+
+    fn jwt_claim(&self, _payload_key: &str, _claim: &str) -> Option<String> {
+        None
+    }
+
+    fn peer_spiffe(&self) -> Option<String> {
+        self.peer_spiffe.clone()
     }
 }
 

@@ -87,6 +87,9 @@ fn give(cx: &mut Cx<'_>, data: &[u8], ret_ptr: i32, ret_size: i32) -> Answer {
 enum BufferType {
     RequestBody,
     ResponseBody,
+    /// A network filter's data from the client and from the server.
+    DownstreamData,
+    UpstreamData,
     CallResponseBody,
     VmConfiguration,
     PluginConfiguration,
@@ -97,6 +100,8 @@ fn buffer_type(t: i32) -> BufferType {
     match t {
         0 => BufferType::RequestBody,
         1 => BufferType::ResponseBody,
+        2 => BufferType::DownstreamData,
+        3 => BufferType::UpstreamData,
         4 => BufferType::CallResponseBody,
         6 => BufferType::VmConfiguration,
         7 => BufferType::PluginConfiguration,
@@ -114,6 +119,9 @@ fn buffer(state: &mut VmState, t: BufferType) -> Option<&mut Vec<u8>> {
     match t {
         BufferType::RequestBody => state.stream().map(|s| &mut s.request.body),
         BufferType::ResponseBody => state.stream().map(|s| &mut s.response.body),
+        // A connection keeps its two directions where a stream keeps its bodies.
+        BufferType::DownstreamData => state.stream().map(|s| &mut s.request.body),
+        BufferType::UpstreamData => state.stream().map(|s| &mut s.response.body),
         BufferType::CallResponseBody => state.call_response.as_mut().map(|r| &mut r.body),
         BufferType::VmConfiguration | BufferType::PluginConfiguration | BufferType::Other => None,
     }
@@ -430,7 +438,7 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         _ => BAD_ARGUMENT,
     })?;
     linker.func_wrap("env", "proxy_close_stream", |mut cx: Cx<'_>, t: i32| match (t, cx.data_mut().stream()) {
-        (0 | 1, Some(stream)) => {
+        (0..=3, Some(stream)) => {
             stream.closed = true;
             OK
         }

@@ -381,6 +381,49 @@ impl Host {
         id
     }
 
+    /// Opens a TCP connection through the plugin loaded as a network filter (a policy with a
+    /// wire `protocol`): `proxy_on_context_create`, then `proxy_on_new_connection`.
+    pub fn open_tcp(&mut self, worker: usize, info: StreamInfo) -> StreamId {
+        let id = self.open_http(worker, info);
+        let vm = &mut self.vms[worker];
+        if vm.failed.is_none() && vm.call(id.context, "proxy_on_new_connection", &[id.context as i32]).is_err() {
+            self.fail_stream(id);
+        }
+        id
+    }
+
+    /// Bytes from the client. As in Envoy, the filter sees all it has not let through yet (a
+    /// paused callback keeps the data), and what it lets through goes to `request.forwarded_body`.
+    pub fn downstream_data(&mut self, id: StreamId, chunk: &[u8], end_of_stream: bool) {
+        self.data(id, Dir::Request, chunk, end_of_stream, "proxy_on_downstream_data");
+    }
+
+    /// Bytes from the server; what the filter lets through goes to `response.forwarded_body`.
+    pub fn upstream_data(&mut self, id: StreamId, chunk: &[u8], end_of_stream: bool) {
+        self.data(id, Dir::Response, chunk, end_of_stream, "proxy_on_upstream_data");
+    }
+
+    fn data(&mut self, id: StreamId, dir: Dir, chunk: &[u8], end_of_stream: bool, callback: &str) {
+        if self.vms[id.worker].failed.is_some() {
+            return self.fail_stream(id);
+        }
+        if self.vms[id.worker].stream(id.context).closed {
+            return;
+        }
+        let flow = self.flow(id, dir);
+        flow.body.extend_from_slice(chunk);
+        let size = flow.body.len();
+        let result = self.vms[id.worker].call(id.context, callback, &[id.context as i32, size as i32, end_of_stream as i32]);
+        let Ok(action) = result else { return self.fail_stream(id) };
+        self.pump();
+        let closed = self.vms[id.worker].stream(id.context).closed;
+        let flow = self.flow(id, dir);
+        if action == CONTINUE && !closed {
+            let body = std::mem::take(&mut flow.body);
+            flow.forwarded_body.extend(body);
+        }
+    }
+
     /// The stream as the filter left it: what went through, what was held, any local reply.
     pub fn stream(&self, id: StreamId) -> &Stream {
         &self.vms[id.worker].store.data().streams[&id.context]

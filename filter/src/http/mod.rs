@@ -195,6 +195,9 @@ pub struct RouteMatcher {
     pub methods: Option<Vec<String>>,
     pub authority: Option<Glob>,
     pub headers: Vec<HeaderCondition>,
+    /// Wire policies: the connection's database and user.
+    pub database: Option<Glob>,
+    pub user: Option<Glob>,
 }
 
 /// Headers through which clients ask a server to treat a POST as another method; frameworks

@@ -20,7 +20,7 @@ use crate::http::json::{JsonCondition, JsonTest, Pointer};
 use crate::http::{HeaderCondition, HeaderTest, PayloadSource, Preset, RouteMatcher};
 use crate::sql::{Dialect, Operation, OperationSet};
 use glob::Glob;
-pub use schema::{AuditDoc, Effect, Limits, Mode, ProxyDoc, StatementDetail};
+pub use schema::{AuditDoc, Effect, Limits, Mode, Protocol, ProxyDoc, StatementDetail};
 use schema::*;
 
 /// Largest `limits.max_body_bytes` accepted: Envoy buffers the body in every worker.
@@ -47,6 +47,7 @@ impl fmt::Display for PolicyError {
 /// A compiled policy.
 #[derive(Clone, Debug)]
 pub struct Policy {
+    pub protocol: Protocol,
     pub mode: Mode,
     pub identity: Identity,
     pub limits: Limits,
@@ -220,7 +221,7 @@ impl Policy {
     }
 
     pub fn from_value(value: &Value) -> Result<Policy, Vec<PolicyError>> {
-        let mut c = Compiler { errors: Vec::new() };
+        let mut c = Compiler { errors: Vec::new(), protocol: Protocol::Http };
         let policy = c.policy(value);
         match policy {
             Some(policy) if c.errors.is_empty() => Ok(policy),
@@ -235,6 +236,14 @@ impl Policy {
 
     pub fn route_index(&self, request: &crate::http::Request) -> Option<usize> {
         self.routes.iter().position(|r| r.matcher.matches(request))
+    }
+
+    /// The first route of a wire policy that matches a connection to `database` as `user`.
+    pub fn connection_route(&self, database: &str, user: &str) -> Option<usize> {
+        self.routes.iter().position(|r| {
+            r.matcher.database.as_ref().is_none_or(|g| g.matches(database))
+                && r.matcher.user.as_ref().is_none_or(|g| g.matches(user))
+        })
     }
 }
 
@@ -254,10 +263,11 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-const TOP_LEVEL: &[&str] = &["version", "mode", "identity", "limits", "proxy", "routes", "rules", "audit"];
+const TOP_LEVEL: &[&str] = &["version", "protocol", "mode", "identity", "limits", "proxy", "routes", "rules", "audit"];
 
 struct Compiler {
     errors: Vec<PolicyError>,
+    protocol: Protocol,
 }
 
 impl Compiler {
@@ -319,9 +329,14 @@ impl Compiler {
             Some(other) => self.error("version", format!("unsupported version {other}, expected 1")),
             None => {}
         }
+        self.protocol = doc.get("protocol").and_then(|v| self.part::<Protocol>(v, "protocol")).unwrap_or_default();
         let mode = doc.get("mode").and_then(|v| self.part::<Mode>(v, "mode")).unwrap_or_default();
         let identity = match doc.get("identity") {
             Some(v) => self.part::<IdentityDoc>(v, "identity").map(|d| self.identity(d)),
+            None if self.protocol != Protocol::Http => Some(self.identity(IdentityDoc {
+                principal: vec![PrincipalSource::PeerSpiffe(true), PrincipalSource::DbUser(true)],
+                ..IdentityDoc::default()
+            })),
             None => Some(self.identity(IdentityDoc::default())),
         };
         let limits = match doc.get("limits") {
@@ -376,6 +391,7 @@ impl Compiler {
             return None;
         }
         Some(Policy {
+            protocol: self.protocol,
             mode,
             identity: identity?,
             limits: limits?,
@@ -419,6 +435,11 @@ impl Compiler {
                 AgentCondition::JwtClaim(c) => {
                     agent_when.push(AgentTest::JwtClaim { name: c.name.clone(), equals: c.equals.clone() })
                 }
+                AgentCondition::ClientAttribute(h) => {
+                    if let Some(c) = self.header_condition(h, &format!("{path}.client_attribute")) {
+                        agent_when.push(AgentTest::Header(c));
+                    }
+                }
                 AgentCondition::PeerSpiffe(p) => {
                     if let Some(g) = self.glob(&format!("{path}.peer_spiffe"), p, Glob::new) {
                         agent_when.push(AgentTest::PeerSpiffe(g));
@@ -433,6 +454,9 @@ impl Compiler {
                     self.error(format!("{path}.header"), format!("{h:?} is not a valid header name"))
                 }
                 PrincipalSource::JwtClaim(c) if c.is_empty() => self.error(format!("{path}.jwt_claim"), "must not be empty"),
+                PrincipalSource::ClientAttribute(c) if c.is_empty() => {
+                    self.error(format!("{path}.client_attribute"), "must not be empty")
+                }
                 _ => {}
             }
         }
@@ -499,7 +523,29 @@ impl Compiler {
             self.error(format!("{path}.name"), "must not be empty");
         }
         let matcher = self.matcher(&doc.matcher, &format!("{path}.match"));
-        let sql = doc.sql.as_ref().and_then(|s| self.sql_source(s, &format!("{path}.sql")));
+        let wire = self.wire_dialect();
+        if wire.is_some() {
+            for (present, key) in [(doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql"), (doc.mask.is_some(), "mask")] {
+                if present {
+                    self.error(format!("{path}.{key}"), format!("not on a {:?} route: the filter reads the wire protocol", self.protocol).to_lowercase());
+                }
+            }
+            if let Some(sql) = &doc.sql {
+                if sql.preset.is_some() || sql.from.is_some() {
+                    self.error(format!("{path}.sql"), "on the wire the SQL is the protocol's: only `dialect` may be set");
+                }
+            }
+        }
+        let sql = match (wire, &doc.sql) {
+            (Some(default), sql) => {
+                let dialect = match sql.as_ref().and_then(|s| s.dialect.as_deref()) {
+                    Some(name) => self.dialect(name, &format!("{path}.sql.dialect")),
+                    None => Some(default),
+                };
+                dialect.map(|dialect| SqlRoute { dialect, source: PayloadSource::Body })
+            }
+            (None, sql) => sql.as_ref().and_then(|s| self.sql_source(s, &format!("{path}.sql"))),
+        };
         let mcp = doc.mcp.as_ref().and_then(|m| self.mcp_route(m, &format!("{path}.mcp")));
         let kinds: Vec<&str> = [(doc.sql.is_some(), "sql"), (doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql")]
             .into_iter()
@@ -510,7 +556,7 @@ impl Compiler {
             self.error(path, format!("a route reads one kind of payload, this one names {}{hint}", kinds.join(" and ")));
         }
         let mask = doc.mask.as_ref().and_then(|m| self.mask(m, &format!("{path}.mask")));
-        let reads_sql = doc.sql.is_some() || doc.mcp.as_ref().is_some_and(|m| !m.sql.is_empty());
+        let reads_sql = sql.is_some() || doc.mcp.as_ref().is_some_and(|m| !m.sql.is_empty());
         let mut reads_json = false;
         let mut indexes = Vec::new();
         for (i, name) in doc.rules.iter().enumerate() {
@@ -527,7 +573,10 @@ impl Compiler {
                 }
                 Some(index) => {
                     if let Some(rule) = &rules[index] {
-                        let missing = if rule.sql.is_some() && !reads_sql {
+                        let http_only = rule.http.is_some() || !rule.json.is_empty();
+                        let missing = if wire.is_some() && http_only {
+                            Some("an http or json condition, but the route reads a database's wire protocol")
+                        } else if rule.sql.is_some() && !reads_sql {
                             Some("a sql condition, but the route reads no SQL (add a sql section)")
                         } else if rule.mcp.is_some() && doc.mcp.is_none() {
                             Some("an mcp condition, but the route is not an MCP route (add an mcp section)")
@@ -561,8 +610,37 @@ impl Compiler {
         })
     }
 
+    /// The protocol's own dialect, when the policy reads a wire protocol.
+    fn wire_dialect(&self) -> Option<Dialect> {
+        match self.protocol {
+            Protocol::Http => None,
+            Protocol::Postgres => Some(Dialect::Postgres),
+            Protocol::Mysql => Some(Dialect::Mysql),
+        }
+    }
+
     fn matcher(&mut self, doc: &MatchDoc, path: &str) -> Option<RouteMatcher> {
         let mut matcher = RouteMatcher::default();
+        let http_keys = [
+            (doc.path_prefix.is_some(), "path_prefix"),
+            (doc.path.is_some(), "path"),
+            (doc.methods.is_some(), "methods"),
+            (doc.authority.is_some(), "authority"),
+            (!doc.headers.is_empty(), "headers"),
+        ];
+        let wire_keys = [(doc.database.is_some(), "database"), (doc.user.is_some(), "user")];
+        let (wrong, expected) = if self.protocol == Protocol::Http {
+            (&wire_keys[..], "an HTTP policy matches path, methods, authority and headers")
+        } else {
+            (&http_keys[..], "a wire policy matches database and user")
+        };
+        for (present, key) in wrong {
+            if *present {
+                self.error(format!("{path}.{key}"), format!("not here: {expected}"));
+            }
+        }
+        matcher.database = doc.database.as_ref().and_then(|g| self.glob(&format!("{path}.database"), g, Glob::new));
+        matcher.user = doc.user.as_ref().and_then(|g| self.glob(&format!("{path}.user"), g, Glob::new));
         if let Some(prefix) = &doc.path_prefix {
             if !prefix.starts_with('/') {
                 self.error(format!("{path}.path_prefix"), "must start with '/'");

@@ -86,6 +86,22 @@ pub enum PrincipalSource {
     Header(String),
     JwtClaim(String),
     PeerSpiffe(bool),
+    /// The database user of a wire connection.
+    DbUser(bool),
+    /// A Postgres startup parameter (`application_name`) or a MySQL connection attribute
+    /// (`program_name`).
+    ClientAttribute(String),
+}
+
+/// What the filter reads: HTTP requests, or a database's wire protocol (loaded as a network
+/// filter before `tcp_proxy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Http,
+    Postgres,
+    Mysql,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -97,6 +113,8 @@ pub enum AgentCondition {
     JwtClaim(ClaimMatchDoc),
     /// A glob over the peer's SPIFFE ID.
     PeerSpiffe(String),
+    /// A startup parameter or connection attribute of a wire connection.
+    ClientAttribute(HeaderMatchDoc),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -275,6 +293,12 @@ pub struct MatchDoc {
     pub authority: Option<String>,
     #[serde(default)]
     pub headers: Vec<HeaderMatchDoc>,
+    /// Wire protocols: a glob over the connection's database.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Wire protocols: a glob over the connection's user.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

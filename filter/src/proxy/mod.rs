@@ -8,20 +8,21 @@
 
 mod audit;
 mod metrics;
+mod wire;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 use crate::audit::{decision_record, RecordFacts};
 use crate::decide::{actor_matches, decide_limit, Limit};
 use crate::mask::response::{self as masking, MaskSummary, Plan};
 use crate::mask::{MaskCache, Masker};
-use crate::policy::Mode;
+use crate::policy::{Mode, Protocol};
 use crate::engine::{self, AtHeaders, Outcome};
 use crate::http::Request;
 use crate::identity::{self, Actor, Attributes};
@@ -116,8 +117,18 @@ impl RootContext for Root {
         }))
     }
 
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        let policy = self.policy.clone()?;
+        Some(Box::new(wire::Connection::new(policy, Rc::clone(&self.metrics), self.audit.clone(), Rc::clone(&self.cache))))
+    }
+
+    /// HTTP policies make HTTP filter contexts; wire policies (`protocol: postgres | mysql`)
+    /// make network filter contexts.
     fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        match self.policy.as_ref().map(|p| p.protocol) {
+            Some(Protocol::Postgres | Protocol::Mysql) => Some(ContextType::StreamContext),
+            _ => Some(ContextType::HttpContext),
+        }
     }
 }
 
@@ -380,24 +391,8 @@ impl Stream {
         }
     }
 
-    /// Pushes the record of a decision; `latency_us` is the time it took to decide.
     fn record(&self, policy: &Policy, decided: (usize, &Actor, &Request, &Outcome), latency_us: u64, mask: Option<&MaskSummary>) {
-        let Some(audit) = &self.audit else { return };
-        let (route, actor, request, outcome) = decided;
-        let mut audit = audit.borrow_mut();
-        let now = nanos(self.get_current_time());
-        let facts = RecordFacts {
-            policy,
-            route: &policy.routes[route].name,
-            actor,
-            request,
-            outcome,
-            now_nanos: now,
-            latency_us,
-            mask,
-        };
-        audit.shipper.push(decision_record(&facts), now);
-        audit.report();
+        record(self.audit.as_ref(), nanos(self.get_current_time()), policy, decided, latency_us, mask);
     }
 
     fn carry_out(&mut self, policy: &Policy, route: usize, actor: &Actor, request: &Request, mut outcome: Outcome) -> Action {
@@ -447,6 +442,33 @@ impl Stream {
         self.send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
         Action::Pause
     }
+}
+
+/// Pushes the record of a decision (on `route`, by `actor`, for `request`); `latency_us` is
+/// the time it took to decide.
+fn record(
+    audit: Option<&Rc<RefCell<AuditSink>>>,
+    now: u64,
+    policy: &Policy,
+    decided: (usize, &Actor, &Request, &Outcome),
+    latency_us: u64,
+    mask: Option<&MaskSummary>,
+) {
+    let Some(audit) = audit else { return };
+    let (route, actor, request, outcome) = decided;
+    let facts = RecordFacts {
+        policy,
+        route: &policy.routes[route].name,
+        actor,
+        request,
+        outcome,
+        now_nanos: now,
+        latency_us,
+        mask,
+    };
+    let mut audit = audit.borrow_mut();
+    audit.shipper.push(decision_record(&facts), now);
+    audit.report();
 }
 
 /// The engine's request from Envoy's header map: pseudo-headers give method, path and
