@@ -34,7 +34,7 @@ setup:
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
 # Debian packages for the real parts: ClickHouse (the audit store) and wrk (load).
-DEBS := clickhouse-server wrk
+DEBS := clickhouse-server wrk postgresql postgresql-contrib mariadb-server mariadb-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

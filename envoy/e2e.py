@@ -14,7 +14,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CUSTOMER, GUARDRAILS, RUN, ClickHouse, Envoy, Results, Upstream, bootstrap, policy_json, send  # noqa: E402
+from harness import (CUSTOMER, GUARDRAILS, MARIADB_ENVOY, MARIADB_PORT, POSTGRES_ENVOY, POSTGRES_PORT, RUN, ClickHouse,  # noqa: E402
+                     Envoy, Mariadb, Postgres, Results, Upstream, bootstrap, policy_json, send, wire_bootstrap)
 
 WAREHOUSE = "examples/warehouse/policy.yaml"
 STATEMENTS = "/api/v2/statements"
@@ -178,6 +179,7 @@ def main():
     header_modes(results, upstream)
     body_limits(results)
     agent_actions(results, upstream)
+    wire(results)
     results.finish()
 
 
@@ -305,6 +307,49 @@ def agent_actions(results, upstream):
                   "content-encoding" not in headers and headers.get("content-length") in (None, str(len(body))), repr(headers))
     status, _, body = send("/api/customers/7", method="GET", headers={"x-agent-id": "alice"})
     results.check("masking: a person's response is untouched", status == 200 and json.loads(body) == CUSTOMER, body[:200])
+    envoy.stop()
+
+
+def wire(results):
+    """The filter as a network filter in front of Debian's PostgreSQL and MariaDB, with real
+    clients: psql (simple protocol), pgbench -M extended (Parse/Bind/Execute), mariadb."""
+    pg = Postgres().start()
+    pg.psql("CREATE DATABASE shop;")
+    pg.psql("CREATE TABLE orders (id int PRIMARY KEY, status text);"
+            "INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 25) g;", database="shop")
+    envoy = Envoy(wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
+                  concurrency=1, name="postgres-envoy").start()
+    code, out = pg.psql("\\set VERBOSITY verbose\nDROP TABLE orders;\nSELECT count(*) FROM orders;\n", port=POSTGRES_ENVOY, database="shop")
+    results.check("psql: DROP TABLE gets ERROR 42501 naming the rule", "42501" in out and "no-drops" in out, out)
+    results.check("psql: the next SELECT in the same session works", "\n25\n" in "\n" + out, out)
+    _, count = pg.psql("SELECT count(*) FROM orders;", database="shop")
+    results.check("psql: the table and its rows are intact", count.strip() == "25", count)
+    subprocess.run(["pgbench", "-i", "-q", "-h", "127.0.0.1", "-p", str(POSTGRES_PORT), "-U", "postgres", "shop"],
+                   capture_output=True, check=True)
+    run = subprocess.run(["pgbench", "-M", "extended", "-t", "50", "-h", "127.0.0.1", "-p", str(POSTGRES_ENVOY), "-U", "postgres", "shop"],
+                         capture_output=True, text=True, timeout=120)
+    results.check("pgbench -M extended: the TPC-B transactions pass", run.returncode == 0 and "50/50" in run.stdout,
+                  run.stdout[-300:] + run.stderr[-300:])
+    script = os.path.join(RUN, "drop.sql")
+    with open(script, "w") as f:
+        f.write("DROP TABLE pgbench_history;\n")
+    run = subprocess.run(["pgbench", "-M", "extended", "-n", "-t", "1", "-f", script, "-h", "127.0.0.1", "-p", str(POSTGRES_ENVOY),
+                          "-U", "postgres", "shop"], capture_output=True, text=True, timeout=60)
+    results.check("pgbench -M extended: a prepared DROP gets the error", run.returncode != 0 and "no-drops" in run.stderr, run.stderr[-300:])
+    code, out = pg.psql("SELECT count(*) > 0 FROM pgbench_history;", database="shop")
+    results.check("pgbench: pgbench_history still exists", out.strip() == "t", out)
+    envoy.stop()
+
+    maria = Mariadb().start()
+    maria.sql("CREATE DATABASE shop; CREATE TABLE shop.orders (id int PRIMARY KEY, status text);"
+              "INSERT INTO shop.orders VALUES (1, 'new'), (2, 'new'), (3, 'paid');")
+    envoy = Envoy(wire_bootstrap(policy_json("examples/mysql-wire/policy.yaml"), MARIADB_ENVOY, MARIADB_PORT),
+                  concurrency=1, name="mariadb-envoy").start()
+    code, out = maria.sql("USE shop;\nDROP TABLE orders;\nSELECT COUNT(*) FROM orders;\n", port=MARIADB_ENVOY)
+    results.check("mariadb: DROP TABLE gets ERROR 1227 (42000) naming the rule", "(42000)" in out and "no-drops" in out, out)
+    results.check("mariadb: the next SELECT in the same session works", out.startswith("3\n") or "\n3\n" in out, out)
+    _, count = maria.sql("SELECT COUNT(*) FROM shop.orders;")
+    results.check("mariadb: the table and its rows are intact", count.strip() == "3", count)
     envoy.stop()
 
 
