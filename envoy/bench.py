@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RUN, WASM, Envoy, http, policy_json  # noqa: E402
+from harness import POSTGRES_ENVOY, POSTGRES_PORT, RUN, WASM, Envoy, Postgres, http, policy_json, wire_bootstrap  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMPTY_WASM = os.path.join(os.path.dirname(WASM), "empty_filter.wasm")
@@ -151,7 +151,48 @@ def main():
     print("(non-2xx: the corpus's DROP and unbounded DELETE are denied with 403 by Access Guardrails)")
     bench.stop()
     upstream.stop()
+    pgbench()
+
+
+PLAIN_PORT, PLAIN_ADMIN = 18132, 18151
+
+
+def run_pgbench(port, mode):
+    args = ["pgbench", "-M", "extended", "-c", "8", "-j", "2", "-T", os.environ.get("BENCH_PGBENCH_SECONDS", "8"),
+            "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "shop"]
+    if mode == "select-only":
+        args.insert(1, "-S")
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    match = re.search(r"tps = ([0-9.]+)", out.stdout)
+    return float(match.group(1)) if match else 0.0
+
+
+def pgbench():
+    """pgbench -M extended through Envoy's tcp_proxy with and without the filter (the
+    postgres-wire example policy), alternating, best of 2."""
+    pg = Postgres().start()
+    pg.psql("CREATE DATABASE shop;")
+    subprocess.run(["pgbench", "-i", "-q", "-s", "2", "-h", "127.0.0.1", "-p", str(POSTGRES_PORT), "-U", "postgres", "shop"],
+                   capture_output=True, check=True)
+    plain = Envoy(wire_bootstrap(None, PLAIN_PORT, POSTGRES_PORT, admin=PLAIN_ADMIN), concurrency=1, name="pgbench-plain").start()
+    guarded = Envoy(wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
+                    concurrency=1, name="pgbench-guarded").start()
+    print("pgbench -M extended -c 8 -j 2, Envoy 1.40 with 1 worker, tcp_proxy alone against the filter before it, best of 2")
+    print(f"{'workload':<14} {'tcp_proxy tps':>14} {'guardrails tps':>15} {'ratio':>7}")
+    for mode in ("select-only", "tpc-b"):
+        best = {"plain": 0.0, "guarded": 0.0}
+        for _ in range(2):
+            best["plain"] = max(best["plain"], run_pgbench(PLAIN_PORT, mode))
+            best["guarded"] = max(best["guarded"], run_pgbench(POSTGRES_ENVOY, mode))
+        ratio = best["guarded"] / best["plain"] if best["plain"] else 0.0
+        print(f"{mode:<14} {best['plain']:>14.0f} {best['guarded']:>15.0f} {ratio:>6.2f}x")
+    plain.stop()
+    guarded.stop()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["pgbench"]:
+        os.chdir(ROOT)
+        pgbench()
+    else:
+        main()

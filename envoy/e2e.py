@@ -75,6 +75,9 @@ def main():
         "headers held": bootstrap(json.dumps(held), allow_on_headers_stop_iteration=True),
         "bench chains": bench.chains(config),
         "bench upstream": bench.upstream_config(),
+        "postgres wire": wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
+        "mysql wire": wire_bootstrap(policy_json("examples/mysql-wire/policy.yaml"), MARIADB_ENVOY, MARIADB_PORT),
+        "pgbench baseline": wire_bootstrap(None, bench.PLAIN_PORT, POSTGRES_PORT, admin=bench.PLAIN_ADMIN),
     }
     for name, candidate in bootstraps.items():
         ok, output = Envoy(candidate, name="validate").validate()

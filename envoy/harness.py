@@ -4,7 +4,7 @@ started in its own work directory under envoy/.run, on fixed ports, and stopped 
 
 Ports: 18100-18119 Envoy (listener, admin), upstreams; 18123/18124 ClickHouse (HTTP, native);
 18130-18131 PostgreSQL and Envoy in front of it, 18140-18141 MariaDB and Envoy in front of it,
-18150 the wire Envoy's admin.
+18150 the wire Envoy's admin; 18132 and 18151 a plain tcp_proxy Envoy for pgbench's baseline.
 """
 
 import atexit
@@ -274,22 +274,23 @@ def bootstrap(policy_json, allow_on_headers_stop_iteration=False, audit_port=CLI
     }
 
 
-def wire_bootstrap(policy_json, listen_port, upstream_port):
-    """An Envoy bootstrap for a database: the filter as a network filter before tcp_proxy."""
+def wire_bootstrap(policy_json, listen_port, upstream_port, admin=None):
+    """An Envoy bootstrap for a database: the filter as a network filter before tcp_proxy (with
+    `policy_json` None, tcp_proxy alone)."""
     wasm_config = {
         "name": "access_guardrails",
         "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": WASM}}},
         "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": policy_json},
     }
     return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": WIRE_ADMIN}}},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin or WIRE_ADMIN}}},
         "static_resources": {
             "listeners": [{
                 "name": "database",
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
-                "filter_chains": [{"filters": [
+                "filter_chains": [{"filters": ([] if policy_json is None else [
                     {"name": "envoy.filters.network.wasm", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm", "config": wasm_config}},
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm", "config": wasm_config}}]) + [
                     {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                         "stat_prefix": "database", "cluster": "database"}},
