@@ -16,7 +16,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ENVOY_PORT, GUARDRAILS, RUN, UPSTREAM_PORT, ClickHouse, Envoy, bootstrap, policy_json,  # noqa: E402
+from harness import (ENVOY_PORT, GUARDRAILS, POSTGRES_ENVOY, POSTGRES_PORT, RUN, UPSTREAM_PORT, ClickHouse,  # noqa: E402
+                     Envoy, Postgres, bootstrap, policy_json, wire_bootstrap,
                      send, serve, workdir)
 
 POLICY = "examples/warehouse/policy.yaml"
@@ -146,7 +147,7 @@ def main():
     print("\nThe data is intact:")
     for name in sorted(before):
         print(f"  {name}: {'still there' if name in after else 'GONE'}, {before[name]} rows before, {after.get(name, 0)} after")
-    intact = before == after and verified.returncode == 0
+    intact = before == after and verified.returncode == 0 and psql_session()
     print("\n" + ("Every unsafe statement was stopped, every decision is on record, and the record verifies."
                   if intact else "Something is wrong: see above."))
 
@@ -167,6 +168,28 @@ Still running (Ctrl-C to stop everything):
     envoy.stop()
     clickhouse.stop()
     sys.exit(0 if intact else 1)
+
+
+def psql_session():
+    """The same guardrails on the PostgreSQL wire: psql through Envoy's network filter."""
+    print("\nThe same guardrails on the PostgreSQL wire: Debian's PostgreSQL behind Envoy, the filter loaded as a")
+    print("network filter before tcp_proxy with examples/postgres-wire/policy.yaml, and a psql session through it:\n")
+    pg = Postgres().start()
+    pg.psql("CREATE DATABASE shop;")
+    pg.psql("CREATE TABLE orders (id int PRIMARY KEY, status text);"
+            "INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 25) g;", database="shop")
+    envoy = Envoy(wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
+                  concurrency=1, name="demo-postgres-envoy").start()
+    script = "SELECT count(*) FROM orders;\nDROP TABLE orders;\nUPDATE orders SET status = 'paid' WHERE id = 7;\nTRUNCATE orders;\nSELECT count(*) FROM orders;\n"
+    run = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(POSTGRES_ENVOY), "-U", "postgres", "-d", "shop", "-X", "-e",
+                          "-v", "VERBOSITY=verbose", "-f", "-"], input=script, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=60)
+    for line in run.stdout.splitlines():
+        print(f"  {line}")
+    _, count = pg.psql("SELECT count(*) FROM orders;", database="shop")
+    print(f"\n  orders, read directly from PostgreSQL: {count.strip()} rows (25 before)")
+    envoy.stop()
+    return count.strip() == "25"
 
 
 if __name__ == "__main__":
