@@ -327,6 +327,10 @@ def wire(results):
     results.check("psql: the next SELECT in the same session works", "\n25\n" in "\n" + out, out)
     _, count = pg.psql("SELECT count(*) FROM orders;", database="shop")
     results.check("psql: the table and its rows are intact", count.strip() == "25", count)
+    copy = "CREATE TABLE notes (id int, body text);\nCOPY notes FROM STDIN;\n1\thello\n2\tworld\n\\.\nSELECT count(*) FROM notes;\nCOPY notes TO STDOUT;\n"
+    code, out = pg.psql(copy, port=POSTGRES_ENVOY, database="shop")
+    results.check("psql: COPY FROM STDIN streams its rows through", "\n2\n" in "\n" + out, out)
+    results.check("psql: COPY TO STDOUT is an export, denied", "no-exports" in out and "hello" not in out, out)
     subprocess.run(["pgbench", "-i", "-q", "-h", "127.0.0.1", "-p", str(POSTGRES_PORT), "-U", "postgres", "shop"],
                    capture_output=True, check=True)
     run = subprocess.run(["pgbench", "-M", "extended", "-t", "50", "-h", "127.0.0.1", "-p", str(POSTGRES_ENVOY), "-U", "postgres", "shop"],

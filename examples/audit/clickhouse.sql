@@ -42,7 +42,10 @@ CREATE TABLE IF NOT EXISTS guardrails.audit
     gap_count Nullable(UInt64),
     mask_detectors Array(String),
     mask_counts Array(UInt32),
-    mask_note Nullable(String)
+    mask_note Nullable(String),
+    db_protocol Nullable(String),
+    db_database Nullable(String),
+    db_user Nullable(String)
 )
 ENGINE = MergeTree
 ORDER BY (chain_id, chain_seq);

@@ -179,3 +179,26 @@ fn hostile_bytes_never_trap_the_vm() {
         assert!(host.failure(0).is_none(), "{protocol}: {:?}", host.failure(0));
     }
 }
+
+#[test]
+fn a_wire_decision_is_recorded_with_its_connection() {
+    let audited = format!("{}\naudit: {{cluster: audit_log, path: /, batch: {{max_records: 1, flush_ms: 1}}}}\n", policy("postgres"));
+    let mut host = start_with(&audited, |o| o.clusters = vec!["audit_log".into()]);
+    let id = pg_connect(&mut host, "agent-9");
+    host.downstream_data(id, &pg_query("TRUNCATE orders"), false);
+    host.advance(std::time::Duration::from_millis(60));
+    let record: serde_json::Value = host
+        .http_calls()
+        .iter()
+        .flat_map(|c| String::from_utf8_lossy(&c.body).lines().map(String::from).collect::<Vec<_>>())
+        .map(|line| serde_json::from_str(&line).unwrap())
+        .next()
+        .expect("a record");
+    assert_eq!(record["db_protocol"], "postgres");
+    assert_eq!(record["db_database"], "shop");
+    assert_eq!(record["db_user"], "agent-9");
+    assert_eq!(record["actor_kind"], "agent");
+    assert_eq!(record["decision_rule"], "no-drops");
+    assert_eq!(record["action_statement"], "TRUNCATE orders");
+    assert!(record["http_method"].is_null() && record["http_path"].is_null());
+}

@@ -8,7 +8,8 @@
 //! | `request_id`, `trace_id` | `x-request-id`; the W3C `traceparent` (or B3) trace id |
 //! | `chain_id`, `chain_seq`, `chain_prev`, `chain_hash` | see [`super::chain`] |
 //! | `actor_principal`, `actor_kind`, `actor_source`, `actor_spiffe` | who acted |
-//! | `route`, `http_method`, `http_authority`, `http_path` | where |
+//! | `route`, `http_method`, `http_authority`, `http_path` | where (HTTP) |
+//! | `db_protocol`, `db_database`, `db_user` | where (a database connection on the wire) |
 //! | `action_kind` | `sql`, `mcp`, `graphql` or `http` |
 //! | `action_operations`, `action_objects` | every operation and object, sorted: SQL operations and tables, MCP methods and their tools, prompts or resources, GraphQL operation types and root fields |
 //! | `action_statement` / `action_fingerprint` | per `audit.statement` |
@@ -39,6 +40,8 @@ pub struct RecordFacts<'a> {
     pub latency_us: u64,
     /// On a masking route, what masking the response did.
     pub mask: Option<&'a crate::mask::response::MaskSummary>,
+    /// On a wire connection: the protocol, database and user (the request is then empty).
+    pub db: Option<(&'a str, &'a str, &'a str)>,
 }
 
 /// The record of one decision, without its chain fields.
@@ -106,6 +109,14 @@ pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
     if let Value::Object(fields) = fields {
         record.extend(fields);
     }
+    if let Some((protocol, database, user)) = facts.db {
+        for key in ["http_method", "http_authority", "http_path"] {
+            record.insert(key.into(), Value::Null);
+        }
+        record.insert("db_protocol".into(), json!(protocol));
+        record.insert("db_database".into(), json!(database));
+        record.insert("db_user".into(), json!(user));
+    }
     if let Some(mask) = facts.mask {
         record.insert("mask_detectors".into(), json!(mask.counts.keys().collect::<Vec<_>>()));
         record.insert("mask_counts".into(), json!(mask.counts.values().collect::<Vec<_>>()));
@@ -127,13 +138,13 @@ pub fn gap_record(now_nanos: u64, from_seq: u64, to_seq: u64, count: u64) -> Map
 
 /// Every key, null (lists empty), but `time`, `record_kind` and `plugin`.
 fn base(now_nanos: u64, kind: &str) -> Map<String, Value> {
-    const KEYS: [&str; 35] = [
+    const KEYS: [&str; 38] = [
         "request_id", "trace_id", "chain_id", "chain_seq", "chain_prev", "chain_hash", "actor_principal", "actor_kind",
         "actor_source", "actor_spiffe", "route", "http_method", "http_authority", "http_path", "action_kind",
         "action_operations", "action_objects", "action_statement", "action_fingerprint", "action_statements",
         "decision_effect", "decision_mode", "decision_rule", "decision_message", "decision_would", "policy_hash",
         "latency_us", "gap_from_seq", "gap_to_seq", "gap_count", "plugin", "record_kind", "mask_detectors",
-        "mask_counts", "mask_note",
+        "mask_counts", "mask_note", "db_protocol", "db_database", "db_user",
     ];
     let mut record: Map<String, Value> = KEYS.iter().map(|k| (k.to_string(), Value::Null)).collect();
     // Lists are empty rather than null: ClickHouse's Array columns take no null.

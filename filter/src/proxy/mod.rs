@@ -392,7 +392,7 @@ impl Stream {
     }
 
     fn record(&self, policy: &Policy, decided: (usize, &Actor, &Request, &Outcome), latency_us: u64, mask: Option<&MaskSummary>) {
-        record(self.audit.as_ref(), nanos(self.get_current_time()), policy, decided, latency_us, mask);
+        record(self.audit.as_ref(), nanos(self.get_current_time()), policy, decided, latency_us, mask, None);
     }
 
     fn carry_out(&mut self, policy: &Policy, route: usize, actor: &Actor, request: &Request, mut outcome: Outcome) -> Action {
@@ -453,6 +453,7 @@ fn record(
     decided: (usize, &Actor, &Request, &Outcome),
     latency_us: u64,
     mask: Option<&MaskSummary>,
+    db: Option<(&str, &str, &str)>,
 ) {
     let Some(audit) = audit else { return };
     let (route, actor, request, outcome) = decided;
@@ -465,6 +466,7 @@ fn record(
         now_nanos: now,
         latency_us,
         mask,
+        db,
     };
     let mut audit = audit.borrow_mut();
     audit.shipper.push(decision_record(&facts), now);

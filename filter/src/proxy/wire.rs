@@ -29,7 +29,9 @@ enum Session {
 struct Matched {
     route: usize,
     actor: Actor,
-    /// Stands for the connection in audit records (no method or path; the database as authority).
+    database: String,
+    user: String,
+    /// The engine reads requests; a connection's is empty.
     request: Request,
 }
 
@@ -106,8 +108,8 @@ impl Connection {
                     .and_then(|b| String::from_utf8(b).ok())
                     .filter(|s| s.starts_with("spiffe://"));
                 let actor = identity::resolve(&policy.identity, &WireAttributes { params, peer_spiffe: spiffe });
-                let request = Request::new("", "", database, Vec::new());
-                self.matched = Some(Matched { route, actor, request });
+                let request = Request::new("", "", "", Vec::new());
+                self.matched = Some(Matched { route, actor, database: database.to_string(), user: user.to_string(), request });
             }
             return Verdict::Allow;
         }
@@ -128,7 +130,9 @@ impl Connection {
         };
         let latency_us = nanos(self.get_current_time()).saturating_sub(started) / 1_000;
         let now = nanos(self.get_current_time());
-        record(self.audit.as_ref(), now, &policy, (matched.route, &matched.actor, &matched.request, &outcome), latency_us, None);
+        let protocol = if policy.protocol == Protocol::Mysql { "mysql" } else { "postgres" };
+        let db = Some((protocol, matched.database.as_str(), matched.user.as_str()));
+        record(self.audit.as_ref(), now, &policy, (matched.route, &matched.actor, &matched.request, &outcome), latency_us, None, db);
         self.metrics.count(&outcome);
         if outcome.decision.is_deny() {
             Verdict::Deny { message: wire::denied_message(&outcome.decision) }
