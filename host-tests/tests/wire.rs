@@ -87,7 +87,7 @@ fn postgres_identity_comes_from_the_startup() {
     let mut host = start(&policy("postgres"));
     let id = pg_connect(&mut host, "agent-7");
     host.downstream_data(id, &pg_query("UPDATE orders SET status = 'x'"), false);
-    assert_eq!(forwarded(&host, id).0.ends_with(&pg_query("")), true, "an agent's unbounded update is denied");
+    assert!(forwarded(&host, id).0.ends_with(&pg_query("")), "an agent's unbounded update is denied");
     let id = pg_connect(&mut host, "alice");
     host.downstream_data(id, &pg_query("UPDATE orders SET status = 'x'"), false);
     assert!(forwarded(&host, id).0.ends_with(&pg_query("UPDATE orders SET status = 'x'")));
