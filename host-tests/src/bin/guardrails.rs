@@ -115,6 +115,13 @@ fn test(policy_path: &Path, cases_path: &Path, wasm: Option<PathBuf>, audit_out:
     let (json, policy) = load_policy(&read(policy_path)?).map_err(|errors| {
         format!("{} is not a valid policy:\n  {}", policy_path.display(), errors.join("\n  "))
     })?;
+    if policy.protocol != access_guardrails::policy::Protocol::Http {
+        return Err(format!(
+            "{} is a {:?} wire policy: `guardrails test` replays HTTP cases (the wire modes are exercised by make e2e)",
+            policy_path.display(),
+            policy.protocol
+        ));
+    }
     if audit_out.is_some() && policy.audit.is_none() {
         return Err(format!("--audit-out: {} has no audit section, so the filter ships nothing", policy_path.display()));
     }
