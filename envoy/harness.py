@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -34,6 +35,7 @@ MARIADB_PORT, MARIADB_ENVOY = 18140, 18141
 WIRE_ADMIN = 18150
 
 _processes = []
+_temp_dirs = []
 
 
 def _stop_all():
@@ -44,6 +46,8 @@ def _stop_all():
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    for path in _temp_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 atexit.register(_stop_all)
@@ -309,7 +313,9 @@ class Postgres:
     """Debian's PostgreSQL on loopback (run as the `postgres` user, TLS off: the mesh encrypts)."""
 
     def __init__(self):
-        self.dir = workdir("postgres")
+        # Under /tmp, not the work tree: the `postgres` user must reach it whoever owns the clone.
+        self.dir = tempfile.mkdtemp(prefix="guardrails-postgres-", dir="/tmp")
+        _temp_dirs.append(self.dir)
         self.bin = sorted(p for p in os.listdir("/usr/lib/postgresql"))[-1]
         self.bin = os.path.join("/usr/lib/postgresql", self.bin, "bin")
         os.chmod(self.dir, 0o777)
