@@ -16,8 +16,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ENVOY_PORT, GUARDRAILS, POSTGRES_ENVOY, POSTGRES_PORT, RUN, UPSTREAM_PORT, ClickHouse,  # noqa: E402
-                     Envoy, Postgres, bootstrap, policy_json, wire_bootstrap,
+from harness import (ENVOY_PORT, GUARDRAILS, POSTGRES_ENVOY, RUN, UPSTREAM_PORT, ClickHouse,  # noqa: E402
+                     Envoy, Postgres, bootstrap, policy_json,
                      send, serve, workdir)
 
 POLICY = "examples/warehouse/policy.yaml"
@@ -175,11 +175,7 @@ def psql_session():
     print("\nThe same guardrails on the PostgreSQL wire: Debian's PostgreSQL behind Envoy, the filter loaded as a")
     print("network filter before tcp_proxy with examples/postgres-wire/policy.yaml, and a psql session through it:\n")
     pg = Postgres().start()
-    pg.psql("CREATE DATABASE shop;")
-    pg.psql("CREATE TABLE orders (id int PRIMARY KEY, status text);"
-            "INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 25) g;", database="shop")
-    envoy = Envoy(wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
-                  concurrency=1, name="demo-postgres-envoy").start()
+    envoy = pg.shop()
     script = "SELECT count(*) FROM orders;\nDROP TABLE orders;\nUPDATE orders SET status = 'paid' WHERE id = 7;\nTRUNCATE orders;\nSELECT count(*) FROM orders;\n"
     run = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(POSTGRES_ENVOY), "-U", "postgres", "-d", "shop", "-X", "-e",
                           "-v", "VERBOSITY=verbose", "-f", "-"], input=script, stdout=subprocess.PIPE,

@@ -317,11 +317,7 @@ def wire(results):
     """The filter as a network filter in front of Debian's PostgreSQL and MariaDB, with real
     clients: psql (simple protocol), pgbench -M extended (Parse/Bind/Execute), mariadb."""
     pg = Postgres().start()
-    pg.psql("CREATE DATABASE shop;")
-    pg.psql("CREATE TABLE orders (id int PRIMARY KEY, status text);"
-            "INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 25) g;", database="shop")
-    envoy = Envoy(wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
-                  concurrency=1, name="postgres-envoy").start()
+    envoy = pg.shop()
     code, out = pg.psql("\\set VERBOSITY verbose\nDROP TABLE orders;\nSELECT count(*) FROM orders;\n", port=POSTGRES_ENVOY, database="shop")
     results.check("psql: DROP TABLE gets ERROR 42501 naming the rule", "42501" in out and "no-drops" in out, out)
     results.check("psql: the next SELECT in the same session works", "\n25\n" in "\n" + out, out)

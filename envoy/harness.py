@@ -332,6 +332,15 @@ class Postgres:
         wait_for(lambda: self.psql("SELECT 1", port=POSTGRES_PORT)[0] == 0, "PostgreSQL")
         return self
 
+    def shop(self):
+        """A `shop` database with 25 orders, and Envoy with the postgres-wire example policy in
+        front of the server (the caller stops it)."""
+        self.psql("CREATE DATABASE shop;")
+        self.psql("CREATE TABLE orders (id int PRIMARY KEY, status text);"
+                  "INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 25) g;", database="shop")
+        return Envoy(wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
+                     concurrency=1, name="postgres-envoy").start()
+
     def psql(self, sql, port=POSTGRES_PORT, database="postgres"):
         """(exit code, output) of psql running `sql` (a script) in one session."""
         out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", database,
