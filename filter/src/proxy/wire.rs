@@ -128,8 +128,8 @@ impl Connection {
             Inspect::Oversize { size } => engine::oversize(&policy, size as u64),
             Inspect::Startup { .. } => return Verdict::Allow,
         };
-        let latency_us = nanos(self.get_current_time()).saturating_sub(started) / 1_000;
         let now = nanos(self.get_current_time());
+        let latency_us = now.saturating_sub(started) / 1_000;
         let protocol = if policy.protocol == Protocol::Mysql { "mysql" } else { "postgres" };
         let db = Some((protocol, matched.database.as_str(), matched.user.as_str()));
         record(self.audit.as_ref(), now, &policy, (matched.route, &matched.actor, &matched.request, &outcome), latency_us, None, db);

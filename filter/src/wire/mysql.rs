@@ -56,13 +56,11 @@ enum Phase {
     Command,
 }
 
-/// The rest of a packet not held: `remaining` payload bytes, forwarded or dropped;
-/// `continued`: a full-size packet, so the next one continues the payload.
+/// The rest of a packet not held: `remaining` bytes, forwarded or dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Stream {
     remaining: usize,
     forward: bool,
-    continued: bool,
 }
 
 /// One client connection.
@@ -128,7 +126,7 @@ impl Session {
             if let Some(forward) = self.front_continued {
                 // A continuation of a payload judged as oversize.
                 self.front_continued = (length == MAX_PAYLOAD).then_some(forward);
-                at += start(rest, length, forward, length == MAX_PAYLOAD, &mut self.front_stream, &mut out);
+                at += start(rest, length, forward, &mut self.front_stream, &mut out);
                 continue;
             }
             match self.phase {
@@ -165,7 +163,7 @@ impl Session {
                     at += 4 + length;
                 }
                 Phase::Auth => {
-                    at += start(rest, length, true, length == MAX_PAYLOAD, &mut self.front_stream, &mut out);
+                    at += start(rest, length, true, &mut self.front_stream, &mut out);
                 }
                 Phase::Command => {
                     let command = rest.get(4).copied();
@@ -180,7 +178,7 @@ impl Session {
                     }
                     if !judged && !unreadable {
                         // Another command, or data for the current one (LOAD DATA LOCAL).
-                        at += start(rest, length, true, length == MAX_PAYLOAD, &mut self.front_stream, &mut out);
+                        at += start(rest, length, true, &mut self.front_stream, &mut out);
                         continue;
                     }
                     if unreadable {
@@ -196,7 +194,7 @@ impl Session {
                             self.deny(&message, &mut out);
                         }
                         self.front_continued = continued.then_some(forward);
-                        at += start(rest, length, forward, false, &mut self.front_stream, &mut out);
+                        at += start(rest, length, forward, &mut self.front_stream, &mut out);
                         continue;
                     }
                     if rest.len() < 4 + length {
@@ -262,7 +260,7 @@ impl Session {
                     if matches!(rest.get(4), Some(0x00 | 0xff)) && self.phase == Phase::Auth {
                         self.phase = Phase::Command;
                     }
-                    at += start(rest, length, true, length == MAX_PAYLOAD, &mut self.back_stream, &mut out);
+                    at += start(rest, length, true, &mut self.back_stream, &mut out);
                 }
                 Phase::Command => {
                     if seq == 1 && !self.denials.is_empty() {
@@ -274,14 +272,11 @@ impl Session {
                         if rest[4] == 0x00 && length < MAX_PAYLOAD {
                             // Its OK becomes the ERR owed for the denied command.
                             out.extend_from_slice(&error);
-                            at += 4 + length.min(rest.len() - 4);
-                            if rest.len() < 4 + length {
-                                self.back_stream = Some(Stream { remaining: 4 + length - rest.len(), forward: false, continued: false });
-                            }
+                            at += start(rest, length, false, &mut self.back_stream, &mut out);
                             continue;
                         }
                     }
-                    at += start(rest, length, true, length == MAX_PAYLOAD, &mut self.back_stream, &mut out);
+                    at += start(rest, length, true, &mut self.back_stream, &mut out);
                 }
             }
         }
@@ -291,24 +286,11 @@ impl Session {
 
     /// Forwards a whole judged command, or its rewrite; returns the bytes consumed.
     fn carry_out(&mut self, verdict: Verdict, rest: &[u8], length: usize, out: &mut Vec<u8>) -> usize {
-        match verdict {
-            Verdict::Allow => {
-                let n = (4 + length).min(rest.len());
-                out.extend_from_slice(&rest[..n]);
-                if n < 4 + length {
-                    self.front_stream = Some(Stream { remaining: 4 + length - n, forward: true, continued: false });
-                }
-                n
-            }
-            Verdict::Deny { message } => {
-                self.deny(&message, out);
-                let n = (4 + length).min(rest.len());
-                if n < 4 + length {
-                    self.front_stream = Some(Stream { remaining: 4 + length - n, forward: false, continued: false });
-                }
-                n
-            }
+        let forward = verdict == Verdict::Allow;
+        if let Verdict::Deny { message } = verdict {
+            self.deny(&message, out);
         }
+        start(rest, length, forward, &mut self.front_stream, out)
     }
 
     fn deny(&mut self, message: &str, out: &mut Vec<u8>) {
@@ -358,13 +340,13 @@ impl Session {
 
 /// Starts forwarding (or dropping) one packet of `length` payload bytes at the head of `rest`;
 /// returns the bytes consumed now and leaves the rest to `stream`.
-fn start(rest: &[u8], length: usize, forward: bool, continued: bool, stream: &mut Option<Stream>, out: &mut Vec<u8>) -> usize {
+fn start(rest: &[u8], length: usize, forward: bool, stream: &mut Option<Stream>, out: &mut Vec<u8>) -> usize {
     let n = (4 + length).min(rest.len());
     if forward {
         out.extend_from_slice(&rest[..n]);
     }
     if n < 4 + length {
-        *stream = Some(Stream { remaining: 4 + length - n, forward, continued });
+        *stream = Some(Stream { remaining: 4 + length - n, forward });
     }
     n
 }
