@@ -19,7 +19,7 @@ fn main() {
     let policy = Policy::from_json(POLICY).expect("policy");
     let request = Request::new("POST", "/sql", "db", vec![("x-agent-id".into(), "alice".into())]);
     let route = policy.route(&request).expect("route");
-    let actor = resolve(&policy.identity, &HttpAttributes { request: &request, jwt_payload: None, peer_spiffe: None });
+    let actor = resolve(&policy.identity, &HttpAttributes::headers_only(&request));
     let bodies: Vec<(&str, Vec<u8>, usize)> = corpus()
         .into_iter()
         .map(|(name, sql)| {
@@ -34,13 +34,13 @@ fn main() {
     for (name, body, statements) in &bodies {
         // Warm up, then run for the budget.
         for _ in 0..50 {
-            black_box(evaluate(&policy, route, &actor, &request, Some(body)));
+            black_box(evaluate(&policy, route, &actor, &request, Some(body), None));
         }
         let start = Instant::now();
         let mut runs = 0usize;
         while start.elapsed() < budget {
             for _ in 0..20 {
-                black_box(evaluate(&policy, route, &actor, &request, Some(black_box(body))));
+                black_box(evaluate(&policy, route, &actor, &request, Some(black_box(body)), None));
             }
             runs += 20;
         }

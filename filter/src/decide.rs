@@ -1,4 +1,5 @@
-//! Facts + policy -> [`Decision`].
+//! Facts + policy -> [`Decision`]: what a request asks for ([`Action`], split into [`Unit`]s),
+//! judged by the route's rules.
 //!
 //! Per statement, among the route's matching rules in enforce mode any deny wins, then any
 //! allow, then the route's `default`. A request is denied when any statement is. Shadow rules
@@ -19,30 +20,121 @@ use crate::graphql::Operation;
 use crate::http::Request;
 use crate::identity::Actor;
 use crate::mcp::Call;
-use crate::policy::{ActorMatch, ColumnMatch, Effect, GraphqlMatch, McpMatch, Mode, Policy, Route, Rule, SqlMatch};
-use crate::sql::{Intent, StatementAnalysis};
+use crate::policy::{ActorMatch, ColumnMatch, Effect, GraphqlMatch, McpMatch, Mode, Payload, Policy, Route, Rule, SqlMatch};
+use crate::sql::{Intent, Statement};
 
-/// One thing a request asks for, decided on its own: a SQL statement, an MCP message (with a
-/// statement when its tool carries SQL), a GraphQL operation, or the request itself (all
-/// `None`). Indexes point into [`Facts`].
+/// What a request (or a database message) asks for, read as its route's payload says. The
+/// kind is the route's, whatever was or was not read: an MCP body that does not parse is
+/// still an MCP action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Http,
+    Sql(Vec<Statement>),
+    /// The JSON-RPC messages, whether they came as a batch, and the statements of the tool
+    /// arguments that carry SQL.
+    Mcp { calls: Vec<Call>, batch: bool, statements: Vec<Statement> },
+    Graphql(Vec<Operation>),
+}
+
+impl Action {
+    /// The action of a route before anything was read (or when nothing could be).
+    pub fn nothing_read(payload: &Payload) -> Action {
+        match payload {
+            Payload::Http => Action::Http,
+            Payload::Sql(_) => Action::Sql(Vec::new()),
+            Payload::Mcp(_) => Action::Mcp { calls: Vec::new(), batch: false, statements: Vec::new() },
+            Payload::Graphql => Action::Graphql(Vec::new()),
+        }
+    }
+
+    /// As the audit record's `action_kind` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Http => "http",
+            Action::Sql(_) => "sql",
+            Action::Mcp { .. } => "mcp",
+            Action::Graphql(_) => "graphql",
+        }
+    }
+
+    pub fn statements(&self) -> &[Statement] {
+        match self {
+            Action::Sql(statements) | Action::Mcp { statements, .. } => statements,
+            Action::Http | Action::Graphql(_) => &[],
+        }
+    }
+
+    pub fn calls(&self) -> &[Call] {
+        match self {
+            Action::Mcp { calls, .. } => calls,
+            _ => &[],
+        }
+    }
+
+    pub fn batch(&self) -> bool {
+        matches!(self, Action::Mcp { batch: true, .. })
+    }
+
+    pub fn operations(&self) -> &[Operation] {
+        match self {
+            Action::Graphql(operations) => operations,
+            _ => &[],
+        }
+    }
+}
+
+/// One thing a request asks for, decided on its own. Indexes point into the [`Action`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Unit {
-    pub statement: Option<usize>,
-    pub call: Option<usize>,
-    pub operation: Option<usize>,
+pub enum Unit {
+    /// The request as a whole (REST, or a decision made before anything was read).
+    #[default]
+    Request,
+    Statement(usize),
+    /// An MCP message, with one statement of its tool's SQL arguments when it has any.
+    Message { call: usize, statement: Option<usize> },
+    Operation(usize),
+}
+
+impl Unit {
+    pub fn statement(self) -> Option<usize> {
+        match self {
+            Unit::Statement(i) | Unit::Message { statement: Some(i), .. } => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn call(self) -> Option<usize> {
+        match self {
+            Unit::Message { call, .. } => Some(call),
+            _ => None,
+        }
+    }
+
+    fn operation(self) -> Option<usize> {
+        match self {
+            Unit::Operation(i) => Some(i),
+            _ => None,
+        }
+    }
 }
 
 /// What the engine read from a request.
 #[derive(Clone, Copy)]
 pub struct Facts<'a> {
-    pub request: &'a Request,
+    /// The HTTP request; `None` for a database message.
+    pub request: Option<&'a Request>,
     /// The JSON body, when the route's rules look into it.
     pub body: Option<&'a Value>,
-    pub statements: &'a [StatementAnalysis],
-    pub calls: &'a [Call],
-    pub operations: &'a [Operation],
+    pub action: &'a Action,
     /// Empty: the request is one unit.
     pub units: &'a [Unit],
+}
+
+/// A decision and the action it was made on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub decision: Decision,
+    pub action: Action,
 }
 
 /// Why the decision came out as it did.
@@ -98,16 +190,24 @@ pub struct Decision {
     /// The deciding rule, `limits.*` for a limit, `None` for a route default.
     pub rule: Option<String>,
     pub message: String,
-    /// Index of the deciding statement.
-    pub statement: Option<usize>,
-    /// Index of the deciding MCP message.
-    pub call: Option<usize>,
+    /// The deciding unit.
+    pub unit: Unit,
     pub would_deny: Option<WouldDeny>,
 }
 
 impl Decision {
     pub fn is_deny(&self) -> bool {
         self.effect == Effect::Deny
+    }
+
+    /// Index of the deciding statement.
+    pub fn statement(&self) -> Option<usize> {
+        self.unit.statement()
+    }
+
+    /// Index of the deciding MCP message.
+    pub fn call(&self) -> Option<usize> {
+        self.unit.call()
     }
 }
 
@@ -121,23 +221,23 @@ struct Verdict {
 
 /// Decides a request from what the engine read of it.
 pub fn decide(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>) -> Decision {
-    if route.sql.is_some() && facts.statements.is_empty() {
+    if matches!(route.payload, Payload::Sql(_)) && facts.action.statements().is_empty() {
         return decide_limit(policy, Limit::Unparsable, "the request holds no SQL statement".to_string());
     }
-    let whole = [Unit::default()];
+    let whole = [Unit::Request];
     let units = if facts.units.is_empty() { &whole[..] } else { facts.units };
     let verdicts: Vec<Verdict> = units.iter().map(|unit| verdict(policy, route, actor, facts, unit)).collect();
     let deciding = verdicts.iter().position(|v| v.effect == Effect::Deny).unwrap_or(0);
     let chosen = &verdicts[deciding];
-    let statement = units[deciding].statement;
+    let statement = units[deciding].statement();
     let would_deny = verdicts.iter().zip(units).find_map(|(v, unit)| {
         v.would.map(|rule| WouldDeny {
             rule: policy.rules[rule].name.clone(),
             message: rule_message(&policy.rules[rule]),
-            statement: unit.statement,
+            statement: unit.statement(),
         })
     });
-    let unparsed = statement.and_then(|i| facts.statements[i].as_ref().err());
+    let unparsed = statement.and_then(|i| facts.action.statements()[i].unparsed());
     let (rule, message) = match (chosen.reason, chosen.rule) {
         (Reason::Rule, Some(index)) => {
             let rule = &policy.rules[index];
@@ -173,8 +273,7 @@ pub fn decide(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>) 
             reason: chosen.reason,
             rule,
             message,
-            statement,
-            call: units[deciding].call,
+            unit: units[deciding],
             would_deny,
         },
     )
@@ -197,8 +296,7 @@ pub fn decide_limit(policy: &Policy, limit: Limit, detail: String) -> Decision {
             reason: Reason::Limit(limit),
             rule: Some(limit.rule_name().to_string()),
             message: detail,
-            statement: None,
-            call: None,
+            unit: Unit::Request,
             would_deny: None,
         },
     )
@@ -212,7 +310,7 @@ fn finish(policy: &Policy, mut decision: Decision) -> Decision {
             decision.would_deny = Some(WouldDeny {
                 rule: decision.rule.clone().unwrap_or_else(|| "default".to_string()),
                 message: decision.message.clone(),
-                statement: decision.statement,
+                statement: decision.statement(),
             });
             decision.effect = Effect::Allow;
         }
@@ -225,7 +323,7 @@ fn rule_message(rule: &Rule) -> String {
 }
 
 fn verdict(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>, unit: &Unit) -> Verdict {
-    let statement = unit.statement.map(|i| &facts.statements[i]);
+    let statement = unit.statement().map(|i| &facts.action.statements()[i].analysis);
     let mut first_allow = None;
     let mut would = None;
     for &index in &route.rules {
@@ -275,18 +373,18 @@ fn verdict(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>, uni
 
 /// Every condition of the rule but `sql`.
 fn request_matches(rule: &Rule, actor: &Actor, facts: &Facts<'_>, unit: &Unit, effect: Effect) -> bool {
-    let call = unit.call.map(|i| &facts.calls[i]);
-    let operation = unit.operation.map(|i| &facts.operations[i]);
+    let call = unit.call().map(|i| &facts.action.calls()[i]);
+    let operation = unit.operation().map(|i| &facts.action.operations()[i]);
     // JSON conditions look at the MCP message when there is one, else at the body.
     let document = call.map(|c| &c.message).or(facts.body).unwrap_or(&Value::Null);
     actor_matches(rule.actor.as_ref(), actor)
-        && rule.http.as_ref().is_none_or(|m| m.matches_for_rule(facts.request, effect == Effect::Deny))
+        && rule.http.as_ref().is_none_or(|m| facts.request.is_some_and(|r| m.matches_for_rule(r, effect == Effect::Deny)))
         && rule.json.iter().all(|c| c.holds(document))
         && rule.mcp.as_ref().is_none_or(|m| call.is_some_and(|c| mcp_matches(m, c)))
         && rule.graphql.as_ref().is_none_or(|g| operation.is_some_and(|o| graphql_matches(g, o, effect)))
 }
 
-fn any_glob(globs: &Option<Vec<crate::policy::glob::Glob>>, value: Option<&str>) -> bool {
+fn any_glob(globs: &Option<Vec<crate::glob::Glob>>, value: Option<&str>) -> bool {
     globs.as_ref().is_none_or(|globs| value.is_some_and(|v| globs.iter().any(|g| g.matches(v))))
 }
 

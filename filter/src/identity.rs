@@ -4,8 +4,47 @@
 //! yields *conflicting* values (the same identity header twice with different values) yields
 //! nothing: a client that can add a header must not get to pick which copy counts.
 
-use crate::policy::{ActorKind, AgentTest, Identity};
-use crate::policy::schema::PrincipalSource;
+use serde::Deserialize;
+
+use crate::glob::Glob;
+use crate::http::{HeaderCondition, HeaderTest, Request};
+
+/// How the actor is found: the policy's `identity` section, compiled.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub principal: Vec<PrincipalSource>,
+    pub agent_when: Vec<AgentTest>,
+    pub jwt_payload_key: String,
+}
+
+/// One way of telling that the actor is an AI agent.
+#[derive(Clone, Debug)]
+pub enum AgentTest {
+    Header(HeaderCondition),
+    Principal(Glob),
+    JwtClaim { name: String, equals: String },
+    PeerSpiffe(Glob),
+}
+
+/// Where the principal may come from (`identity.principal`), in the policy's order.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PrincipalSource {
+    Header(String),
+    JwtClaim(String),
+    PeerSpiffe(bool),
+    /// The database user of a wire connection.
+    DbUser(bool),
+    /// A Postgres startup parameter (`application_name`) or a MySQL connection attribute
+    /// (`program_name`).
+    ClientAttribute(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    Agent,
+    Human,
+}
 
 /// Where identity facts come from: the HTTP request, a database startup message, the peer.
 pub trait Attributes {
@@ -84,10 +123,10 @@ pub fn resolve(identity: &Identity, attributes: &dyn Attributes) -> Actor {
         AgentTest::Header(condition) => {
             let values = attributes.values(&condition.name);
             match &condition.test {
-                crate::http::HeaderTest::Present => !values.is_empty(),
-                crate::http::HeaderTest::Absent => values.is_empty(),
-                crate::http::HeaderTest::Equals(v) => values.iter().any(|x| x.trim() == v),
-                crate::http::HeaderTest::Glob(g) => values.iter().any(|x| g.matches(x.trim())),
+                HeaderTest::Present => !values.is_empty(),
+                HeaderTest::Absent => values.is_empty(),
+                HeaderTest::Equals(v) => values.iter().any(|x| x.trim() == v),
+                HeaderTest::Glob(g) => values.iter().any(|x| g.matches(x.trim())),
             }
         }
         AgentTest::Principal(glob) => principal.as_deref().is_some_and(|p| glob.matches(p)),
@@ -126,12 +165,20 @@ impl Attributes for WireAttributes<'_> {
     }
 }
 
-/// Attributes of an HTTP request, with the JWT payload and peer certificate the host provides.
+/// Attributes of an HTTP request: its headers, the claims of the JWT that Envoy verified (the
+/// host looks them up), and the peer's SPIFFE ID.
 pub struct HttpAttributes<'a> {
-    pub request: &'a crate::http::Request,
-    /// The verified JWT payload (the JSON object jwt_authn stored), when there is one.
-    pub jwt_payload: Option<&'a serde_json::Value>,
+    pub request: &'a Request,
+    /// A claim of the verified payload stored under `payload_key`: `(payload_key, claim)`.
+    pub jwt_claim: &'a dyn Fn(&str, &str) -> Option<String>,
     pub peer_spiffe: Option<String>,
+}
+
+impl<'a> HttpAttributes<'a> {
+    /// A request with no verified JWT and no peer certificate.
+    pub fn headers_only(request: &'a Request) -> HttpAttributes<'a> {
+        HttpAttributes { request, jwt_claim: &|_, _| None, peer_spiffe: None }
+    }
 }
 
 impl Attributes for HttpAttributes<'_> {
@@ -139,8 +186,23 @@ impl Attributes for HttpAttributes<'_> {
         self.request.header_values(name).collect()
     }
 
-    fn jwt_claim(&self, _payload_key: &str, claim: &str) -> Option<String> {
-        let mut value = self.jwt_payload?;
+    fn jwt_claim(&self, payload_key: &str, claim: &str) -> Option<String> {
+        (self.jwt_claim)(payload_key, claim)
+    }
+
+    fn peer_spiffe(&self) -> Option<String> {
+        self.peer_spiffe.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    /// A dotted claim of a JWT payload, as Envoy's jwt_authn metadata serves it.
+    fn claim(payload: &serde_json::Value, claim: &str) -> Option<String> {
+        let mut value = payload;
         for part in claim.split('.') {
             value = value.get(part)?;
         }
@@ -152,17 +214,6 @@ impl Attributes for HttpAttributes<'_> {
         }
     }
 
-    fn peer_spiffe(&self) -> Option<String> {
-        self.peer_spiffe.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::http::Request;
-    use crate::policy::Policy;
-
     fn identity(json: &str) -> Identity {
         let policy = format!(r#"{{"version":1,{json}"routes":[{{"name":"r"}}],"rules":[]}}"#);
         Policy::from_json(&policy).unwrap().identity
@@ -171,7 +222,8 @@ mod tests {
     fn actor(identity: &Identity, headers: &[(&str, &str)], jwt: Option<serde_json::Value>, spiffe: Option<&str>) -> Actor {
         let request =
             Request::new("GET", "/", "h", headers.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());
-        let attrs = HttpAttributes { request: &request, jwt_payload: jwt.as_ref(), peer_spiffe: spiffe.map(String::from) };
+        let lookup = |_: &str, name: &str| jwt.as_ref().and_then(|payload| claim(payload, name));
+        let attrs = HttpAttributes { request: &request, jwt_claim: &lookup, peer_spiffe: spiffe.map(String::from) };
         resolve(identity, &attrs)
     }
 

@@ -5,26 +5,34 @@
 //! Everything but `proxy` is a pure engine: no host calls; time and randomness are passed in. The same
 //! engine runs inside Envoy, in the `guardrails` command and in native tests.
 //!
-//! - [`policy`]: the configuration schema, its validation and compilation.
-//! - [`sql`]: what a SQL statement does ([`sql::Intent`]).
-//! - [`http`]: request facts, route matching, where the SQL is in a request, JSON pointers.
-//! - [`mcp`]: the JSON-RPC messages of an MCP request, and the error a denied call gets.
-//! - [`graphql`]: the operations of a GraphQL request and their root fields.
+//! Rooms, bottom up (a module uses only those above it in this list):
+//!
+//! - leaves: [`glob`], [`json`] (strict parsing, pointers, conditions), [`hex`].
+//! - [`sql`]: what a SQL statement does ([`sql::Intent`]), per dialect.
+//! - readers: [`http`] (request facts, route matching, where the SQL is), [`mcp`] (JSON-RPC
+//!   messages), [`graphql`] (operations and root fields), [`wire`] (database sessions).
+//! - [`mask`]: response redaction.
 //! - [`identity`]: who acts, and whether it is an agent.
+//! - [`policy`]: the schema, its validation and compilation.
 //! - [`decide`]: facts + policy -> [`decide::Decision`].
-//! - [`engine`]: one request through all of the above.
+//! - [`reply`]: how a denial looks on each channel.
 //! - [`audit`]: the record of each decision, its hash chain, batching and sink formats.
+//! - [`engine`]: one action through all of the above, and its [`engine::Conclusion`].
 //! - `proxy` (only in the `.wasm`): the proxy-wasm glue, the one module that talks to the host.
 
 pub mod audit;
 pub mod decide;
 pub mod engine;
+pub mod glob;
 pub mod graphql;
+pub mod hex;
 pub mod http;
 pub mod identity;
+pub mod json;
 pub mod mask;
 pub mod mcp;
 pub mod policy;
+pub mod reply;
 #[cfg(target_arch = "wasm32")]
 mod proxy;
 pub mod sql;

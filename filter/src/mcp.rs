@@ -1,5 +1,5 @@
-//! MCP over Streamable HTTP: the JSON-RPC messages of a POST, what each one asks for, and the
-//! JSON-RPC error a client gets for a denied call.
+//! MCP over Streamable HTTP: the JSON-RPC messages of a POST and what each one asks for (the
+//! error a denied call gets is [`crate::reply::mcp`]).
 //!
 //! A body is one message or, in the 2025-03-26 revision, a batch array of them. Each request or
 //! notification is decided on its own; a request is denied when any of its messages is. What
@@ -13,22 +13,12 @@
 //! `.../2026-07-28/basic/transports/streamable-http.mdx` with `seps/2243-http-standardization.md`
 //! (`Mcp-Method` / `Mcp-Name`, HTTP 400 with `-32020` HeaderMismatch on disagreement).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::decide::{Decision, Limit, Reason};
-use crate::http::json::kind;
-use crate::http::reply::{denied_body, Reply};
+use crate::glob::Glob;
 use crate::http::{parse_strict_json, ExtractError, Request};
-use crate::policy::McpSql;
+use crate::json::{kind, Pointer};
 use crate::sql::Dialect;
-
-/// JSON-RPC error code of a denied call. MCP 2026-07-28 reserves -32020..-32099 for codes it
-/// defines and asks that -32000..-32019 not be used by new implementations; other codes belong
-/// outside JSON-RPC's reserved -32768..-32000, so a client cannot mistake a policy denial for a
-/// malformed request (-32600) or a server failure (-32603).
-pub const DENIED_CODE: i64 = -31403;
-/// `HeaderMismatch` (MCP 2026-07-28): headers disagree with the body.
-pub const HEADER_MISMATCH_CODE: i64 = -32020;
 
 /// Messages one POST may carry in a batch.
 const MAX_BATCH: usize = 256;
@@ -41,6 +31,15 @@ pub enum MessageKind {
     Notification,
     /// A client's answer to a server request (`result` or `error`).
     Response,
+}
+
+/// SQL carried in a tool's arguments (a route's `mcp.sql` entry).
+#[derive(Clone, Debug)]
+pub struct McpSql {
+    pub tool: Glob,
+    /// Relative to the message's `params`.
+    pub pointer: Pointer,
+    pub dialect: Dialect,
 }
 
 /// One JSON-RPC message of a request.
@@ -165,37 +164,6 @@ pub fn sql_texts(call: &Call, sources: &[McpSql]) -> Result<Vec<(String, Dialect
         return Err(ExtractError::Missing(format!("tools/call {tool:?}: no SQL at params{}", places.join(" or params"))));
     }
     Ok(texts)
-}
-
-/// The reply to a denied MCP request. Each request of the body gets a JSON-RPC error with its
-/// own id (a batch gets an array); the error's `data` carries what the HTTP deny body carries.
-/// A body of notifications and responses only has no id to answer, so it gets HTTP 403.
-///
-/// Headers that disagree with the body get what MCP 2026-07-28 prescribes: HTTP 400 and
-/// `HeaderMismatch`.
-pub fn denied(decision: &Decision, calls: &[Call], batch: bool, request_id: Option<&str>) -> Reply {
-    let data = denied_body(decision, request_id);
-    let mismatch = decision.reason == Reason::Limit(Limit::McpHeaders);
-    let code = if mismatch { HEADER_MISMATCH_CODE } else { DENIED_CODE };
-    let error = |id: &Value| {
-        json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": {"code": code, "message": decision.message, "data": data},
-        })
-    };
-    let answers: Vec<Value> =
-        calls.iter().filter(|c| c.kind == MessageKind::Request).filter_map(|c| c.id.as_ref()).map(error).collect();
-    let (status, body) = match (answers.len(), batch) {
-        (0, _) => (crate::http::reply::DENIED_STATUS, error(&Value::Null)),
-        (_, true) => (200, Value::Array(answers)),
-        (_, false) => (200, answers.into_iter().next().unwrap_or(Value::Null)),
-    };
-    let status = if mismatch { 400 } else { status };
-    let mut reply = crate::http::reply::denied(decision, request_id);
-    reply.status = status;
-    reply.body = body.to_string();
-    reply
 }
 
 /// The first revision whose clients must mirror the method and name into headers.

@@ -2,7 +2,8 @@
 //! and GraphQL operations, with the evasions each invites.
 
 use access_guardrails::decide::{Limit, Reason};
-use access_guardrails::engine::{denied_reply, evaluate, Outcome};
+use access_guardrails::engine::{evaluate, Outcome};
+use access_guardrails::reply::http_denial;
 use access_guardrails::http::Request;
 use access_guardrails::identity::{resolve, HttpAttributes};
 use access_guardrails::policy::Policy;
@@ -52,8 +53,8 @@ fn send(policy: &Policy, method: &str, path: &str, who: &str, headers: &[(&str, 
     all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
     let request = Request::new(method, path, "h", all);
     let route = policy.route(&request).expect("a route");
-    let actor = resolve(&policy.identity, &HttpAttributes { request: &request, jwt_payload: None, peer_spiffe: None });
-    evaluate(policy, route, &actor, &request, body.map(str::as_bytes))
+    let actor = resolve(&policy.identity, &HttpAttributes::headers_only(&request));
+    evaluate(policy, route, &actor, &request, body.map(str::as_bytes), None)
 }
 
 fn rule(outcome: &Outcome) -> Option<&str> {
@@ -112,7 +113,7 @@ fn mcp_tool_calls_are_decided_by_name_and_arguments() {
     let p = policy();
     let out = mcp(&p, "agent:ops", &[], &tool_call(json!(7), "delete_project", json!({"id": 1})));
     assert_eq!(rule(&out), Some("no-deletes-tools"));
-    assert_eq!(out.action_kind(), "mcp");
+    assert_eq!(out.action.kind(), "mcp");
     assert_eq!(rule(&mcp(&p, "alice", &[], &tool_call(json!(7), "delete_project", json!({})))), None);
     assert_eq!(rule(&mcp(&p, "alice", &[], &tool_call(json!(1), "deploy", json!({"force": false})))), None);
     assert_eq!(rule(&mcp(&p, "alice", &[], &tool_call(json!(1), "deploy", json!({"force": true})))), Some("no-forced-deploys"));
@@ -140,7 +141,8 @@ fn sql_inside_tool_arguments_goes_through_the_sql_engine() {
     assert_eq!(run(json!({"query": ["DROP TABLE t"]})).as_deref(), Some("limits.on_unparsable"));
     let out = mcp(&p, "agent:ops", &[], &tool_call(json!(1), "run_sql", json!({"query": "DROP TABLE t"})));
     assert_eq!(out.decision.message, "Dropping objects goes through migrations.");
-    assert_eq!(out.texts, vec!["DROP TABLE t"]);
+    let texts: Vec<&str> = out.action.statements().iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(texts, vec!["DROP TABLE t"]);
 }
 
 #[test]
@@ -153,9 +155,9 @@ fn a_batch_is_denied_when_any_message_is_and_every_request_gets_its_error() {
     ]);
     let out = mcp(&p, "agent:ops", &[], &batch);
     assert_eq!(rule(&out), Some("no-deletes-tools"));
-    assert_eq!(out.decision.call, Some(2));
+    assert_eq!(out.decision.call(), Some(2));
     let route = &p.routes[0];
-    let reply = denied_reply(route, &out, Some("req-9"));
+    let reply = http_denial(&route.payload, &out, Some("req-9"));
     assert_eq!(reply.status, 200);
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     let ids: Vec<&Value> = body.as_array().unwrap().iter().map(|e| &e["id"]).collect();
@@ -165,7 +167,7 @@ fn a_batch_is_denied_when_any_message_is_and_every_request_gets_its_error() {
     assert_eq!(body[1]["error"]["data"]["request_id"], "req-9");
 
     let single = mcp(&p, "agent:ops", &[], &tool_call(json!(5), "drop_index", json!({})));
-    let body: Value = serde_json::from_str(&denied_reply(route, &single, None).body).unwrap();
+    let body: Value = serde_json::from_str(&http_denial(&route.payload, &single, None).body).unwrap();
     assert_eq!((body["jsonrpc"].as_str(), &body["id"]), (Some("2.0"), &json!(5)));
     assert!(body["error"]["message"].as_str().unwrap().contains("no-deletes-tools"));
 }
@@ -209,7 +211,7 @@ fn mcp_routing_headers_must_agree_with_the_body() {
     assert!(mismatch(&[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call")]).is_some());
     let out = mismatch(&[("mcp-protocol-version", "2026-07-28")]).expect("missing headers are refused");
     assert!(out.decision.is_deny());
-    let reply = denied_reply(&p.routes[0], &out, None);
+    let reply = http_denial(&p.routes[0].payload, &out, None);
     assert_eq!(reply.status, 400);
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["error"]["code"], -32020);
@@ -233,8 +235,8 @@ fn graphql_mutations_are_seen_through_aliases_fragments_and_batches() {
     assert_eq!(gql("agent:a", json!({"query": "mutation {"})).as_deref(), Some("limits.on_unparsable"));
     let get = send(&p, "GET", "/graphql?query=mutation%7BdeleteUser(id%3A1)%7D", "agent:a", &[], None);
     assert_eq!(rule(&get), Some("agents-no-destructive-mutations"));
-    assert_eq!(get.action_kind(), "graphql");
-    assert_eq!(get.operations[0].fields, vec!["deleteUser"]);
+    assert_eq!(get.action.kind(), "graphql");
+    assert_eq!(get.action.operations()[0].fields, vec!["deleteUser"]);
 }
 
 #[test]

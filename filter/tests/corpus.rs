@@ -75,8 +75,8 @@ fn check(policy: &Policy, case: &Case) -> Result<(), String> {
         vec![("x-agent-id".into(), principal.into())],
     );
     let route = policy.route(&request).ok_or_else(|| format!("no route for dialect {}", case.dialect))?;
-    let actor = resolve(&policy.identity, &HttpAttributes { request: &request, jwt_payload: None, peer_spiffe: None });
-    let outcome = evaluate(policy, route, &actor, &request, Some(case.sql.as_bytes()));
+    let actor = resolve(&policy.identity, &HttpAttributes::headers_only(&request));
+    let outcome = evaluate(policy, route, &actor, &request, Some(case.sql.as_bytes()), None);
     let decision = &outcome.decision;
 
     let mut problems = Vec::new();
@@ -91,29 +91,28 @@ fn check(policy: &Policy, case: &Case) -> Result<(), String> {
     if rule != case.rule {
         problems.push(format!("rule {rule}, expected {}", case.rule));
     }
-    let unparsed = outcome.statements.iter().any(|s| s.is_err());
+    let statements = outcome.action.statements();
+    let unparsed = statements.iter().any(|s| s.unparsed().is_some());
     if case.operations == "unparsable" {
         if !unparsed {
             problems.push("expected a statement that does not parse".into());
         }
     } else {
-        if let Some(Err(u)) = outcome.statements.iter().find(|s| s.is_err()) {
+        if let Some(u) = statements.iter().find_map(|s| s.unparsed()) {
             problems.push(format!("unexpected parse failure: {}", u.error));
         }
-        let ops: BTreeSet<String> = outcome
-            .statements
+        let ops: BTreeSet<String> = statements
             .iter()
-            .flatten()
+            .filter_map(|s| s.analysis.as_ref().ok())
             .flat_map(|i| i.operations.iter().map(|o| o.as_str().to_string()))
             .collect();
         if ops != set(&case.operations) {
             problems.push(format!("operations {ops:?}, expected {:?}", set(&case.operations)));
         }
         if case.objects != "*" {
-            let objects: BTreeSet<String> = outcome
-                .statements
+            let objects: BTreeSet<String> = statements
                 .iter()
-                .flatten()
+                .filter_map(|s| s.analysis.as_ref().ok())
                 .flat_map(|i| i.objects().into_iter().map(|o| o.to_string()))
                 .collect();
             if objects != set(&case.objects) {
@@ -121,7 +120,7 @@ fn check(policy: &Policy, case: &Case) -> Result<(), String> {
             }
         }
         if case.unbounded != "*" {
-            let unbounded = outcome.statements.iter().flatten().any(|i| i.unbounded);
+            let unbounded = statements.iter().filter_map(|s| s.analysis.as_ref().ok()).any(|i| i.unbounded);
             if unbounded != (case.unbounded == "y") {
                 problems.push(format!("unbounded {unbounded}, expected {}", case.unbounded));
             }

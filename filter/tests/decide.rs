@@ -43,9 +43,9 @@ fn standard(mode: &str) -> Policy {
 fn run(policy: &Policy, path: &str, who: &str, sql: &str) -> Outcome {
     let request = Request::new("POST", path, "h", vec![("x-agent-id".into(), who.into())]);
     let route = policy.route(&request).expect("route");
-    let actor = resolve(&policy.identity, &HttpAttributes { request: &request, jwt_payload: None, peer_spiffe: None });
+    let actor = resolve(&policy.identity, &HttpAttributes::headers_only(&request));
     let body = json!({ "query": sql }).to_string();
-    evaluate(policy, route, &actor, &request, Some(body.as_bytes()))
+    evaluate(policy, route, &actor, &request, Some(body.as_bytes()), None)
 }
 
 #[test]
@@ -56,8 +56,8 @@ fn deny_wins_and_names_rule_message_and_statement() {
     assert_eq!(d.effect, Effect::Deny);
     assert_eq!(d.rule.as_deref(), Some("no-drops"));
     assert_eq!(d.message, "Use migrations.");
-    assert_eq!(d.statement, Some(1));
-    assert_eq!(out.texts[1], "DROP TABLE t");
+    assert_eq!(d.statement(), Some(1));
+    assert_eq!(out.action.statements()[1].text, "DROP TABLE t");
 }
 
 #[test]
@@ -126,9 +126,9 @@ fn missing_payloads_and_empty_sql_follow_on_unparsable() {
     let p = standard("enforce");
     let request = Request::new("POST", "/sql", "h", vec![]);
     let route = p.route(&request).unwrap();
-    let actor = resolve(&p.identity, &HttpAttributes { request: &request, jwt_payload: None, peer_spiffe: None });
+    let actor = resolve(&p.identity, &HttpAttributes::headers_only(&request));
     for body in [None, Some(&b"{}"[..]), Some(&b"{\"query\": \"  -- nothing\"}"[..]), Some(&b"not json"[..])] {
-        let out = evaluate(&p, route, &actor, &request, body);
+        let out = evaluate(&p, route, &actor, &request, body, None);
         assert_eq!(out.decision.effect, Effect::Deny, "{body:?}");
         assert_eq!(out.decision.rule.as_deref(), Some("limits.on_unparsable"), "{body:?}");
     }

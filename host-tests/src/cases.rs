@@ -245,7 +245,10 @@ pub fn prepare(policy: &Policy, request: &RequestDoc) -> Prepared {
     }
     if let Some(sql) = &request.sql {
         let probe = Request::new(&method, &path, &authority, headers.clone());
-        let source = policy.route(&probe).and_then(|r| r.sql.as_ref()).map(|s| s.source.clone());
+        let source = policy.route(&probe).and_then(|r| match &r.payload {
+            access_guardrails::policy::Payload::Sql(sql) => Some(sql.source.clone()),
+            _ => None,
+        });
         let carried = carrier(&source.unwrap_or(access_guardrails::http::PayloadSource::Body), sql);
         if let Some(query) = carried.query {
             path.push(if path.contains('?') { '&' } else { '?' });

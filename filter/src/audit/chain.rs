@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::policy::hex;
+use crate::hex::hex;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -28,15 +28,6 @@ pub struct Chain {
 impl Chain {
     pub fn new(id: String, key: Option<&str>) -> Chain {
         Chain { id, seq: 0, prev: GENESIS.to_string(), key: key.map(|k| k.as_bytes().to_vec()) }
-    }
-
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The sequence number the next record will get.
-    pub fn next_seq(&self) -> u64 {
-        self.seq + 1
     }
 
     /// Fills the chain fields of `record` and advances; returns its seq and hash.

@@ -13,5 +13,5 @@ pub mod record;
 pub mod ship;
 
 pub use chain::{verify, Chain, ChainReport};
-pub use record::{decision_record, RecordFacts};
+pub use record::{add_mask, decision_record, RecordFacts, Site};
 pub use ship::{Outgoing, Shipper, ShipperStats};

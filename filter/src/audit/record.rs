@@ -22,82 +22,69 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::engine::Outcome;
+use crate::decide::{Action, Outcome};
 use crate::http::Request;
 use crate::identity::Actor;
-use crate::policy::{Effect, Policy, StatementDetail};
+use crate::mask::response::MaskSummary;
+use crate::policy::{Effect, Policy, Protocol, StatementDetail};
 
 pub const PLUGIN: &str = concat!("access-guardrails/", env!("CARGO_PKG_VERSION"));
+
+/// Where an action was taken: an HTTP request, or a database connection on the wire.
+#[derive(Clone, Copy, Debug)]
+pub enum Site<'a> {
+    Http(&'a Request),
+    Db { protocol: Protocol, database: &'a str, user: &'a str },
+}
+
+impl<'a> Site<'a> {
+    /// The request's `x-request-id`.
+    pub fn request_id(&self) -> Option<&'a str> {
+        match self {
+            Site::Http(request) => request.header("x-request-id"),
+            Site::Db { .. } => None,
+        }
+    }
+}
 
 /// What a decision record is made of, gathered by the caller.
 pub struct RecordFacts<'a> {
     pub policy: &'a Policy,
     pub route: &'a str,
     pub actor: &'a Actor,
-    pub request: &'a Request,
+    pub site: Site<'a>,
     pub outcome: &'a Outcome,
     pub now_nanos: u64,
     pub latency_us: u64,
-    /// On a masking route, what masking the response did.
-    pub mask: Option<&'a crate::mask::response::MaskSummary>,
-    /// On a wire connection: the protocol, database and user (the request is then empty).
-    pub db: Option<(&'a str, &'a str, &'a str)>,
 }
 
 /// The record of one decision, without its chain fields.
 pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
     let outcome = facts.outcome;
     let decision = &outcome.decision;
-    let mut operations: Vec<&str> = Vec::new();
-    let mut objects: Vec<String> = Vec::new();
-    let mut fingerprints = Vec::new();
-    for statement in &outcome.statements {
-        let intent = match statement {
-            Ok(intent) => intent,
-            Err(unparsed) => &unparsed.suspected,
-        };
-        operations.extend(intent.operations.iter().map(|op| op.as_str()));
-        objects.extend(intent.objects().iter().map(|o| o.to_string()));
-        fingerprints.push(intent.fingerprint.as_str());
-    }
-    for call in &outcome.calls {
-        operations.extend(call.method.as_deref());
-        objects.extend(call.target.clone());
-    }
-    for operation in &outcome.operations {
-        operations.push(operation.kind.as_str());
-        objects.extend(operation.fields.iter().cloned());
-    }
-    operations.sort_unstable();
-    operations.dedup();
-    objects.sort_unstable();
-    objects.dedup();
+    let (operations, objects) = operations_and_objects(&outcome.action);
+    let statements = outcome.action.statements();
     let detail = facts.policy.audit.as_ref().map_or(StatementDetail::Full, |a| a.statement);
-    let statements = !outcome.statements.is_empty();
+    let joined = |part: fn(&crate::sql::Statement) -> &str| statements.iter().map(part).collect::<Vec<_>>().join(";\n");
     let (statement, fingerprint) = match detail {
-        StatementDetail::Full if statements => (Some(outcome.texts.join(";\n")), None),
-        StatementDetail::Fingerprint if statements => (None, Some(fingerprints.join(";\n"))),
-        _ => (None, None),
+        _ if statements.is_empty() => (None, None),
+        StatementDetail::Full => (Some(joined(|s| &s.text)), None),
+        StatementDetail::Fingerprint => (None, Some(joined(|s| &s.intent().fingerprint))),
+        StatementDetail::None => (None, None),
     };
     let mut record = base(facts.now_nanos, "decision");
-    let r = facts.request;
     let fields = json!({
-        "request_id": r.header("x-request-id"),
-        "trace_id": trace_id(r),
         "actor_principal": facts.actor.principal,
         "actor_kind": facts.actor.kind_str(),
         "actor_source": facts.actor.source,
         "actor_spiffe": facts.actor.spiffe,
         "route": facts.route,
-        "http_method": r.method,
-        "http_authority": r.authority,
-        "http_path": r.path(),
-        "action_kind": outcome.action_kind(),
+        "action_kind": outcome.action.kind(),
         "action_operations": operations,
         "action_objects": objects,
         "action_statement": statement,
         "action_fingerprint": fingerprint,
-        "action_statements": outcome.statements.len(),
+        "action_statements": statements.len(),
         "decision_effect": if decision.effect == Effect::Deny { "deny" } else { "allow" },
         "decision_mode": if decision.enforced { "enforce" } else { "monitor" },
         "decision_rule": decision.rule,
@@ -109,20 +96,62 @@ pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
     if let Value::Object(fields) = fields {
         record.extend(fields);
     }
-    if let Some((protocol, database, user)) = facts.db {
-        for key in ["http_method", "http_authority", "http_path"] {
-            record.insert(key.into(), Value::Null);
-        }
-        record.insert("db_protocol".into(), json!(protocol));
-        record.insert("db_database".into(), json!(database));
-        record.insert("db_user".into(), json!(user));
-    }
-    if let Some(mask) = facts.mask {
-        record.insert("mask_detectors".into(), json!(mask.counts.keys().collect::<Vec<_>>()));
-        record.insert("mask_counts".into(), json!(mask.counts.values().collect::<Vec<_>>()));
-        record.insert("mask_note".into(), json!(mask.note));
-    }
+    record.extend(site_fields(facts.site));
     record
+}
+
+/// The `http_*` keys of a request, or the `db_*` keys of a connection.
+fn site_fields(site: Site<'_>) -> Map<String, Value> {
+    let fields = match site {
+        Site::Http(r) => json!({
+            "request_id": r.header("x-request-id"),
+            "trace_id": trace_id(r),
+            "http_method": r.method,
+            "http_authority": r.authority,
+            "http_path": r.path(),
+        }),
+        Site::Db { protocol, database, user } => json!({
+            "db_protocol": protocol,
+            "db_database": database,
+            "db_user": user,
+        }),
+    };
+    match fields {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Every operation and object, sorted: SQL operations and tables, MCP methods and targets,
+/// GraphQL operation types and root fields.
+fn operations_and_objects(action: &Action) -> (Vec<&str>, Vec<String>) {
+    let mut operations: Vec<&str> = Vec::new();
+    let mut objects: Vec<String> = Vec::new();
+    for statement in action.statements() {
+        let intent = statement.intent();
+        operations.extend(intent.operations.iter().map(|op| op.as_str()));
+        objects.extend(intent.objects().iter().map(|o| o.to_string()));
+    }
+    for call in action.calls() {
+        operations.extend(call.method.as_deref());
+        objects.extend(call.target.clone());
+    }
+    for operation in action.operations() {
+        operations.push(operation.kind.as_str());
+        objects.extend(operation.fields.iter().cloned());
+    }
+    operations.sort_unstable();
+    operations.dedup();
+    objects.sort_unstable();
+    objects.dedup();
+    (operations, objects)
+}
+
+/// Adds what masking did to the response (counts per detector, never values) to a record.
+pub fn add_mask(record: &mut Map<String, Value>, mask: &MaskSummary) {
+    record.insert("mask_detectors".into(), json!(mask.counts.keys().collect::<Vec<_>>()));
+    record.insert("mask_counts".into(), json!(mask.counts.values().collect::<Vec<_>>()));
+    record.insert("mask_note".into(), json!(mask.note));
 }
 
 /// A record standing for `count` records the buffer dropped: every seq in `from_seq..=to_seq`

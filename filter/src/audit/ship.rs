@@ -93,15 +93,6 @@ impl Shipper {
         }
     }
 
-    pub fn chain_id(&self) -> &str {
-        self.chain.id()
-    }
-
-    /// Records accepted and not yet delivered (queued or in flight).
-    pub fn pending(&self) -> usize {
-        self.queue.len() + self.in_flight.iter().map(|(_, b, _)| b.len()).sum::<usize>()
-    }
-
     /// Deliveries are failing and the buffer is full: under `on_unavailable: deny` no action
     /// may go on, since its record could not be kept.
     pub fn unavailable(&self) -> bool {

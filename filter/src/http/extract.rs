@@ -8,15 +8,12 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::json::{kind, Pointer};
+use crate::json::{self as strict, kind, Pointer};
 use super::{form_values, percent_decode, Request};
 use crate::sql::Dialect;
 
-/// JSON nesting the extractor accepts (serde_json's own limit is 128).
-pub const MAX_JSON_DEPTH: usize = 64;
 /// Nesting of Hasura `bulk` envelopes.
 const MAX_BULK_DEPTH: usize = 8;
 
@@ -266,80 +263,9 @@ fn json_body(body: Option<&[u8]>) -> Result<Option<Value>, ExtractError> {
     parse_strict_json(text).map(Some)
 }
 
-/// Parses JSON, refusing duplicate object keys and nesting beyond [`MAX_JSON_DEPTH`].
+/// [`strict::parse_strict`], its error a malformed request.
 pub fn parse_strict_json(text: &str) -> Result<Value, ExtractError> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = StrictValue { depth: 0 }
-        .deserialize(&mut deserializer)
-        .map_err(|e| ExtractError::Malformed(format!("body is not valid JSON: {e}")))?;
-    deserializer.end().map_err(|e| ExtractError::Malformed(format!("body is not valid JSON: {e}")))?;
-    Ok(value)
-}
-
-struct StrictValue {
-    depth: usize,
-}
-
-impl<'de> de::DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrictValue {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        if self.depth >= MAX_JSON_DEPTH {
-            return Err(de::Error::custom(format!("nested deeper than {MAX_JSON_DEPTH} levels")));
-        }
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue { depth: self.depth + 1 })? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        if self.depth >= MAX_JSON_DEPTH {
-            return Err(de::Error::custom(format!("nested deeper than {MAX_JSON_DEPTH} levels")));
-        }
-        let mut object = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(StrictValue { depth: self.depth + 1 })?;
-            if object.insert(key.clone(), value).is_some() {
-                return Err(de::Error::custom(format!("duplicate key {key:?}")));
-            }
-        }
-        Ok(Value::Object(object))
-    }
+    strict::parse_strict(text).map_err(ExtractError::Malformed)
 }
 
 fn collect_pointer(doc: &Value, pointer: &str, out: &mut Vec<Payload>) -> Result<(), ExtractError> {
@@ -452,7 +378,7 @@ fn hasura(doc: &Value, depth: usize, out: &mut Vec<Payload>) -> Result<(), Extra
         match args.and_then(|a| a.get("sql")) {
             Some(Value::String(sql)) => out.push(Payload { text: sql.clone(), dialect }),
             Some(other) => {
-                return Err(ExtractError::Malformed(format!("Hasura {kind} args.sql is {}", super::json::kind(other))))
+                return Err(ExtractError::Malformed(format!("Hasura {kind} args.sql is {}", strict::kind(other))))
             }
             None => {}
         }

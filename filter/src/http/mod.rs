@@ -7,13 +7,10 @@
 
 pub mod encoding;
 mod extract;
-pub mod json;
-pub mod reply;
 
-pub use extract::{carrier, extract, Carrier, parse_strict_json, ExtractError, Payload, PayloadSource, Preset, MAX_JSON_DEPTH};
-pub use json::check_pointer;
+pub use extract::{carrier, extract, Carrier, parse_strict_json, ExtractError, Payload, PayloadSource, Preset};
 
-use crate::policy::glob::Glob;
+use crate::glob::Glob;
 
 /// One HTTP request as the engine sees it.
 #[derive(Clone, Debug)]

@@ -23,8 +23,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, PatternID};
 use sha2::{Digest, Sha256};
 
-use crate::policy::glob::Glob;
-use crate::policy::{ActorMatch, Effect};
+use crate::glob::Glob;
 use detectors::Builtin;
 use json::{Step, TokenKind};
 
@@ -96,10 +95,8 @@ pub struct Masker {
     detectors: Vec<Detector>,
     pub fields: Vec<FieldRule>,
     hash_key: Option<Vec<u8>>,
-    /// Whose responses are masked (everyone when `None`).
-    pub actor: Option<ActorMatch>,
+    /// The largest body held for masking.
     pub max_body_bytes: u64,
-    pub on_unmaskable: Effect,
 }
 
 /// The lazy DFA's state cache: one per masker and VM, reused across responses.
@@ -186,9 +183,7 @@ impl Masker {
             detectors,
             fields,
             hash_key: hash_key.map(|k| k.as_bytes().to_vec()),
-            actor: None,
             max_body_bytes: 1_048_576,
-            on_unmaskable: Effect::Deny,
         })
     }
 
@@ -362,7 +357,7 @@ impl Masker {
                     }
                     None => Sha256::digest(text).to_vec(),
                 };
-                format!("[{name}:{}]", crate::policy::hex(&digest[..8])).into_bytes()
+                format!("[{name}:{}]", crate::hex::hex(&digest[..8])).into_bytes()
             }
             Action::Partial => partial(name, text).unwrap_or_else(|| format!("[REDACTED:{name}]").into_bytes()),
         }

@@ -70,18 +70,6 @@ pub fn mask_body<'h>(
     Ok(masked)
 }
 
-/// What the client gets instead of a response that could not be masked (status 502).
-pub fn unmaskable_body(reason: &str, request_id: Option<&str>) -> String {
-    serde_json::json!({
-        "error": "access_guardrails_unmaskable",
-        "message": format!("the response was withheld: {reason}"),
-        "request_id": request_id,
-    })
-    .to_string()
-}
-
-pub const UNMASKABLE_STATUS: u32 = 502;
-
 /// What the audit record says about masking.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MaskSummary {

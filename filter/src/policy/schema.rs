@@ -80,18 +80,7 @@ impl Default for IdentityDoc {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum PrincipalSource {
-    Header(String),
-    JwtClaim(String),
-    PeerSpiffe(bool),
-    /// The database user of a wire connection.
-    DbUser(bool),
-    /// A Postgres startup parameter (`application_name`) or a MySQL connection attribute
-    /// (`program_name`).
-    ClientAttribute(String),
-}
+pub use crate::identity::PrincipalSource;
 
 /// What the filter reads: HTTP requests, or a database's wire protocol (loaded as a network
 /// filter before `tcp_proxy`).

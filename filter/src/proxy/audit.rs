@@ -1,15 +1,18 @@
 //! Ships the audit trail from the root context: streams hand records to the VM's [`Shipper`],
-//! and every tick sends what is due with `dispatch_http_call`. Calls are made only from the
-//! root context, whose answer always finds it (a stream may be gone by then).
+//! and every tick sends what is due with an HTTP call. Calls are made only from the root
+//! context, whose answer always finds it (a stream may be gone by then).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use serde_json::{Map, Value};
 
+use super::host::{self, BufferType, LogLevel, MapType};
+use super::metrics::{Counter, Metrics};
 use crate::audit::{Chain, Shipper, ShipperStats};
-use crate::policy::{hex, AuditDoc};
+use crate::hex::hex;
+use crate::policy::AuditDoc;
 
 /// How long a batch may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,28 +31,38 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 pub struct AuditSink {
     config: AuditDoc,
-    pub shipper: Shipper,
+    shipper: Shipper,
     /// Call token -> batch id.
     calls: HashMap<u32, u64>,
     /// Whether a refused batch was logged already (once is enough to find the cause).
     logged_refusal: bool,
     reported: ShipperStats,
-    counters: [Option<u32>; 3],
+    metrics: Rc<Metrics>,
 }
 
 impl AuditSink {
-    pub fn new(config: &AuditDoc, now_nanos: u64) -> AuditSink {
+    pub fn new(config: &AuditDoc, metrics: Rc<Metrics>, now_nanos: u64) -> AuditSink {
         let chain = Chain::new(hex(&random_bytes::<16>()), config.chain_key.as_deref());
         let seed = u64::from_le_bytes(random_bytes::<8>());
-        let counter = |name| hostcalls::define_metric(MetricType::Counter, name).ok();
         AuditSink {
             config: config.clone(),
             shipper: Shipper::new(config, chain, seed, now_nanos / 1_000_000),
             calls: HashMap::new(),
             logged_refusal: false,
             reported: ShipperStats::default(),
-            counters: [counter("guardrails.audit.sent"), counter("guardrails.audit.failed"), counter("guardrails.audit.dropped")],
+            metrics,
         }
+    }
+
+    /// Whether records can no longer be kept: deliveries fail and the buffer is full.
+    pub fn unavailable(&self) -> bool {
+        self.shipper.unavailable()
+    }
+
+    /// Takes a decision record into the chain and the buffer.
+    pub fn push(&mut self, record: Map<String, Value>, now_nanos: u64) {
+        self.shipper.push(record, now_nanos);
+        self.report();
     }
 
     /// The tick period: often enough for `flush_ms`, and to send full batches promptly.
@@ -74,11 +87,11 @@ impl AuditSink {
                 ("content-type", batch.content_type),
             ];
             headers.extend(self.config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            match hostcalls::dispatch_http_call(&self.config.cluster, headers, Some(&batch.body), vec![], CALL_TIMEOUT) {
-                Ok(token) => {
+            match host::http_call(&self.config.cluster, &headers, &batch.body, CALL_TIMEOUT) {
+                Some(token) => {
                     self.calls.insert(token, batch.id);
                 }
-                Err(_) => self.shipper.failed(batch.id, now_ms),
+                None => self.shipper.failed(batch.id, now_ms),
             }
         }
         self.report();
@@ -91,28 +104,16 @@ impl AuditSink {
         let status = if num_headers == 0 {
             None
         } else {
-            hostcalls::get_map_bytes(proxy_wasm::types::MapType::HttpCallResponseHeaders)
-                .ok()
-                .and_then(|h| h.into_iter().find(|(k, _)| k == ":status"))
+            host::headers(MapType::HttpCallResponseHeaders)
+                .into_iter()
+                .find(|(k, _)| k == ":status")
                 .and_then(|(_, v)| std::str::from_utf8(&v).ok()?.parse::<u32>().ok())
         };
         match status {
             Some(200..=299) => self.shipper.delivered(batch),
             // Malformed for this sink: retrying cannot help.
             Some(code @ 400..=499) if code != 408 && code != 429 => {
-                if !self.logged_refusal {
-                    self.logged_refusal = true;
-                    let body = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, 512)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default();
-                    let message = format!(
-                        "access-guardrails: audit sink {} refused a batch with {code}, its records are dropped (and counted in a gap record): {}",
-                        self.config.cluster,
-                        String::from_utf8_lossy(&body).trim()
-                    );
-                    let _ = hostcalls::log(proxy_wasm::types::LogLevel::Error, &message);
-                }
+                self.log_refusal(code);
                 self.shipper.rejected(batch);
             }
             _ => self.shipper.failed(batch, now_nanos / 1_000_000),
@@ -120,15 +121,26 @@ impl AuditSink {
         self.report();
     }
 
-    /// Moves the counters by what changed since the last report.
-    pub fn report(&mut self) {
-        let now = self.shipper.stats;
-        let deltas = [now.sent - self.reported.sent, now.failed - self.reported.failed, now.dropped - self.reported.dropped];
-        for (counter, delta) in self.counters.iter().zip(deltas) {
-            if let (Some(id), true) = (counter, delta > 0) {
-                let _ = hostcalls::increment_metric(*id, delta as i64);
-            }
+    fn log_refusal(&mut self, code: u32) {
+        if self.logged_refusal {
+            return;
         }
+        self.logged_refusal = true;
+        let body = host::buffer(BufferType::HttpCallResponseBody, 0, 512);
+        let message = format!(
+            "access-guardrails: audit sink {} refused a batch with {code}, its records are dropped (and counted in a gap record): {}",
+            self.config.cluster,
+            String::from_utf8_lossy(&body).trim()
+        );
+        host::log(LogLevel::Error, &message);
+    }
+
+    /// Moves the counters by what changed since the last report.
+    fn report(&mut self) {
+        let now = self.shipper.stats;
+        self.metrics.add(Counter::AuditSent, now.sent - self.reported.sent);
+        self.metrics.add(Counter::AuditFailed, now.failed - self.reported.failed);
+        self.metrics.add(Counter::AuditDropped, now.dropped - self.reported.dropped);
         self.reported = now;
     }
 }

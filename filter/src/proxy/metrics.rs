@@ -1,55 +1,51 @@
-//! Counters, shared by every stream of a VM. Envoy shows them at `/stats` with the prefix
-//! `wasmcustom.`: `wasmcustom.guardrails.decisions.deny`, and so on.
+//! Every counter of the filter, declared once in [`COUNTERS`] and shared by the streams of a
+//! VM. Envoy shows them at `/stats` with the prefix `wasmcustom.`:
+//! `wasmcustom.guardrails.decisions.deny`, and so on.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use super::host;
+use crate::engine::{Conclusion, Count};
 
-use crate::decide::{Limit, Reason};
-use crate::engine::Outcome;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// What a conclusion counts (see [`Conclusion::counts`]).
+    Decision(Count),
+    AuditSent,
+    AuditFailed,
+    AuditDropped,
+}
+
+/// Each counter and its name, in the order of their ids.
+pub const COUNTERS: [(Counter, &str); 9] = [
+    (Counter::Decision(Count::Allow), "guardrails.decisions.allow"),
+    (Counter::Decision(Count::Deny), "guardrails.decisions.deny"),
+    (Counter::Decision(Count::WouldDeny), "guardrails.decisions.would_deny"),
+    (Counter::Decision(Count::Unparsable), "guardrails.unparsable"),
+    (Counter::Decision(Count::Oversize), "guardrails.oversize"),
+    (Counter::Decision(Count::EncodedBody), "guardrails.encoded_body"),
+    (Counter::AuditSent, "guardrails.audit.sent"),
+    (Counter::AuditFailed, "guardrails.audit.failed"),
+    (Counter::AuditDropped, "guardrails.audit.dropped"),
+];
 
 pub struct Metrics {
-    allow: Option<u32>,
-    deny: Option<u32>,
-    would_deny: Option<u32>,
-    unparsable: Option<u32>,
-    oversize: Option<u32>,
-    encoded_body: Option<u32>,
-}
-
-fn counter(name: &str) -> Option<u32> {
-    hostcalls::define_metric(MetricType::Counter, name).ok()
-}
-
-fn bump(metric: Option<u32>) {
-    if let Some(id) = metric {
-        let _ = hostcalls::increment_metric(id, 1);
-    }
+    ids: [Option<u32>; COUNTERS.len()],
 }
 
 impl Metrics {
     pub fn define() -> Metrics {
-        Metrics {
-            allow: counter("guardrails.decisions.allow"),
-            deny: counter("guardrails.decisions.deny"),
-            would_deny: counter("guardrails.decisions.would_deny"),
-            unparsable: counter("guardrails.unparsable"),
-            oversize: counter("guardrails.oversize"),
-            encoded_body: counter("guardrails.encoded_body"),
+        Metrics { ids: COUNTERS.map(|(_, name)| host::define_counter(name)) }
+    }
+
+    pub fn add(&self, counter: Counter, by: u64) {
+        let id = COUNTERS.iter().position(|(c, _)| *c == counter).and_then(|i| self.ids[i]);
+        if let (Some(id), true) = (id, by > 0) {
+            host::increment(id, i64::try_from(by).unwrap_or(i64::MAX));
         }
     }
 
-    pub fn count(&self, outcome: &Outcome) {
-        let decision = &outcome.decision;
-        bump(if decision.is_deny() { self.deny } else { self.allow });
-        if decision.would_deny.is_some() {
-            bump(self.would_deny);
-        }
-        match decision.reason {
-            Reason::Limit(Limit::Unparsable) => bump(self.unparsable),
-            _ if outcome.statements.iter().any(Result::is_err) => bump(self.unparsable),
-            Reason::Limit(Limit::Oversize) => bump(self.oversize),
-            Reason::Limit(Limit::EncodedBody) => bump(self.encoded_body),
-            Reason::Limit(Limit::AuditUnavailable | Limit::McpHeaders) | Reason::Rule | Reason::RouteDefault => {}
+    pub fn count(&self, conclusion: &Conclusion) {
+        for count in conclusion.counts() {
+            self.add(Counter::Decision(count), 1);
         }
     }
 }

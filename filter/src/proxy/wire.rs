@@ -1,24 +1,19 @@
 //! The network filter: a database connection through the policy's wire protocol session.
 //! Each callback hands the new bytes to the session and puts back what it says to forward
-//! (the same bytes, a rewrite, or less while a message is incomplete).
+//! (the same bytes, a rewrite, or less while a message is incomplete). Every SQL-carrying
+//! message is evaluated and concluded by the engine, as an HTTP request is.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, StreamContext};
-use proxy_wasm::types::{Action, LogLevel, PeerType};
+use proxy_wasm::types::{Action, PeerType};
 
-use super::audit::AuditSink;
-use super::metrics::Metrics;
-use super::{log, nanos, record};
-use crate::decide::{decide_limit, Limit};
-use crate::engine::{self, Outcome};
-use crate::http::Request;
+use super::host::{self, BufferType, LogLevel};
+use super::{peer_spiffe, Shared};
+use crate::audit::Site;
+use crate::engine::{self, conclude, Outcome};
 use crate::identity::{self, Actor, WireAttributes};
-use crate::policy::{Policy, Protocol};
-use crate::sql::AnalysisCache;
-use crate::wire::{self, mysql, postgres, Inspect, Next, Verdict};
+use crate::policy::Protocol;
+use crate::reply::Reply;
+use crate::wire::{mysql, postgres, Inspect, Next, Verdict};
 
 enum Session {
     Postgres(postgres::Session),
@@ -31,33 +26,23 @@ struct Matched {
     actor: Actor,
     database: String,
     user: String,
-    /// The engine reads requests; a connection's is empty.
-    request: Request,
 }
 
 pub struct Connection {
-    pub policy: Rc<Policy>,
-    pub metrics: Rc<Metrics>,
-    pub audit: Option<Rc<RefCell<AuditSink>>>,
-    pub cache: Rc<RefCell<AnalysisCache>>,
+    shared: Shared,
     session: Option<Session>,
     matched: Option<Matched>,
     closed: bool,
 }
 
 impl Connection {
-    pub fn new(
-        policy: Rc<Policy>,
-        metrics: Rc<Metrics>,
-        audit: Option<Rc<RefCell<AuditSink>>>,
-        cache: Rc<RefCell<AnalysisCache>>,
-    ) -> Connection {
-        let limit = policy.limits.max_body_bytes as usize;
-        let session = match policy.protocol {
+    pub fn new(shared: Shared) -> Connection {
+        let limit = shared.policy.limits.max_body_bytes as usize;
+        let session = match shared.policy.protocol {
             Protocol::Mysql => Session::Mysql(mysql::Session::new(limit)),
             _ => Session::Postgres(postgres::Session::new(limit)),
         };
-        Connection { policy, metrics, audit, cache, session: Some(session), matched: None, closed: false }
+        Connection { shared, session: Some(session), matched: None, closed: false }
     }
 
     /// Feeds one direction's new bytes to the session and forwards what it returns.
@@ -65,8 +50,8 @@ impl Connection {
         if self.closed {
             return Action::Pause;
         }
-        let buffer = if downstream { proxy_wasm::types::BufferType::DownstreamData } else { proxy_wasm::types::BufferType::UpstreamData };
-        let data = hostcalls::get_buffer(buffer, 0, size).ok().flatten().unwrap_or_default();
+        let buffer = if downstream { BufferType::DownstreamData } else { BufferType::UpstreamData };
+        let data = host::buffer(buffer, 0, size);
         let Some(mut session) = self.session.take() else { return Action::Continue };
         let next = match (&mut session, downstream) {
             (Session::Postgres(s), true) => s.client_data(&data, &mut |inspect| self.judge(inspect)),
@@ -78,66 +63,63 @@ impl Connection {
         match next {
             Next::Forward(bytes) => {
                 if bytes != data {
-                    let _ = hostcalls::set_buffer(buffer, 0, size, &bytes);
+                    host::set_buffer(buffer, 0, size, &bytes);
                 }
                 Action::Continue
             }
             Next::Close(why) => {
-                log(LogLevel::Warn, &format!("access-guardrails: closing a {:?} connection: {why}", self.policy.protocol));
+                let protocol = self.shared.policy.protocol;
+                host::log(LogLevel::Warn, &format!("access-guardrails: closing a {protocol:?} connection: {why}"));
                 self.closed = true;
-                let _ = hostcalls::set_buffer(buffer, 0, size, &[]);
-                self.close_downstream();
-                self.close_upstream();
+                host::set_buffer(buffer, 0, size, &[]);
+                host::close_connection();
                 Action::Pause
             }
         }
     }
 
     fn judge(&mut self, inspect: Inspect<'_>) -> Verdict {
-        let started = nanos(self.get_current_time());
-        let policy = Rc::clone(&self.policy);
+        let started = host::now_nanos();
         if let Inspect::Startup { params } = inspect {
-            let value = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-            let user = value("user").unwrap_or("");
-            // Postgres: the database defaults to the user's name.
-            let database = value("database").unwrap_or(if policy.protocol == Protocol::Postgres { user } else { "" });
-            if let Some(route) = policy.connection_route(database, user) {
-                let spiffe = hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"])
-                    .ok()
-                    .flatten()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|s| s.starts_with("spiffe://"));
-                let actor = identity::resolve(&policy.identity, &WireAttributes { params, peer_spiffe: spiffe });
-                let request = Request::new("", "", "", Vec::new());
-                self.matched = Some(Matched { route, actor, database: database.to_string(), user: user.to_string(), request });
-            }
+            self.matched = self.startup(params);
             return Verdict::Allow;
         }
         let Some(matched) = &self.matched else { return Verdict::Allow };
+        let policy = &self.shared.policy;
         let route = &policy.routes[matched.route];
         let outcome = match inspect {
-            Inspect::Sql { text } => engine::evaluate_cached(
-                &policy,
-                route,
-                &matched.actor,
-                &matched.request,
-                Some(text.as_bytes()),
-                Some(&mut self.cache.borrow_mut()),
-            ),
-            Inspect::Unreadable { what } => Outcome::of(decide_limit(&policy, Limit::Unparsable, format!("the client sent {what}"))),
-            Inspect::Oversize { size } => engine::oversize(&policy, size as u64),
+            Inspect::Sql { text } => {
+                engine::evaluate_sql(policy, route, &matched.actor, text, Some(&mut self.shared.cache.borrow_mut()))
+            }
+            Inspect::Unreadable { what } => engine::unreadable(policy, route, what),
+            Inspect::Oversize { size } => engine::oversize(policy, route, size as u64),
             Inspect::Startup { .. } => return Verdict::Allow,
         };
-        let now = nanos(self.get_current_time());
-        let latency_us = now.saturating_sub(started) / 1_000;
-        let protocol = if policy.protocol == Protocol::Mysql { "mysql" } else { "postgres" };
-        let db = Some((protocol, matched.database.as_str(), matched.user.as_str()));
-        record(self.audit.as_ref(), now, &policy, (matched.route, &matched.actor, &matched.request, &outcome), latency_us, None, db);
-        self.metrics.count(&outcome);
-        if outcome.decision.is_deny() {
-            Verdict::Deny { message: wire::denied_message(&outcome.decision) }
-        } else {
-            Verdict::Allow
+        self.carry_out(matched, outcome, started)
+    }
+
+    /// The route and actor of a connection, from its startup parameters.
+    fn startup(&self, params: &[(String, String)]) -> Option<Matched> {
+        let policy = &self.shared.policy;
+        let value = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let user = value("user").unwrap_or("");
+        // Postgres: the database defaults to the user's name.
+        let database = value("database").unwrap_or(if policy.protocol == Protocol::Postgres { user } else { "" });
+        let route = policy.connection_route(database, user)?;
+        let actor = identity::resolve(&policy.identity, &WireAttributes { params, peer_spiffe: peer_spiffe() });
+        Some(Matched { route, actor, database: database.to_string(), user: user.to_string() })
+    }
+
+    /// Concludes a message's decision: its record and counters, and the session's verdict.
+    fn carry_out(&self, matched: &Matched, outcome: Outcome, started: u64) -> Verdict {
+        let policy = &self.shared.policy;
+        let site = Site::Db { protocol: policy.protocol, database: &matched.database, user: &matched.user };
+        let environment = self.shared.environment(site, started);
+        let mut conclusion = conclude(policy, &policy.routes[matched.route], &matched.actor, outcome, &environment);
+        self.shared.account(&mut conclusion, true);
+        match conclusion.reply {
+            Some(Reply::Wire { message }) => Verdict::Deny { message },
+            _ => Verdict::Allow,
         }
     }
 }

@@ -15,9 +15,11 @@ mod dialect;
 mod intent;
 mod lexical;
 mod names;
+mod statement;
 mod tautology;
 
 pub use cache::AnalysisCache;
+pub use statement::Statement;
 
 use std::fmt;
 

@@ -41,11 +41,3 @@ pub enum Next {
     /// version, bytes that are not the protocol): close it.
     Close(String),
 }
-
-/// The error text a client gets for a denied statement: the rule and its message.
-pub fn denied_message(decision: &crate::decide::Decision) -> String {
-    match &decision.rule {
-        Some(rule) => format!("access guardrails: denied by {rule}: {}", decision.message),
-        None => format!("access guardrails: denied: {}", decision.message),
-    }
-}

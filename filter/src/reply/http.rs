@@ -2,19 +2,13 @@
 //! body a client (or an agent) can read: `{"error":"access_guardrails_denied","rule",
 //! "message","request_id"}`.
 
+use super::HttpReply;
 use crate::decide::Decision;
 
 pub const DENIED_STATUS: u32 = 403;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u32,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-}
-
 /// The reply for an enforced deny; `request_id` is the request's `x-request-id`.
-pub fn denied(decision: &Decision, request_id: Option<&str>) -> Reply {
+pub fn denied(decision: &Decision, request_id: Option<&str>) -> HttpReply {
     let body = denied_body(decision, request_id);
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
@@ -23,7 +17,7 @@ pub fn denied(decision: &Decision, request_id: Option<&str>) -> Reply {
     if let Some(rule) = &decision.rule {
         headers.push(("x-guardrails-rule", header_safe(rule)));
     }
-    Reply { status: DENIED_STATUS, headers, body: body.to_string() }
+    HttpReply { status: DENIED_STATUS, headers, body: body.to_string() }
 }
 
 /// The JSON a client reads about a deny (the HTTP body; an MCP error's `data`).
@@ -34,6 +28,19 @@ pub fn denied_body(decision: &Decision, request_id: Option<&str>) -> serde_json:
         "message": decision.message,
         "request_id": request_id,
     })
+}
+
+/// Status of a response withheld because it could not be masked.
+pub const UNMASKABLE_STATUS: u32 = 502;
+
+/// What the client gets instead of a response that could not be masked.
+pub fn unmaskable(reason: &str, request_id: Option<&str>) -> HttpReply {
+    let body = serde_json::json!({
+        "error": "access_guardrails_unmaskable",
+        "message": format!("the response was withheld: {reason}"),
+        "request_id": request_id,
+    });
+    HttpReply { status: UNMASKABLE_STATUS, headers: vec![("content-type", "application/json".to_string())], body: body.to_string() }
 }
 
 /// Rule names are policy text: keep a header value to visible ASCII.
@@ -55,8 +62,7 @@ mod tests {
             reason: Reason::Rule,
             rule: Some("no-drops".into()),
             message: "Dropping \"objects\" goes through migrations.".into(),
-            statement: Some(0),
-            call: None,
+            unit: crate::decide::Unit::Statement(0),
             would_deny: None,
         };
         let reply = denied(&decision, Some("req-1"));

@@ -1,13 +1,20 @@
-//! JSON pointers (RFC 6901, plus `*` for every element or member) and the conditions rules put
-//! on what they reach (`equals`, `glob`, `exists`).
+//! JSON as the engine reads it: strict parsing ([`parse_strict`]: no duplicate keys, bounded
+//! nesting), pointers (RFC 6901, plus `*` for every element or member) and the conditions rules
+//! put on what they reach (`equals`, `glob`, `exists`).
 //!
 //! A pointer reaches a *set* of values: `/items/*/id` reaches every item's id. A condition holds
 //! when any reached value satisfies it, so a deny rule cannot be dodged by hiding the value in a
 //! second array element; `exists: false` holds only when nothing is reached.
 
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::policy::glob::Glob;
+use crate::glob::Glob;
+
+/// JSON nesting the engine accepts (serde_json's own limit is 128).
+pub const MAX_JSON_DEPTH: usize = 64;
 
 /// A parsed pointer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +123,82 @@ pub fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// Parses JSON, refusing duplicate object keys and nesting beyond [`MAX_JSON_DEPTH`].
+pub fn parse_strict(text: &str) -> Result<Value, String> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = StrictValue { depth: 0 }
+        .deserialize(&mut deserializer)
+        .map_err(|e| format!("body is not valid JSON: {e}"))?;
+    deserializer.end().map_err(|e| format!("body is not valid JSON: {e}"))?;
+    Ok(value)
+}
+
+struct StrictValue {
+    depth: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_JSON_DEPTH {
+            return Err(de::Error::custom(format!("nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue { depth: self.depth + 1 })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_JSON_DEPTH {
+            return Err(de::Error::custom(format!("nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(StrictValue { depth: self.depth + 1 })?;
+            if object.insert(key.clone(), value).is_some() {
+                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 

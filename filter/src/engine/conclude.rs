@@ -1,0 +1,168 @@
+//! Concluding: one decision carried into everything the host does about it, the same for
+//! every channel. The policy features that depend on the host's state (`audit.on_unavailable`,
+//! monitor mode, whose responses are masked) are applied here and nowhere else.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::audit::{decision_record, RecordFacts, Site};
+use crate::decide::{actor_matches, decide_limit, Limit, Outcome, Reason};
+use crate::identity::Actor;
+use crate::policy::{Effect, MaskRoute, Mode, Policy, Route};
+use crate::reply::{self, HttpReply, Reply};
+
+/// What only the host knows when a decision is carried out.
+#[derive(Clone, Copy, Debug)]
+pub struct Environment<'a> {
+    pub site: Site<'a>,
+    /// Audit records cannot be delivered and the buffer holding them is full.
+    pub audit_unavailable: bool,
+    pub now_nanos: u64,
+    /// When the action arrived, for the record's latency.
+    pub started_nanos: u64,
+}
+
+/// What happens to a masked response's body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Masking {
+    /// Values are replaced.
+    Apply,
+    /// Monitor mode: values are counted for the record, the body is left as it is.
+    CountOnly,
+}
+
+impl Masking {
+    /// What the record says about a body that was counted but not changed.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            Masking::Apply => None,
+            Masking::CountOnly => Some("monitor mode: counted, not applied"),
+        }
+    }
+}
+
+/// What happens to the response of the concluded request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponsePlan {
+    Untouched,
+    /// Masked per the route's `mask` section; the record waits for the response, to say what
+    /// was masked ([`crate::audit::add_mask`]).
+    Mask(Masking),
+}
+
+/// The decision as Envoy's filter state `wasm.guardrails_decision` shows it (and the
+/// `guardrails` command reads it back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterState {
+    pub effect: Effect,
+    pub enforced: bool,
+    pub route: String,
+    pub rule: Option<String>,
+    pub would_deny: Option<String>,
+}
+
+/// A counter the conclusion moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    Allow,
+    Deny,
+    WouldDeny,
+    Unparsable,
+    Oversize,
+    EncodedBody,
+}
+
+/// Everything the host carries out for one decision.
+#[derive(Clone, Debug)]
+pub struct Conclusion {
+    /// The final decision and the action it was made on.
+    pub outcome: Outcome,
+    /// The audit record (none without an `audit` section).
+    pub record: Option<Map<String, Value>>,
+    /// What the client gets instead, when the action is denied.
+    pub reply: Option<Reply>,
+    /// [`FilterState`] as JSON.
+    pub filter_state: String,
+    pub response: ResponsePlan,
+}
+
+/// Concludes a decision on `route` for `actor`, in the host's `environment`.
+pub fn conclude(policy: &Policy, route: &Route, actor: &Actor, mut outcome: Outcome, environment: &Environment<'_>) -> Conclusion {
+    // No action without an audit trail, when the policy says so.
+    if environment.audit_unavailable && !outcome.decision.is_deny() {
+        let detail = "the audit trail cannot be delivered and its buffer is full".to_string();
+        let limited = decide_limit(policy, Limit::AuditUnavailable, detail);
+        if limited.is_deny() {
+            outcome.decision = limited;
+        }
+    }
+    let decision = &outcome.decision;
+    let response = match &route.mask {
+        Some(mask) if !decision.is_deny() && actor_matches(mask.actor.as_ref(), actor) => {
+            ResponsePlan::Mask(if policy.mode == Mode::Monitor { Masking::CountOnly } else { Masking::Apply })
+        }
+        _ => ResponsePlan::Untouched,
+    };
+    let record = policy.audit.is_some().then(|| {
+        decision_record(&RecordFacts {
+            policy,
+            route: &route.name,
+            actor,
+            site: environment.site,
+            outcome: &outcome,
+            now_nanos: environment.now_nanos,
+            latency_us: environment.now_nanos.saturating_sub(environment.started_nanos) / 1_000,
+        })
+    });
+    let reply = decision.is_deny().then(|| match environment.site {
+        Site::Http(request) => Reply::Http(reply::http_denial(&route.payload, &outcome, request.header("x-request-id"))),
+        Site::Db { .. } => Reply::Wire { message: reply::wire::denied_message(decision) },
+    });
+    let state = FilterState {
+        effect: decision.effect,
+        enforced: decision.enforced,
+        route: route.name.clone(),
+        rule: decision.rule.clone(),
+        would_deny: decision.would_deny.as_ref().map(|w| w.rule.clone()),
+    };
+    let filter_state = serde_json::to_string(&state).unwrap_or_default();
+    Conclusion { outcome, record, reply, filter_state, response }
+}
+
+impl Conclusion {
+    /// The counters this conclusion moves, one each.
+    pub fn counts(&self) -> Vec<Count> {
+        let decision = &self.outcome.decision;
+        let mut counts = vec![if decision.is_deny() { Count::Deny } else { Count::Allow }];
+        if decision.would_deny.is_some() {
+            counts.push(Count::WouldDeny);
+        }
+        let unparsed = self.outcome.action.statements().iter().any(|s| s.unparsed().is_some());
+        match decision.reason {
+            Reason::Limit(Limit::Unparsable) => counts.push(Count::Unparsable),
+            _ if unparsed => counts.push(Count::Unparsable),
+            Reason::Limit(Limit::Oversize) => counts.push(Count::Oversize),
+            Reason::Limit(Limit::EncodedBody) => counts.push(Count::EncodedBody),
+            Reason::Limit(Limit::AuditUnavailable | Limit::McpHeaders) | Reason::Rule | Reason::RouteDefault => {}
+        }
+        counts
+    }
+}
+
+/// What becomes of a response that cannot be masked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unmaskable {
+    /// It passes as it is (`on_unmaskable: allow`, or monitor mode).
+    Pass { note: String },
+    /// It is replaced by this reply (502 while its headers can still change).
+    Withhold { reply: HttpReply, note: String },
+}
+
+/// Concludes a response that cannot be masked, per `mask.on_unmaskable` and the policy's mode.
+pub fn unmaskable(policy: &Policy, mask: &MaskRoute, reason: &str, request_id: Option<&str>) -> Unmaskable {
+    if mask.on_unmaskable == Effect::Allow || policy.mode == Mode::Monitor {
+        Unmaskable::Pass { note: format!("passed unmasked: {reason}") }
+    } else {
+        Unmaskable::Withhold { reply: reply::http::unmaskable(reason, request_id), note: format!("withheld: {reason}") }
+    }
+}

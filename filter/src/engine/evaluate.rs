@@ -1,0 +1,221 @@
+//! Reading and deciding: the payload a route names, split into decision units, judged by
+//! [`decide`]. Every way out names the route's kind of action, read or not.
+
+use serde_json::Value;
+
+use crate::decide::{decide, decide_limit, Action, Decision, Facts, Limit, Outcome, Unit};
+use crate::graphql;
+use crate::http::encoding::{self, Decoded};
+use crate::http::{extract, parse_strict_json, ExtractError, Request};
+use crate::identity::Actor;
+use crate::mcp::{self, McpSql};
+use crate::policy::{Payload, Policy, Route, SqlRoute};
+use crate::sql::{AnalysisCache, Statement};
+
+/// Decides a request on its route. `body` is the complete, decoded body (`None`: no body);
+/// size and content-encoding limits are the caller's, who sees the body arrive.
+pub fn evaluate(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    request: &Request,
+    body: Option<&[u8]>,
+    mut cache: Option<&mut AnalysisCache>,
+) -> Outcome {
+    let mut read = Read { action: Action::nothing_read(&route.payload), units: Vec::new() };
+    if let Err(decision) = read.payload(policy, route, request, body, cache.as_deref_mut()) {
+        return Outcome { decision, action: read.action };
+    }
+    let json = match body.filter(|b| route.reads_json && !b.is_empty()) {
+        None => None,
+        Some(bytes) => match json_body(bytes) {
+            Ok(value) => Some(value),
+            Err(error) => return Outcome { decision: limit(policy, error), action: read.action },
+        },
+    };
+    let facts = Facts { request: Some(request), body: json.as_ref(), action: &read.action, units: &read.units };
+    let decision = decide(policy, route, actor, &facts);
+    Outcome { decision, action: read.action }
+}
+
+/// Decides the SQL text of one database message (a simple query, a statement being prepared)
+/// on a wire route.
+pub fn evaluate_sql(policy: &Policy, route: &Route, actor: &Actor, text: &str, cache: Option<&mut AnalysisCache>) -> Outcome {
+    let Payload::Sql(sql) = &route.payload else {
+        return limited(policy, route, Limit::Unparsable, format!("route {:?} reads no SQL", route.name));
+    };
+    let statements = Statement::all_in(text, sql.dialect, cache);
+    let units: Vec<Unit> = (0..statements.len()).map(Unit::Statement).collect();
+    let action = Action::Sql(statements);
+    let decision = decide(policy, route, actor, &Facts { request: None, body: None, action: &action, units: &units });
+    Outcome { decision, action }
+}
+
+/// A database message the filter cannot read (a function call by OID, SQL that is not UTF-8).
+pub fn unreadable(policy: &Policy, route: &Route, what: &str) -> Outcome {
+    limited(policy, route, Limit::Unparsable, format!("the client sent {what}"))
+}
+
+/// The decision for a body or message of `size` bytes (as sent, or decoded) over
+/// `limits.max_body_bytes`.
+pub fn oversize(policy: &Policy, route: &Route, size: u64) -> Outcome {
+    let detail = format!("the body ({size} bytes) is over limits.max_body_bytes ({})", policy.limits.max_body_bytes);
+    limited(policy, route, Limit::Oversize, detail)
+}
+
+fn limited(policy: &Policy, route: &Route, limit: Limit, detail: String) -> Outcome {
+    Outcome { decision: decide_limit(policy, limit, detail), action: Action::nothing_read(&route.payload) }
+}
+
+/// What a guarded request needs once its headers are in.
+#[derive(Clone, Debug)]
+pub enum AtHeaders {
+    /// Decided from the headers alone.
+    Decided(Box<Outcome>),
+    /// The route reads the body: hold it until the end of the stream (at most
+    /// `limits.max_body_bytes`, see [`oversize`]) and call [`with_body`].
+    ReadBody,
+}
+
+/// Decides at the headers whatever can be: routes that read no body, requests that have none,
+/// a declared `content-length` over the limit, a `content-encoding` the filter cannot read.
+pub fn at_headers(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    request: &Request,
+    end_of_stream: bool,
+    cache: Option<&mut AnalysisCache>,
+) -> AtHeaders {
+    if !route.needs_body() || end_of_stream {
+        return AtHeaders::Decided(Box::new(evaluate(policy, route, actor, request, None, cache)));
+    }
+    let declared = request.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(length) = declared.filter(|&l| l > policy.limits.max_body_bytes) {
+        return AtHeaders::Decided(Box::new(oversize(policy, route, length)));
+    }
+    if let Err(reason) = encoding::check(request.header_values("content-encoding")) {
+        return AtHeaders::Decided(Box::new(limited(policy, route, Limit::EncodedBody, reason)));
+    }
+    AtHeaders::ReadBody
+}
+
+/// Decides a request whose whole body has arrived, still in its `content-encoding`.
+pub fn with_body(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    request: &Request,
+    raw: &[u8],
+    cache: Option<&mut AnalysisCache>,
+) -> Outcome {
+    let limit = policy.limits.max_body_bytes;
+    if raw.len() as u64 > limit {
+        return oversize(policy, route, raw.len() as u64);
+    }
+    match encoding::decode(request.header_values("content-encoding"), raw, limit as usize) {
+        Decoded::Body(body) => evaluate(policy, route, actor, request, Some(&body), cache),
+        Decoded::TooLarge => {
+            let detail = format!("the decoded body is over limits.max_body_bytes ({limit})");
+            limited(policy, route, Limit::Oversize, detail)
+        }
+        Decoded::Unsupported(reason) | Decoded::Corrupt(reason) => limited(policy, route, Limit::EncodedBody, reason),
+    }
+}
+
+/// The decision a body that cannot be read gets.
+fn limit(policy: &Policy, error: ExtractError) -> Decision {
+    let limit = match error {
+        ExtractError::Encoded(_) => Limit::EncodedBody,
+        ExtractError::Missing(_) | ExtractError::Malformed(_) => Limit::Unparsable,
+    };
+    decide_limit(policy, limit, error.to_string())
+}
+
+fn json_body(bytes: &[u8]) -> Result<Value, ExtractError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ExtractError::Malformed(format!("body is not UTF-8 ({e})")))?;
+    parse_strict_json(text)
+}
+
+/// What has been read of a request so far, and its decision units.
+struct Read {
+    action: Action,
+    units: Vec<Unit>,
+}
+
+impl Read {
+    /// Reads the route's payload; a payload that cannot be read gives its limit's decision.
+    fn payload(
+        &mut self,
+        policy: &Policy,
+        route: &Route,
+        request: &Request,
+        body: Option<&[u8]>,
+        cache: Option<&mut AnalysisCache>,
+    ) -> Result<(), Decision> {
+        match &route.payload {
+            Payload::Http => Ok(()),
+            Payload::Sql(sql) => self.sql(policy, sql, request, body, cache),
+            Payload::Mcp(mcp) => self.mcp(policy, &mcp.sql, request, body, cache),
+            Payload::Graphql => {
+                let operations = graphql::operations(request, body).map_err(|e| limit(policy, e))?;
+                self.units = (0..operations.len()).map(Unit::Operation).collect();
+                self.action = Action::Graphql(operations);
+                Ok(())
+            }
+        }
+    }
+
+    fn sql(
+        &mut self,
+        policy: &Policy,
+        sql: &SqlRoute,
+        request: &Request,
+        body: Option<&[u8]>,
+        mut cache: Option<&mut AnalysisCache>,
+    ) -> Result<(), Decision> {
+        let payloads = extract(&sql.source, request, body).map_err(|e| limit(policy, e))?;
+        let mut statements = Vec::new();
+        for payload in &payloads {
+            let dialect = payload.dialect.unwrap_or(sql.dialect);
+            statements.extend(Statement::all_in(&payload.text, dialect, cache.as_deref_mut()));
+        }
+        self.units = (0..statements.len()).map(Unit::Statement).collect();
+        self.action = Action::Sql(statements);
+        Ok(())
+    }
+
+    /// Every JSON-RPC message is a unit; a tool call carrying SQL is one unit per statement.
+    fn mcp(
+        &mut self,
+        policy: &Policy,
+        sources: &[McpSql],
+        request: &Request,
+        body: Option<&[u8]>,
+        mut cache: Option<&mut AnalysisCache>,
+    ) -> Result<(), Decision> {
+        let messages = mcp::messages(body).map_err(|e| limit(policy, e))?;
+        let mut statements = Vec::new();
+        let mut outcome = mcp::check_headers(request, &messages.calls)
+            .map_err(|detail| decide_limit(policy, Limit::McpHeaders, detail));
+        for (index, call) in messages.calls.iter().enumerate() {
+            if outcome.is_err() {
+                break;
+            }
+            match mcp::sql_texts(call, sources) {
+                Err(error) => outcome = Err(Decision { unit: Unit::Message { call: index, statement: None }, ..limit(policy, error) }),
+                Ok(texts) if texts.is_empty() => self.units.push(Unit::Message { call: index, statement: None }),
+                Ok(texts) => {
+                    for (text, dialect) in texts {
+                        let first = statements.len();
+                        statements.extend(Statement::all_in(&text, dialect, cache.as_deref_mut()));
+                        let units = (first..statements.len()).map(|i| Unit::Message { call: index, statement: Some(i) });
+                        self.units.extend(units);
+                    }
+                }
+            }
+        }
+        self.action = Action::Mcp { calls: messages.calls, batch: messages.batch, statements };
+        outcome
+    }
+}

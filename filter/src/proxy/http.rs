@@ -1,0 +1,327 @@
+//! The HTTP filter stream: a request's facts to the engine, its conclusion carried out, and a
+//! masked response held and edited.
+//!
+//! Body handling follows Envoy: a paused body callback buffers, and the next one reports the
+//! whole buffered size. With `proxy.allow_on_headers_stop_iteration` the headers of a request
+//! whose body must be read are held too; without it (Istio) they go on, because a paused header
+//! callback would get no body callbacks at all.
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+use serde_json::{Map, Value};
+
+use super::host::{self, BufferType, LogLevel, MapType};
+use super::{peer_spiffe, Shared};
+use crate::audit::{add_mask, Site};
+use crate::engine::{self, conclude, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan, Unmaskable};
+use crate::http::Request;
+use crate::identity::{self, Actor, HttpAttributes};
+use crate::mask::response::{self as masking, MaskSummary, Plan};
+use crate::policy::MaskRoute;
+use crate::reply::{HttpReply, Reply};
+
+/// Envoy's jwt_authn filter keeps verified payloads in dynamic metadata under this namespace.
+const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
+/// Filter state key `wasm.guardrails_decision`, for `%FILTER_STATE(wasm.guardrails_decision:PLAIN)%`.
+const DECISION_PROPERTY: &str = "guardrails_decision";
+
+/// A guarded request: its route and actor, resolved at the headers.
+struct Guarded {
+    route: usize,
+    actor: Actor,
+    request: Request,
+    /// When the headers arrived, for the record's latency.
+    started: u64,
+}
+
+/// An allowed request whose response is masked: its record waits for the response.
+struct MaskedResponse {
+    route: usize,
+    masking: Masking,
+    record: Option<Map<String, Value>>,
+    request_id: Option<String>,
+    summary: MaskSummary,
+    body: Body,
+}
+
+/// What happens to the response body.
+enum Body {
+    /// Not read (yet, or at all).
+    Untouched,
+    /// Held until it ends, then masked.
+    Held { json: bool, encodings: Vec<String> },
+    /// Replaced: every chunk is dropped and the last one becomes this body.
+    Withheld { body: String },
+}
+
+pub struct Stream {
+    shared: Option<Shared>,
+    /// A request waiting for its body.
+    pending: Option<Guarded>,
+    masked: Option<MaskedResponse>,
+}
+
+impl Stream {
+    pub fn new(shared: Option<Shared>) -> Stream {
+        Stream { shared, pending: None, masked: None }
+    }
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            // Envoy does not run a plugin whose configuration failed; if a host does, fail closed.
+            let headers = vec![("x-guardrails-decision", "unconfigured".to_string())];
+            host::send_reply(&HttpReply { status: 503, headers, body: "no policy loaded".to_string() });
+            return Action::Pause;
+        };
+        let policy = &shared.policy;
+        let request = request_from(host::headers(MapType::HttpRequestHeaders));
+        let Some(route) = policy.route_index(&request) else { return Action::Continue };
+        let started = host::now_nanos();
+        if policy.routes[route].mask.is_some() {
+            // An uncompressed response can be masked as it comes; a compressed one is decoded.
+            host::set_header(MapType::HttpRequestHeaders, "accept-encoding", Some("identity"));
+        }
+        let jwt_claim = |key: &str, claim: &str| jwt_claim(key, claim);
+        let attributes = HttpAttributes { request: &request, jwt_claim: &jwt_claim, peer_spiffe: peer_spiffe() };
+        let actor = identity::resolve(&policy.identity, &attributes);
+        let guarded = Guarded { route, actor, request, started };
+        let cache = &mut shared.cache.borrow_mut();
+        match engine::at_headers(policy, &policy.routes[route], &guarded.actor, &guarded.request, end_of_stream, Some(cache)) {
+            AtHeaders::Decided(outcome) => self.carry_out(&shared, &guarded, *outcome),
+            AtHeaders::ReadBody => {
+                self.pending = Some(guarded);
+                if policy.proxy.allow_on_headers_stop_iteration {
+                    Action::Pause
+                } else {
+                    Action::Continue
+                }
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(shared), Some(_)) = (self.shared.clone(), &self.pending) else { return Action::Continue };
+        if body_size as u64 > shared.policy.limits.max_body_bytes {
+            return self.finish(&shared, |policy, route, _| engine::oversize(policy, route, body_size as u64));
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.decide_body(&shared, body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let (Some(shared), Some(_)) = (self.shared.clone(), &self.pending) else { return Action::Continue };
+        // The body ended without end_of_stream: the whole buffered body is readable here.
+        let whole = shared.policy.limits.max_body_bytes as usize + 1;
+        self.decide_body(&shared, whole)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some((shared, masked)) = self.shared.as_ref().zip(self.masked.as_mut()) else { return Action::Continue };
+        let Some(mask) = shared.policy.routes[masked.route].mask.as_ref() else { return Action::Continue };
+        let headers = host::headers(MapType::HttpResponseHeaders);
+        let value = |name: &str| {
+            let values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+            values.map(|(_, v)| String::from_utf8_lossy(v).into_owned()).collect::<Vec<String>>()
+        };
+        let content_type = value("content-type").into_iter().next();
+        let encodings = value("content-encoding");
+        let length = value("content-length").first().and_then(|l| l.trim().parse::<u64>().ok());
+        match masking::plan(&mask.masker, content_type.as_deref(), encodings.iter().map(String::as_str), length, end_of_stream) {
+            Plan::Pass(note) => masked.summary.note = Some(note.to_string()),
+            Plan::Mask { json, decode } => {
+                // A body that is only counted keeps its headers.
+                if masked.masking == Masking::Apply {
+                    host::set_header(MapType::HttpResponseHeaders, "content-length", None);
+                    if decode {
+                        host::set_header(MapType::HttpResponseHeaders, "content-encoding", None);
+                    }
+                }
+                masked.body = Body::Held { json, encodings };
+            }
+            Plan::Unmaskable(reason) => masked.unmaskable(shared, mask, &reason, true),
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some((shared, masked)) = self.shared.as_ref().zip(self.masked.as_mut()) else { return Action::Continue };
+        let Some(mask) = shared.policy.routes[masked.route].mask.as_ref() else { return Action::Continue };
+        if matches!(masked.body, Body::Held { .. }) {
+            if body_size as u64 > mask.masker.max_body_bytes {
+                masked.unmaskable(shared, mask, &masking::oversize(&mask.masker, body_size), false);
+            } else if !end_of_stream {
+                return Action::Pause;
+            } else {
+                masked.mask(shared, mask, body_size);
+                return Action::Continue;
+            }
+        }
+        if let Body::Withheld { body } = &masked.body {
+            let replacement = if end_of_stream { body.as_bytes() } else { &[] };
+            host::set_buffer(BufferType::HttpResponseBody, 0, body_size, replacement);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        let Some((shared, masked)) = self.shared.as_ref().zip(self.masked.as_mut()) else { return Action::Continue };
+        let Some(mask) = shared.policy.routes[masked.route].mask.as_ref() else { return Action::Continue };
+        let whole = mask.masker.max_body_bytes as usize + 1;
+        if matches!(masked.body, Body::Held { .. }) {
+            masked.mask(shared, mask, whole);
+        } else if let Body::Withheld { body } = &masked.body {
+            host::set_buffer(BufferType::HttpResponseBody, 0, whole, body.as_bytes());
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let (Some(shared), Some(masked)) = (&self.shared, self.masked.take()) {
+            if let Some(mut record) = masked.record {
+                add_mask(&mut record, &masked.summary);
+                shared.ship(record);
+            }
+        }
+    }
+}
+
+impl Stream {
+    fn decide_body(&mut self, shared: &Shared, read_size: usize) -> Action {
+        let body = host::buffer(BufferType::HttpRequestBody, 0, read_size);
+        let cache = &shared.cache;
+        self.finish(shared, |policy, route, pending| {
+            engine::with_body(policy, route, &pending.actor, &pending.request, &body, Some(&mut cache.borrow_mut()))
+        })
+    }
+
+    /// Decides the request that was pending its body, and carries the decision out.
+    fn finish(&mut self, shared: &Shared, decide: impl FnOnce(&crate::policy::Policy, &crate::policy::Route, &Guarded) -> Outcome) -> Action {
+        let Some(pending) = self.pending.take() else { return Action::Continue };
+        let outcome = decide(&shared.policy, &shared.policy.routes[pending.route], &pending);
+        self.carry_out(shared, &pending, outcome)
+    }
+
+    fn carry_out(&mut self, shared: &Shared, guarded: &Guarded, outcome: Outcome) -> Action {
+        let policy = &shared.policy;
+        let route = &policy.routes[guarded.route];
+        let environment = shared.environment(Site::Http(&guarded.request), guarded.started);
+        let mut conclusion = conclude(policy, route, &guarded.actor, outcome, &environment);
+        let masks = matches!(conclusion.response, ResponsePlan::Mask(_));
+        shared.account(&mut conclusion, !masks);
+        host::set_property(&[DECISION_PROPERTY], conclusion.filter_state.as_bytes());
+        if let ResponsePlan::Mask(masking) = conclusion.response {
+            self.masked = Some(MaskedResponse {
+                route: guarded.route,
+                masking,
+                record: conclusion.record.take(),
+                request_id: guarded.request.header("x-request-id").map(String::from),
+                summary: MaskSummary::default(),
+                body: Body::Untouched,
+            });
+        }
+        reply(&conclusion, &guarded.request)
+    }
+}
+
+/// Sends a denied request's reply; the stream pauses for good.
+fn reply(conclusion: &Conclusion, request: &Request) -> Action {
+    let Some(Reply::Http(reply)) = &conclusion.reply else { return Action::Continue };
+    let rule = conclusion.outcome.decision.rule.as_deref().unwrap_or("route default");
+    host::log(LogLevel::Debug, &format!("access-guardrails: denied {} {} by {rule}", request.method, request.path()));
+    host::send_reply(reply);
+    Action::Pause
+}
+
+impl MaskedResponse {
+    /// A response that cannot be masked: withheld (502 while its headers are still ours to
+    /// change), or passed as it is, as the engine concludes.
+    fn unmaskable(&mut self, shared: &Shared, mask: &MaskRoute, reason: &str, at_headers: bool) {
+        match engine::unmaskable(&shared.policy, mask, reason, self.request_id.as_deref()) {
+            Unmaskable::Pass { note } => {
+                self.summary.note = Some(note);
+                self.body = Body::Untouched;
+            }
+            Unmaskable::Withhold { reply, note } => {
+                if at_headers {
+                    host::set_header(MapType::HttpResponseHeaders, ":status", Some(&reply.status.to_string()));
+                    for (name, value) in &reply.headers {
+                        host::set_header(MapType::HttpResponseHeaders, name, Some(value));
+                    }
+                    host::set_header(MapType::HttpResponseHeaders, "content-length", None);
+                    host::set_header(MapType::HttpResponseHeaders, "content-encoding", None);
+                }
+                self.summary.note = Some(note);
+                self.body = Body::Withheld { body: reply.body };
+            }
+        }
+    }
+
+    /// Masks the whole held body (`read_size` at least its size) and lets it go.
+    fn mask(&mut self, shared: &Shared, mask: &MaskRoute, read_size: usize) {
+        let Body::Held { json, encodings } = std::mem::replace(&mut self.body, Body::Untouched) else { return };
+        let raw = host::buffer(BufferType::HttpResponseBody, 0, read_size);
+        let masked = {
+            let mut caches = shared.mask_caches.borrow_mut();
+            if caches.len() <= self.route {
+                caches.resize_with(self.route + 1, || None);
+            }
+            let cache = caches[self.route].get_or_insert_with(|| mask.masker.cache());
+            masking::mask_body(&mask.masker, cache, &raw, json, encodings.iter().map(String::as_str))
+        };
+        match masked {
+            Ok(masked) => {
+                self.summary.counts = masked.counts;
+                match self.masking.note() {
+                    Some(note) => self.summary.note = Some(note.to_string()),
+                    None => {
+                        host::set_buffer(BufferType::HttpResponseBody, 0, read_size, &masked.body);
+                    }
+                }
+            }
+            Err(reason) => {
+                self.unmaskable(shared, mask, &reason, false);
+                if let Body::Withheld { body } = &self.body {
+                    host::set_buffer(BufferType::HttpResponseBody, 0, read_size, body.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// A claim of the payload Envoy's jwt_authn stored under `payload_key` (dotted names reach
+/// nested claims).
+fn jwt_claim(payload_key: &str, claim: &str) -> Option<String> {
+    let mut path = vec!["metadata", "filter_metadata", JWT_AUTHN, payload_key];
+    path.extend(claim.split('.'));
+    host::property(&path)
+}
+
+/// The engine's request from Envoy's header map: pseudo-headers give method, path and
+/// authority; values that are not UTF-8 are read lossily (they can match nothing exactly).
+fn request_from(headers: Vec<(String, Vec<u8>)>) -> Request {
+    let (mut method, mut path, mut authority) = (String::new(), String::new(), String::new());
+    let mut rest = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let value = String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        match name.as_str() {
+            ":method" => method = value,
+            ":path" => path = value,
+            ":authority" => authority = value,
+            _ if name.starts_with(':') => {}
+            _ => rest.push((name, value)),
+        }
+    }
+    if authority.is_empty() {
+        if let Some((_, host)) = rest.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            authority = host.clone();
+        }
+    }
+    Request::new(&method, &path, &authority, rest)
+}
