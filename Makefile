@@ -98,6 +98,7 @@ bench-host: wasm
 	$(CARGO) bench --profile dev -p guardrails-host --bench host
 
 lint:
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 -p access-guardrails -p empty-filter -- -D warnings
 

@@ -19,12 +19,10 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import POSTGRES_ENVOY, POSTGRES_PORT, RUN, WASM, Envoy, Postgres, http, policy_json, wire_bootstrap  # noqa: E402
+import bootstraps  # noqa: E402
+from loopback import BENCH_ADMIN, BENCH_CHAIN_PORTS, EMPTY_WASM, PLAIN_PORT, POSTGRES_ENVOY, POSTGRES_PORT, ROOT, RUN, WASM  # noqa: E402
+from processes import Envoy, Postgres, http, policy_json  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EMPTY_WASM = os.path.join(os.path.dirname(WASM), "empty_filter.wasm")
-PORTS = {"native": 18110, "empty-wasm": 18111, "guardrails": 18112}
-UPSTREAM, UPSTREAM_ADMIN, ADMIN = 18115, 18116, 18117
 DURATION = os.environ.get("BENCH_DURATION", "8s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
 
@@ -40,54 +38,6 @@ CORPUS = [
     "INSERT INTO orders (id, customer_id, status, total) VALUES "
     + ", ".join(f"({i}, {i * 7}, 'new', {i * 3}.50)" for i in range(120)),
 ]
-
-
-def cluster(name, port):
-    return {"name": name, "type": "STATIC", "connect_timeout": "1s",
-            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
-
-
-def listener(name, port, filters, route):
-    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": name,
-                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [dict({"match": {"prefix": "/"}}, **route)]}]},
-                "http_filters": filters + [{"name": "envoy.filters.http.router", "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}
-
-
-def wasm_filter(path, configuration):
-    return {"name": "envoy.filters.http.wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": os.path.basename(path), "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": path}}},
-                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration}}}}
-
-
-def chains(policy):
-    to_upstream = {"route": {"cluster": "upstream"}}
-    native = [{"name": "envoy.filters.http.buffer", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", "max_request_bytes": 1048576}}]
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN}}},
-        "static_resources": {
-            "listeners": [
-                listener("native", PORTS["native"], native, to_upstream),
-                listener("empty_wasm", PORTS["empty-wasm"], [wasm_filter(EMPTY_WASM, "{}")], to_upstream),
-                listener("guardrails", PORTS["guardrails"], [wasm_filter(WASM, policy)], to_upstream),
-            ],
-            "clusters": [cluster("upstream", UPSTREAM)],
-        },
-    }
-
-
-def upstream_config():
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": UPSTREAM_ADMIN}}},
-        "static_resources": {"listeners": [listener("upstream", UPSTREAM, [], {
-            "direct_response": {"status": 200, "body": {"inline_string": "{\"data\": []}"}}})]},
-    }
 
 
 def wrk_script():
@@ -127,17 +77,17 @@ def main():
     os.chdir(ROOT)
     policy = json.loads(policy_json("examples/warehouse/policy.yaml"))
     policy.pop("audit", None)
-    upstream = Envoy(upstream_config(), concurrency=1, name="bench-upstream").start()
-    bench = Envoy(chains(json.dumps(policy)), concurrency=1, name="bench").start()
+    upstream = Envoy(bootstraps.bench_upstream(), concurrency=1, name="bench-upstream").start()
+    bench = Envoy(bootstraps.bench_chains(json.dumps(policy)), concurrency=1, name="bench").start()
     script = wrk_script()
-    heap_before = heap(ADMIN)
-    results = {name: None for name in PORTS}
+    heap_before = heap(BENCH_ADMIN)
+    results = {name: None for name in BENCH_CHAIN_PORTS}
     for _ in range(2):
-        for name, port in PORTS.items():
+        for name, port in BENCH_CHAIN_PORTS.items():
             run = run_wrk(port, script)
             if results[name] is None or run["rps"] > results[name]["rps"]:
                 results[name] = run
-    heap_after = heap(ADMIN)
+    heap_after = heap(BENCH_ADMIN)
     native, floor, ours = results["native"], results["empty-wasm"], results["guardrails"]
     print(f"wrk -t1 -c{CONNECTIONS} -d{DURATION}, {len(CORPUS)} statements of {min(map(len, CORPUS))}-{max(map(len, CORPUS))} bytes, "
           "Envoy 1.40 with 1 worker, best of 2")
@@ -152,9 +102,6 @@ def main():
     bench.stop()
     upstream.stop()
     pgbench()
-
-
-PLAIN_PORT, PLAIN_ADMIN = 18132, 18151
 
 
 def run_pgbench(port, mode):
@@ -174,9 +121,9 @@ def pgbench():
     pg.psql("CREATE DATABASE shop;")
     subprocess.run(["pgbench", "-i", "-q", "-s", "2", "-h", "127.0.0.1", "-p", str(POSTGRES_PORT), "-U", "postgres", "shop"],
                    capture_output=True, check=True)
-    plain = Envoy(wire_bootstrap(None, PLAIN_PORT, POSTGRES_PORT, admin=PLAIN_ADMIN), concurrency=1, name="pgbench-plain").start()
-    guarded = Envoy(wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
-                    concurrency=1, name="pgbench-guarded").start()
+    plain = Envoy(bootstraps.pgbench_baseline(), concurrency=1, name="pgbench-plain").start()
+    guarded = Envoy(bootstraps.postgres_wire(policy_json("examples/postgres-wire/policy.yaml")), concurrency=1,
+                    name="pgbench-guarded").start()
     print("pgbench -M extended -c 8 -j 2, Envoy 1.40 with 1 worker, tcp_proxy alone against the filter before it, best of 2")
     print(f"{'workload':<14} {'tcp_proxy tps':>14} {'guardrails tps':>15} {'ratio':>7}")
     for mode in ("select-only", "tpc-b"):

@@ -16,9 +16,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ENVOY_PORT, GUARDRAILS, POSTGRES_ENVOY, RUN, UPSTREAM_PORT, ClickHouse,  # noqa: E402
-                     Envoy, Postgres, bootstrap, policy_json,
-                     send, serve, workdir)
+import bootstraps  # noqa: E402
+from loopback import CLICKHOUSE_HTTP, ENVOY_ADMIN, ENVOY_PORT, GUARDRAILS, POSTGRES_ENVOY, RUN, UPSTREAM_PORT  # noqa: E402
+from processes import ClickHouse, Envoy, Postgres, policy_json, send, workdir  # noqa: E402
+from servers import serve  # noqa: E402
 
 POLICY = "examples/warehouse/policy.yaml"
 STATEMENTS = "/api/v2/statements"
@@ -108,7 +109,7 @@ def main():
     clickhouse.create_audit_table()
     warehouse = Warehouse()
     before = warehouse.facts()
-    envoy = Envoy(bootstrap(policy_json(POLICY)), concurrency=1).start()
+    envoy = Envoy(bootstraps.guarded_http(policy_json(POLICY)), concurrency=1).start()
 
     rows = []
     for headers, sql in SESSION:
@@ -158,8 +159,8 @@ Still running (Ctrl-C to stop everything):
        -d '{{"statement": "DROP TABLE orders"}}'
   curl -s localhost:{ENVOY_PORT}{STATEMENTS} -H 'x-agent-id: agent:me' -H 'content-type: application/json' \\
        -d '{{"statement": "SELECT * FROM orders"}}'
-  curl -s localhost:18101/stats | grep wasmcustom
-  curl -s 'localhost:18123/?query=SELECT+chain_seq,decision_effect,decision_rule+FROM+guardrails.audit+FORMAT+PrettyCompact'""")
+  curl -s localhost:{ENVOY_ADMIN}/stats | grep wasmcustom
+  curl -s 'localhost:{CLICKHOUSE_HTTP}/?query=SELECT+chain_seq,decision_effect,decision_rule+FROM+guardrails.audit+FORMAT+PrettyCompact'""")
         try:
             while True:
                 time.sleep(3600)

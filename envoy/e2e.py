@@ -14,12 +14,34 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CUSTOMER, GUARDRAILS, MARIADB_ENVOY, MARIADB_PORT, POSTGRES_ENVOY, POSTGRES_PORT, RUN, ClickHouse,  # noqa: E402
-                     Envoy, Mariadb, Postgres, Results, Upstream, bootstrap, policy_json, send, wire_bootstrap)
+import bootstraps  # noqa: E402
+from loopback import ENVOY_PORT, GUARDRAILS, MARIADB_ENVOY, POSTGRES_ENVOY, POSTGRES_PORT, RUN  # noqa: E402
+from processes import ClickHouse, Envoy, Mariadb, Postgres, policy_json, send  # noqa: E402
+from servers import CUSTOMER, Upstream  # noqa: E402
 
 WAREHOUSE = "examples/warehouse/policy.yaml"
 STATEMENTS = "/api/v2/statements"
 AGENT = {"x-agent-id": "agent:e2e", "content-type": "application/json"}
+
+
+class Results:
+    """Checks with a closing `N passed, M failed` line, as `make test`'s summary reads it."""
+
+    def __init__(self):
+        self.passed, self.failed = 0, 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"ok   {name}")
+        else:
+            self.failed += 1
+            print(f"FAIL {name}: {detail}")
+        sys.stdout.flush()
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)
 
 
 def statement(sql):
@@ -63,30 +85,29 @@ def main():
     # A bad policy: Envoy refuses it, and the log names the JSON path.
     bad = json.loads(config)
     bad["routes"][0]["rules"][0] = "no-drop"
-    ok, output = Envoy(bootstrap(json.dumps(bad))).validate()
+    ok, output = Envoy(bootstraps.guarded_http(json.dumps(bad))).validate()
     results.check("a bad policy is refused by Envoy", not ok, output[-400:])
     results.check("the refusal names the JSON path", 'routes[0].rules[0]: unknown rule "no-drop"' in output, output[-800:])
     # Every bootstrap the demo, the tests and the benchmark start passes `envoy --mode validate`.
-    import bench
     held = json.loads(config)
     held["proxy"] = {"allow_on_headers_stop_iteration": True}
-    bootstraps = {
-        "demo and e2e": bootstrap(config),
-        "headers held": bootstrap(json.dumps(held), allow_on_headers_stop_iteration=True),
-        "bench chains": bench.chains(config),
-        "bench upstream": bench.upstream_config(),
-        "postgres wire": wire_bootstrap(policy_json("examples/postgres-wire/policy.yaml"), POSTGRES_ENVOY, POSTGRES_PORT),
-        "mysql wire": wire_bootstrap(policy_json("examples/mysql-wire/policy.yaml"), MARIADB_ENVOY, MARIADB_PORT),
-        "pgbench baseline": wire_bootstrap(None, bench.PLAIN_PORT, POSTGRES_PORT, admin=bench.PLAIN_ADMIN),
+    candidates = {
+        "demo and e2e": bootstraps.guarded_http(config),
+        "headers held": bootstraps.guarded_http(json.dumps(held), allow_on_headers_stop_iteration=True),
+        "bench chains": bootstraps.bench_chains(config),
+        "bench upstream": bootstraps.bench_upstream(),
+        "postgres wire": bootstraps.postgres_wire(policy_json("examples/postgres-wire/policy.yaml")),
+        "mysql wire": bootstraps.mysql_wire(policy_json("examples/mysql-wire/policy.yaml")),
+        "pgbench baseline": bootstraps.pgbench_baseline(),
     }
-    for name, candidate in bootstraps.items():
+    for name, candidate in candidates.items():
         ok, output = Envoy(candidate, name="validate").validate()
         results.check(f"the {name} bootstrap passes envoy --mode validate", ok, output[-800:])
 
     clickhouse = ClickHouse().start()
     clickhouse.create_audit_table()
     upstream = Upstream()
-    envoy = Envoy(bootstrap(config), concurrency=2).start()
+    envoy = Envoy(bootstraps.guarded_http(config), concurrency=2).start()
 
     # Decisions as a client sees them.
     status, headers, body = send(STATEMENTS, statement("DROP TABLE orders"), headers=AGENT)
@@ -124,7 +145,7 @@ def main():
         f.write('wrk.method = "POST"\nwrk.headers["x-agent-id"] = "agent:load"\n')
     before = count(clickhouse)
     started = time.time()
-    subprocess.run(["wrk", "-t2", "-c16", "-d3s", "-s", wrk_script, f"http://127.0.0.1:18100{STATEMENTS}"],
+    subprocess.run(["wrk", "-t2", "-c16", "-d3s", "-s", wrk_script, f"http://127.0.0.1:{ENVOY_PORT}{STATEMENTS}"],
                    capture_output=True, text=True, timeout=60)
     loaded = time.time()
     decisions = sum(v for k, v in envoy.stats("wasmcustom.guardrails.decisions").items() if not k.endswith("would_deny"))
@@ -189,7 +210,7 @@ def main():
 def chunked(path, chunks, headers):
     """A POST whose body goes as HTTP/1.1 chunks, one write each."""
     import http.client
-    connection = http.client.HTTPConnection("127.0.0.1", 18100, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", ENVOY_PORT, timeout=10)
     connection.request("POST", path, body=iter(chunks), headers=headers, encode_chunked=True)
     response = connection.getresponse()
     body = response.read()
@@ -205,7 +226,7 @@ def header_modes(results, upstream):
     policy.pop("audit")
     for hold in (False, True):
         policy["proxy"] = {"allow_on_headers_stop_iteration": hold}
-        envoy = Envoy(bootstrap(json.dumps(policy), allow_on_headers_stop_iteration=hold), concurrency=1).start()
+        envoy = Envoy(bootstraps.guarded_http(json.dumps(policy), allow_on_headers_stop_iteration=hold), concurrency=1).start()
         mode = "allow_on_headers_stop_iteration" if hold else "default mode"
         before = len(upstream.received)
         status, body = chunked(STATEMENTS, [b'{"statement": "SELECT 1; DR', b'OP TABLE orders"}'], AGENT)
@@ -228,7 +249,7 @@ def body_limits(results):
     policy.pop("audit")
     padding = lambda n: json.dumps({"statement": "SELECT 1 -- " + "x" * n}).encode()
     policy["limits"]["max_body_bytes"] = 65536
-    envoy = Envoy(bootstrap(json.dumps(policy)), concurrency=1).start()
+    envoy = Envoy(bootstraps.guarded_http(json.dumps(policy)), concurrency=1).start()
     status, _, body = send(STATEMENTS, padding(100_000), headers=AGENT)
     results.check("a body over max_body_bytes is denied by limits.on_oversize", status == 403 and b"limits.on_oversize" in body,
                   f"{status} {body[:160]!r}")
@@ -236,7 +257,7 @@ def body_limits(results):
     results.check("a large body under the limit is read and allowed", status == 200, f"{status} {body[:160]!r}")
     envoy.stop()
     policy["limits"]["max_body_bytes"] = 4 * 1048576
-    envoy = Envoy(bootstrap(json.dumps(policy)), concurrency=1).start()
+    envoy = Envoy(bootstraps.guarded_http(json.dumps(policy)), concurrency=1).start()
     status, _, body = send(STATEMENTS, padding(2 * 1048576), headers=AGENT)
     results.check("past Envoy's 1 MiB buffer limit Envoy answers 413 first", status == 413, f"{status} {body[:160]!r}")
     envoy.stop()
@@ -247,7 +268,7 @@ def agent_actions(results, upstream):
     policies: the replies clients see, and what reaches the upstream."""
     agent = {"x-agent-id": "agent:e2e", "content-type": "application/json"}
 
-    envoy = Envoy(bootstrap(policy_json("examples/rest-api/policy.yaml")), concurrency=1).start()
+    envoy = Envoy(bootstraps.guarded_http(policy_json("examples/rest-api/policy.yaml")), concurrency=1).start()
     status, _, body = send("/api/projects/42", method="DELETE", headers=agent)
     results.check("REST: an agent's DELETE /api/projects/42 is denied", status == 403 and b"agents-no-project-deletes" in body,
                   f"{status} {body[:160]!r}")
@@ -270,7 +291,7 @@ def agent_actions(results, upstream):
     results.check("GraphQL: a query passes", status == 200, str(status))
     envoy.stop()
 
-    envoy = Envoy(bootstrap(policy_json("examples/mcp-agents/policy.yaml")), concurrency=1).start()
+    envoy = Envoy(bootstraps.guarded_http(policy_json("examples/mcp-agents/policy.yaml")), concurrency=1).start()
     mcp = {**agent, "accept": "application/json, text/event-stream"}
     call = lambda id, tool, args: {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}
     status, headers, body = send("/mcp", json.dumps(call(7, "delete_project", {"id": 1})).encode(), headers=mcp)
@@ -295,7 +316,7 @@ def agent_actions(results, upstream):
                   status == 400 and json.loads(body or b"{}").get("error", {}).get("code") == -32020, f"{status} {body[:200]!r}")
     envoy.stop()
 
-    envoy = Envoy(bootstrap(policy_json("examples/customer-api/policy.yaml")), concurrency=1).start()
+    envoy = Envoy(bootstraps.guarded_http(policy_json("examples/customer-api/policy.yaml")), concurrency=1).start()
     status, headers, body = send("/api/customers/7", method="GET", headers={"x-agent-id": "agent:support", "accept-encoding": "gzip"})
     text = body.decode(errors="replace")
     try:
@@ -346,8 +367,7 @@ def wire(results):
     maria = Mariadb().start()
     maria.sql("CREATE DATABASE shop; CREATE TABLE shop.orders (id int PRIMARY KEY, status text);"
               "INSERT INTO shop.orders VALUES (1, 'new'), (2, 'new'), (3, 'paid');")
-    envoy = Envoy(wire_bootstrap(policy_json("examples/mysql-wire/policy.yaml"), MARIADB_ENVOY, MARIADB_PORT),
-                  concurrency=1, name="mariadb-envoy").start()
+    envoy = Envoy(bootstraps.mysql_wire(policy_json("examples/mysql-wire/policy.yaml")), concurrency=1, name="mariadb-envoy").start()
     code, out = maria.sql("USE shop;\nDROP TABLE orders;\nSELECT COUNT(*) FROM orders;\n", port=MARIADB_ENVOY)
     results.check("mariadb: DROP TABLE gets ERROR 1227 (42000) naming the rule", "(42000)" in out and "no-drops" in out, out)
     results.check("mariadb: the next SELECT in the same session works", out.startswith("3\n") or "\n3\n" in out, out)
