@@ -222,7 +222,7 @@ fn leading_number(s: &str) -> f64 {
     let mut best = 0.0;
     while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'.' || bytes[end] == b'e' || bytes[end] == b'E') {
         end += 1;
-        if let Ok(n) = s[..end].parse::<f64>() {
+        if let Some(Ok(n)) = s.get(..end).map(str::parse::<f64>) {
             best = n;
         }
     }
