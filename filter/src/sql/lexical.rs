@@ -242,7 +242,9 @@ pub(crate) fn fingerprint(tokens: &[TokenWithSpan], dialect: Dialect) -> String 
             (None, _) => false,
             (_, Token::Comma | Token::RParen | Token::RBracket | Token::Period | Token::SemiColon) => false,
             (Some(Token::LParen | Token::LBracket | Token::Period), _) => false,
-            (_, Token::LParen) => !matches!(previous, Some(Token::Word(w)) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some()),
+            (_, Token::LParen) => {
+                !matches!(previous, Some(Token::Word(w)) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some())
+            }
             _ => true,
         };
         if glue {
