@@ -59,23 +59,6 @@ impl Dialect {
         })
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "postgres",
-            Dialect::Mysql => "mysql",
-            Dialect::Mssql => "mssql",
-            Dialect::Sqlite => "sqlite",
-            Dialect::Snowflake => "snowflake",
-            Dialect::Bigquery => "bigquery",
-            Dialect::Clickhouse => "clickhouse",
-            Dialect::Redshift => "redshift",
-            Dialect::Duckdb => "duckdb",
-            Dialect::Databricks => "databricks",
-            Dialect::Trino => "trino",
-            Dialect::Generic => "generic",
-        }
-    }
-
     pub(crate) fn parser_dialect(self) -> &'static dyn sp::Dialect {
         static POSTGRES: sp::PostgreSqlDialect = sp::PostgreSqlDialect {};
         static MYSQL: sp::MySqlDialect = sp::MySqlDialect {};

@@ -10,10 +10,10 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AssignmentTarget, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, MergeAction,
-    MergeInsertKind, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
-    TableObject, Update, UtilityOption, Visit, Visitor,
+    AssignmentTarget, CopyIntoSnowflakeKind, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, Merge, MergeAction, MergeInsertKind,
+    MergeUpdateKind, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update,
+    UtilityOption, Visit, Visitor,
 };
 
 use super::dialect::Dialect;
@@ -335,56 +335,161 @@ impl Collector {
     }
 
     /// Operation and targets of one statement node (its children are walked afterwards).
+    /// Statements are grouped by family, as sqlparser's own parser groups them; each family
+    /// method says whether the statement was one of its own.
     fn statement(&mut self, statement: &Statement) {
-        use Operation as Op;
+        let known = self.dml(statement)
+            || self.create(statement)
+            || self.alter(statement)
+            || self.drop(statement)
+            || self.privileges(statement)
+            || self.transfer(statement)
+            || self.session(statement)
+            || self.dynamic(statement);
+        if !known {
+            self.op(Operation::Other);
+        }
+    }
+
+    /// Queries and data changes: SELECT, INSERT, UPDATE, DELETE, MERGE.
+    fn dml(&mut self, statement: &Statement) -> bool {
         match statement {
-            Statement::Query(_) => self.op(Op::Select),
+            Statement::Query(_) => self.op(Operation::Select),
             Statement::Insert(insert) => self.insert(insert),
             Statement::Update(update) => {
-                self.op(Op::Update);
+                self.op(Operation::Update);
                 self.update(update)
             }
             Statement::Delete(delete) => {
-                self.op(Op::Delete);
+                self.op(Operation::Delete);
                 self.delete(delete)
             }
-            Statement::Merge(merge) => {
-                self.table_factor_target(Op::Merge, &merge.table);
-                let changes_rows = merge
-                    .clauses
-                    .iter()
-                    .any(|c| matches!(c.action, MergeAction::Update(_) | MergeAction::Delete { .. }));
-                if changes_rows {
-                    self.mark_unbounded(Some(&merge.on));
+            Statement::Merge(merge) => self.merge(merge),
+            _ => return false,
+        }
+        true
+    }
+
+    fn merge(&mut self, merge: &Merge) {
+        self.table_factor_target(Operation::Merge, &merge.table);
+        let changes_rows =
+            merge.clauses.iter().any(|c| matches!(c.action, MergeAction::Update(_) | MergeAction::Delete { .. }));
+        if changes_rows {
+            self.mark_unbounded(Some(&merge.on));
+        }
+        for clause in &merge.clauses {
+            self.merge_action(&clause.action);
+        }
+    }
+
+    fn merge_action(&mut self, action: &MergeAction) {
+        match action {
+            MergeAction::Insert(insert) => {
+                self.op(Operation::Insert);
+                if insert.columns.is_empty() || matches!(insert.kind, MergeInsertKind::Row) {
+                    self.written.unknown = true;
                 }
-                for clause in &merge.clauses {
-                    match &clause.action {
-                        MergeAction::Insert(insert) => {
-                            self.op(Op::Insert);
-                            if insert.columns.is_empty() || matches!(insert.kind, MergeInsertKind::Row) {
-                                self.written.unknown = true;
-                            }
-                            for column in &insert.columns {
-                                if let Some(name) = self.column_name(column) {
-                                    self.write_column(name);
-                                }
-                            }
-                        }
-                        MergeAction::Update(update) => {
-                            self.op(Op::Update);
-                            if let sqlparser::ast::MergeUpdateKind::Set(assignments) = &update.kind {
-                                for assignment in assignments {
-                                    self.assignment_target(&assignment.target);
-                                }
-                            } else {
-                                self.written.unknown = true;
-                            }
-                        }
-                        MergeAction::Delete { .. } => self.op(Op::Delete),
-                        MergeAction::DoNothing { .. } => {}
+                for column in &insert.columns {
+                    if let Some(name) = self.column_name(column) {
+                        self.write_column(name);
                     }
                 }
             }
+            MergeAction::Update(update) => {
+                self.op(Operation::Update);
+                if let MergeUpdateKind::Set(assignments) = &update.kind {
+                    for assignment in assignments {
+                        self.assignment_target(&assignment.target);
+                    }
+                } else {
+                    self.written.unknown = true;
+                }
+            }
+            MergeAction::Delete { .. } => self.op(Operation::Delete),
+            MergeAction::DoNothing { .. } => {}
+        }
+    }
+
+    /// CREATE of every kind, and what creates an object without the word (DECLARE, CACHE).
+    fn create(&mut self, statement: &Statement) -> bool {
+        use Operation as Op;
+        match statement {
+            Statement::CreateTable(create) => {
+                self.target(Op::Create, &create.name);
+                if let Some(clone) = &create.clone {
+                    // Snowflake CLONE copies the source table's data.
+                    self.access(Op::Select, ObjectPath::from_object_name(clone, self.dialect));
+                    self.targets.push(clone as *const ObjectName);
+                }
+            }
+            Statement::CreateView(view) => self.target(Op::Create, &view.name),
+            Statement::CreateIndex(index) => {
+                self.op(Op::Create);
+                self.target(Op::Alter, &index.table_name);
+            }
+            Statement::CreateVirtualTable { name, .. } => self.target(Op::Create, name),
+            Statement::Cache { table_name, .. } => {
+                self.op(Op::Create);
+                self.targets.push(table_name as *const ObjectName);
+            }
+            Statement::CreateSecret { .. }
+            | Statement::CreateServer(_)
+            | Statement::CreatePolicy(_)
+            | Statement::CreateConnector(_)
+            | Statement::CreateOperator(_)
+            | Statement::CreateOperatorFamily(_)
+            | Statement::CreateOperatorClass(_)
+            | Statement::CreateTextSearch(_)
+            | Statement::CreateExtension(_)
+            | Statement::CreateCollation(_)
+            | Statement::CreateSchema { .. }
+            | Statement::CreateDatabase { .. }
+            | Statement::CreateFunction(_)
+            | Statement::CreateTrigger(_)
+            | Statement::CreateProcedure { .. }
+            | Statement::CreateMacro { .. }
+            | Statement::CreateStage { .. }
+            | Statement::CreateFileFormat { .. }
+            | Statement::CreateWarehouse(_)
+            | Statement::CreateSequence { .. }
+            | Statement::CreateDomain(_)
+            | Statement::CreateType { .. }
+            | Statement::Declare { .. } => self.op(Op::Create),
+            _ => return false,
+        }
+        true
+    }
+
+    /// ALTER, and the statements that change an object in place (RENAME, COMMENT, VACUUM...).
+    fn alter(&mut self, statement: &Statement) -> bool {
+        match statement {
+            Statement::AlterTable(alter) => self.target(Operation::Alter, &alter.name),
+            Statement::AlterIndex { name, .. } | Statement::AlterView { name, .. } => self.target(Operation::Alter, name),
+            Statement::AlterSchema(_)
+            | Statement::AlterFunction(_)
+            | Statement::AlterType(_)
+            | Statement::AlterCollation(_)
+            | Statement::AlterOperator(_)
+            | Statement::AlterOperatorFamily(_)
+            | Statement::AlterOperatorClass(_)
+            | Statement::AlterTextSearch(_)
+            | Statement::AlterPolicy(_)
+            | Statement::AlterConnector { .. }
+            | Statement::RenameTable(_)
+            | Statement::Comment { .. }
+            | Statement::Msck(_)
+            | Statement::OptimizeTable { .. }
+            | Statement::Vacuum(_)
+            | Statement::Analyze(_) => self.op(Operation::Alter),
+            _ => return false,
+        }
+        true
+    }
+
+    /// DROP of every kind, TRUNCATE, and what detaches or forgets an object.
+    fn drop(&mut self, statement: &Statement) -> bool {
+        use Operation as Op;
+        match statement {
             Statement::Truncate(truncate) => {
                 for target in &truncate.table_names {
                     self.target(Op::Truncate, &target.name);
@@ -412,68 +517,15 @@ impl Collector {
             | Statement::DropTrigger(_)
             | Statement::DetachDuckDBDatabase { .. }
             | Statement::UNCache { .. } => self.op(Op::Drop),
-            Statement::CreateTable(create) => {
-                self.target(Op::Create, &create.name);
-                if let Some(clone) = &create.clone {
-                    // Snowflake CLONE copies the source table's data.
-                    self.access(Op::Select, ObjectPath::from_object_name(clone, self.dialect));
-                    self.targets.push(clone as *const ObjectName);
-                }
-            }
-            Statement::CreateView(view) => self.target(Op::Create, &view.name),
-            Statement::CreateIndex(index) => {
-                self.op(Op::Create);
-                self.target(Op::Alter, &index.table_name);
-            }
-            Statement::CreateVirtualTable { name, .. } => self.target(Op::Create, name),
-            // Roles and users carry privileges (SUPERUSER, passwords): as dangerous as a GRANT.
-            Statement::CreateRole(_) | Statement::CreateUser(_) => {
-                self.op(Op::Create);
-                self.op(Op::Grant);
-            }
-            Statement::CreateSecret { .. }
-            | Statement::CreateServer(_)
-            | Statement::CreatePolicy(_)
-            | Statement::CreateConnector(_)
-            | Statement::CreateOperator(_)
-            | Statement::CreateOperatorFamily(_)
-            | Statement::CreateOperatorClass(_)
-            | Statement::CreateTextSearch(_)
-            | Statement::CreateExtension(_)
-            | Statement::CreateCollation(_)
-            | Statement::CreateSchema { .. }
-            | Statement::CreateDatabase { .. }
-            | Statement::CreateFunction(_)
-            | Statement::CreateTrigger(_)
-            | Statement::CreateProcedure { .. }
-            | Statement::CreateMacro { .. }
-            | Statement::CreateStage { .. }
-            | Statement::CreateFileFormat { .. }
-            | Statement::CreateWarehouse(_)
-            | Statement::CreateSequence { .. }
-            | Statement::CreateDomain(_)
-            | Statement::CreateType { .. }
-            | Statement::Declare { .. } => self.op(Op::Create),
-            Statement::AlterTable(alter) => self.target(Op::Alter, &alter.name),
-            Statement::AlterIndex { name, .. } | Statement::AlterView { name, .. } => self.target(Op::Alter, name),
-            Statement::AlterSchema(_)
-            | Statement::AlterFunction(_)
-            | Statement::AlterType(_)
-            | Statement::AlterCollation(_)
-            | Statement::AlterOperator(_)
-            | Statement::AlterOperatorFamily(_)
-            | Statement::AlterOperatorClass(_)
-            | Statement::AlterTextSearch(_)
-            | Statement::AlterPolicy(_)
-            | Statement::AlterConnector { .. }
-            | Statement::RenameTable(_)
-            | Statement::Comment { .. }
-            | Statement::Msck(_)
-            | Statement::OptimizeTable { .. }
-            | Statement::Vacuum(_)
-            | Statement::Analyze(_) => self.op(Op::Alter),
-            // Changing a role changes privileges: as dangerous as a GRANT.
-            Statement::AlterRole { .. } | Statement::AlterUser(_) => self.op(Op::Grant),
+            _ => return false,
+        }
+        true
+    }
+
+    /// GRANT, REVOKE, DENY, and the roles and users that carry privileges.
+    fn privileges(&mut self, statement: &Statement) -> bool {
+        use Operation as Op;
+        match statement {
             Statement::Grant(grant) => {
                 self.op(Op::Grant);
                 if let Some(objects) = &grant.objects {
@@ -487,67 +539,35 @@ impl Collector {
                     self.grant_objects(Op::Revoke, objects);
                 }
             }
-            Statement::Copy { source, to, target, .. } => {
-                let op = match (to, target) {
-                    (true, _) => Op::Export,
-                    // COPY ... FROM PROGRAM runs a shell command on the server.
-                    (false, CopyTarget::Program { .. }) => {
-                        self.op(Op::Call);
-                        Op::Import
-                    }
-                    (false, _) => Op::Import,
-                };
-                if *to && matches!(target, CopyTarget::Program { .. }) {
-                    self.op(Op::Call);
-                }
-                match source {
-                    CopySource::Table { table_name, columns } => {
-                        if *to {
-                            self.target(Op::Select, table_name);
-                            self.access(Op::Export, ObjectPath::from_object_name(table_name, self.dialect));
-                        } else {
-                            self.target(Op::Import, table_name);
-                            self.op(Op::Insert);
-                            self.access(Op::Insert, ObjectPath::from_object_name(table_name, self.dialect));
-                            if columns.is_empty() {
-                                self.written.unknown = true;
-                            }
-                            for column in columns {
-                                let name = canonical_ident(column, self.dialect);
-                                self.write_column(name);
-                            }
-                        }
-                    }
-                    CopySource::Query(_) => self.op(op),
-                }
-                self.op(op);
+            // Roles and users carry privileges (SUPERUSER, passwords): as dangerous as a GRANT.
+            Statement::CreateRole(_) | Statement::CreateUser(_) => {
+                self.op(Op::Create);
+                self.op(Op::Grant);
             }
+            Statement::AlterRole { .. } | Statement::AlterUser(_) => self.op(Op::Grant),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Data in and out of the database: COPY, UNLOAD, EXPORT DATA, LOAD DATA, stage files.
+    fn transfer(&mut self, statement: &Statement) -> bool {
+        use Operation as Op;
+        match statement {
+            Statement::Copy { source, to, target, .. } => self.copy(source, *to, target),
             Statement::CopyIntoSnowflake { kind, into, from_obj, .. } => match kind {
-                sqlparser::ast::CopyIntoSnowflakeKind::Table => {
+                CopyIntoSnowflakeKind::Table => {
                     self.target(Op::Import, into);
                     self.access(Op::Insert, ObjectPath::from_object_name(into, self.dialect));
                 }
-                sqlparser::ast::CopyIntoSnowflakeKind::Location => {
+                CopyIntoSnowflakeKind::Location => {
                     self.target(Op::Export, into);
                     if let Some(from) = from_obj {
                         self.target(Op::Select, from);
                     }
                 }
             },
-            Statement::Unload { query_text: Some(text), .. } => {
-                // Redshift passes the query as a string literal; what it reads still counts.
-                self.op(Op::Export);
-                if let Ok(inner) = super::analyze(text, self.dialect) {
-                    for intent in inner {
-                        for access in intent.accesses {
-                            self.access(access.operation, access.object);
-                        }
-                        for op in intent.operations.iter() {
-                            self.op(op);
-                        }
-                    }
-                }
-            }
+            Statement::Unload { query_text: Some(text), .. } => self.unload_text(text),
             Statement::Unload { .. } | Statement::ExportData(_) | Statement::Directory { .. } => self.op(Op::Export),
             Statement::List(_) => self.op(Op::Show),
             Statement::Remove(_) => self.op(Op::Drop),
@@ -556,18 +576,66 @@ impl Collector {
                 self.target(Op::Import, table_name);
                 self.access(Op::Insert, ObjectPath::from_object_name(table_name, self.dialect));
             }
-            Statement::Install { .. } | Statement::Load { .. } | Statement::AttachDatabase { .. } => {
-                self.op(Op::Call)
-            }
-            Statement::AttachDuckDBDatabase { .. } => self.op(Op::Call),
-            Statement::Call(function) => {
+            _ => return false,
+        }
+        true
+    }
+
+    fn copy(&mut self, source: &CopySource, to: bool, target: &CopyTarget) {
+        use Operation as Op;
+        let op = match (to, target) {
+            (true, _) => Op::Export,
+            // COPY ... FROM PROGRAM runs a shell command on the server.
+            (false, CopyTarget::Program { .. }) => {
                 self.op(Op::Call);
-                self.classify_function(&function.name);
+                Op::Import
             }
-            Statement::Execute { .. } | Statement::Prepare { .. } | Statement::Deallocate { .. } => {
-                self.op(Op::Call)
+            (false, _) => Op::Import,
+        };
+        if to && matches!(target, CopyTarget::Program { .. }) {
+            self.op(Op::Call);
+        }
+        match source {
+            CopySource::Table { table_name, .. } if to => {
+                self.target(Op::Select, table_name);
+                self.access(Op::Export, ObjectPath::from_object_name(table_name, self.dialect));
             }
-            Statement::Kill { .. } => self.op(Op::Call),
+            CopySource::Table { table_name, columns } => {
+                self.target(Op::Import, table_name);
+                self.op(Op::Insert);
+                self.access(Op::Insert, ObjectPath::from_object_name(table_name, self.dialect));
+                if columns.is_empty() {
+                    self.written.unknown = true;
+                }
+                for column in columns {
+                    let name = canonical_ident(column, self.dialect);
+                    self.write_column(name);
+                }
+            }
+            CopySource::Query(_) => self.op(op),
+        }
+        self.op(op);
+    }
+
+    /// Redshift passes UNLOAD's query as a string literal; what it reads still counts.
+    fn unload_text(&mut self, text: &str) {
+        self.op(Operation::Export);
+        if let Ok(inner) = super::analyze(text, self.dialect) {
+            for intent in inner {
+                for access in intent.accesses {
+                    self.access(access.operation, access.object);
+                }
+                for op in intent.operations.iter() {
+                    self.op(op);
+                }
+            }
+        }
+    }
+
+    /// Session state, transactions and introspection: SET, BEGIN, LOCK, EXPLAIN, SHOW, PRAGMA.
+    fn session(&mut self, statement: &Statement) -> bool {
+        use Operation as Op;
+        match statement {
             Statement::Set(_) | Statement::Use(_) | Statement::Reset(_) | Statement::Discard { .. } => self.op(Op::Set),
             Statement::StartTransaction { .. }
             | Statement::Commit { .. }
@@ -577,9 +645,7 @@ impl Collector {
             | Statement::Lock(_)
             | Statement::LockTables { .. }
             | Statement::UnlockTables => self.op(Op::Transaction),
-            Statement::Explain { analyze, options, statement, .. } => {
-                self.explain(*analyze, options.as_ref(), statement)
-            }
+            Statement::Explain { analyze, options, statement, .. } => self.explain(*analyze, options.as_ref(), statement),
             Statement::ExplainTable { table_name, .. } => {
                 self.op(Op::Show);
                 self.target(Op::Show, table_name);
@@ -599,16 +665,31 @@ impl Collector {
             | Statement::ShowTables { .. }
             | Statement::ShowViews { .. }
             | Statement::ShowCollation { .. } => self.op(Op::Show),
-            Statement::Pragma { value, .. } => {
-                // `PRAGMA x` reads a setting; `PRAGMA x = v` changes one.
-                self.op(if value.is_some() { Op::Set } else { Op::Show })
-            }
-            Statement::Cache { table_name, .. } => {
-                self.op(Op::Create);
-                self.targets.push(table_name as *const ObjectName);
-            }
-            _ => self.op(Op::Other),
+            // `PRAGMA x` reads a setting; `PRAGMA x = v` changes one.
+            Statement::Pragma { value, .. } => self.op(if value.is_some() { Op::Set } else { Op::Show }),
+            _ => return false,
         }
+        true
+    }
+
+    /// What runs code or SQL the analyzer cannot see: CALL, EXECUTE, PREPARE, extensions, KILL.
+    fn dynamic(&mut self, statement: &Statement) -> bool {
+        match statement {
+            Statement::Call(function) => {
+                self.op(Operation::Call);
+                self.classify_function(&function.name);
+            }
+            Statement::Install { .. }
+            | Statement::Load { .. }
+            | Statement::AttachDatabase { .. }
+            | Statement::AttachDuckDBDatabase { .. }
+            | Statement::Execute { .. }
+            | Statement::Prepare { .. }
+            | Statement::Deallocate { .. }
+            | Statement::Kill { .. } => self.op(Operation::Call),
+            _ => return false,
+        }
+        true
     }
 
     fn grant_objects(&mut self, op: Operation, objects: &GrantObjects) {

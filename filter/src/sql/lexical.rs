@@ -33,8 +33,8 @@ impl<'t> Offsets<'t> {
         let line = (location.line as usize).saturating_sub(1);
         let Some(&start) = self.line_starts.get(line) else { return self.text.len() };
         let column = (location.column as usize).saturating_sub(1);
-        let rest = &self.text[start..];
-        if rest.is_ascii() || rest.as_bytes()[..column.min(rest.len())].is_ascii() {
+        let Some(rest) = self.text.get(start..) else { return self.text.len() };
+        if rest.as_bytes().iter().take(column).all(u8::is_ascii) {
             return (start + column).min(self.text.len());
         }
         rest.char_indices().nth(column).map_or(self.text.len(), |(i, _)| start + i)
@@ -242,7 +242,9 @@ pub(crate) fn fingerprint(tokens: &[TokenWithSpan], dialect: Dialect) -> String 
             (None, _) => false,
             (_, Token::Comma | Token::RParen | Token::RBracket | Token::Period | Token::SemiColon) => false,
             (Some(Token::LParen | Token::LBracket | Token::Period), _) => false,
-            (_, Token::LParen) => !matches!(previous, Some(Token::Word(w)) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some()),
+            (_, Token::LParen) => {
+                !matches!(previous, Some(Token::Word(w)) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some())
+            }
             _ => true,
         };
         if glue {
@@ -262,12 +264,12 @@ pub(crate) fn fingerprint(tokens: &[TokenWithSpan], dialect: Dialect) -> String 
         // bulk insert's fingerprint does not depend on its row count.
         if matches!(token, Token::RParen) {
             for row in ["(?, ...)", "(?)"] {
-                let twice_len = row.len() * 2 + 2;
-                if out.len() >= twice_len && out.ends_with(row) {
-                    let tail = &out[out.len() - twice_len..];
-                    if tail.starts_with(row) && tail[row.len()..].starts_with(", ") {
-                        out.truncate(out.len() - row.len() - 2);
-                    }
+                // Suffix matching, not offsets: a byte offset back from the end can land inside a
+                // multi-byte character of a name (`INSERT INTO `t2$ї` VALUES ...`).
+                let repeated =
+                    out.strip_suffix(row).and_then(|rest| rest.strip_suffix(", ")).is_some_and(|rest| rest.ends_with(row));
+                if repeated {
+                    out.truncate(out.len() - row.len() - 2);
                 }
             }
         }

@@ -111,18 +111,6 @@ impl Operation {
     pub fn parse(name: &str) -> Option<Operation> {
         Operation::ALL.into_iter().find(|op| op.as_str() == name)
     }
-
-    /// Writes data or schema (everything but reads, session state and introspection).
-    pub fn is_write(self) -> bool {
-        !matches!(
-            self,
-            Operation::Select
-                | Operation::Set
-                | Operation::Transaction
-                | Operation::Explain
-                | Operation::Show
-        )
-    }
 }
 
 impl fmt::Display for Operation {
@@ -155,16 +143,6 @@ impl OperationSet {
     }
     pub fn iter(self) -> impl Iterator<Item = Operation> {
         Operation::ALL.into_iter().filter(move |op| self.contains(*op))
-    }
-}
-
-impl FromIterator<Operation> for OperationSet {
-    fn from_iter<I: IntoIterator<Item = Operation>>(iter: I) -> Self {
-        let mut set = OperationSet::EMPTY;
-        for op in iter {
-            set.insert(op);
-        }
-        set
     }
 }
 
@@ -221,11 +199,6 @@ impl Intent {
             }
         }
         seen
-    }
-
-    /// The statement's source text.
-    pub fn text<'t>(&self, analyzed: &'t str) -> &'t str {
-        analyzed.get(self.span.0..self.span.1).unwrap_or("")
     }
 }
 

@@ -24,11 +24,6 @@ impl ObjectPath {
         &self.0
     }
 
-    /// The last part: the table, view or function name itself.
-    pub fn base(&self) -> &str {
-        self.0.last().map(String::as_str).unwrap_or("")
-    }
-
     pub(crate) fn from_object_name(name: &ObjectName, dialect: Dialect) -> ObjectPath {
         let mut parts = Vec::with_capacity(name.0.len());
         for part in &name.0 {
@@ -63,7 +58,7 @@ impl fmt::Display for ObjectPath {
 }
 
 /// Stands for a name part computed at run time.
-pub const DYNAMIC_PART: &str = "?";
+const DYNAMIC_PART: &str = "?";
 
 fn identifier_literal(func: &sqlparser::ast::ObjectNamePartFunction) -> Option<String> {
     use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, Value};

@@ -96,38 +96,8 @@ fn fold(expr: &Expr, depth: usize) -> Const {
         Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon | CastKind::TryCast | CastKind::SafeCast, expr, .. } => {
             fold(expr, next)
         }
-        Expr::UnaryOp { op, expr } => {
-            let value = fold(expr, next);
-            match op {
-                UnaryOperator::Not => match value.truth() {
-                    Some(b) if value != Const::Null => Const::Bool(!b),
-                    _ => Const::Unknown,
-                },
-                UnaryOperator::Minus => value.number().map_or(Const::Unknown, |n| Const::Num(-n)),
-                UnaryOperator::Plus => value.number().map_or(Const::Unknown, Const::Num),
-                _ => Const::Unknown,
-            }
-        }
-        Expr::BinaryOp { left, op, right } => match op {
-            BinaryOperator::Or => fold_chain(expr, BinaryOperator::Or, true, next),
-            BinaryOperator::And => fold_chain(expr, BinaryOperator::And, false, next),
-            BinaryOperator::Xor => {
-                match (fold(left, next).truth(), fold(right, next).truth()) {
-                    (Some(a), Some(b)) => Const::Bool(a != b),
-                    _ => Const::Unknown,
-                }
-            }
-            _ if is_comparison(op) && same_column_expression(left, right) => {
-                Const::Bool(matches!(
-                    op,
-                    BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq | BinaryOperator::Spaceship
-                ))
-            }
-            _ => {
-                let (l, r) = (fold(left, next), fold(right, next));
-                binary(op, &l, &r)
-            }
-        },
+        Expr::UnaryOp { op, expr } => unary(op, fold(expr, next)),
+        Expr::BinaryOp { left, op, right } => fold_binary(expr, left, op, right, next),
         Expr::IsNull(inner) => match fold(inner, next) {
             Const::Unknown => Const::Unknown,
             v => Const::Bool(v == Const::Null),
@@ -164,37 +134,71 @@ fn fold(expr: &Expr, depth: usize) -> Const {
                 _ => Const::Unknown,
             }
         }
-        Expr::InList { expr, list, negated } => {
-            let value = fold(expr, next);
-            if value == Const::Unknown || value == Const::Null {
-                return Const::Unknown;
-            }
-            let mut all_known = true;
-            for item in list {
-                let candidate = fold(item, next);
-                match equal(&value, &candidate) {
-                    Some(true) => return Const::Bool(!negated),
-                    Some(false) => {}
-                    None => all_known = false,
-                }
-            }
-            if all_known {
-                Const::Bool(*negated)
-            } else {
-                Const::Unknown
-            }
-        }
+        Expr::InList { expr, list, negated } => fold_in_list(expr, list, *negated, next),
         Expr::Like { negated: false, expr, pattern, .. } | Expr::ILike { negated: false, expr, pattern, .. } => {
-            match fold(pattern, next) {
-                // Matches every non-NULL value, whatever `expr` is.
-                Const::Str(p) if !p.is_empty() && p.chars().all(|c| c == '%') => Const::Bool(true),
-                Const::Str(p) => match fold(expr, next) {
-                    Const::Str(s) if !p.contains(['%', '_', '\\']) => Const::Bool(s == p),
-                    _ => Const::Unknown,
-                },
-                _ => Const::Unknown,
-            }
+            fold_like(expr, pattern, next)
         }
+        _ => Const::Unknown,
+    }
+}
+
+fn unary(op: &UnaryOperator, value: Const) -> Const {
+    match op {
+        UnaryOperator::Not => match value.truth() {
+            Some(b) if value != Const::Null => Const::Bool(!b),
+            _ => Const::Unknown,
+        },
+        UnaryOperator::Minus => value.number().map_or(Const::Unknown, |n| Const::Num(-n)),
+        UnaryOperator::Plus => value.number().map_or(Const::Unknown, Const::Num),
+        _ => Const::Unknown,
+    }
+}
+
+/// `expr` is the whole `left op right`, for the chains that flatten it.
+fn fold_binary(expr: &Expr, left: &Expr, op: &BinaryOperator, right: &Expr, depth: usize) -> Const {
+    match op {
+        BinaryOperator::Or => fold_chain(expr, BinaryOperator::Or, true, depth),
+        BinaryOperator::And => fold_chain(expr, BinaryOperator::And, false, depth),
+        BinaryOperator::Xor => match (fold(left, depth).truth(), fold(right, depth).truth()) {
+            (Some(a), Some(b)) => Const::Bool(a != b),
+            _ => Const::Unknown,
+        },
+        _ if is_comparison(op) && same_column_expression(left, right) => Const::Bool(matches!(
+            op,
+            BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq | BinaryOperator::Spaceship
+        )),
+        _ => binary(op, &fold(left, depth), &fold(right, depth)),
+    }
+}
+
+fn fold_in_list(expr: &Expr, list: &[Expr], negated: bool, depth: usize) -> Const {
+    let value = fold(expr, depth);
+    if value == Const::Unknown || value == Const::Null {
+        return Const::Unknown;
+    }
+    let mut all_known = true;
+    for item in list {
+        match equal(&value, &fold(item, depth)) {
+            Some(true) => return Const::Bool(!negated),
+            Some(false) => {}
+            None => all_known = false,
+        }
+    }
+    if all_known {
+        Const::Bool(negated)
+    } else {
+        Const::Unknown
+    }
+}
+
+fn fold_like(expr: &Expr, pattern: &Expr, depth: usize) -> Const {
+    match fold(pattern, depth) {
+        // Matches every non-NULL value, whatever `expr` is.
+        Const::Str(p) if !p.is_empty() && p.chars().all(|c| c == '%') => Const::Bool(true),
+        Const::Str(p) => match fold(expr, depth) {
+            Const::Str(s) if !p.contains(['%', '_', '\\']) => Const::Bool(s == p),
+            _ => Const::Unknown,
+        },
         _ => Const::Unknown,
     }
 }
@@ -222,7 +226,7 @@ fn leading_number(s: &str) -> f64 {
     let mut best = 0.0;
     while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'.' || bytes[end] == b'e' || bytes[end] == b'E') {
         end += 1;
-        if let Ok(n) = s[..end].parse::<f64>() {
+        if let Some(Ok(n)) = s.get(..end).map(str::parse::<f64>) {
             best = n;
         }
     }
