@@ -20,10 +20,7 @@ use crate::policy::{Policy, Protocol};
 use crate::sql::AnalysisCache;
 use crate::wire::{self, mysql, postgres, Inspect, Next, Verdict};
 
-enum Session {
-    Postgres(postgres::Session),
-    Mysql(mysql::Session),
-}
+type Session = Box<dyn wire::Session>;
 
 /// The route and actor of a connection, once its startup is read.
 struct Matched {
@@ -53,9 +50,9 @@ impl Connection {
         cache: Rc<RefCell<AnalysisCache>>,
     ) -> Connection {
         let limit = policy.limits.max_body_bytes as usize;
-        let session = match policy.protocol {
-            Protocol::Mysql => Session::Mysql(mysql::Session::new(limit)),
-            _ => Session::Postgres(postgres::Session::new(limit)),
+        let session: Session = match policy.protocol {
+            Protocol::Mysql => Box::new(mysql::Session::new(limit)),
+            _ => Box::new(postgres::Session::new(limit)),
         };
         Connection { policy, metrics, audit, cache, session: Some(session), matched: None, closed: false }
     }
@@ -68,11 +65,10 @@ impl Connection {
         let buffer = if downstream { proxy_wasm::types::BufferType::DownstreamData } else { proxy_wasm::types::BufferType::UpstreamData };
         let data = hostcalls::get_buffer(buffer, 0, size).ok().flatten().unwrap_or_default();
         let Some(mut session) = self.session.take() else { return Action::Continue };
-        let next = match (&mut session, downstream) {
-            (Session::Postgres(s), true) => s.client_data(&data, &mut |inspect| self.judge(inspect)),
-            (Session::Postgres(s), false) => s.server_data(&data),
-            (Session::Mysql(s), true) => s.client_data(&data, &mut |inspect| self.judge(inspect)),
-            (Session::Mysql(s), false) => s.server_data(&data),
+        let next = if downstream {
+            session.client_data(&data, &mut |inspect| self.judge(inspect))
+        } else {
+            session.server_data(&data)
         };
         self.session = Some(session);
         match next {
