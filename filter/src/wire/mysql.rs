@@ -568,4 +568,110 @@ mod tests {
     fn held(s: &Session) -> (usize, usize) {
         (s.client.held(), s.server.held())
     }
+
+    /// A packet header claiming a payload of `length` bytes, without the payload.
+    fn claimed(seq: u8, length: u32) -> Vec<u8> {
+        let [a, b, c, _] = length.to_le_bytes();
+        vec![a, b, c, seq]
+    }
+
+    fn connected_with_limit(limit: usize) -> Session {
+        let mut s = Session::new(limit);
+        forward(s.server_data(&greeting(CAPS)));
+        forward(s.client_data(&handshake(CAPS), &mut judge));
+        forward(s.server_data(&packet(2, &[0, 0, 0, 2, 0, 0, 0])));
+        s
+    }
+
+    #[test]
+    fn an_empty_packet_is_not_read_as_a_command() {
+        let mut s = connected();
+        // The next packet's length byte (3) is no COM_QUERY of the empty one.
+        let stream = [packet(0, b""), packet(0, b"\x03ab")].concat();
+        assert_eq!(forward(s.client_data(&stream, &mut judge)), stream);
+        let mut s = connected();
+        let drop = packet(0, b"\x03DROP TABLE t");
+        assert_eq!(forward(s.client_data(&drop, &mut judge)), packet(0, &[COM_PING]));
+        // An empty answer is complete: it is not our OK, and not held waiting for a byte.
+        assert_eq!(forward(s.server_data(&packet(1, b""))), packet(1, b""));
+    }
+
+    #[test]
+    fn a_16_mib_command_streams_and_its_continuation_follows_its_verdict() {
+        let fill = vec![b'x'; 0xff_ffff - 1];
+        let after = packet(0, b"\x03SELECT 1");
+        for (command, want_forwarded) in [(COM_QUERY, false), (0x18, true)] {
+            let mut s = connected_with_limit(64);
+            let stream = [claimed(0, 0xff_ffff), vec![command], fill.clone(), packet(1, b"tail"), after.clone()].concat();
+            let mut out = Vec::new();
+            for chunk in stream.chunks(64 * 1024 + 3) {
+                out.extend(forward(s.client_data(chunk, &mut judge)));
+                assert!(held(&s).0 <= 64 + 4);
+            }
+            let want = if want_forwarded { stream.clone() } else { [packet(0, &[COM_PING]), after.clone()].concat() };
+            assert!(out == want, "command {command}: {} bytes forwarded", out.len());
+        }
+    }
+
+    #[test]
+    fn oversize_lengths_from_the_server_stream_or_close() {
+        let mut s = connected();
+        let stream = [claimed(1, 0xff_ffff), vec![1; 0xff_ffff], packet(2, b"end")].concat();
+        let mut out = Vec::new();
+        for chunk in stream.chunks(64 * 1024 + 3) {
+            out.extend(forward(s.server_data(chunk)));
+            assert!(held(&s).1 <= 4);
+        }
+        assert!(out == stream);
+        let mut s = Session::new(1024);
+        assert!(matches!(s.server_data(&claimed(0, 0xff_ffff)), Next::Close(_)));
+        let mut s = Session::new(1024);
+        forward(s.server_data(&greeting(CAPS)));
+        assert!(matches!(s.client_data(&claimed(1, 0xff_ffff), &mut judge), Next::Close(_)));
+    }
+
+    /// A handshake response whose auth response is `auth`, as `caps` encode it.
+    fn handshake_with(caps: u32, auth: &[u8], rest: &[u8]) -> Vec<u8> {
+        let mut h = caps.to_le_bytes().to_vec();
+        h.extend_from_slice(&(1u32 << 24).to_le_bytes());
+        h.push(45);
+        h.extend_from_slice(&[0; 23]);
+        h.extend_from_slice(b"agent\0");
+        h.extend_from_slice(auth);
+        h.extend_from_slice(rest);
+        packet(1, &h)
+    }
+
+    #[test]
+    fn malformed_length_encoded_integers_close_the_handshake() {
+        let caps = CAPS | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+        let tail = b"shop\0mysql_native_password\0";
+        let fine = handshake_with(caps, &[2, 9, 9], tail);
+        let mut s = Session::new(1024);
+        forward(s.server_data(&greeting(CAPS)));
+        assert_eq!(forward(s.client_data(&fine, &mut judge)), fine);
+        assert_eq!(s.startup().unwrap()[1], ("database".into(), "shop".into()));
+        let auths: [&[u8]; 5] = [
+            // 8 bytes announced, 3 sent.
+            &[0xfe, 1, 0, 0],
+            // 2^32 + 1: a usize on wasm32 would keep only the 1.
+            &[0xfe, 1, 0, 0, 0, 1, 0, 0, 0, b'x'],
+            &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            // NULL and the ERR marker are not lengths.
+            &[0xfb],
+            &[0xff, 1, 0],
+        ];
+        for auth in auths {
+            let mut s = Session::new(1024);
+            forward(s.server_data(&greeting(CAPS)));
+            assert!(matches!(s.client_data(&handshake_with(caps, auth, tail), &mut judge), Next::Close(_)), "{auth:?}");
+        }
+        // Connection attributes: a truncated total, and a key longer than the attributes.
+        for attrs in [&[0xfc, 9][..], &[3, 0xfd, 1, 0]] {
+            let mut s = Session::new(1024);
+            forward(s.server_data(&greeting(CAPS)));
+            let h = handshake_with(CAPS, &[0], &[tail.as_slice(), attrs].concat());
+            assert!(matches!(s.client_data(&h, &mut judge), Next::Close(_)), "{attrs:?}");
+        }
+    }
 }
