@@ -13,12 +13,9 @@ use crate::engine::{self, conclude, Outcome};
 use crate::identity::{self, Actor, WireAttributes};
 use crate::policy::Protocol;
 use crate::reply::Reply;
-use crate::wire::{mysql, postgres, Inspect, Next, Verdict};
+use crate::wire::{self, mysql, postgres, Inspect, Next, Verdict};
 
-enum Session {
-    Postgres(postgres::Session),
-    Mysql(mysql::Session),
-}
+type Session = Box<dyn wire::Session>;
 
 /// The route and actor of a connection, once its startup is read.
 struct Matched {
@@ -38,9 +35,9 @@ pub struct Connection {
 impl Connection {
     pub fn new(shared: Shared) -> Connection {
         let limit = shared.policy.limits.max_body_bytes as usize;
-        let session = match shared.policy.protocol {
-            Protocol::Mysql => Session::Mysql(mysql::Session::new(limit)),
-            _ => Session::Postgres(postgres::Session::new(limit)),
+        let session: Session = match shared.policy.protocol {
+            Protocol::Mysql => Box::new(mysql::Session::new(limit)),
+            _ => Box::new(postgres::Session::new(limit)),
         };
         Connection { shared, session: Some(session), matched: None, closed: false }
     }
@@ -53,11 +50,10 @@ impl Connection {
         let buffer = if downstream { BufferType::DownstreamData } else { BufferType::UpstreamData };
         let data = host::buffer(buffer, 0, size);
         let Some(mut session) = self.session.take() else { return Action::Continue };
-        let next = match (&mut session, downstream) {
-            (Session::Postgres(s), true) => s.client_data(&data, &mut |inspect| self.judge(inspect)),
-            (Session::Postgres(s), false) => s.server_data(&data),
-            (Session::Mysql(s), true) => s.client_data(&data, &mut |inspect| self.judge(inspect)),
-            (Session::Mysql(s), false) => s.server_data(&data),
+        let next = if downstream {
+            session.client_data(&data, &mut |inspect| self.judge(inspect))
+        } else {
+            session.server_data(&data)
         };
         self.session = Some(session);
         match next {

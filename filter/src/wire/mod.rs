@@ -6,7 +6,11 @@
 //! turns the server's answer to a rewritten message into the error the client gets. Nothing is
 //! ever written to a side out of turn (a proxy-wasm network filter cannot), and every buffer is
 //! bounded: messages the filter does not read stream through without being held.
+//!
+//! Both protocols cut their bytes into messages with `frame`, where a size read from the wire
+//! is a `u64`: no length a client or server sends can wrap, on wasm32's 32-bit `usize` either.
 
+mod frame;
 pub mod mysql;
 pub mod postgres;
 
@@ -41,3 +45,15 @@ pub enum Next {
     /// version, bytes that are not the protocol): close it.
     Close(String),
 }
+
+/// Asked about each message that runs something.
+pub type Judge<'a> = dyn FnMut(Inspect<'_>) -> Verdict + 'a;
+
+/// One database connection in one wire protocol.
+pub trait Session {
+    /// Bytes from the client: what to forward to the server.
+    fn client_data(&mut self, data: &[u8], judge: &mut Judge<'_>) -> Next;
+    /// Bytes from the server: what to forward to the client.
+    fn server_data(&mut self, data: &[u8]) -> Next;
+}
+

@@ -17,7 +17,8 @@
 
 use std::collections::VecDeque;
 
-use super::{Inspect, Next, Verdict};
+use super::frame::{self, Reader, Step};
+use super::{Inspect, Judge, Next, Verdict};
 
 const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
 const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
@@ -39,7 +40,11 @@ const COM_REGISTER_SLAVE: u8 = 0x15;
 const COM_STMT_PREPARE: u8 = 0x16;
 const COM_BINLOG_DUMP_GTID: u8 = 0x1e;
 
-const MAX_PAYLOAD: usize = 0xff_ffff;
+/// A packet's length and sequence id.
+const HEADER: u64 = 4;
+const MAX_PAYLOAD: u32 = 0xff_ffff;
+/// The largest greeting or handshake response held before it is complete.
+const MAX_HANDSHAKE: u32 = 64 * 1024;
 /// SQLSTATE of the ERR packet (`syntax error or access rule violation`) and its error code
 /// (`ER_SPECIFIC_ACCESS_DENIED_ERROR`).
 pub const DENIED_SQLSTATE: &str = "42000";
@@ -56,25 +61,52 @@ enum Phase {
     Command,
 }
 
-/// The rest of a packet not held: `remaining` bytes, forwarded or dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stream {
-    remaining: usize,
-    forward: bool,
+/// A packet's header.
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    length: u32,
+    seq: u8,
+}
+
+impl Header {
+    fn read(rest: &[u8]) -> Option<Header> {
+        Some(Header { length: frame::le_u24(rest, 0)?, seq: *rest.get(3)? })
+    }
+
+    /// The whole packet's size.
+    fn size(self) -> u64 {
+        HEADER + u64::from(self.length)
+    }
+
+    /// A payload of the largest length goes on in the next packet.
+    fn continued(self) -> bool {
+        self.length == MAX_PAYLOAD
+    }
+
+    /// The payload's first byte (`None` for an empty payload), once it is here.
+    fn lead(self, rest: &[u8]) -> Option<Option<u8>> {
+        if self.length == 0 {
+            return Some(None);
+        }
+        rest.get(4).map(|b| Some(*b))
+    }
 }
 
 /// One client connection.
 #[derive(Clone, Debug)]
 pub struct Session {
-    max_message: usize,
+    client: Reader,
+    server: Reader,
+    state: State,
+}
+
+/// What the session knows of the conversation, both ways.
+#[derive(Clone, Debug)]
+struct State {
+    max_message: u64,
     phase: Phase,
-    capabilities: u32,
-    front_pending: Vec<u8>,
-    front_stream: Option<Stream>,
-    /// Continuation packets of a payload over the limit, still to drop or pass.
-    front_continued: Option<bool>,
-    back_pending: Vec<u8>,
-    back_stream: Option<Stream>,
+    /// The continuation packets of a judged payload still to come: forwarded, or dropped.
+    continued: Option<bool>,
     /// ERR packets owed to the client, one per rewritten command, in order.
     denials: VecDeque<Vec<u8>>,
     user: Option<String>,
@@ -84,25 +116,39 @@ pub struct Session {
 
 impl Session {
     pub fn new(max_message: usize) -> Session {
-        Session {
-            max_message,
+        let state = State {
+            max_message: frame::wide(max_message),
             phase: Phase::Greeting,
-            capabilities: 0,
-            front_pending: Vec::new(),
-            front_stream: None,
-            front_continued: None,
-            back_pending: Vec::new(),
-            back_stream: None,
+            continued: None,
             denials: VecDeque::new(),
             user: None,
             schema: None,
             attributes: Vec::new(),
-        }
+        };
+        Session { client: Reader::default(), server: Reader::default(), state }
     }
 
     /// The connection's facts as startup parameters: `user`, `database`, and each connection
     /// attribute (`_client_name`, `program_name`, ...), once the client has sent them.
     pub fn startup(&self) -> Option<Vec<(String, String)>> {
+        self.state.startup()
+    }
+}
+
+impl super::Session for Session {
+    fn client_data(&mut self, data: &[u8], judge: &mut Judge<'_>) -> Next {
+        let Session { client, state, .. } = self;
+        client.read(data, |rest, out| state.client_packet(rest, out, judge))
+    }
+
+    fn server_data(&mut self, data: &[u8]) -> Next {
+        let Session { server, state, .. } = self;
+        server.read(data, |rest, out| state.server_packet(rest, out))
+    }
+}
+
+impl State {
+    fn startup(&self) -> Option<Vec<(String, String)>> {
         let user = self.user.clone()?;
         let mut params = vec![("user".to_string(), user)];
         params.extend(self.schema.clone().map(|s| ("database".to_string(), s)));
@@ -110,309 +156,233 @@ impl Session {
         Some(params)
     }
 
-    /// Bytes from the client: what to forward to the server.
-    pub fn client_data(&mut self, data: &[u8], judge: &mut dyn FnMut(Inspect<'_>) -> Verdict) -> Next {
-        let mut input = std::mem::take(&mut self.front_pending);
-        input.extend_from_slice(data);
-        let mut out = Vec::with_capacity(input.len());
-        let mut at = 0;
-        while at < input.len() {
-            if let Some(stream) = self.front_stream {
-                at += pass(&input[at..], stream, &mut self.front_stream, &mut out);
-                continue;
-            }
-            let rest = &input[at..];
-            let Some((length, seq)) = header(rest) else { break };
-            if let Some(forward) = self.front_continued {
-                // A continuation of a payload judged as oversize.
-                self.front_continued = (length == MAX_PAYLOAD).then_some(forward);
-                at += start(rest, length, forward, &mut self.front_stream, &mut out);
-                continue;
-            }
-            match self.phase {
-                Phase::Greeting => return Next::Close("the client spoke before the server's greeting".to_string()),
-                Phase::Handshake => {
-                    if rest.len() < 4 + length {
-                        if length > 64 * 1024 {
-                            return Next::Close("a handshake response over 64 KiB".to_string());
-                        }
-                        break;
-                    }
-                    let payload = &rest[4..4 + length];
-                    let caps = le32(payload, 0).unwrap_or(0);
-                    if caps & CLIENT_SSL != 0 {
-                        return Next::Close(
-                            "the client asked for TLS, which the filter cannot inspect: connect without it \
-                             through Envoy (mTLS in the mesh encrypts the hop)"
-                                .to_string(),
-                        );
-                    }
-                    if caps & CLIENT_PROTOCOL_41 == 0 {
-                        return Next::Close("a pre-4.1 MySQL client".to_string());
-                    }
-                    if let Err(why) = self.read_handshake(payload, caps) {
-                        return Next::Close(why.to_string());
-                    }
-                    let params = self.startup().unwrap_or_default();
-                    if let Verdict::Deny { message } = judge(Inspect::Startup { params: &params }) {
-                        return Next::Close(message);
-                    }
-                    self.capabilities = caps;
-                    self.phase = Phase::Auth;
-                    out.extend_from_slice(&rest[..4 + length]);
-                    at += 4 + length;
-                }
-                Phase::Auth => {
-                    at += start(rest, length, true, &mut self.front_stream, &mut out);
-                }
-                Phase::Command => {
-                    let command = rest.get(4).copied();
-                    let judged = seq == 0 && matches!(command, Some(COM_QUERY | COM_STMT_PREPARE | COM_INIT_DB));
-                    let unreadable = seq == 0
-                        && matches!(
-                            command,
-                            Some(COM_CHANGE_USER | COM_BINLOG_DUMP | COM_BINLOG_DUMP_GTID | COM_TABLE_DUMP | COM_REGISTER_SLAVE)
-                        );
-                    if command.is_none() && length > 0 {
-                        break;
-                    }
-                    if !judged && !unreadable {
-                        // Another command, or data for the current one (LOAD DATA LOCAL).
-                        at += start(rest, length, true, &mut self.front_stream, &mut out);
-                        continue;
-                    }
-                    if unreadable {
-                        let verdict = judge(Inspect::Unreadable { what: command_name(command.unwrap_or(0)) });
-                        at += self.carry_out(verdict, rest, length, &mut out);
-                        continue;
-                    }
-                    let continued = length == MAX_PAYLOAD;
-                    if continued || length - 1 > self.max_message {
-                        let verdict = judge(Inspect::Oversize { size: length - 1 });
-                        let forward = verdict == Verdict::Allow;
-                        if let Verdict::Deny { message } = verdict {
-                            self.deny(&message, &mut out);
-                        }
-                        self.front_continued = continued.then_some(forward);
-                        at += start(rest, length, forward, &mut self.front_stream, &mut out);
-                        continue;
-                    }
-                    if rest.len() < 4 + length {
-                        break;
-                    }
-                    let body = &rest[5..4 + length];
-                    let verdict = match std::str::from_utf8(body) {
-                        Ok(text) if command == Some(COM_INIT_DB) => judge(Inspect::Sql { text: &format!("USE `{}`", text.replace('`', "``")) }),
-                        Ok(text) => judge(Inspect::Sql { text }),
-                        Err(_) => judge(Inspect::Unreadable { what: "SQL that is not UTF-8" }),
-                    };
-                    at += self.carry_out(verdict, rest, length, &mut out);
-                }
-            }
+    fn client_packet(&mut self, rest: &[u8], out: &mut Vec<u8>, judge: &mut Judge<'_>) -> Step {
+        let Some(header) = Header::read(rest) else { return Step::Incomplete };
+        if let Some(forward) = self.continued {
+            self.continued = header.continued().then_some(forward);
+            return Step::Stream { size: header.size(), forward };
         }
-        self.front_pending = input[at..].to_vec();
-        Next::Forward(out)
+        match self.phase {
+            Phase::Greeting => Step::Close("the client spoke before the server's greeting".to_string()),
+            Phase::Handshake => self.handshake_response(rest, header, judge),
+            Phase::Auth => Step::Stream { size: header.size(), forward: true },
+            Phase::Command => self.command(rest, header, out, judge),
+        }
     }
 
-    /// Bytes from the server: what to forward to the client.
-    pub fn server_data(&mut self, data: &[u8]) -> Next {
-        let mut input = std::mem::take(&mut self.back_pending);
-        input.extend_from_slice(data);
-        let mut out = Vec::with_capacity(input.len());
-        let mut at = 0;
-        while at < input.len() {
-            if let Some(stream) = self.back_stream {
-                at += pass(&input[at..], stream, &mut self.back_stream, &mut out);
-                continue;
+    /// The client's handshake response, held whole: its facts are judged as the startup.
+    fn handshake_response(&mut self, rest: &[u8], header: Header, judge: &mut Judge<'_>) -> Step {
+        let Some(packet) = frame::whole(rest, header.size()) else {
+            if header.length > MAX_HANDSHAKE {
+                return Step::Close("a handshake response over 64 KiB".to_string());
             }
-            let rest = &input[at..];
-            let Some((length, seq)) = header(rest) else { break };
-            match self.phase {
-                Phase::Greeting => {
-                    // Held whole (it is small) to clear the capabilities the filter cannot follow.
-                    if rest.len() < 4 + length {
-                        if length > 64 * 1024 {
-                            return Next::Close("a server greeting over 64 KiB".to_string());
-                        }
-                        break;
-                    }
-                    let mut packet = rest[..4 + length].to_vec();
-                    if packet.get(4) == Some(&0xff) {
-                        // The server refused the connection: its ERR goes to the client.
-                        out.extend_from_slice(&packet);
-                        at += packet.len();
-                        continue;
-                    }
-                    if packet.get(4) != Some(&10) {
-                        return Next::Close("not a MySQL protocol 10 greeting".to_string());
-                    }
-                    if let Err(why) = clear_capabilities(&mut packet[4..]) {
-                        return Next::Close(why.to_string());
-                    }
-                    out.extend_from_slice(&packet);
-                    at += packet.len();
-                    self.phase = Phase::Handshake;
-                }
-                Phase::Handshake | Phase::Auth => {
-                    if rest.len() < 5 && length > 0 {
-                        break;
-                    }
-                    if matches!(rest.get(4), Some(0x00 | 0xff)) && self.phase == Phase::Auth {
-                        self.phase = Phase::Command;
-                    }
-                    at += start(rest, length, true, &mut self.back_stream, &mut out);
-                }
-                Phase::Command => {
-                    if seq == 1 && !self.denials.is_empty() {
-                        if rest.len() < 5 {
-                            break;
-                        }
-                        // The first answer after a rewritten command is our COM_PING's.
-                        let error = self.denials.pop_front().expect("checked above");
-                        if rest[4] == 0x00 && length < MAX_PAYLOAD {
-                            // Its OK becomes the ERR owed for the denied command.
-                            out.extend_from_slice(&error);
-                            at += start(rest, length, false, &mut self.back_stream, &mut out);
-                            continue;
-                        }
-                    }
-                    at += start(rest, length, true, &mut self.back_stream, &mut out);
-                }
-            }
+            return Step::Incomplete;
+        };
+        let payload = packet.get(4..).unwrap_or_default();
+        let caps = frame::le_u32(payload, 0).unwrap_or(0);
+        if caps & CLIENT_SSL != 0 {
+            return Step::Close(
+                "the client asked for TLS, which the filter cannot inspect: connect without it \
+                 through Envoy (mTLS in the mesh encrypts the hop)"
+                    .to_string(),
+            );
         }
-        self.back_pending = input[at..].to_vec();
-        Next::Forward(out)
+        if caps & CLIENT_PROTOCOL_41 == 0 {
+            return Step::Close("a pre-4.1 MySQL client".to_string());
+        }
+        if let Err(why) = self.read_handshake(payload, caps) {
+            return Step::Close(why.to_string());
+        }
+        let params = self.startup().unwrap_or_default();
+        if let Verdict::Deny { message } = judge(Inspect::Startup { params: &params }) {
+            return Step::Close(message);
+        }
+        self.phase = Phase::Auth;
+        Step::Stream { size: header.size(), forward: true }
     }
 
-    /// Forwards a whole judged command, or its rewrite; returns the bytes consumed.
-    fn carry_out(&mut self, verdict: Verdict, rest: &[u8], length: usize, out: &mut Vec<u8>) -> usize {
-        let forward = verdict == Verdict::Allow;
-        if let Verdict::Deny { message } = verdict {
-            self.deny(&message, out);
+    /// A packet in the command phase: with sequence id 0 it starts a command.
+    fn command(&mut self, rest: &[u8], header: Header, out: &mut Vec<u8>, judge: &mut Judge<'_>) -> Step {
+        let pass = Step::Stream { size: header.size(), forward: true };
+        if header.seq != 0 {
+            // Data for the current command (LOAD DATA LOCAL).
+            return pass;
         }
-        start(rest, length, forward, &mut self.front_stream, out)
+        let Some(command) = header.lead(rest) else { return Step::Incomplete };
+        match command {
+            Some(command @ (COM_QUERY | COM_STMT_PREPARE | COM_INIT_DB)) => self.sql_command(command, rest, header, out, judge),
+            Some(command @ (COM_CHANGE_USER | COM_BINLOG_DUMP | COM_BINLOG_DUMP_GTID | COM_TABLE_DUMP | COM_REGISTER_SLAVE)) => {
+                let verdict = judge(Inspect::Unreadable { what: command_name(command) });
+                self.carry(verdict, header, out)
+            }
+            _ => pass,
+        }
     }
 
-    fn deny(&mut self, message: &str, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[1, 0, 0, 0, COM_PING]);
-        self.denials.push_back(err_packet(1, DENIED_CODE, DENIED_SQLSTATE, message));
+    /// A command that carries SQL: held whole and judged, or judged by its size alone when it
+    /// is over the limit or continued.
+    fn sql_command(&mut self, command: u8, rest: &[u8], header: Header, out: &mut Vec<u8>, judge: &mut Judge<'_>) -> Step {
+        // The payload's first byte is the command.
+        let sql_size = u64::from(header.length).saturating_sub(1);
+        if header.continued() || sql_size > self.max_message {
+            let verdict = judge(Inspect::Oversize { size: usize::try_from(sql_size).unwrap_or(usize::MAX) });
+            return self.carry(verdict, header, out);
+        }
+        let Some(packet) = frame::whole(rest, header.size()) else { return Step::Incomplete };
+        let verdict = match std::str::from_utf8(packet.get(5..).unwrap_or_default()) {
+            Ok(text) if command == COM_INIT_DB => judge(Inspect::Sql { text: &format!("USE `{}`", text.replace('`', "``")) }),
+            Ok(text) => judge(Inspect::Sql { text }),
+            Err(_) => judge(Inspect::Unreadable { what: "SQL that is not UTF-8" }),
+        };
+        self.carry(verdict, header, out)
+    }
+
+    /// A judged command goes on as sent, or (denied) as `COM_PING`; its continuation packets
+    /// follow it, or are dropped with it.
+    fn carry(&mut self, verdict: Verdict, header: Header, out: &mut Vec<u8>) -> Step {
+        let forward = match verdict {
+            Verdict::Allow => true,
+            Verdict::Deny { message } => {
+                out.extend_from_slice(&[1, 0, 0, 0, COM_PING]);
+                self.denials.push_back(err_packet(1, DENIED_CODE, DENIED_SQLSTATE, &message));
+                false
+            }
+        };
+        self.continued = header.continued().then_some(forward);
+        Step::Stream { size: header.size(), forward }
+    }
+
+    fn server_packet(&mut self, rest: &[u8], out: &mut Vec<u8>) -> Step {
+        let Some(header) = Header::read(rest) else { return Step::Incomplete };
+        match self.phase {
+            Phase::Greeting => self.greeting(rest, header, out),
+            Phase::Handshake | Phase::Auth => self.auth_answer(rest, header),
+            Phase::Command => self.command_answer(rest, header, out),
+        }
+    }
+
+    /// The server's greeting, held whole (it is small) to clear the capabilities the filter
+    /// cannot follow.
+    fn greeting(&mut self, rest: &[u8], header: Header, out: &mut Vec<u8>) -> Step {
+        let Some(packet) = frame::whole(rest, header.size()) else {
+            if header.length > MAX_HANDSHAKE {
+                return Step::Close("a server greeting over 64 KiB".to_string());
+            }
+            return Step::Incomplete;
+        };
+        match packet.get(4) {
+            // The server refused the connection: its ERR goes to the client.
+            Some(0xff) => return Step::Stream { size: header.size(), forward: true },
+            Some(10) => {}
+            _ => return Step::Close("not a MySQL protocol 10 greeting".to_string()),
+        }
+        let mut packet = packet.to_vec();
+        if let Err(why) = clear_capabilities(packet.get_mut(4..).unwrap_or_default()) {
+            return Step::Close(why.to_string());
+        }
+        out.extend_from_slice(&packet);
+        self.phase = Phase::Handshake;
+        Step::Consumed(packet.len())
+    }
+
+    /// During authentication: the server's OK or ERR ends it.
+    fn auth_answer(&mut self, rest: &[u8], header: Header) -> Step {
+        let Some(lead) = header.lead(rest) else { return Step::Incomplete };
+        if self.phase == Phase::Auth && matches!(lead, Some(0x00 | 0xff)) {
+            self.phase = Phase::Command;
+        }
+        Step::Stream { size: header.size(), forward: true }
+    }
+
+    /// In the command phase, the first answer after a rewritten command is our `COM_PING`'s:
+    /// its OK becomes the ERR owed for the denied command.
+    fn command_answer(&mut self, rest: &[u8], header: Header, out: &mut Vec<u8>) -> Step {
+        let pass = Step::Stream { size: header.size(), forward: true };
+        if header.seq != 1 || self.denials.is_empty() {
+            return pass;
+        }
+        let Some(lead) = header.lead(rest) else { return Step::Incomplete };
+        let Some(error) = self.denials.pop_front() else { return pass };
+        if lead != Some(0x00) || header.continued() {
+            return pass;
+        }
+        out.extend_from_slice(&error);
+        Step::Stream { size: header.size(), forward: false }
     }
 
     fn read_handshake(&mut self, payload: &[u8], caps: u32) -> Result<(), &'static str> {
         let short = "a short handshake response";
         let rest = payload.get(32..).ok_or(short)?;
-        let (user, mut rest) = cstring(rest).ok_or(short)?;
-        self.user = Some(String::from_utf8_lossy(user).into_owned());
-        // The auth response: length-encoded, one-byte length, or NUL-terminated.
-        if caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
-            let (n, after) = lenenc(rest).ok_or(short)?;
-            rest = after.get(n as usize..).ok_or(short)?;
-        } else if caps & CLIENT_SECURE_CONNECTION != 0 {
-            let n = *rest.first().ok_or(short)? as usize;
-            rest = rest.get(1 + n..).ok_or(short)?;
-        } else {
-            rest = cstring(rest).ok_or(short)?.1;
-        }
+        let (user, rest) = frame::cstring(rest).ok_or(short)?;
+        self.user = Some(text(user));
+        let mut rest = skip_auth_response(rest, caps).ok_or(short)?;
         if caps & CLIENT_CONNECT_WITH_DB != 0 {
-            let (schema, after) = cstring(rest).ok_or(short)?;
+            let (schema, after) = frame::cstring(rest).ok_or(short)?;
             if !schema.is_empty() {
-                self.schema = Some(String::from_utf8_lossy(schema).into_owned());
+                self.schema = Some(text(schema));
             }
             rest = after;
         }
         if caps & CLIENT_PLUGIN_AUTH != 0 {
-            rest = cstring(rest).map_or(&[][..], |(_, after)| after);
+            rest = frame::cstring(rest).map_or(&[][..], |(_, after)| after);
         }
-        if caps & CLIENT_CONNECT_ATTRS != 0 {
-            if let Some((total, after)) = lenenc(rest) {
-                let mut attrs = after.get(..total as usize).ok_or(short)?;
-                while !attrs.is_empty() {
-                    let (key, after) = lenenc_string(attrs).ok_or(short)?;
-                    let (value, after) = lenenc_string(after).ok_or(short)?;
-                    self.attributes.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()));
-                    attrs = after;
-                }
-            }
+        // A client may announce attributes and send none.
+        if caps & CLIENT_CONNECT_ATTRS != 0 && !rest.is_empty() {
+            self.attributes = connection_attributes(rest).ok_or(short)?;
         }
         Ok(())
     }
 }
 
-/// Starts forwarding (or dropping) one packet of `length` payload bytes at the head of `rest`;
-/// returns the bytes consumed now and leaves the rest to `stream`.
-fn start(rest: &[u8], length: usize, forward: bool, stream: &mut Option<Stream>, out: &mut Vec<u8>) -> usize {
-    let n = (4 + length).min(rest.len());
-    if forward {
-        out.extend_from_slice(&rest[..n]);
+/// The bytes after the handshake's auth response: length-encoded, one-byte length, or
+/// NUL-terminated.
+fn skip_auth_response(rest: &[u8], caps: u32) -> Option<&[u8]> {
+    if caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
+        Some(frame::lenenc_bytes(rest)?.1)
+    } else if caps & CLIENT_SECURE_CONNECTION != 0 {
+        let (&n, rest) = rest.split_first()?;
+        Some(frame::split(rest, u64::from(n))?.1)
+    } else {
+        Some(frame::cstring(rest)?.1)
     }
-    if n < 4 + length {
-        *stream = Some(Stream { remaining: 4 + length - n, forward });
+}
+
+/// The connection attributes: their length-encoded total, then length-encoded keys and values.
+fn connection_attributes(rest: &[u8]) -> Option<Vec<(String, String)>> {
+    let (mut attrs, _) = frame::lenenc_bytes(rest)?;
+    let mut pairs = Vec::new();
+    while !attrs.is_empty() {
+        let (key, after) = frame::lenenc_bytes(attrs)?;
+        let (value, after) = frame::lenenc_bytes(after)?;
+        pairs.push((text(key), text(value)));
+        attrs = after;
     }
-    n
+    Some(pairs)
 }
 
-fn pass(rest: &[u8], current: Stream, stream: &mut Option<Stream>, out: &mut Vec<u8>) -> usize {
-    let n = current.remaining.min(rest.len());
-    if current.forward {
-        out.extend_from_slice(&rest[..n]);
-    }
-    *stream = (n < current.remaining).then_some(Stream { remaining: current.remaining - n, ..current });
-    n
-}
-
-fn header(bytes: &[u8]) -> Option<(usize, u8)> {
-    let h = bytes.get(..4)?;
-    Some((usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16, h[3]))
-}
-
-fn le32(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn cstring(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let end = bytes.iter().position(|b| *b == 0)?;
-    Some((&bytes[..end], &bytes[end + 1..]))
-}
-
-fn lenenc(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let (&first, rest) = bytes.split_first()?;
-    let width = match first {
-        0..=0xfa => return Some((u64::from(first), rest)),
-        0xfc => 2,
-        0xfd => 3,
-        0xfe => 8,
-        _ => return None,
-    };
-    let raw = rest.get(..width)?;
-    let value = raw.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
-    Some((value, &rest[width..]))
-}
-
-fn lenenc_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (n, rest) = lenenc(bytes)?;
-    let n = usize::try_from(n).ok()?;
-    Some((rest.get(..n)?, rest.get(n..)?))
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Clears `CLIENT_SSL` and `CLIENT_QUERY_ATTRIBUTES` in a protocol 10 greeting's payload.
 fn clear_capabilities(payload: &mut [u8]) -> Result<(), &'static str> {
-    let version_end = payload[1..].iter().position(|b| *b == 0).ok_or("a greeting without its server version")? + 1;
+    let version = payload.get(1..).unwrap_or_default();
+    let version_end = version.iter().position(|b| *b == 0).ok_or("a greeting without its server version")? + 1;
     // version NUL, connection id (4), auth data part 1 (8), filler (1): then capabilities.
     let low = version_end + 1 + 4 + 8 + 1;
-    if payload.len() < low + 2 {
+    if !clear_bits(payload, low, (CLIENT_SSL & 0xffff) as u16) {
         return Err("a short server greeting");
     }
-    let cleared_low = (CLIENT_SSL & 0xffff) as u16;
-    let caps = u16::from_le_bytes([payload[low], payload[low + 1]]) & !cleared_low;
-    payload[low..low + 2].copy_from_slice(&caps.to_le_bytes());
     // charset (1), status (2): then the upper capability bytes, when present.
-    let high = low + 2 + 1 + 2;
-    if payload.len() >= high + 2 {
-        let cleared_high = (CLIENT_QUERY_ATTRIBUTES >> 16) as u16;
-        let caps = u16::from_le_bytes([payload[high], payload[high + 1]]) & !cleared_high;
-        payload[high..high + 2].copy_from_slice(&caps.to_le_bytes());
-    }
+    clear_bits(payload, low + 2 + 1 + 2, (CLIENT_QUERY_ATTRIBUTES >> 16) as u16);
     Ok(())
+}
+
+/// Clears `bits` in the little-endian `u16` at `at`; false if the payload ends before it.
+fn clear_bits(payload: &mut [u8], at: usize, bits: u16) -> bool {
+    let Some(field) = payload.get_mut(at..).and_then(|rest| rest.first_chunk_mut::<2>()) else { return false };
+    *field = (u16::from_le_bytes(*field) & !bits).to_le_bytes();
+    true
 }
 
 fn command_name(command: u8) -> &'static str {
@@ -433,9 +403,9 @@ pub fn err_packet(seq: u8, code: u16, sqlstate: &str, message: &str) -> Vec<u8> 
     payload.push(b'#');
     payload.extend_from_slice(sqlstate.as_bytes());
     payload.extend_from_slice(message.as_bytes());
-    payload.truncate(MAX_PAYLOAD);
-    let n = payload.len();
-    let mut packet = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
+    payload.truncate(MAX_PAYLOAD as usize);
+    let [a, b, c, _] = u32::try_from(payload.len()).unwrap_or(MAX_PAYLOAD).to_le_bytes();
+    let mut packet = vec![a, b, c, seq];
     packet.extend_from_slice(&payload);
     packet
 }
@@ -443,6 +413,7 @@ pub fn err_packet(seq: u8, code: u16, sqlstate: &str, message: &str) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Session as _;
 
     fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
         let n = payload.len();
@@ -481,15 +452,14 @@ mod tests {
         packet(1, &h)
     }
 
-    const CAPS: u32 = CLIENT_CONNECT_WITH_DB
-        | CLIENT_PROTOCOL_41
-        | CLIENT_SECURE_CONNECTION
-        | CLIENT_PLUGIN_AUTH
-        | CLIENT_CONNECT_ATTRS;
+    const CAPS: u32 =
+        CLIENT_CONNECT_WITH_DB | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_ATTRS;
 
     fn judge(inspect: Inspect<'_>) -> Verdict {
         match inspect {
-            Inspect::Sql { text } if text.to_ascii_uppercase().contains("DROP") => Verdict::Deny { message: "rule no-drops".into() },
+            Inspect::Sql { text } if text.to_ascii_uppercase().contains("DROP") => {
+                Verdict::Deny { message: "rule no-drops".into() }
+            }
             Inspect::Sql { .. } | Inspect::Startup { .. } => Verdict::Allow,
             _ => Verdict::Deny { message: "unreadable".into() },
         }
@@ -569,7 +539,7 @@ mod tests {
         let mut out = Vec::new();
         for chunk in big.chunks(100) {
             out.extend(forward(s.client_data(chunk, &mut judge)));
-            assert!(s.front_pending.len() <= 64 + 5);
+            assert!(held(&s).0 <= 64 + 5);
         }
         assert_eq!(out, packet(0, &[COM_PING]));
     }
@@ -590,8 +560,118 @@ mod tests {
                 if matches!(s.server_data(chunk), Next::Close(_)) || matches!(s.client_data(chunk, &mut judge), Next::Close(_)) {
                     break;
                 }
-                assert!(s.back_pending.len() <= 64 * 1024 + 4 && s.front_pending.len() <= 64 * 1024 + 4);
+                assert!(held(&s).0 <= 64 * 1024 + 4 && held(&s).1 <= 64 * 1024 + 4);
             }
+        }
+    }
+
+    fn held(s: &Session) -> (usize, usize) {
+        (s.client.held(), s.server.held())
+    }
+
+    /// A packet header claiming a payload of `length` bytes, without the payload.
+    fn claimed(seq: u8, length: u32) -> Vec<u8> {
+        let [a, b, c, _] = length.to_le_bytes();
+        vec![a, b, c, seq]
+    }
+
+    fn connected_with_limit(limit: usize) -> Session {
+        let mut s = Session::new(limit);
+        forward(s.server_data(&greeting(CAPS)));
+        forward(s.client_data(&handshake(CAPS), &mut judge));
+        forward(s.server_data(&packet(2, &[0, 0, 0, 2, 0, 0, 0])));
+        s
+    }
+
+    #[test]
+    fn an_empty_packet_is_not_read_as_a_command() {
+        let mut s = connected();
+        // The next packet's length byte (3) is no COM_QUERY of the empty one.
+        let stream = [packet(0, b""), packet(0, b"\x03ab")].concat();
+        assert_eq!(forward(s.client_data(&stream, &mut judge)), stream);
+        let mut s = connected();
+        let drop = packet(0, b"\x03DROP TABLE t");
+        assert_eq!(forward(s.client_data(&drop, &mut judge)), packet(0, &[COM_PING]));
+        // An empty answer is complete: it is not our OK, and not held waiting for a byte.
+        assert_eq!(forward(s.server_data(&packet(1, b""))), packet(1, b""));
+    }
+
+    #[test]
+    fn a_16_mib_command_streams_and_its_continuation_follows_its_verdict() {
+        let fill = vec![b'x'; 0xff_ffff - 1];
+        let after = packet(0, b"\x03SELECT 1");
+        for (command, want_forwarded) in [(COM_QUERY, false), (0x18, true)] {
+            let mut s = connected_with_limit(64);
+            let stream = [claimed(0, 0xff_ffff), vec![command], fill.clone(), packet(1, b"tail"), after.clone()].concat();
+            let mut out = Vec::new();
+            for chunk in stream.chunks(64 * 1024 + 3) {
+                out.extend(forward(s.client_data(chunk, &mut judge)));
+                assert!(held(&s).0 <= 64 + 4);
+            }
+            let want = if want_forwarded { stream.clone() } else { [packet(0, &[COM_PING]), after.clone()].concat() };
+            assert!(out == want, "command {command}: {} bytes forwarded", out.len());
+        }
+    }
+
+    #[test]
+    fn oversize_lengths_from_the_server_stream_or_close() {
+        let mut s = connected();
+        let stream = [claimed(1, 0xff_ffff), vec![1; 0xff_ffff], packet(2, b"end")].concat();
+        let mut out = Vec::new();
+        for chunk in stream.chunks(64 * 1024 + 3) {
+            out.extend(forward(s.server_data(chunk)));
+            assert!(held(&s).1 <= 4);
+        }
+        assert!(out == stream);
+        let mut s = Session::new(1024);
+        assert!(matches!(s.server_data(&claimed(0, 0xff_ffff)), Next::Close(_)));
+        let mut s = Session::new(1024);
+        forward(s.server_data(&greeting(CAPS)));
+        assert!(matches!(s.client_data(&claimed(1, 0xff_ffff), &mut judge), Next::Close(_)));
+    }
+
+    /// A handshake response whose auth response is `auth`, as `caps` encode it.
+    fn handshake_with(caps: u32, auth: &[u8], rest: &[u8]) -> Vec<u8> {
+        let mut h = caps.to_le_bytes().to_vec();
+        h.extend_from_slice(&(1u32 << 24).to_le_bytes());
+        h.push(45);
+        h.extend_from_slice(&[0; 23]);
+        h.extend_from_slice(b"agent\0");
+        h.extend_from_slice(auth);
+        h.extend_from_slice(rest);
+        packet(1, &h)
+    }
+
+    #[test]
+    fn malformed_length_encoded_integers_close_the_handshake() {
+        let caps = CAPS | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+        let tail = b"shop\0mysql_native_password\0";
+        let fine = handshake_with(caps, &[2, 9, 9], tail);
+        let mut s = Session::new(1024);
+        forward(s.server_data(&greeting(CAPS)));
+        assert_eq!(forward(s.client_data(&fine, &mut judge)), fine);
+        assert_eq!(s.startup().unwrap()[1], ("database".into(), "shop".into()));
+        let auths: [&[u8]; 5] = [
+            // 8 bytes announced, 3 sent.
+            &[0xfe, 1, 0, 0],
+            // 2^32 + 1: a usize on wasm32 would keep only the 1.
+            &[0xfe, 1, 0, 0, 0, 1, 0, 0, 0, b'x'],
+            &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            // NULL and the ERR marker are not lengths.
+            &[0xfb],
+            &[0xff, 1, 0],
+        ];
+        for auth in auths {
+            let mut s = Session::new(1024);
+            forward(s.server_data(&greeting(CAPS)));
+            assert!(matches!(s.client_data(&handshake_with(caps, auth, tail), &mut judge), Next::Close(_)), "{auth:?}");
+        }
+        // Connection attributes: a truncated total, and a key longer than the attributes.
+        for attrs in [&[0xfc, 9][..], &[3, 0xfd, 1, 0]] {
+            let mut s = Session::new(1024);
+            forward(s.server_data(&greeting(CAPS)));
+            let h = handshake_with(CAPS, &[0], &[tail.as_slice(), attrs].concat());
+            assert!(matches!(s.client_data(&h, &mut judge), Next::Close(_)), "{attrs:?}");
         }
     }
 }
