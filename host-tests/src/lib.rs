@@ -68,7 +68,6 @@ impl Plugin {
 
     fn with_module(engine: Engine, module: Module) -> Result<Plugin, String> {
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut VmState| &mut s.wasi).map_err(|e| e.to_string())?;
         abi::add_to_linker(&mut linker).map_err(|e| e.to_string())?;
         Ok(Plugin { engine, module, linker: Arc::new(linker) })
     }
