@@ -24,9 +24,12 @@
 //! foreign functions (`NotFound`), and local replies passing back through the encoder chain.
 //!
 //! Nothing is global: every [`Host`] owns its VMs and state, so tests run in parallel.
+//!
+//! The crate root and its private modules are the host; [`cli`] is the `guardrails` command,
+//! built on the host's public API alone (the host never reaches into it).
 
 mod abi;
-pub mod cases;
+pub mod cli;
 pub mod pairs;
 mod properties;
 mod state;

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use guardrails_host::cases::load_policy;
+use guardrails_host::cli::load_policy;
 use guardrails_host::{Host, HostOptions};
 use serde_json::Value;
 

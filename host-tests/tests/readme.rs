@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use guardrails_host::cases::{load_cases, load_policy, run};
+use guardrails_host::cli::{load_cases, load_policy, run};
 
 #[test]
 fn the_readme_case_file_passes_against_the_warehouse_policy() {
