@@ -10,7 +10,7 @@ mod extract;
 pub mod json;
 pub mod reply;
 
-pub use extract::{carrier, extract, Carrier, parse_strict_json, ExtractError, Payload, PayloadSource, Preset, MAX_JSON_DEPTH};
+pub use extract::{extract, parse_strict_json, ExtractError, Payload, PayloadSource, Preset, MAX_JSON_DEPTH};
 pub use json::check_pointer;
 
 use crate::policy::glob::Glob;

@@ -12,8 +12,10 @@
 //! The command is built on the host's public API only, and the host knows nothing of it. It
 //! lives in the library rather than in its bin so that the scenario tests load policies and
 //! replay case files exactly as the command does: [`cases`] is the case file format, [`replay`]
-//! sends cases through the filter, `commands` prints what each subcommand finds.
+//! sends cases through the filter (with `carrier` placing a case's `sql` as a client of the
+//! route would), `commands` prints what each subcommand finds.
 
+mod carrier;
 pub mod cases;
 mod commands;
 pub mod replay;

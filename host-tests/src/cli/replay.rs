@@ -3,9 +3,10 @@
 
 use serde_json::Value;
 
-use access_guardrails::http::{carrier, PayloadSource, Request};
+use access_guardrails::http::{PayloadSource, Request};
 use access_guardrails::policy::Policy;
 
+use super::carrier::carrier;
 use super::cases::{Case, Expect, Expected, RequestDoc, ResponseDoc};
 use crate::{Host, HostOptions, Plugin, StartError, StreamId, StreamInfo};
 
