@@ -1,6 +1,7 @@
 //! The host side of proxy-wasm ABI v0.2.1: every `env.proxy_*` import, answering with the status
-//! codes Envoy answers with. Guest memory is reached through the module's `memory` export, and
-//! data handed to the guest is allocated with its `proxy_on_memory_allocate` export.
+//! codes Envoy answers with, linked one family at a time, and WASI preview 1. Guest memory is
+//! reached through the module's `memory` export, and data handed to the guest is allocated with
+//! its `proxy_on_memory_allocate` export.
 
 use wasmtime::{Caller, Extern, Linker};
 
@@ -83,6 +84,49 @@ fn give(cx: &mut Cx<'_>, data: &[u8], ret_ptr: i32, ret_size: i32) -> Answer {
     Ok(OK)
 }
 
+/// Adds every import a proxy-wasm module may make to `linker`: WASI preview 1 and `env.proxy_*`.
+pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_sync(linker, |s: &mut VmState| &mut s.wasi)?;
+    link_logging_and_time(linker)?;
+    link_buffers(linker)?;
+    link_header_maps(linker)?;
+    link_properties(linker)?;
+    link_local_replies_and_streams(linker)?;
+    link_shared_data(linker)?;
+    link_shared_queues(linker)?;
+    link_http_calls(linker)?;
+    link_contexts(linker)?;
+    link_metrics(linker)
+}
+
+/// `proxy_log`, the log level, the virtual clock and the tick period.
+fn link_logging_and_time(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
+    linker.func_wrap("env", "proxy_log", |mut cx: Cx<'_>, level: i32, ptr: i32, len: i32| {
+        finish((|| {
+            if !(0..=5).contains(&level) {
+                return Err(Fail::Status(BAD_ARGUMENT));
+            }
+            let message = read_str(&mut cx, ptr, len)?;
+            let worker = cx.data().worker;
+            cx.data().shared.lock().unwrap().logs.push(LogEntry { worker, level: level as u32, message });
+            Ok(OK)
+        })())
+    })?;
+    linker.func_wrap("env", "proxy_get_log_level", |mut cx: Cx<'_>, ret: i32| {
+        let level = cx.data().options.log_level;
+        finish(write_u32(&mut cx, ret, level).map(|_| OK))
+    })?;
+    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut cx: Cx<'_>, ret: i32| {
+        let now = cx.data().shared.lock().unwrap().now_nanos;
+        finish(write_u64(&mut cx, ret, now).map(|_| OK))
+    })?;
+    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut cx: Cx<'_>, period: i32| {
+        cx.data_mut().tick_period_ms = period as u32;
+        OK
+    })?;
+    Ok(())
+}
+
 #[derive(Clone, Copy)]
 enum BufferType {
     RequestBody,
@@ -127,81 +171,8 @@ fn buffer(state: &mut VmState, t: BufferType) -> Option<&mut Vec<u8>> {
     }
 }
 
-/// The header map a call reads or writes, while Envoy keeps it: a stream's map goes away
-/// once the filter lets it continue (but on_log reads the logged maps), an HTTP call
-/// response's maps live during its callback only. `None` is BadArgument for value calls and
-/// an empty map for `get_header_map_pairs`.
-fn header_map(state: &mut VmState, t: i32) -> Option<&mut Pairs> {
-    if matches!(t, 6 | 7) {
-        let response = state.call_response.as_mut()?;
-        return Some(if t == 6 { &mut response.headers } else { &mut response.trailers });
-    }
-    let in_log = state.in_log;
-    let stream = state.stream()?;
-    let (flow, trailers) = match t {
-        0 => (&mut stream.request, false),
-        1 => (&mut stream.request, true),
-        2 => (&mut stream.response, false),
-        3 => (&mut stream.response, true),
-        _ => return None,
-    };
-    let released = if trailers { flow.trailers_forwarded } else { flow.headers_forwarded };
-    if released && !in_log {
-        return None;
-    }
-    Some(if trailers { &mut flow.trailers } else { &mut flow.headers })
-}
-
-fn metric_kind(t: i32) -> Option<MetricKind> {
-    match t {
-        0 => Some(MetricKind::Counter),
-        1 => Some(MetricKind::Gauge),
-        2 => Some(MetricKind::Histogram),
-        _ => None,
-    }
-}
-
-/// Envoy's metric ids: the type in the low two bits, then a sequence number.
-fn metric_id(index: usize, kind: MetricKind) -> u32 {
-    let t = match kind {
-        MetricKind::Counter => 0,
-        MetricKind::Gauge => 1,
-        MetricKind::Histogram => 2,
-    };
-    ((index as u32 + 1) << 2) | t
-}
-
-fn metric_index(metrics: &[Metric], id: i32) -> Option<usize> {
-    let index = ((id as u32) >> 2).checked_sub(1)? as usize;
-    let metric = metrics.get(index)?;
-    (metric_id(index, metric.kind) == id as u32).then_some(index)
-}
-
-/// Adds every proxy-wasm import to `linker`.
-pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
-    linker.func_wrap("env", "proxy_log", |mut cx: Cx<'_>, level: i32, ptr: i32, len: i32| {
-        finish((|| {
-            if !(0..=5).contains(&level) {
-                return Err(Fail::Status(BAD_ARGUMENT));
-            }
-            let message = read_str(&mut cx, ptr, len)?;
-            let worker = cx.data().worker;
-            cx.data().shared.lock().unwrap().logs.push(LogEntry { worker, level: level as u32, message });
-            Ok(OK)
-        })())
-    })?;
-    linker.func_wrap("env", "proxy_get_log_level", |mut cx: Cx<'_>, ret: i32| {
-        let level = cx.data().options.log_level;
-        finish(write_u32(&mut cx, ret, level).map(|_| OK))
-    })?;
-    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut cx: Cx<'_>, ret: i32| {
-        let now = cx.data().shared.lock().unwrap().now_nanos;
-        finish(write_u64(&mut cx, ret, now).map(|_| OK))
-    })?;
-    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut cx: Cx<'_>, period: i32| {
-        cx.data_mut().tick_period_ms = period as u32;
-        OK
-    })?;
+/// Reading and changing bodies, connection data, HTTP call response bodies and the configurations.
+fn link_buffers(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
@@ -248,6 +219,36 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             })())
         },
     )?;
+    Ok(())
+}
+
+/// The header map a call reads or writes, while Envoy keeps it: a stream's map goes away
+/// once the filter lets it continue (but on_log reads the logged maps), an HTTP call
+/// response's maps live during its callback only. `None` is BadArgument for value calls and
+/// an empty map for `get_header_map_pairs`.
+fn header_map(state: &mut VmState, t: i32) -> Option<&mut Pairs> {
+    if matches!(t, 6 | 7) {
+        let response = state.call_response.as_mut()?;
+        return Some(if t == 6 { &mut response.headers } else { &mut response.trailers });
+    }
+    let in_log = state.in_log;
+    let stream = state.stream()?;
+    let (flow, trailers) = match t {
+        0 => (&mut stream.request, false),
+        1 => (&mut stream.request, true),
+        2 => (&mut stream.response, false),
+        3 => (&mut stream.response, true),
+        _ => return None,
+    };
+    let released = if trailers { flow.trailers_forwarded } else { flow.headers_forwarded };
+    if released && !in_log {
+        return None;
+    }
+    Some(if trailers { &mut flow.trailers } else { &mut flow.headers })
+}
+
+/// Reading and changing header and trailer maps, and HTTP call response maps.
+fn link_header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_get_header_map_pairs", |mut cx: Cx<'_>, t: i32, ret_ptr: i32, ret_size: i32| {
         finish((|| {
             if !(0..=7).contains(&t) {
@@ -307,6 +308,11 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             Ok(OK)
         })())
     })?;
+    Ok(())
+}
+
+/// Envoy's attributes, and the filter state a filter sets.
+fn link_properties(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_get_property", |mut cx: Cx<'_>, pp: i32, pl: i32, ret_ptr: i32, ret_size: i32| {
         finish((|| {
             let path = read(&mut cx, pp, pl)?;
@@ -325,6 +331,11 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             Ok(OK)
         })())
     })?;
+    Ok(())
+}
+
+/// A local reply in place of the upstream's, and resuming or closing a stream.
+fn link_local_replies_and_streams(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_send_local_response",
@@ -343,6 +354,28 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             })())
         },
     )?;
+    linker.func_wrap("env", "proxy_continue_stream", |mut cx: Cx<'_>, t: i32| match (t, cx.data_mut().stream()) {
+        (0 | 1, Some(stream)) => {
+            stream.resumes.push(t as u32);
+            OK
+        }
+        (0..=2, _) => OK,
+        (3, _) => UNIMPLEMENTED,
+        _ => BAD_ARGUMENT,
+    })?;
+    linker.func_wrap("env", "proxy_close_stream", |mut cx: Cx<'_>, t: i32| match (t, cx.data_mut().stream()) {
+        (0..=3, Some(stream)) => {
+            stream.closed = true;
+            OK
+        }
+        (0..=3, _) => OK,
+        _ => BAD_ARGUMENT,
+    })?;
+    Ok(())
+}
+
+/// Shared data, with its compare-and-swap versions.
+fn link_shared_data(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_shared_data",
@@ -374,6 +407,11 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             Ok(OK)
         })())
     })?;
+    Ok(())
+}
+
+/// Shared queues: registered by a root context, resolved, enqueued to and dequeued from by any worker.
+fn link_shared_queues(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_register_shared_queue", |mut cx: Cx<'_>, np: i32, nl: i32, ret: i32| {
         finish((|| {
             let name = read_str(&mut cx, np, nl)?;
@@ -428,23 +466,11 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             Ok(OK)
         })())
     })?;
-    linker.func_wrap("env", "proxy_continue_stream", |mut cx: Cx<'_>, t: i32| match (t, cx.data_mut().stream()) {
-        (0 | 1, Some(stream)) => {
-            stream.resumes.push(t as u32);
-            OK
-        }
-        (0..=2, _) => OK,
-        (3, _) => UNIMPLEMENTED,
-        _ => BAD_ARGUMENT,
-    })?;
-    linker.func_wrap("env", "proxy_close_stream", |mut cx: Cx<'_>, t: i32| match (t, cx.data_mut().stream()) {
-        (0..=3, Some(stream)) => {
-            stream.closed = true;
-            OK
-        }
-        (0..=3, _) => OK,
-        _ => BAD_ARGUMENT,
-    })?;
+    Ok(())
+}
+
+/// HTTP calls, answered by the test, and their status; gRPC calls are not modelled.
+fn link_http_calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_http_call",
@@ -477,12 +503,6 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             })())
         },
     )?;
-    #[rustfmt::skip]
-    linker.func_wrap("env", "proxy_grpc_call", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
-    linker.func_wrap("env", "proxy_grpc_stream", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
-    linker.func_wrap("env", "proxy_grpc_send", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
-    linker.func_wrap("env", "proxy_grpc_cancel", |_: Cx<'_>, _: i32| UNIMPLEMENTED)?;
-    linker.func_wrap("env", "proxy_grpc_close", |_: Cx<'_>, _: i32| UNIMPLEMENTED)?;
     linker.func_wrap("env", "proxy_get_status", |mut cx: Cx<'_>, ret_code: i32, ret_ptr: i32, ret_size: i32| {
         finish((|| {
             let (code, message) = cx.data().status.clone();
@@ -490,6 +510,17 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             give(&mut cx, message.as_bytes(), ret_ptr, ret_size)
         })())
     })?;
+    #[rustfmt::skip]
+    linker.func_wrap("env", "proxy_grpc_call", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
+    linker.func_wrap("env", "proxy_grpc_stream", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
+    linker.func_wrap("env", "proxy_grpc_send", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
+    linker.func_wrap("env", "proxy_grpc_cancel", |_: Cx<'_>, _: i32| UNIMPLEMENTED)?;
+    linker.func_wrap("env", "proxy_grpc_close", |_: Cx<'_>, _: i32| UNIMPLEMENTED)?;
+    Ok(())
+}
+
+/// The effective context, and the calls no context here answers.
+fn link_contexts(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_set_effective_context", |mut cx: Cx<'_>, id: i32| {
         let state = cx.data_mut();
         let id = id as u32;
@@ -503,6 +534,36 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     // No root context is ever pending shutdown here: Envoy answers NotFound.
     linker.func_wrap("env", "proxy_done", |_: Cx<'_>| NOT_FOUND)?;
     linker.func_wrap("env", "proxy_call_foreign_function", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOT_FOUND)?;
+    Ok(())
+}
+
+fn metric_kind(t: i32) -> Option<MetricKind> {
+    match t {
+        0 => Some(MetricKind::Counter),
+        1 => Some(MetricKind::Gauge),
+        2 => Some(MetricKind::Histogram),
+        _ => None,
+    }
+}
+
+/// Envoy's metric ids: the type in the low two bits, then a sequence number.
+fn metric_id(index: usize, kind: MetricKind) -> u32 {
+    let t = match kind {
+        MetricKind::Counter => 0,
+        MetricKind::Gauge => 1,
+        MetricKind::Histogram => 2,
+    };
+    ((index as u32 + 1) << 2) | t
+}
+
+fn metric_index(metrics: &[Metric], id: i32) -> Option<usize> {
+    let index = ((id as u32) >> 2).checked_sub(1)? as usize;
+    let metric = metrics.get(index)?;
+    (metric_id(index, metric.kind) == id as u32).then_some(index)
+}
+
+/// Counters, gauges and histograms, shared by the worker VMs.
+fn link_metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_define_metric", |mut cx: Cx<'_>, t: i32, np: i32, nl: i32, ret: i32| {
         finish((|| {
             let kind = metric_kind(t).ok_or(Fail::Status(BAD_ARGUMENT))?;

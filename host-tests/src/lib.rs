@@ -24,9 +24,12 @@
 //! foreign functions (`NotFound`), and local replies passing back through the encoder chain.
 //!
 //! Nothing is global: every [`Host`] owns its VMs and state, so tests run in parallel.
+//!
+//! The crate root and its private modules are the host; [`cli`] is the `guardrails` command,
+//! built on the host's public API alone (the host never reaches into it).
 
 mod abi;
-pub mod cases;
+pub mod cli;
 pub mod pairs;
 mod properties;
 mod state;
@@ -68,7 +71,6 @@ impl Plugin {
 
     fn with_module(engine: Engine, module: Module) -> Result<Plugin, String> {
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut VmState| &mut s.wasi).map_err(|e| e.to_string())?;
         abi::add_to_linker(&mut linker).map_err(|e| e.to_string())?;
         Ok(Plugin { engine, module, linker: Arc::new(linker) })
     }

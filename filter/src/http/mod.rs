@@ -8,7 +8,7 @@
 pub mod encoding;
 mod extract;
 
-pub use extract::{carrier, extract, Carrier, parse_strict_json, ExtractError, Payload, PayloadSource, Preset};
+pub use extract::{extract, parse_strict_json, ExtractError, Payload, PayloadSource, Preset};
 
 use crate::glob::Glob;
 

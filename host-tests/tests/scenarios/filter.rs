@@ -1,11 +1,9 @@
 //! The compiled filter end to end through the proxy-wasm ABI: every policy feature as Envoy
 //! would exercise it, hostile inputs, both header-pause modes.
 
-mod common;
-
 use std::io::Write;
 
-use common::*;
+use crate::common::*;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use guardrails_host::{StartError, StreamInfo};

@@ -1,8 +1,6 @@
 //! Shared by the scenario tests: the compiled filter (built once per run by `make wasm`, loaded
-//! once per test binary), policies written as YAML, and requests sent the way Envoy delivers
-//! them.
-
-#![allow(dead_code)]
+//! once per run of the scenario binary), policies written as YAML, and requests sent the way
+//! Envoy delivers them.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -1,10 +1,8 @@
 //! The case file shown in the README is a real one: it runs green against the warehouse policy.
 
-mod common;
-
 use std::path::Path;
 
-use guardrails_host::cases::{load_cases, load_policy, run};
+use guardrails_host::cli::{load_cases, load_policy, run};
 
 #[test]
 fn the_readme_case_file_passes_against_the_warehouse_policy() {
@@ -15,7 +13,7 @@ fn the_readme_case_file_passes_against_the_warehouse_policy() {
     let cases = load_cases(block).expect("the README case file parses");
     assert_eq!(cases.len(), 3);
     let (json, policy) = load_policy(&std::fs::read_to_string(root.join("examples/warehouse/policy.yaml")).unwrap()).unwrap();
-    let report = run(common::plugin(), &json, &policy, &cases).unwrap();
+    let report = run(crate::common::plugin(), &json, &policy, &cases).unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(report.passed, 3);
 }

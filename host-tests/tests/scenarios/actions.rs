@@ -1,9 +1,7 @@
 //! MCP, GraphQL and REST rules through the compiled filter: the replies clients get, bodies
 //! split anywhere, both header-pause modes, hostile messages.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const POLICY: &str = r#"

@@ -1,205 +1,14 @@
-//! Policy files and case files for `guardrails test`: requests replayed through the compiled
-//! filter, each with the decision it must get.
-//!
-//! ```yaml
-//! defaults:                      # optional, merged into every request
-//!   method: POST
-//!   path: /api/v2/statements
-//!   authority: warehouse.internal
-//! cases:
-//!   - name: agents may not drop tables
-//!     request:
-//!       headers: {x-agent-id: "agent:etl"}      # or a list of [name, value] pairs
-//!       sql: DROP TABLE orders                  # placed where the matched route reads SQL
-//!     expect: {decision: deny, rule: no-drops, status: 403}
-//! ```
-//!
-//! A case gives at most one payload: `body` (sent as is), `sql` (carried as a client of the
-//! route's API would carry it), `json` (a JSON body), `mcp` (a JSON-RPC request: `{tool, arguments}`
-//! for a `tools/call`, or `{method, params}`) or `graphql` (a document, sent as `{"query": ...}`).
-//! `expect` takes `decision` (`allow` or `deny`, required), and optionally `rule`,
-//! `status`, `route` and `would_deny` (the shadow rule a monitor-mode decision names).
-//! A case may give the upstream's `response` (`status`, `headers`, `body` or `json`) to an
-//! allowed request; `expect.response_contains` / `response_excludes` check what the client
-//! gets after masking.
+//! Cases through the compiled filter: each request built as a client of its route would send
+//! it, the decision the filter made read back, and compared with what the case expects.
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use access_guardrails::http::{carrier, Request};
-use access_guardrails::policy::{Policy, PolicyError};
+use access_guardrails::http::{PayloadSource, Request};
+use access_guardrails::policy::{Payload, Policy};
 
-use crate::{Host, HostOptions, Plugin, StartError, StreamInfo};
-
-/// A YAML (or JSON) policy as the JSON the filter receives, with every problem the filter would
-/// log for it.
-pub fn load_policy(text: &str) -> Result<(String, Policy), Vec<String>> {
-    let value: Value = serde_norway::from_str(text).map_err(|e| vec![format!("not valid YAML: {e}")])?;
-    let json = serde_json::to_string(&value).map_err(|e| vec![e.to_string()])?;
-    Policy::from_json(&json).map(|p| (json, p)).map_err(|errors| errors.iter().map(PolicyError::to_string).collect())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum CaseFileDoc {
-    List(Vec<Case>),
-    Map(Box<CaseFile>),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaseFile {
-    #[serde(default)]
-    pub defaults: RequestDoc,
-    pub cases: Vec<Case>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Case {
-    pub name: String,
-    #[serde(default)]
-    pub request: RequestDoc,
-    /// What the upstream answers an allowed request (`200`, `{}` as JSON unless given).
-    #[serde(default)]
-    pub response: Option<ResponseDoc>,
-    pub expect: Expect,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestDoc {
-    pub method: Option<String>,
-    pub path: Option<String>,
-    pub authority: Option<String>,
-    #[serde(default)]
-    pub headers: Headers,
-    pub body: Option<String>,
-    pub sql: Option<String>,
-    pub json: Option<Value>,
-    pub mcp: Option<McpCallDoc>,
-    pub graphql: Option<String>,
-    /// The peer certificate's URI SAN, as Istio mTLS presents it.
-    pub peer_spiffe: Option<String>,
-    /// The verified JWT payload, as Envoy's jwt_authn stores it in dynamic metadata.
-    pub jwt: Option<Value>,
-}
-
-/// The upstream's answer in a case.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResponseDoc {
-    pub status: Option<u32>,
-    #[serde(default)]
-    pub headers: Headers,
-    pub body: Option<String>,
-    /// A JSON body (content-type application/json unless the headers say otherwise).
-    pub json: Option<Value>,
-}
-
-/// A JSON-RPC request of a case: a `tools/call` of `tool`, or any `method` with its `params`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct McpCallDoc {
-    pub tool: Option<String>,
-    pub arguments: Option<Value>,
-    pub method: Option<String>,
-    pub params: Option<Value>,
-    /// The JSON-RPC id (1 unless given).
-    pub id: Option<Value>,
-}
-
-impl McpCallDoc {
-    fn message(&self) -> Value {
-        let (method, params) = match (&self.tool, &self.method) {
-            (Some(tool), _) => (
-                "tools/call".to_string(),
-                serde_json::json!({"name": tool, "arguments": self.arguments.clone().unwrap_or(serde_json::json!({}))}),
-            ),
-            (None, method) => (method.clone().unwrap_or_default(), self.params.clone().unwrap_or(Value::Null)),
-        };
-        let mut message = serde_json::json!({"jsonrpc": "2.0", "id": self.id.clone().unwrap_or(1.into()), "method": method});
-        if !params.is_null() {
-            message["params"] = params;
-        }
-        message
-    }
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(untagged)]
-pub enum Headers {
-    #[default]
-    None,
-    Map(std::collections::BTreeMap<String, String>),
-    Pairs(Vec<(String, String)>),
-}
-
-impl Headers {
-    fn pairs(&self) -> Vec<(String, String)> {
-        match self {
-            Headers::None => Vec::new(),
-            Headers::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Headers::Pairs(p) => p.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Expected {
-    Allow,
-    Deny,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    pub decision: Expected,
-    pub rule: Option<String>,
-    pub status: Option<u32>,
-    pub route: Option<String>,
-    pub would_deny: Option<String>,
-    /// Texts the client must see in the response body (after masking).
-    #[serde(default)]
-    pub response_contains: Vec<String>,
-    /// Texts the client must not see in it.
-    #[serde(default)]
-    pub response_excludes: Vec<String>,
-}
-
-pub fn load_cases(text: &str) -> Result<Vec<Case>, String> {
-    let doc: CaseFileDoc = serde_norway::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
-    let file = match doc {
-        CaseFileDoc::List(cases) => CaseFile { defaults: RequestDoc::default(), cases },
-        CaseFileDoc::Map(file) => *file,
-    };
-    let mut cases = file.cases;
-    for case in &mut cases {
-        let d = &file.defaults;
-        let r = &mut case.request;
-        r.method = r.method.take().or_else(|| d.method.clone());
-        r.path = r.path.take().or_else(|| d.path.clone());
-        r.authority = r.authority.take().or_else(|| d.authority.clone());
-        let mut headers = d.headers.pairs();
-        let own = r.headers.pairs();
-        headers.retain(|(k, _)| !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(k)));
-        headers.extend(own);
-        r.headers = Headers::Pairs(headers);
-        let payloads = [r.body.is_some(), r.sql.is_some(), r.json.is_some(), r.mcp.is_some(), r.graphql.is_some()];
-        if payloads.iter().filter(|p| **p).count() > 1 {
-            return Err(format!("case {:?}: give one of body, sql, json, mcp, graphql", case.name));
-        }
-        if let Some(call) = &r.mcp {
-            if call.tool.is_some() == call.method.is_some() {
-                return Err(format!("case {:?}: mcp takes tool (with arguments) or method (with params)", case.name));
-            }
-        }
-        r.peer_spiffe = r.peer_spiffe.take().or_else(|| d.peer_spiffe.clone());
-        r.jwt = r.jwt.take().or_else(|| d.jwt.clone());
-    }
-    Ok(cases)
-}
+use super::carrier::carrier;
+use super::cases::{Case, Expect, Expected, RequestDoc, ResponseDoc};
+use crate::{Host, HostOptions, Plugin, StartError, StreamId, StreamInfo};
 
 /// What the filter did with one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,10 +55,10 @@ pub fn prepare(policy: &Policy, request: &RequestDoc) -> Prepared {
     if let Some(sql) = &request.sql {
         let probe = Request::new(&method, &path, &authority, headers.clone());
         let source = policy.route(&probe).and_then(|r| match &r.payload {
-            access_guardrails::policy::Payload::Sql(sql) => Some(sql.source.clone()),
+            Payload::Sql(sql) => Some(sql.source.clone()),
             _ => None,
         });
-        let carried = carrier(&source.unwrap_or(access_guardrails::http::PayloadSource::Body), sql);
+        let carried = carrier(&source.unwrap_or(PayloadSource::Body), sql);
         if let Some(query) = carried.query {
             path.push(if path.contains('?') { '&' } else { '?' });
             path.push_str(&query);
@@ -278,7 +87,7 @@ pub fn prepare(policy: &Policy, request: &RequestDoc) -> Prepared {
     Prepared { headers: all, body, info }
 }
 
-/// Sends a prepared request through the filter on worker 0, the upstream answering 200.
+/// Sends a prepared request through the filter on worker 0; the upstream answers an allowed one.
 pub fn exchange(host: &mut Host, prepared: &Prepared, response: Option<&ResponseDoc>) -> Observed {
     let id = host.open_http(0, prepared.info.clone());
     let headers: Vec<(&str, &str)> = prepared.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -312,25 +121,31 @@ pub fn exchange(host: &mut Host, prepared: &Prepared, response: Option<&Response
         response: None,
     };
     if status == 200 && !denied {
-        let answer = response.cloned().unwrap_or_default();
-        let mut headers = vec![(":status".to_string(), answer.status.unwrap_or(200).to_string())];
-        headers.extend(answer.headers.pairs().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
-        let body = match (&answer.json, &answer.body) {
-            (Some(json), _) => json.to_string().into_bytes(),
-            (None, Some(body)) => body.clone().into_bytes(),
-            (None, None) => b"{}".to_vec(),
-        };
-        if !headers.iter().any(|(k, _)| k == "content-type") && (answer.json.is_some() || answer.body.is_none()) {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        headers.push(("content-length".into(), body.len().to_string()));
-        let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        host.response_headers(id, &pairs, false);
-        host.response_body(id, &body, true);
-        observed.response = Some(String::from_utf8_lossy(&host.stream(id).response.forwarded_body).into_owned());
+        observed.response = Some(answer(host, id, response));
     }
     host.close(id);
     observed
+}
+
+/// The upstream answers an allowed request (`200`, `{}` as JSON unless the case says otherwise);
+/// what the client gets of its body.
+fn answer(host: &mut Host, id: StreamId, response: Option<&ResponseDoc>) -> String {
+    let answer = response.cloned().unwrap_or_default();
+    let mut headers = vec![(":status".to_string(), answer.status.unwrap_or(200).to_string())];
+    headers.extend(answer.headers.pairs().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
+    let body = match (&answer.json, &answer.body) {
+        (Some(json), _) => json.to_string().into_bytes(),
+        (None, Some(body)) => body.clone().into_bytes(),
+        (None, None) => b"{}".to_vec(),
+    };
+    if !headers.iter().any(|(k, _)| k == "content-type") && (answer.json.is_some() || answer.body.is_none()) {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    headers.push(("content-length".into(), body.len().to_string()));
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    host.response_headers(id, &pairs, false);
+    host.response_body(id, &body, true);
+    String::from_utf8_lossy(&host.stream(id).response.forwarded_body).into_owned()
 }
 
 fn word(decision: Expected) -> &'static str {

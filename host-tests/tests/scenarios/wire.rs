@@ -1,9 +1,7 @@
 //! The compiled filter as a network filter (`protocol: postgres | mysql`): TCP segments cut at
 //! every byte, pipelined messages, the errors clients get, hostile bytes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use guardrails_host::{Host, StreamId, StreamInfo};
 
 fn policy(protocol: &str) -> String {

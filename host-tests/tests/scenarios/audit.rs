@@ -2,14 +2,12 @@
 //! clock, retries with backoff, overflow with its gap record, fail-closed delivery, and each
 //! sink format's payload.
 
-mod common;
-
 use std::time::Duration;
 
 use access_guardrails::audit::encode::records;
 use access_guardrails::audit::verify;
 use access_guardrails::policy::schema::AuditFormat;
-use common::*;
+use crate::common::*;
 use guardrails_host::{Host, HttpCall};
 use serde_json::{Map, Value};
 

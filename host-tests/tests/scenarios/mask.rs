@@ -2,14 +2,12 @@
 //! headers a masked response gets, compressed, binary, oversize and streaming responses, whose
 //! responses are masked, monitor mode, and what the audit record says.
 
-mod common;
-
 use std::io::Write;
 use std::time::Duration;
 
 use access_guardrails::audit::encode::records;
 use access_guardrails::policy::schema::AuditFormat;
-use common::*;
+use crate::common::*;
 use guardrails_host::{Host, StreamId};
 use serde_json::{json, Value};
 

@@ -1,11 +1,9 @@
 //! Every `pluginConfig` in `examples/istio/` is a policy `guardrails lint` accepts and the
 //! compiled filter loads, in manifests that use the WasmPlugin fields the README promises.
 
-mod common;
-
 use std::path::Path;
 
-use guardrails_host::cases::load_policy;
+use guardrails_host::cli::load_policy;
 use guardrails_host::{Host, HostOptions};
 use serde_json::Value;
 
@@ -32,7 +30,7 @@ fn every_istio_plugin_config_lints_and_loads() {
         let config = serde_norway::to_string(&spec["pluginConfig"]).unwrap();
         let (json, policy) = load_policy(&config).unwrap_or_else(|errors| panic!("{name}: {errors:#?}"));
         assert!(!policy.proxy.allow_on_headers_stop_iteration, "{name}: Istio cannot set allow_on_headers_stop_iteration");
-        let host = Host::start(common::plugin(), HostOptions::with_configuration(json));
+        let host = Host::start(crate::common::plugin(), HostOptions::with_configuration(json));
         assert!(host.is_ok(), "{name}: the filter refused it: {}", host.err().unwrap());
     }
     assert!(manifests.iter().any(|(_, m)| m["spec"]["selector"].is_object()), "a per-workload selector");
