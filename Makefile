@@ -12,7 +12,7 @@ VENV := .venv
 export GUARDRAILS_WASM := $(CURDIR)/$(WASM)
 export GUARDRAILS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: demo test test-engine test-host test-examples e2e wasm setup venv deps bench bench-engine bench-host bench-envoy lint clean
+.PHONY: demo test lint-report test-engine test-host test-examples e2e wasm setup venv deps bench bench-engine bench-host bench-envoy lint clean
 
 # A real Envoy with the filter in front of a real database, ClickHouse as the audit store: a
 # scripted session, its decisions, the audit trail and its verification. ARGS=--keep leaves
@@ -24,6 +24,7 @@ demo: wasm venv deps
 # Every suite runs even when one fails, so the summary counts them all.
 test: setup
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS); status=0; \
+	$(MAKE) --no-print-directory lint-report || status=1; \
 	$(MAKE) --no-print-directory test-engine || status=1; \
 	$(MAKE) --no-print-directory test-host || status=1; \
 	$(MAKE) --no-print-directory test-examples || status=1; \
@@ -97,7 +98,13 @@ bench-engine:
 bench-host: wasm
 	$(CARGO) bench --profile dev -p guardrails-host --bench host
 
-lint:
+# make test runs the linters too; their verdict counts as one check of the summary.
+lint-report:
+	@mkdir -p $(REPORTS)
+	@if $(MAKE) --no-print-directory lint > $(REPORTS)/lint.log 2>&1; then echo "1 passed, 0 failed" > $(REPORTS)/lint.txt; \
+	else cat $(REPORTS)/lint.log; echo "0 passed, 1 failed" > $(REPORTS)/lint.txt; exit 1; fi
+
+lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 -p access-guardrails -p empty-filter -- -D warnings

@@ -32,7 +32,11 @@ pub enum Action {
     Sql(Vec<Statement>),
     /// The JSON-RPC messages, whether they came as a batch, and the statements of the tool
     /// arguments that carry SQL.
-    Mcp { calls: Vec<Call>, batch: bool, statements: Vec<Statement> },
+    Mcp {
+        calls: Vec<Call>,
+        batch: bool,
+        statements: Vec<Statement>,
+    },
     Graphql(Vec<Operation>),
 }
 
@@ -91,7 +95,10 @@ pub enum Unit {
     Request,
     Statement(usize),
     /// An MCP message, with one statement of its tool's SQL arguments when it has any.
-    Message { call: usize, statement: Option<usize> },
+    Message {
+        call: usize,
+        statement: Option<usize>,
+    },
     Operation(usize),
 }
 
@@ -358,12 +365,7 @@ fn verdict(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>, uni
         }
     }
     if matches!(statement, Some(Err(_))) {
-        return Verdict {
-            effect: policy.limits.on_unparsable,
-            reason: Reason::Limit(Limit::Unparsable),
-            rule: None,
-            would,
-        };
+        return Verdict { effect: policy.limits.on_unparsable, reason: Reason::Limit(Limit::Unparsable), rule: None, would };
     }
     match first_allow {
         Some(index) => Verdict { effect: Effect::Allow, reason: Reason::Rule, rule: Some(index), would },
@@ -479,9 +481,7 @@ fn sql_matches(condition: &SqlMatch, intent: &Intent, effect: Effect) -> bool {
         None => true,
         Some(ColumnMatch::Only(allowed)) => {
             let written = &intent.columns_written;
-            !written.unknown
-                && !written.names.is_empty()
-                && written.names.iter().all(|c| allowed.iter().any(|g| g.matches(c)))
+            !written.unknown && !written.names.is_empty() && written.names.iter().all(|c| allowed.iter().any(|g| g.matches(c)))
         }
         Some(ColumnMatch::Any(listed)) => {
             let touched = intent.columns_written.names.iter().chain(&intent.columns_read);

@@ -16,7 +16,10 @@ enum Piece {
     DeepStar,
     /// `?`: one character but the separator.
     One,
-    Class { ranges: Vec<(char, char)>, negated: bool },
+    Class {
+        ranges: Vec<(char, char)>,
+        negated: bool,
+    },
 }
 
 /// A compiled glob.
@@ -117,9 +120,7 @@ impl Glob {
                                     break;
                                 }
                                 Some(high) if high >= low => ranges.push((low, high)),
-                                Some(high) => {
-                                    return Err(format!("pattern {pattern:?} has a reversed range {low}-{high}"))
-                                }
+                                Some(high) => return Err(format!("pattern {pattern:?} has a reversed range {low}-{high}")),
                                 None => return Err(format!("pattern {pattern:?} has an unclosed '['")),
                             }
                         } else {
@@ -191,9 +192,9 @@ impl Glob {
             Piece::One => Some(c) != self.separator,
             Piece::Class { ranges, negated } => {
                 let c = fold(c);
-                let inside = ranges.iter().any(|&(lo, hi)| {
-                    (lo..=hi).contains(&c) || (self.case_insensitive && (fold(lo)..=fold(hi)).contains(&c))
-                });
+                let inside = ranges
+                    .iter()
+                    .any(|&(lo, hi)| (lo..=hi).contains(&c) || (self.case_insensitive && (fold(lo)..=fold(hi)).contains(&c)));
                 inside != *negated && Some(c) != self.separator
             }
             Piece::Star | Piece::DeepStar => true,

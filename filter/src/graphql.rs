@@ -188,11 +188,9 @@ mod tests {
 
     #[test]
     fn root_fields_are_seen_through_aliases_and_fragments() {
-        let found = ops(
-            "mutation M { ok: deleteUser(id: 1) { id } ...More ... on Mutation { dropProject(id: 2) } }
+        let found = ops("mutation M { ok: deleteUser(id: 1) { id } ...More ... on Mutation { dropProject(id: 2) } }
              fragment More on Mutation { renameUser { id } ...Again }
-             fragment Again on Mutation { ...More purge }",
-        );
+             fragment Again on Mutation { ...More purge }");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, OperationType::Mutation);
         assert_eq!(found[0].fields, vec!["deleteUser", "dropProject", "purge", "renameUser"]);

@@ -135,13 +135,7 @@ pub fn resolve(identity: &Identity, attributes: &dyn Attributes) -> Actor {
         }
         AgentTest::PeerSpiffe(glob) => spiffe.as_deref().is_some_and(|s| glob.matches(s)),
     });
-    Actor {
-        principal,
-        kind: if agent { ActorKind::Agent } else { ActorKind::Human },
-        source,
-        spiffe,
-        conflicts,
-    }
+    Actor { principal, kind: if agent { ActorKind::Agent } else { ActorKind::Human }, source, spiffe, conflicts }
 }
 
 /// Attributes of a database connection: its startup parameters (`user`, `database`,
@@ -220,8 +214,7 @@ mod tests {
     }
 
     fn actor(identity: &Identity, headers: &[(&str, &str)], jwt: Option<serde_json::Value>, spiffe: Option<&str>) -> Actor {
-        let request =
-            Request::new("GET", "/", "h", headers.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());
+        let request = Request::new("GET", "/", "h", headers.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());
         let lookup = |_: &str, name: &str| jwt.as_ref().and_then(|payload| claim(payload, name));
         let attrs = HttpAttributes { request: &request, jwt_claim: &lookup, peer_spiffe: spiffe.map(String::from) };
         resolve(identity, &attrs)
@@ -262,7 +255,8 @@ mod tests {
         let id = identity(
             r#""identity":{"principal":[{"jwt_claim":"user.email"}],"agent_when":[{"jwt_claim":{"name":"act","equals":"agent"}}]},"#,
         );
-        let a = actor(&id, &[("x-agent-id", "ignored")], Some(serde_json::json!({"user": {"email": "bot@x"}, "act": "agent"})), None);
+        let a =
+            actor(&id, &[("x-agent-id", "ignored")], Some(serde_json::json!({"user": {"email": "bot@x"}, "act": "agent"})), None);
         assert_eq!((a.principal.as_deref(), a.kind), (Some("bot@x"), ActorKind::Agent));
     }
 }

@@ -129,9 +129,7 @@ pub fn kind(value: &Value) -> &'static str {
 /// Parses JSON, refusing duplicate object keys and nesting beyond [`MAX_JSON_DEPTH`].
 pub fn parse_strict(text: &str) -> Result<Value, String> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = StrictValue { depth: 0 }
-        .deserialize(&mut deserializer)
-        .map_err(|e| format!("body is not valid JSON: {e}"))?;
+    let value = StrictValue { depth: 0 }.deserialize(&mut deserializer).map_err(|e| format!("body is not valid JSON: {e}"))?;
     deserializer.end().map_err(|e| format!("body is not valid JSON: {e}"))?;
     Ok(value)
 }

@@ -32,8 +32,8 @@ pub mod json;
 pub mod mask;
 pub mod mcp;
 pub mod policy;
-pub mod reply;
 #[cfg(target_arch = "wasm32")]
 mod proxy;
+pub mod reply;
 pub mod sql;
 pub mod wire;

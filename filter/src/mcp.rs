@@ -223,8 +223,7 @@ fn decode_name(value: &str) -> Result<String, String> {
     let Some(encoded) = value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) else {
         return Ok(value.to_string());
     };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|e| format!("Mcp-Name is not valid base64 ({e})"))?;
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| format!("Mcp-Name is not valid base64 ({e})"))?;
     String::from_utf8(bytes).map_err(|_| "Mcp-Name does not decode to UTF-8".to_string())
 }

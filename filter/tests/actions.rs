@@ -3,10 +3,10 @@
 
 use access_guardrails::decide::{Limit, Reason};
 use access_guardrails::engine::{evaluate, Outcome};
-use access_guardrails::reply::http_denial;
 use access_guardrails::http::Request;
 use access_guardrails::identity::{resolve, HttpAttributes};
 use access_guardrails::policy::Policy;
+use access_guardrails::reply::http_denial;
 use serde_json::{json, Value};
 
 fn policy() -> Policy {
@@ -223,8 +223,14 @@ fn graphql_mutations_are_seen_through_aliases_fragments_and_batches() {
     let p = policy();
     let gql = |who: &str, body: Value| rule(&send(&p, "POST", "/graphql", who, &[], Some(&body.to_string()))).map(str::to_string);
     assert_eq!(gql("agent:a", json!({"query": "{ users { id } }"})), None);
-    assert_eq!(gql("agent:a", json!({"query": "mutation { deleteUser(id: 1) }"})).as_deref(), Some("agents-no-destructive-mutations"));
-    assert_eq!(gql("agent:a", json!({"query": "mutation { ok: deleteUser(id: 1) }"})).as_deref(), Some("agents-no-destructive-mutations"));
+    assert_eq!(
+        gql("agent:a", json!({"query": "mutation { deleteUser(id: 1) }"})).as_deref(),
+        Some("agents-no-destructive-mutations")
+    );
+    assert_eq!(
+        gql("agent:a", json!({"query": "mutation { ok: deleteUser(id: 1) }"})).as_deref(),
+        Some("agents-no-destructive-mutations")
+    );
     let fragment = "mutation { ...F } fragment F on Mutation { ... on Mutation { dropProject(id: 1) } }";
     assert_eq!(gql("agent:a", json!({"query": fragment})).as_deref(), Some("agents-no-destructive-mutations"));
     let batch = json!([{"query": "{ users { id } }"}, {"query": "mutation { deleteUser(id: 2) }"}]);
@@ -276,10 +282,13 @@ fn rules_for_another_kind_of_route_are_refused() {
     }))
     .unwrap_err();
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    assert_eq!(text, vec![
+    assert_eq!(
+        text,
+        vec![
         "routes[0].rules[0]: rule \"m\" has an mcp condition, but the route is not an MCP route (add an mcp section)",
         "routes[0].rules[1]: rule \"g\" has a graphql condition, but the route is not a GraphQL route (add a graphql section)",
-    ]);
+    ]
+    );
 }
 
 /// Every error of a policy with these routes (and no rules), as printed.

@@ -95,7 +95,10 @@ fn a_database_record_names_the_connection_and_no_http_request() {
     let p = wire_policy("postgres");
     let denied = wire(&p, "DROP TABLE orders", false);
     let record = record(&denied);
-    assert_eq!((&record["db_protocol"], &record["db_database"], &record["db_user"]), (&json!("postgres"), &json!("shop"), &json!("app")));
+    assert_eq!(
+        (&record["db_protocol"], &record["db_database"], &record["db_user"]),
+        (&json!("postgres"), &json!("shop"), &json!("app"))
+    );
     for key in ["http_method", "http_path", "http_authority", "request_id"] {
         assert!(record[key].is_null(), "{key}: {}", record[key]);
     }
@@ -115,15 +118,12 @@ fn masking_and_the_filter_state_are_concluded_once() {
     let state: FilterState = serde_json::from_str(&denied.filter_state).unwrap();
     assert_eq!((state.effect, state.route.as_str(), state.rule.as_deref()), (Effect::Deny, "sql", Some("no-drops")));
 
-    let monitor = Policy::from_value(&{
-        let mut doc: Value = serde_json::from_str(&format!(
-            r#"{{"version": 1, "mode": "monitor", "routes": [{{"name": "sql", "match": {{}}, "sql": {{"dialect": "postgres"}},
-                "mask": {{"detectors": {{"email": "redact"}}}}}}], "rules": []}}"#
-        ))
-        .unwrap();
-        doc["routes"][0]["default"] = json!("deny");
-        doc
-    })
+    let monitor = Policy::from_value(&json!({
+        "version": 1, "mode": "monitor",
+        "routes": [{"name": "sql", "match": {}, "sql": {"dialect": "postgres"}, "default": "deny",
+                    "mask": {"detectors": {"email": "redact"}}}],
+        "rules": []
+    }))
     .unwrap();
     let counted = http(&monitor, "/sql", true, "SELECT 1", false);
     assert!(!counted.outcome.decision.is_deny() && counted.outcome.decision.would_deny.is_some());

@@ -12,8 +12,7 @@ fn policy() -> Policy {
     let text = include_str!("corpus/policy.json");
     // `@all` in a route's rules stands for every rule, in order.
     let mut value: serde_json::Value = serde_json::from_str(text).unwrap();
-    let names: Vec<serde_json::Value> =
-        value["rules"].as_array().unwrap().iter().map(|r| r["name"].clone()).collect();
+    let names: Vec<serde_json::Value> = value["rules"].as_array().unwrap().iter().map(|r| r["name"].clone()).collect();
     for route in value["routes"].as_array_mut().unwrap() {
         route["rules"] = serde_json::Value::Array(names.clone());
     }
@@ -68,12 +67,8 @@ fn check(policy: &Policy, case: &Case) -> Result<(), String> {
         "human" => "alice",
         other => return Err(format!("unknown actor {other}")),
     };
-    let request = Request::new(
-        "POST",
-        &format!("/sql/{}", case.dialect),
-        "db.internal",
-        vec![("x-agent-id".into(), principal.into())],
-    );
+    let request =
+        Request::new("POST", &format!("/sql/{}", case.dialect), "db.internal", vec![("x-agent-id".into(), principal.into())]);
     let route = policy.route(&request).ok_or_else(|| format!("no route for dialect {}", case.dialect))?;
     let actor = resolve(&policy.identity, &HttpAttributes::headers_only(&request));
     let outcome = evaluate(policy, route, &actor, &request, Some(case.sql.as_bytes()), None);

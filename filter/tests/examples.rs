@@ -6,11 +6,9 @@ use std::path::Path;
 use access_guardrails::policy::Policy;
 
 fn compile_yaml(text: &str, origin: &str) -> Policy {
-    let value: serde_json::Value =
-        serde_norway::from_str(text).unwrap_or_else(|e| panic!("{origin}: not YAML: {e}"));
-    Policy::from_value(&value).unwrap_or_else(|errors| {
-        panic!("{origin}: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-    })
+    let value: serde_json::Value = serde_norway::from_str(text).unwrap_or_else(|e| panic!("{origin}: not YAML: {e}"));
+    Policy::from_value(&value)
+        .unwrap_or_else(|errors| panic!("{origin}: {}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))
 }
 
 fn root() -> &'static Path {

@@ -132,7 +132,10 @@ fn identity_and_audit_sections_are_checked() {
 #[test]
 fn the_hash_ignores_layout_and_key_order_but_not_content() {
     let a = Policy::from_json(r#"{"version":1,"routes":[{"name":"r","sql":{"dialect":"postgres"}}],"rules":[]}"#).unwrap();
-    let b = Policy::from_json("{\n  \"rules\": [],\n  \"routes\": [{\"sql\": {\"dialect\": \"postgres\"}, \"name\": \"r\"}],\n  \"version\": 1\n}").unwrap();
+    let b = Policy::from_json(
+        "{\n  \"rules\": [],\n  \"routes\": [{\"sql\": {\"dialect\": \"postgres\"}, \"name\": \"r\"}],\n  \"version\": 1\n}",
+    )
+    .unwrap();
     let c = Policy::from_json(r#"{"version":1,"routes":[{"name":"r","sql":{"dialect":"mysql"}}],"rules":[]}"#).unwrap();
     assert_eq!(a.hash, b.hash);
     assert_ne!(a.hash, c.hash);
@@ -151,9 +154,8 @@ fn route_match_conditions_compile() {
     }))
     .unwrap();
     use access_guardrails::http::Request;
-    let req = |method: &str, path: &str, host: &str, env: &str| {
-        Request::new(method, path, host, vec![("x-env".into(), env.into())])
-    };
+    let req =
+        |method: &str, path: &str, host: &str, env: &str| Request::new(method, path, host, vec![("x-env".into(), env.into())]);
     let name = |r: &Request| policy.route(r).map(|r| r.name.clone());
     assert_eq!(name(&req("POST", "/api/v2/statements", "acme.snowflakecomputing.com", "prod")).as_deref(), Some("wh"));
     assert_eq!(name(&req("GET", "/api/v2/statements", "acme.snowflakecomputing.com", "prod")).as_deref(), Some("rest"));

@@ -84,7 +84,11 @@ fn main() {
     let guardrails = load("access_guardrails.wasm");
     let empty = load("empty_filter.wasm");
     let size = |name| std::fs::metadata(release_wasm(name)).map(|m| m.len()).unwrap_or(0);
-    println!("access_guardrails.wasm: {} bytes; empty_filter.wasm: {} bytes", size("access_guardrails.wasm"), size("empty_filter.wasm"));
+    println!(
+        "access_guardrails.wasm: {} bytes; empty_filter.wasm: {} bytes",
+        size("access_guardrails.wasm"),
+        size("empty_filter.wasm")
+    );
 
     let mut floor_host = start(&empty);
     let mut host = start(&guardrails);
@@ -103,7 +107,9 @@ fn main() {
     // Every statement new to the VM: its analysis memo never hits.
     let cold_bodies: Vec<(&str, Vec<u8>)> = (0..200)
         .flat_map(|n| {
-            corpus::corpus().into_iter().map(move |(name, sql)| (name, serde_json::json!({ "query": format!("{sql} -- {n}") }).to_string().into_bytes()))
+            corpus::corpus()
+                .into_iter()
+                .map(move |(name, sql)| (name, serde_json::json!({ "query": format!("{sql} -- {n}") }).to_string().into_bytes()))
         })
         .collect();
     let cold = measure(&mut host, &cold_bodies, budget / 3);
@@ -116,9 +122,8 @@ fn main() {
     println!("per shape (access guardrails, every SQL new, µs/request):");
     for (name, sql) in corpus::corpus() {
         // More variants than the memo holds, so every one is new when it comes round again.
-        let one: Vec<(&str, Vec<u8>)> = (0..1100)
-            .map(|n| (name, serde_json::json!({ "query": format!("{sql} -- {n}") }).to_string().into_bytes()))
-            .collect();
+        let one: Vec<(&str, Vec<u8>)> =
+            (0..1100).map(|n| (name, serde_json::json!({ "query": format!("{sql} -- {n}") }).to_string().into_bytes())).collect();
         println!("  {:<18} {:>7} bytes {:>10.2}", name, one[0].1.len(), measure(&mut host, &one, budget / 10));
     }
     masking(&guardrails, &empty, budget);
@@ -195,7 +200,8 @@ fn masking(guardrails: &Plugin, empty: &Plugin, budget: Duration) {
     let mut floor_host = Host::start(empty, HostOptions::with_configuration(MASK_POLICY)).expect("the empty filter starts");
     println!("masking (all 13 detectors and a field, 16 KiB chunks):");
     println!("  {:<20} {:>10} {:>12} {:>12} {:>10}", "body", "bytes", "ms/response", "empty ms", "MB/s");
-    for (name, json, size) in [("JSON, 64 KiB", true, 64 << 10), ("JSON, 1 MiB", true, 1 << 20), ("text, 1 MiB", false, 1 << 20)] {
+    for (name, json, size) in [("JSON, 64 KiB", true, 64 << 10), ("JSON, 1 MiB", true, 1 << 20), ("text, 1 MiB", false, 1 << 20)]
+    {
         let body = customers(size, json);
         let content_type = if json { "application/json" } else { "text/plain" };
         let masked = masked_exchange(&mut host, &body, content_type);
@@ -209,7 +215,14 @@ fn masking(guardrails: &Plugin, empty: &Plugin, budget: Duration) {
         without.sort_by(f64::total_cmp);
         let (with, without) = (with[1], without[1]);
         let mb = body.len() as f64 / 1e6;
-        println!("  {:<20} {:>10} {:>12.3} {:>12.3} {:>10.1}", name, body.len(), with * 1e3, without * 1e3, mb / (with - without));
+        println!(
+            "  {:<20} {:>10} {:>12.3} {:>12.3} {:>10.1}",
+            name,
+            body.len(),
+            with * 1e3,
+            without * 1e3,
+            mb / (with - without)
+        );
     }
 }
 

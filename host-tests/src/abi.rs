@@ -198,27 +198,23 @@ fn link_buffers(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             })())
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_set_buffer_bytes",
-        |mut cx: Cx<'_>, t: i32, start: i32, len: i32, ptr: i32, size: i32| {
-            finish((|| {
-                let data = read(&mut cx, ptr, size)?;
-                let buf = buffer(cx.data_mut(), buffer_type(t)).ok_or(Fail::Status(NOT_FOUND))?;
-                let (start, len) = (start as u32 as usize, len as u32 as usize);
-                // Envoy: start 0 replaces the first `len` bytes, start at or past the end appends.
-                if start == 0 {
-                    buf.drain(..len.min(buf.len()));
-                    buf.splice(0..0, data);
-                } else if start >= buf.len() {
-                    buf.extend(data);
-                } else {
-                    return Err(Fail::Status(BAD_ARGUMENT));
-                }
-                Ok(OK)
-            })())
-        },
-    )?;
+    linker.func_wrap("env", "proxy_set_buffer_bytes", |mut cx: Cx<'_>, t: i32, start: i32, len: i32, ptr: i32, size: i32| {
+        finish((|| {
+            let data = read(&mut cx, ptr, size)?;
+            let buf = buffer(cx.data_mut(), buffer_type(t)).ok_or(Fail::Status(NOT_FOUND))?;
+            let (start, len) = (start as u32 as usize, len as u32 as usize);
+            // Envoy: start 0 replaces the first `len` bytes, start at or past the end appends.
+            if start == 0 {
+                buf.drain(..len.min(buf.len()));
+                buf.splice(0..0, data);
+            } else if start >= buf.len() {
+                buf.extend(data);
+            } else {
+                return Err(Fail::Status(BAD_ARGUMENT));
+            }
+            Ok(OK)
+        })())
+    })?;
     Ok(())
 }
 
@@ -495,7 +491,16 @@ fn link_http_calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
                     let token = shared.next_token;
                     // A timeout of 0 is none.
                     let deadline = if timeout == 0 { u64::MAX } else { shared.now_nanos + u64::from(timeout as u32) * 1_000_000 };
-                    shared.http_calls.push(HttpCall { token, worker, cluster, headers, body, trailers, timeout_ms: timeout as u32, deadline_nanos: deadline });
+                    shared.http_calls.push(HttpCall {
+                        token,
+                        worker,
+                        cluster,
+                        headers,
+                        body,
+                        trailers,
+                        timeout_ms: timeout as u32,
+                        deadline_nanos: deadline,
+                    });
                     token
                 };
                 write_u32(&mut cx, ret, token)?;
@@ -512,7 +517,11 @@ fn link_http_calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     })?;
     #[rustfmt::skip]
     linker.func_wrap("env", "proxy_grpc_call", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
-    linker.func_wrap("env", "proxy_grpc_stream", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
+    linker.func_wrap(
+        "env",
+        "proxy_grpc_stream",
+        |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED,
+    )?;
     linker.func_wrap("env", "proxy_grpc_send", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32| UNIMPLEMENTED)?;
     linker.func_wrap("env", "proxy_grpc_cancel", |_: Cx<'_>, _: i32| UNIMPLEMENTED)?;
     linker.func_wrap("env", "proxy_grpc_close", |_: Cx<'_>, _: i32| UNIMPLEMENTED)?;
@@ -533,7 +542,8 @@ fn link_contexts(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     })?;
     // No root context is ever pending shutdown here: Envoy answers NotFound.
     linker.func_wrap("env", "proxy_done", |_: Cx<'_>| NOT_FOUND)?;
-    linker.func_wrap("env", "proxy_call_foreign_function", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOT_FOUND)?;
+    linker
+        .func_wrap("env", "proxy_call_foreign_function", |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOT_FOUND)?;
     Ok(())
 }
 

@@ -42,8 +42,8 @@ use wasmtime::{Engine, Instance, Linker, Module, Store, Val};
 use wasmtime_wasi::WasiCtxBuilder;
 
 pub use pairs::Pairs;
-pub use state::{Flow, Stop, StreamState as Stream};
 use state::{CallResponse, Shared, SharedRef, StreamState, VmState};
+pub use state::{Flow, Stop, StreamState as Stream};
 
 /// The virtual clock starts at 2026-01-01T00:00:00Z.
 pub const EPOCH_NANOS: u64 = 1_767_225_600 * 1_000_000_000;
@@ -336,8 +336,10 @@ impl Host {
                 scratch: Vec::new(),
             };
             let mut store = Store::new(&plugin.engine, state);
-            let instance = plugin.linker.instantiate(&mut store, &plugin.module).map_err(|e| StartError::Trap(format!("{e:#}")))?;
-            let mut vm = Vm { store, instance, failed: None, next_context: ROOT_CONTEXT + 1, armed_period_ms: 0, next_tick_nanos: None };
+            let instance =
+                plugin.linker.instantiate(&mut store, &plugin.module).map_err(|e| StartError::Trap(format!("{e:#}")))?;
+            let mut vm =
+                Vm { store, instance, failed: None, next_context: ROOT_CONTEXT + 1, armed_period_ms: 0, next_tick_nanos: None };
             for init in ["_initialize", "_start"] {
                 if vm.instance.get_func(&mut vm.store, init).is_some() {
                     vm.call(ROOT_CONTEXT, init, &[]).map_err(StartError::Trap)?;
@@ -345,7 +347,8 @@ impl Host {
                 }
             }
             vm.call(ROOT_CONTEXT, "proxy_on_context_create", &[ROOT_CONTEXT as i32, 0]).map_err(StartError::Trap)?;
-            let started = vm.call(ROOT_CONTEXT, "proxy_on_vm_start", &[ROOT_CONTEXT as i32, options.vm_configuration.len() as i32]);
+            let started =
+                vm.call(ROOT_CONTEXT, "proxy_on_vm_start", &[ROOT_CONTEXT as i32, options.vm_configuration.len() as i32]);
             if started.map_err(StartError::Trap)? == 0 {
                 return Err(StartError::VmStart { logs: host.logs() });
             }
@@ -701,7 +704,8 @@ impl Host {
         let count = headers.len();
         flow.headers = headers;
         flow.end_seen = end_of_stream;
-        let result = self.vms[id.worker].call(id.context, dir.callbacks()[0], &[id.context as i32, count as i32, end_of_stream as i32]);
+        let result =
+            self.vms[id.worker].call(id.context, dir.callbacks()[0], &[id.context as i32, count as i32, end_of_stream as i32]);
         let Some(action) = self.settle(id, result) else { return };
         let allow_stop = self.options.allow_on_headers_stop_iteration;
         let flow = self.flow(id, dir);
@@ -730,7 +734,8 @@ impl Host {
         }
         flow.body.extend(chunk);
         let size = flow.body.len();
-        let result = self.vms[id.worker].call(id.context, dir.callbacks()[1], &[id.context as i32, size as i32, end_of_stream as i32]);
+        let result =
+            self.vms[id.worker].call(id.context, dir.callbacks()[1], &[id.context as i32, size as i32, end_of_stream as i32]);
         let Some(action) = self.settle(id, result) else { return };
         let limit = self.options.buffer_limit;
         let flow = self.flow(id, dir);

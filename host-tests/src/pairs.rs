@@ -25,9 +25,8 @@ pub fn serialize(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
 
 /// `None` when the bytes are not a well-formed map (Envoy answers `BadArgument`).
 pub fn deserialize(bytes: &[u8]) -> Option<Pairs> {
-    let u32_at = |at: usize| -> Option<usize> {
-        bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
+    let u32_at =
+        |at: usize| -> Option<usize> { bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) };
     if bytes.is_empty() {
         return Some(Vec::new());
     }

@@ -38,8 +38,9 @@ pub fn lookup(state: &mut VmState, path: &[String]) -> Result<Vec<u8>, i32> {
     let found = match parts.as_slice() {
         ["request", "path"] => header(stream, ":path"),
         ["request", "url_path"] => header(stream, ":path").map(|p| p.split(|b| *b == b'?').next().unwrap_or(&[]).to_vec()),
-        ["request", "query"] => header(stream, ":path")
-            .map(|p| p.iter().position(|b| *b == b'?').map_or(Vec::new(), |i| p[i + 1..].to_vec())),
+        ["request", "query"] => {
+            header(stream, ":path").map(|p| p.iter().position(|b| *b == b'?').map_or(Vec::new(), |i| p[i + 1..].to_vec()))
+        }
         ["request", "host"] => header(stream, ":authority"),
         ["request", "scheme"] => header(stream, ":scheme"),
         ["request", "method"] => header(stream, ":method"),

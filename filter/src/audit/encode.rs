@@ -49,7 +49,9 @@ pub fn batch(format: AuditFormat, entries: &[Entry]) -> Payload {
         AuditFormat::SplunkHec => {
             for e in entries {
                 let time = format!("{}.{:06}", e.time_nanos / 1_000_000_000, e.time_nanos % 1_000_000_000 / 1_000);
-                body.extend(format!("{{\"time\":{time},\"source\":\"access-guardrails\",\"sourcetype\":\"_json\",\"event\":").as_bytes());
+                body.extend(
+                    format!("{{\"time\":{time},\"source\":\"access-guardrails\",\"sourcetype\":\"_json\",\"event\":").as_bytes(),
+                );
                 body.extend(e.json.as_bytes());
                 body.extend(b"}\n");
             }
@@ -127,7 +129,9 @@ fn any_value(value: &Value) -> Value {
         Value::Number(n) if n.is_i64() || n.is_u64() => json!({"intValue": n.to_string()}),
         Value::Number(n) => json!({"doubleValue": n.as_f64()}),
         Value::Array(items) => json!({"arrayValue": {"values": items.iter().map(any_value).collect::<Vec<_>>()}}),
-        Value::Object(map) => json!({"kvlistValue": {"values": map.iter().map(|(k, v)| json!({"key": k, "value": any_value(v)})).collect::<Vec<_>>()}}),
+        Value::Object(map) => {
+            json!({"kvlistValue": {"values": map.iter().map(|(k, v)| json!({"key": k, "value": any_value(v)})).collect::<Vec<_>>()}})
+        }
         Value::Null => json!({}),
     }
 }
@@ -143,7 +147,8 @@ mod tests {
                 time_nanos: 1_767_225_600_123_456_000,
                 deny: seq == 2,
                 gap: false,
-                json: json!({"chain_seq": seq, "decision_rule": "r", "action_operations": ["drop"], "trace_id": null}).to_string(),
+                json: json!({"chain_seq": seq, "decision_rule": "r", "action_operations": ["drop"], "trace_id": null})
+                    .to_string(),
             })
             .collect()
     }
@@ -191,7 +196,9 @@ mod tests {
         assert_eq!(logs[0]["timeUnixNano"], "1767225600123456000");
         let attrs = logs[0]["attributes"].as_array().unwrap();
         assert!(attrs.contains(&json!({"key": "guardrails.chain_seq", "value": {"intValue": "1"}})));
-        assert!(attrs.contains(&json!({"key": "guardrails.action_operations", "value": {"arrayValue": {"values": [{"stringValue": "drop"}]}}})));
+        assert!(attrs.contains(
+            &json!({"key": "guardrails.action_operations", "value": {"arrayValue": {"values": [{"stringValue": "drop"}]}}})
+        ));
         assert!(!attrs.iter().any(|a| a["key"] == "guardrails.trace_id"), "nulls are left out");
     }
 }

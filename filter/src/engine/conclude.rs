@@ -87,7 +87,13 @@ pub struct Conclusion {
 }
 
 /// Concludes a decision on `route` for `actor`, in the host's `environment`.
-pub fn conclude(policy: &Policy, route: &Route, actor: &Actor, mut outcome: Outcome, environment: &Environment<'_>) -> Conclusion {
+pub fn conclude(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    mut outcome: Outcome,
+    environment: &Environment<'_>,
+) -> Conclusion {
     // No action without an audit trail, when the policy says so.
     if environment.audit_unavailable && !outcome.decision.is_deny() {
         let detail = "the audit trail cannot be delivered and its buffer is full".to_string();

@@ -20,11 +20,11 @@ pub fn evaluate(
     actor: &Actor,
     request: &Request,
     body: Option<&[u8]>,
-    mut cache: Option<&mut AnalysisCache>,
+    cache: Option<&mut AnalysisCache>,
 ) -> Outcome {
     let mut read = Read { action: Action::nothing_read(&route.payload), units: Vec::new() };
-    if let Err(decision) = read.payload(policy, route, request, body, cache.as_deref_mut()) {
-        return Outcome { decision, action: read.action };
+    if let Err(decision) = read.payload(policy, route, request, body, cache) {
+        return Outcome { decision: *decision, action: read.action };
     }
     let json = match body.filter(|b| route.reads_json && !b.is_empty()) {
         None => None,
@@ -152,13 +152,13 @@ impl Read {
         request: &Request,
         body: Option<&[u8]>,
         cache: Option<&mut AnalysisCache>,
-    ) -> Result<(), Decision> {
+    ) -> Result<(), Box<Decision>> {
         match &route.payload {
             Payload::Http => Ok(()),
             Payload::Sql(sql) => self.sql(policy, sql, request, body, cache),
             Payload::Mcp(mcp) => self.mcp(policy, &mcp.sql, request, body, cache),
             Payload::Graphql => {
-                let operations = graphql::operations(request, body).map_err(|e| limit(policy, e))?;
+                let operations = graphql::operations(request, body).map_err(|e| Box::new(limit(policy, e)))?;
                 self.units = (0..operations.len()).map(Unit::Operation).collect();
                 self.action = Action::Graphql(operations);
                 Ok(())
@@ -173,8 +173,8 @@ impl Read {
         request: &Request,
         body: Option<&[u8]>,
         mut cache: Option<&mut AnalysisCache>,
-    ) -> Result<(), Decision> {
-        let payloads = extract(&sql.source, request, body).map_err(|e| limit(policy, e))?;
+    ) -> Result<(), Box<Decision>> {
+        let payloads = extract(&sql.source, request, body).map_err(|e| Box::new(limit(policy, e)))?;
         let mut statements = Vec::new();
         for payload in &payloads {
             let dialect = payload.dialect.unwrap_or(sql.dialect);
@@ -193,17 +193,20 @@ impl Read {
         request: &Request,
         body: Option<&[u8]>,
         mut cache: Option<&mut AnalysisCache>,
-    ) -> Result<(), Decision> {
-        let messages = mcp::messages(body).map_err(|e| limit(policy, e))?;
+    ) -> Result<(), Box<Decision>> {
+        let messages = mcp::messages(body).map_err(|e| Box::new(limit(policy, e)))?;
         let mut statements = Vec::new();
         let mut outcome = mcp::check_headers(request, &messages.calls)
-            .map_err(|detail| decide_limit(policy, Limit::McpHeaders, detail));
+            .map_err(|detail| Box::new(decide_limit(policy, Limit::McpHeaders, detail)));
         for (index, call) in messages.calls.iter().enumerate() {
             if outcome.is_err() {
                 break;
             }
             match mcp::sql_texts(call, sources) {
-                Err(error) => outcome = Err(Decision { unit: Unit::Message { call: index, statement: None }, ..limit(policy, error) }),
+                Err(error) => {
+                    outcome =
+                        Err(Box::new(Decision { unit: Unit::Message { call: index, statement: None }, ..limit(policy, error) }))
+                }
                 Ok(texts) if texts.is_empty() => self.units.push(Unit::Message { call: index, statement: None }),
                 Ok(texts) => {
                     for (text, dialect) in texts {

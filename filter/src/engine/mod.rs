@@ -13,6 +13,6 @@
 mod conclude;
 mod evaluate;
 
+pub use crate::decide::Outcome;
 pub use conclude::{conclude, unmaskable, Conclusion, Count, Environment, FilterState, Masking, ResponsePlan, Unmaskable};
 pub use evaluate::{at_headers, evaluate, evaluate_sql, oversize, unreadable, with_body, AtHeaders};
-pub use crate::decide::Outcome;

@@ -81,8 +81,7 @@ fn inflate(coding: Coding, input: &[u8], limit: usize) -> Result<Option<Vec<u8>>
         Coding::Gzip => read_bounded(MultiGzDecoder::new(input), limit).map_err(|e| format!("gzip body is corrupt: {e}")),
         Coding::Deflate => match read_bounded(ZlibDecoder::new(input), limit) {
             Ok(out) => Ok(out),
-            Err(_) => read_bounded(DeflateDecoder::new(input), limit)
-                .map_err(|e| format!("deflate body is corrupt: {e}")),
+            Err(_) => read_bounded(DeflateDecoder::new(input), limit).map_err(|e| format!("deflate body is corrupt: {e}")),
         },
     }
 }

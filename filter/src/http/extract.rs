@@ -10,8 +10,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::json::{self as strict, kind, Pointer};
 use super::{form_values, percent_decode, Request};
+use crate::json::{self as strict, kind, Pointer};
 use crate::sql::Dialect;
 
 /// Nesting of Hasura `bulk` envelopes.
@@ -192,9 +192,9 @@ fn describe(source: &PayloadSource) -> String {
 fn body_text(body: Option<&[u8]>) -> Result<Option<&str>, ExtractError> {
     match body {
         None | Some([]) => Ok(None),
-        Some(bytes) => std::str::from_utf8(bytes)
-            .map(Some)
-            .map_err(|e| ExtractError::Malformed(format!("body is not UTF-8 ({e})"))),
+        Some(bytes) => {
+            std::str::from_utf8(bytes).map(Some).map_err(|e| ExtractError::Malformed(format!("body is not UTF-8 ({e})")))
+        }
     }
 }
 
@@ -226,12 +226,7 @@ fn collect_pointer(doc: &Value, pointer: &str, out: &mut Vec<Payload>) -> Result
     Ok(())
 }
 
-fn extract_preset(
-    preset: Preset,
-    request: &Request,
-    body: Option<&[u8]>,
-    out: &mut Vec<Payload>,
-) -> Result<(), ExtractError> {
+fn extract_preset(preset: Preset, request: &Request, body: Option<&[u8]>, out: &mut Vec<Payload>) -> Result<(), ExtractError> {
     let pointers: &[&str] = match preset {
         Preset::Snowflake => &["/statement", "/sqlText"],
         Preset::Databricks => &["/statement"],
@@ -317,9 +312,7 @@ fn hasura(doc: &Value, depth: usize, out: &mut Vec<Payload>) -> Result<(), Extra
         };
         match args.and_then(|a| a.get("sql")) {
             Some(Value::String(sql)) => out.push(Payload { text: sql.clone(), dialect }),
-            Some(other) => {
-                return Err(ExtractError::Malformed(format!("Hasura {kind} args.sql is {}", strict::kind(other))))
-            }
+            Some(other) => return Err(ExtractError::Malformed(format!("Hasura {kind} args.sql is {}", strict::kind(other)))),
             None => {}
         }
     }
@@ -376,10 +369,7 @@ mod tests {
         let req = post("/?query=DROP%20TABLE", vec![]);
         assert_eq!(texts(extract(&PayloadSource::Preset(Preset::Clickhouse), &req, Some(b" t"))), vec!["DROP TABLE\n t"]);
         let req = post("/?decompress=1", vec![]);
-        assert!(matches!(
-            extract(&PayloadSource::Preset(Preset::Clickhouse), &req, Some(b"x")),
-            Err(ExtractError::Encoded(_))
-        ));
+        assert!(matches!(extract(&PayloadSource::Preset(Preset::Clickhouse), &req, Some(b"x")), Err(ExtractError::Encoded(_))));
     }
 
     #[test]

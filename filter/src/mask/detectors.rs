@@ -84,12 +84,7 @@ pub const BUILTINS: &[Builtin] = &[
         check: Some(luhn_ok),
         value_only: false,
     },
-    Builtin {
-        name: "us_ssn",
-        patterns: &[r"\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b"],
-        check: Some(ssn_ok),
-        value_only: false,
-    },
+    Builtin { name: "us_ssn", patterns: &[r"\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b"], check: Some(ssn_ok), value_only: false },
     Builtin {
         name: "phone",
         patterns: &[
@@ -108,7 +103,9 @@ pub const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "ipv4",
-        patterns: &[r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b"],
+        patterns: &[
+            r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b",
+        ],
         check: None,
         value_only: false,
     },
@@ -140,7 +137,11 @@ pub fn luhn_ok(text: &[u8]) -> bool {
             let d = u32::from(d);
             if i % 2 == 1 {
                 let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
             } else {
                 d
             }

@@ -399,7 +399,11 @@ fn partial(name: &str, text: &[u8]) -> Option<Vec<u8>> {
                     return b;
                 }
                 seen += 1;
-                if seen > keep_from { b } else { b'*' }
+                if seen > keep_from {
+                    b
+                } else {
+                    b'*'
+                }
             })
             .collect(),
     )
@@ -449,12 +453,21 @@ fn apply(body: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
 pub fn readable(content_type: Option<&str>) -> Option<bool> {
     let Some(ct) = content_type else { return Some(false) };
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let json = essence == "application/json" || essence.ends_with("+json") || essence == "application/x-ndjson"
+    let json = essence == "application/json"
+        || essence.ends_with("+json")
+        || essence == "application/x-ndjson"
         || essence == "application/jsonl";
     let text = essence.starts_with("text/")
         || essence.ends_with("+xml")
-        || matches!(essence.as_str(), "application/xml" | "application/javascript" | "application/csv"
-            | "application/x-www-form-urlencoded" | "application/graphql-response+json" | "");
+        || matches!(
+            essence.as_str(),
+            "application/xml"
+                | "application/javascript"
+                | "application/csv"
+                | "application/x-www-form-urlencoded"
+                | "application/graphql-response+json"
+                | ""
+        );
     if json {
         Some(essence != "application/x-ndjson" && essence != "application/jsonl")
     } else if text {
@@ -526,8 +539,16 @@ mod tests {
     #[test]
     fn json_stays_valid_and_fields_are_masked_whole() {
         let fields = vec![
-            FieldRule { matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()), action: Action::Redact, label: "ssn".into() },
-            FieldRule { matcher: FieldMatch::Pointer(vec!["customers".into(), "*".into(), "dob".into()]), action: Action::Hash, label: "/customers/*/dob".into() },
+            FieldRule {
+                matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()),
+                action: Action::Redact,
+                label: "ssn".into(),
+            },
+            FieldRule {
+                matcher: FieldMatch::Pointer(vec!["customers".into(), "*".into(), "dob".into()]),
+                action: Action::Hash,
+                label: "/customers/*/dob".into(),
+            },
         ];
         let m = masker(&[("email", Action::Redact), ("credit_card", Action::Partial)], fields);
         let body = br#"{"customers": [{"email": "a@b.io", "SSN": 123456789, "dob": "1990-01-01", "card": 4111111111111111,
@@ -550,7 +571,11 @@ mod tests {
 
     #[test]
     fn broken_json_is_masked_as_text_and_reported_incomplete() {
-        let fields = vec![FieldRule { matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()), action: Action::Redact, label: "ssn".into() }];
+        let fields = vec![FieldRule {
+            matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()),
+            action: Action::Redact,
+            label: "ssn".into(),
+        }];
         let m = masker(&[("email", Action::Redact)], fields);
         let out = m.mask(&mut m.cache(), br#"{"ssn": "1", "e": "a@b.io""#, true);
         assert!(!out.complete);

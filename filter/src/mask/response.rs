@@ -35,7 +35,10 @@ pub fn plan<'h>(
         return Plan::Unmaskable(reason);
     }
     if let Some(length) = content_length.filter(|&l| l > masker.max_body_bytes) {
-        return Plan::Unmaskable(format!("the response ({length} bytes) is over mask.max_body_bytes ({})", masker.max_body_bytes));
+        return Plan::Unmaskable(format!(
+            "the response ({length} bytes) is over mask.max_body_bytes ({})",
+            masker.max_body_bytes
+        ));
     }
     let decode = encodings.iter().any(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
     Plan::Mask { json, decode }

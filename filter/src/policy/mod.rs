@@ -68,9 +68,8 @@ pub struct Policy {
 impl Policy {
     /// Parses, validates and compiles a policy from its JSON form.
     pub fn from_json(text: &str) -> Result<Policy, Vec<PolicyError>> {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            vec![PolicyError { path: String::new(), message: format!("policy is not valid JSON: {e}") }]
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| vec![PolicyError { path: String::new(), message: format!("policy is not valid JSON: {e}") }])?;
         Policy::from_value(&value)
     }
 

@@ -68,7 +68,10 @@ impl Compiler {
     fn wire_payload(&mut self, doc: &RouteDoc, path: &str, default: Dialect) -> Option<Payload> {
         for (present, key) in [(doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql"), (doc.mask.is_some(), "mask")] {
             if present {
-                self.error(format!("{path}.{key}"), format!("not on a {:?} route: the filter reads the wire protocol", self.protocol).to_lowercase());
+                self.error(
+                    format!("{path}.{key}"),
+                    format!("not on a {:?} route: the filter reads the wire protocol", self.protocol).to_lowercase(),
+                );
             }
         }
         if let Some(sql) = &doc.sql {
@@ -85,7 +88,13 @@ impl Compiler {
 
     /// The route's rule indexes, checked against what the route reads, and whether any rule
     /// looks into a JSON body.
-    fn route_rules(&mut self, doc: &RouteDoc, path: &str, rule_docs: &[Option<RuleDoc>], rules: &[Option<Rule>]) -> (Vec<usize>, bool) {
+    fn route_rules(
+        &mut self,
+        doc: &RouteDoc,
+        path: &str,
+        rule_docs: &[Option<RuleDoc>],
+        rules: &[Option<Rule>],
+    ) -> (Vec<usize>, bool) {
         let mut reads_json = false;
         let mut indexes = Vec::new();
         for (i, name) in doc.rules.iter().enumerate() {
@@ -207,10 +216,9 @@ impl Compiler {
                 None
             }
             (Some(name), None) => match Preset::parse(name) {
-                Some(preset) => Some(SqlRoute {
-                    dialect: dialect.unwrap_or(preset.dialect()),
-                    source: PayloadSource::Preset(preset),
-                }),
+                Some(preset) => {
+                    Some(SqlRoute { dialect: dialect.unwrap_or(preset.dialect()), source: PayloadSource::Preset(preset) })
+                }
                 None => {
                     self.error(
                         format!("{path}.preset"),
@@ -305,7 +313,10 @@ impl Compiler {
             };
             let label = field.name.clone().or_else(|| field.pointer.clone()).unwrap_or_default();
             if !label.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
-                self.error(format!("{path}.fields[{i}]"), "names and pointers must be printable ASCII without quotes or backslashes");
+                self.error(
+                    format!("{path}.fields[{i}]"),
+                    "names and pointers must be printable ASCII without quotes or backslashes",
+                );
             }
             if let Some(matcher) = matcher {
                 fields.push(FieldRule { matcher, action: field.action, label });
@@ -329,9 +340,7 @@ impl Compiler {
                             format!("{path}.detectors.{name}"),
                             format!("unknown detector, expected one of: {}", crate::mask::detectors::names().join(", ")),
                         ),
-                        MaskError::Pattern { index, message } => {
-                            self.error(format!("{path}.patterns[{index}].regex"), message)
-                        }
+                        MaskError::Pattern { index, message } => self.error(format!("{path}.patterns[{index}].regex"), message),
                         MaskError::Regex(message) => self.error(path, format!("patterns do not compile together: {message}")),
                     }
                 }

@@ -130,11 +130,8 @@ impl Compiler {
             None => None,
             Some(list) => {
                 self.non_empty(&format!("{path}.principals"), list);
-                let globs: Vec<Option<Glob>> = list
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| self.glob(&format!("{path}.principals[{i}]"), p, Glob::new))
-                    .collect();
+                let globs: Vec<Option<Glob>> =
+                    list.iter().enumerate().map(|(i, p)| self.glob(&format!("{path}.principals[{i}]"), p, Glob::new)).collect();
                 Some(globs.into_iter().collect::<Option<Vec<_>>>()?)
             }
         };
@@ -165,10 +162,8 @@ impl Compiler {
             let mut patterns = Vec::new();
             for (i, table) in tables.iter().enumerate() {
                 let tpath = format!("{path}.tables[{i}]");
-                let parts: Vec<Option<Glob>> = split_table_pattern(table)
-                    .iter()
-                    .map(|part| self.glob(&tpath, part, Glob::case_insensitive))
-                    .collect();
+                let parts: Vec<Option<Glob>> =
+                    split_table_pattern(table).iter().map(|part| self.glob(&tpath, part, Glob::case_insensitive)).collect();
                 if let Some(parts) = parts.into_iter().collect::<Option<Vec<_>>>() {
                     patterns.push(TablePattern { parts });
                 }

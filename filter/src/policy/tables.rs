@@ -25,11 +25,7 @@ impl TablePattern {
             let mut next = vec![false; n.len() + 1];
             next[0] = reach[0] && matches!(p[i - 1].as_str(), "*" | "**");
             for j in 1..=n.len() {
-                next[j] = if deep(&p[i - 1]) {
-                    reach[j] || next[j - 1]
-                } else {
-                    reach[j - 1] && p[i - 1].matches(&n[j - 1])
-                };
+                next[j] = if deep(&p[i - 1]) { reach[j] || next[j - 1] } else { reach[j - 1] && p[i - 1].matches(&n[j - 1]) };
             }
             reach = next;
         }

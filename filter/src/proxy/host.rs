@@ -133,9 +133,7 @@ pub fn send_reply(reply: &HttpReply) {
     let headers = serialize_map(&headers);
     let body = reply.body.as_bytes();
     // SAFETY: the host reads the given lengths from live slices.
-    unsafe {
-        proxy_send_local_response(reply.status, null(), 0, body.as_ptr(), body.len(), headers.as_ptr(), headers.len(), -1)
-    };
+    unsafe { proxy_send_local_response(reply.status, null(), 0, body.as_ptr(), body.len(), headers.as_ptr(), headers.len(), -1) };
 }
 
 /// Closes both sides of a network connection.
@@ -158,7 +156,8 @@ pub fn http_call(cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout: 
 pub fn define_counter(name: &str) -> Option<u32> {
     let mut id = 0u32;
     // SAFETY: the host reads `name` and writes one u32.
-    let status = unsafe { proxy_define_metric(proxy_wasm::types::MetricType::Counter as u32, name.as_ptr(), name.len(), &mut id) };
+    let status =
+        unsafe { proxy_define_metric(proxy_wasm::types::MetricType::Counter as u32, name.as_ptr(), name.len(), &mut id) };
     (status == OK).then_some(id)
 }
 

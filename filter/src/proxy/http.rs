@@ -202,7 +202,11 @@ impl Stream {
     }
 
     /// Decides the request that was pending its body, and carries the decision out.
-    fn finish(&mut self, shared: &Shared, decide: impl FnOnce(&crate::policy::Policy, &crate::policy::Route, &Guarded) -> Outcome) -> Action {
+    fn finish(
+        &mut self,
+        shared: &Shared,
+        decide: impl FnOnce(&crate::policy::Policy, &crate::policy::Route, &Guarded) -> Outcome,
+    ) -> Action {
         let Some(pending) = self.pending.take() else { return Action::Continue };
         let outcome = decide(&shared.policy, &shared.policy.routes[pending.route], &pending);
         self.carry_out(shared, &pending, outcome)

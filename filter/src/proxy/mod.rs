@@ -91,7 +91,8 @@ impl RootContext for Root {
             .and_then(|text| Policy::from_json(text).map_err(|errors| errors.iter().map(ToString::to_string).collect()));
         match parsed {
             Ok(policy) => {
-                let loaded = format!("policy {} loaded: {} routes, {} rules", &policy.hash[..12], policy.routes.len(), policy.rules.len());
+                let loaded =
+                    format!("policy {} loaded: {} routes, {} rules", &policy.hash[..12], policy.routes.len(), policy.rules.len());
                 host::log(LogLevel::Info, &format!("access-guardrails: {loaded}"));
                 self.shared = Some(Root::shared(policy));
                 true

@@ -50,11 +50,8 @@ impl Connection {
         let buffer = if downstream { BufferType::DownstreamData } else { BufferType::UpstreamData };
         let data = host::buffer(buffer, 0, size);
         let Some(mut session) = self.session.take() else { return Action::Continue };
-        let next = if downstream {
-            session.client_data(&data, &mut |inspect| self.judge(inspect))
-        } else {
-            session.server_data(&data)
-        };
+        let next =
+            if downstream { session.client_data(&data, &mut |inspect| self.judge(inspect)) } else { session.server_data(&data) };
         self.session = Some(session);
         match next {
             Next::Forward(bytes) => {

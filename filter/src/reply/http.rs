@@ -10,10 +10,7 @@ pub const DENIED_STATUS: u32 = 403;
 /// The reply for an enforced deny; `request_id` is the request's `x-request-id`.
 pub fn denied(decision: &Decision, request_id: Option<&str>) -> HttpReply {
     let body = denied_body(decision, request_id);
-    let mut headers = vec![
-        ("content-type", "application/json".to_string()),
-        ("x-guardrails-decision", "deny".to_string()),
-    ];
+    let mut headers = vec![("content-type", "application/json".to_string()), ("x-guardrails-decision", "deny".to_string())];
     if let Some(rule) = &decision.rule {
         headers.push(("x-guardrails-rule", header_safe(rule)));
     }
@@ -40,7 +37,11 @@ pub fn unmaskable(reason: &str, request_id: Option<&str>) -> HttpReply {
         "message": format!("the response was withheld: {reason}"),
         "request_id": request_id,
     });
-    HttpReply { status: UNMASKABLE_STATUS, headers: vec![("content-type", "application/json".to_string())], body: body.to_string() }
+    HttpReply {
+        status: UNMASKABLE_STATUS,
+        headers: vec![("content-type", "application/json".to_string())],
+        body: body.to_string(),
+    }
 }
 
 /// Rule names are policy text: keep a header value to visible ASCII.

@@ -46,4 +46,3 @@ pub fn denied(decision: &Decision, calls: &[Call], batch: bool, request_id: Opti
     reply.body = body.to_string();
     reply
 }
-

@@ -37,8 +37,20 @@ pub(crate) enum CaseRule {
 
 impl Dialect {
     pub const NAMES: [&'static str; 14] = [
-        "postgres", "mysql", "mariadb", "mssql", "sqlite", "snowflake", "bigquery", "clickhouse",
-        "redshift", "duckdb", "databricks", "trino", "presto", "generic",
+        "postgres",
+        "mysql",
+        "mariadb",
+        "mssql",
+        "sqlite",
+        "snowflake",
+        "bigquery",
+        "clickhouse",
+        "redshift",
+        "duckdb",
+        "databricks",
+        "trino",
+        "presto",
+        "generic",
     ];
 
     pub fn parse(name: &str) -> Option<Dialect> {
@@ -90,12 +102,9 @@ impl Dialect {
         match self {
             Dialect::Postgres | Dialect::Trino | Dialect::Generic => CaseRule::FoldLower,
             Dialect::Snowflake => CaseRule::FoldUpper,
-            Dialect::Mysql
-            | Dialect::Mssql
-            | Dialect::Sqlite
-            | Dialect::Redshift
-            | Dialect::Duckdb
-            | Dialect::Databricks => CaseRule::Insensitive,
+            Dialect::Mysql | Dialect::Mssql | Dialect::Sqlite | Dialect::Redshift | Dialect::Duckdb | Dialect::Databricks => {
+                CaseRule::Insensitive
+            }
             Dialect::Bigquery | Dialect::Clickhouse => CaseRule::Sensitive,
         }
     }

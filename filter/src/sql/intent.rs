@@ -11,9 +11,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     AssignmentTarget, CopyIntoSnowflakeKind, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, Merge, MergeAction, MergeInsertKind,
-    MergeUpdateKind, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update,
-    UtilityOption, Visit, Visitor,
+    FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, Merge, MergeAction, MergeInsertKind, MergeUpdateKind,
+    ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update, UtilityOption, Visit, Visitor,
 };
 
 use super::dialect::Dialect;
@@ -24,19 +23,42 @@ use super::{tautology, Access, Intent, Operation, OperationSet, SqlError, Writte
 /// each is an export of data out of the database's control.
 const SERVER_FILE_FUNCTIONS: &[&str] = &[
     // Postgres
-    "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_export",
-    "pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir", "pg_ls_archive_statusdir",
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_dir",
+    "pg_stat_file",
+    "lo_export",
+    "pg_ls_logdir",
+    "pg_ls_waldir",
+    "pg_ls_tmpdir",
+    "pg_ls_archive_statusdir",
     // MySQL / MariaDB
     "load_file",
     // SQLite (fileio extension, CLI)
-    "readfile", "writefile", "edit",
+    "readfile",
+    "writefile",
+    "edit",
     // DuckDB
-    "read_text", "read_blob", "read_csv", "read_csv_auto", "read_json", "read_json_auto",
-    "read_ndjson", "read_parquet", "parquet_scan", "glob",
+    "read_text",
+    "read_blob",
+    "read_csv",
+    "read_csv_auto",
+    "read_json",
+    "read_json_auto",
+    "read_ndjson",
+    "read_parquet",
+    "parquet_scan",
+    "glob",
     // ClickHouse table functions
-    "file", "url", "s3", "hdfs", "azureblobstorage", "gcs",
+    "file",
+    "url",
+    "s3",
+    "hdfs",
+    "azureblobstorage",
+    "gcs",
     // SQL Server
-    "openrowset", "opendatasource",
+    "openrowset",
+    "opendatasource",
 ];
 
 /// Functions that load data from outside into the database.
@@ -44,9 +66,19 @@ const IMPORT_FUNCTIONS: &[&str] = &["lo_import", "lo_from_bytea"];
 
 /// Functions that run code or SQL the analyzer cannot see.
 const DYNAMIC_FUNCTIONS: &[&str] = &[
-    "dblink", "dblink_exec", "dblink_send_query", "query_to_xml", "xp_cmdshell", "sp_executesql",
-    "load_extension", "sys_exec", "sys_eval", "query_to_xml_and_xmlschema", "table_to_xml",
-    "pg_terminate_backend", "pg_cancel_backend",
+    "dblink",
+    "dblink_exec",
+    "dblink_send_query",
+    "query_to_xml",
+    "xp_cmdshell",
+    "sp_executesql",
+    "load_extension",
+    "sys_exec",
+    "sys_eval",
+    "query_to_xml_and_xmlschema",
+    "table_to_xml",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
 ];
 
 pub(crate) fn of_statement(statement: &Statement, dialect: Dialect) -> Result<Intent, SqlError> {
@@ -236,9 +268,9 @@ impl Collector {
 
     /// `RETURNING *` hands back whole rows.
     fn returning(&mut self, items: Option<&Vec<SelectItem>>) {
-        if items.is_some_and(|items| {
-            items.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
-        }) {
+        if items
+            .is_some_and(|items| items.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))))
+        {
             self.reads_all_columns = true;
         }
     }
@@ -372,8 +404,7 @@ impl Collector {
 
     fn merge(&mut self, merge: &Merge) {
         self.table_factor_target(Operation::Merge, &merge.table);
-        let changes_rows =
-            merge.clauses.iter().any(|c| matches!(c.action, MergeAction::Update(_) | MergeAction::Delete { .. }));
+        let changes_rows = merge.clauses.iter().any(|c| matches!(c.action, MergeAction::Update(_) | MergeAction::Delete { .. }));
         if changes_rows {
             self.mark_unbounded(Some(&merge.on));
         }
@@ -753,9 +784,7 @@ impl Collector {
             for target in &into.targets {
                 let name = match target {
                     Expr::Identifier(ident) => Some(vec![canonical_ident(ident, self.dialect)]),
-                    Expr::CompoundIdentifier(idents) => {
-                        Some(idents.iter().map(|i| canonical_ident(i, self.dialect)).collect())
-                    }
+                    Expr::CompoundIdentifier(idents) => Some(idents.iter().map(|i| canonical_ident(i, self.dialect)).collect()),
                     _ => None,
                 };
                 if let Some(parts) = name {
@@ -774,9 +803,7 @@ impl Collector {
         if let FunctionArguments::List(list) = &function.args {
             for arg in &list.args {
                 let expr = match arg {
-                    FunctionArg::Named { arg, .. }
-                    | FunctionArg::ExprNamed { arg, .. }
-                    | FunctionArg::Unnamed(arg) => arg,
+                    FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
                 };
                 if matches!(expr, FunctionArgExpr::Wildcard | FunctionArgExpr::QualifiedWildcard(_)) {
                     // COUNT(*) reads no column values; other aggregates over * are rare.
@@ -817,8 +844,7 @@ impl Visitor for Collector {
             }
         }
         if let Some(with) = &query.with {
-            let names: Vec<String> =
-                with.cte_tables.iter().map(|cte| resolved_ident(&cte.alias.name, self.dialect)).collect();
+            let names: Vec<String> = with.cte_tables.iter().map(|cte| resolved_ident(&cte.alias.name, self.dialect)).collect();
             for (index, cte) in with.cte_tables.iter().enumerate() {
                 self.cte_bodies.push((&*cte.query as *const Query, ptr, index));
             }
@@ -896,9 +922,20 @@ impl Visitor for Collector {
 fn join_constraint(operator: &sqlparser::ast::JoinOperator) -> Option<&sqlparser::ast::JoinConstraint> {
     use sqlparser::ast::JoinOperator as J;
     match operator {
-        J::Join(c) | J::Inner(c) | J::Left(c) | J::LeftOuter(c) | J::Right(c) | J::RightOuter(c)
-        | J::FullOuter(c) | J::CrossJoin(c) | J::Semi(c) | J::LeftSemi(c) | J::RightSemi(c) | J::Anti(c)
-        | J::LeftAnti(c) | J::RightAnti(c) => Some(c),
+        J::Join(c)
+        | J::Inner(c)
+        | J::Left(c)
+        | J::LeftOuter(c)
+        | J::Right(c)
+        | J::RightOuter(c)
+        | J::FullOuter(c)
+        | J::CrossJoin(c)
+        | J::Semi(c)
+        | J::LeftSemi(c)
+        | J::RightSemi(c)
+        | J::Anti(c)
+        | J::LeftAnti(c)
+        | J::RightAnti(c) => Some(c),
         _ => None,
     }
 }
@@ -935,8 +972,7 @@ mod tests {
 
     #[test]
     fn cte_reference_is_not_a_table() {
-        let intents =
-            analyze("WITH recent AS (SELECT * FROM analytics.events) SELECT * FROM recent", Dialect::Postgres).unwrap();
+        let intents = analyze("WITH recent AS (SELECT * FROM analytics.events) SELECT * FROM recent", Dialect::Postgres).unwrap();
         let objects: Vec<String> = intents[0].objects().iter().map(|o| o.to_string()).collect();
         assert_eq!(objects, vec!["analytics.events"]);
     }

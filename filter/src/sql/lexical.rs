@@ -12,8 +12,7 @@ use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Word};
 use super::dialect::Dialect;
 use super::names::{canonical, ObjectPath};
 use super::{
-    Access, Intent, Operation, OperationSet, SqlError, SqlErrorKind, Unparsed, WrittenColumns, MAX_NESTING,
-    MAX_OPERATOR_CHAIN,
+    Access, Intent, Operation, OperationSet, SqlError, SqlErrorKind, Unparsed, WrittenColumns, MAX_NESTING, MAX_OPERATOR_CHAIN,
 };
 
 /// Maps token locations (line, column in characters) to byte offsets.
@@ -65,10 +64,7 @@ pub(crate) fn statement_segments(tokens: &[TokenWithSpan]) -> Vec<Range<usize>> 
 
 /// Index of the next `;` at or after `from`, or the end.
 pub(crate) fn next_semicolon(tokens: &[TokenWithSpan], from: usize) -> usize {
-    tokens[from.min(tokens.len())..]
-        .iter()
-        .position(|t| t.token == Token::SemiColon)
-        .map_or(tokens.len(), |p| from + p)
+    tokens[from.min(tokens.len())..].iter().position(|t| t.token == Token::SemiColon).map_or(tokens.len(), |p| from + p)
 }
 
 /// Refuses input whose tree would be too deep to walk or drop on a bounded stack.
@@ -301,13 +297,84 @@ fn push_word(out: &mut String, word: &Word, dialect: Dialect) {
 /// Keywords written in upper case in fingerprints. sqlparser marks many plain words (`id`,
 /// `name`) as keywords, so the tokenizer's flag cannot decide what is an identifier.
 const STRUCTURAL: &[&str] = &[
-    "ALL", "ALTER", "AND", "ANY", "AS", "ASC", "BEGIN", "BETWEEN", "BY", "CALL", "CASE", "CAST", "COMMIT",
-    "COPY", "CREATE", "CROSS", "DEFAULT", "DELETE", "DESC", "DISTINCT", "DO", "DROP", "ELSE", "END",
-    "EXCEPT", "EXECUTE", "EXISTS", "EXPLAIN", "FALSE", "FETCH", "FOR", "FROM", "FULL", "GRANT", "GROUP",
-    "HAVING", "IF", "ILIKE", "IN", "INNER", "INSERT", "INTERSECT", "INTO", "IS", "JOIN", "LEFT", "LIKE",
-    "LIMIT", "MERGE", "NOT", "NULL", "OFFSET", "ON", "OR", "ORDER", "OUTER", "OVER", "PARTITION",
-    "RECURSIVE", "RETURNING", "REVOKE", "RIGHT", "ROLLBACK", "SELECT", "SET", "TABLE", "THEN", "TO",
-    "TRUE", "TRUNCATE", "UNION", "UPDATE", "USING", "VALUES", "VIEW", "WHEN", "WHERE", "WITH",
+    "ALL",
+    "ALTER",
+    "AND",
+    "ANY",
+    "AS",
+    "ASC",
+    "BEGIN",
+    "BETWEEN",
+    "BY",
+    "CALL",
+    "CASE",
+    "CAST",
+    "COMMIT",
+    "COPY",
+    "CREATE",
+    "CROSS",
+    "DEFAULT",
+    "DELETE",
+    "DESC",
+    "DISTINCT",
+    "DO",
+    "DROP",
+    "ELSE",
+    "END",
+    "EXCEPT",
+    "EXECUTE",
+    "EXISTS",
+    "EXPLAIN",
+    "FALSE",
+    "FETCH",
+    "FOR",
+    "FROM",
+    "FULL",
+    "GRANT",
+    "GROUP",
+    "HAVING",
+    "IF",
+    "ILIKE",
+    "IN",
+    "INNER",
+    "INSERT",
+    "INTERSECT",
+    "INTO",
+    "IS",
+    "JOIN",
+    "LEFT",
+    "LIKE",
+    "LIMIT",
+    "MERGE",
+    "NOT",
+    "NULL",
+    "OFFSET",
+    "ON",
+    "OR",
+    "ORDER",
+    "OUTER",
+    "OVER",
+    "PARTITION",
+    "RECURSIVE",
+    "RETURNING",
+    "REVOKE",
+    "RIGHT",
+    "ROLLBACK",
+    "SELECT",
+    "SET",
+    "TABLE",
+    "THEN",
+    "TO",
+    "TRUE",
+    "TRUNCATE",
+    "UNION",
+    "UPDATE",
+    "USING",
+    "VALUES",
+    "VIEW",
+    "WHEN",
+    "WHERE",
+    "WITH",
 ];
 
 fn is_structural(word: &str) -> bool {
@@ -342,9 +409,35 @@ fn keyword_operation(word: &str, leading: bool) -> Option<Operation> {
 
 /// Words skipped between an operation keyword and the object it names.
 const NOISE: &[&str] = &[
-    "TABLE", "VIEW", "SCHEMA", "DATABASE", "INDEX", "SEQUENCE", "FUNCTION", "PROCEDURE", "MATERIALIZED",
-    "TEMPORARY", "TEMP", "IF", "EXISTS", "NOT", "ONLY", "FROM", "INTO", "IGNORE", "LOW_PRIORITY", "QUICK",
-    "OVERWRITE", "OR", "EXTERNAL", "UNLOGGED", "GLOBAL", "LOCAL", "CONCURRENTLY", "TOP", "LATERAL",
+    "TABLE",
+    "VIEW",
+    "SCHEMA",
+    "DATABASE",
+    "INDEX",
+    "SEQUENCE",
+    "FUNCTION",
+    "PROCEDURE",
+    "MATERIALIZED",
+    "TEMPORARY",
+    "TEMP",
+    "IF",
+    "EXISTS",
+    "NOT",
+    "ONLY",
+    "FROM",
+    "INTO",
+    "IGNORE",
+    "LOW_PRIORITY",
+    "QUICK",
+    "OVERWRITE",
+    "OR",
+    "EXTERNAL",
+    "UNLOGGED",
+    "GLOBAL",
+    "LOCAL",
+    "CONCURRENTLY",
+    "TOP",
+    "LATERAL",
 ];
 
 /// What the tokens of an unparsed statement suggest it does. Used only as grounds for a deny:

@@ -240,10 +240,7 @@ pub type StatementAnalysis = Result<Intent, Unparsed>;
 
 /// Analyzes every statement; any statement that does not parse makes the whole text an error.
 pub fn analyze(sql: &str, dialect: Dialect) -> Result<Vec<Intent>, SqlError> {
-    analyze_each(sql, dialect)
-        .into_iter()
-        .map(|statement| statement.map_err(|unparsed| unparsed.error))
-        .collect()
+    analyze_each(sql, dialect).into_iter().map(|statement| statement.map_err(|unparsed| unparsed.error)).collect()
 }
 
 /// Analyzes every statement on its own, so one bad statement does not hide the others.
@@ -325,12 +322,6 @@ pub fn analyze_each(sql: &str, dialect: Dialect) -> Vec<StatementAnalysis> {
 }
 
 /// A parser over the tokens from `index` on.
-fn parser_at<'d>(
-    dialect: &'d dyn sqlparser::dialect::Dialect,
-    tokens: &[TokenWithSpan],
-    index: usize,
-) -> Parser<'d> {
-    Parser::new(dialect)
-        .with_recursion_limit(MAX_NESTING)
-        .with_tokens_with_locations(tokens[index.min(tokens.len())..].to_vec())
+fn parser_at<'d>(dialect: &'d dyn sqlparser::dialect::Dialect, tokens: &[TokenWithSpan], index: usize) -> Parser<'d> {
+    Parser::new(dialect).with_recursion_limit(MAX_NESTING).with_tokens_with_locations(tokens[index.min(tokens.len())..].to_vec())
 }

@@ -92,9 +92,7 @@ pub(crate) fn canonical_ident(ident: &Ident, dialect: Dialect) -> String {
 pub(crate) fn canonical(value: &str, quoted: bool, dialect: Dialect) -> String {
     match (dialect.case_rule(), quoted) {
         (CaseRule::Sensitive, _) => value.to_string(),
-        (CaseRule::Insensitive, _) | (CaseRule::FoldLower, false) | (CaseRule::FoldUpper, false) => {
-            value.to_lowercase()
-        }
+        (CaseRule::Insensitive, _) | (CaseRule::FoldLower, false) | (CaseRule::FoldUpper, false) => value.to_lowercase(),
         (CaseRule::FoldLower, true) => value.to_string(),
         // A quoted all-upper-case name is the same object as the unquoted one.
         (CaseRule::FoldUpper, true) if value == value.to_uppercase() => value.to_lowercase(),

@@ -106,12 +106,8 @@ fn fold(expr: &Expr, depth: usize) -> Const {
             Const::Unknown => Const::Unknown,
             v => Const::Bool(v != Const::Null),
         },
-        Expr::IsTrue(inner) | Expr::IsNotFalse(inner) => {
-            fold(inner, next).truth().map_or(Const::Unknown, Const::Bool)
-        }
-        Expr::IsFalse(inner) | Expr::IsNotTrue(inner) => {
-            fold(inner, next).truth().map_or(Const::Unknown, |b| Const::Bool(!b))
-        }
+        Expr::IsTrue(inner) | Expr::IsNotFalse(inner) => fold(inner, next).truth().map_or(Const::Unknown, Const::Bool),
+        Expr::IsFalse(inner) | Expr::IsNotTrue(inner) => fold(inner, next).truth().map_or(Const::Unknown, |b| Const::Bool(!b)),
         Expr::IsNotDistinctFrom(a, b) if same_column_expression(a, b) => Const::Bool(true),
         Expr::IsDistinctFrom(a, b) if same_column_expression(a, b) => Const::Bool(false),
         Expr::SimilarTo { negated: false, pattern, .. } => match fold(pattern, next) {

@@ -33,7 +33,9 @@ pub enum Inspect<'a> {
 pub enum Verdict {
     Allow,
     /// The client gets an error with this message; its session goes on.
-    Deny { message: String },
+    Deny {
+        message: String,
+    },
 }
 
 /// What the filter must do with the connection after feeding bytes to a session.
@@ -56,4 +58,3 @@ pub trait Session {
     /// Bytes from the server: what to forward to the client.
     fn server_data(&mut self, data: &[u8]) -> Next;
 }
-

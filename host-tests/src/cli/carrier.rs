@@ -20,9 +20,11 @@ pub(super) fn carrier(source: &PayloadSource, sql: &str) -> Carrier {
     match source {
         PayloadSource::Body => Carrier { query: None, body: sql.to_string(), content_type: Some("text/plain") },
         PayloadSource::Json(pointers) => json(at_pointer(pointers.first().map_or("", String::as_str), sql)),
-        PayloadSource::QueryParam(name) => {
-            Carrier { query: Some(format!("{}={}", form_encode(name), form_encode(sql))), body: String::new(), content_type: None }
-        }
+        PayloadSource::QueryParam(name) => Carrier {
+            query: Some(format!("{}={}", form_encode(name), form_encode(sql))),
+            body: String::new(),
+            content_type: None,
+        },
         PayloadSource::Form(name) => Carrier {
             query: None,
             body: format!("{}={}", form_encode(name), form_encode(sql)),
@@ -34,7 +36,9 @@ pub(super) fn carrier(source: &PayloadSource, sql: &str) -> Carrier {
             Preset::Neon => json(serde_json::json!({ "query": sql, "params": [] })),
             Preset::D1 => json(serde_json::json!({ "sql": sql, "params": [] })),
             Preset::Hasura => json(serde_json::json!({ "type": "run_sql", "args": { "sql": sql } })),
-            Preset::Trino | Preset::Clickhouse => Carrier { query: None, body: sql.to_string(), content_type: Some("text/plain") },
+            Preset::Trino | Preset::Clickhouse => {
+                Carrier { query: None, body: sql.to_string(), content_type: Some("text/plain") }
+            }
         },
     }
 }

@@ -23,7 +23,13 @@ pub(super) fn lint(path: &Path) -> ExitCode {
     };
     match load_policy(&text) {
         Ok((_, policy)) => {
-            println!("{}: ok ({} routes, {} rules, hash {})", path.display(), policy.routes.len(), policy.rules.len(), &policy.hash[..12]);
+            println!(
+                "{}: ok ({} routes, {} rules, hash {})",
+                path.display(),
+                policy.routes.len(),
+                policy.rules.len(),
+                &policy.hash[..12]
+            );
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -62,7 +68,12 @@ fn default_wasm() -> PathBuf {
 }
 
 /// Replays a case file against a policy through the compiled filter; exit code 1 if a case fails.
-pub(super) fn test(policy_path: &Path, cases_path: &Path, wasm: Option<PathBuf>, audit_out: Option<PathBuf>) -> Result<ExitCode, String> {
+pub(super) fn test(
+    policy_path: &Path,
+    cases_path: &Path,
+    wasm: Option<PathBuf>,
+    audit_out: Option<PathBuf>,
+) -> Result<ExitCode, String> {
     let (json, policy) = policy_file(policy_path)?;
     if policy.protocol != Protocol::Http {
         return Err(format!(
@@ -123,7 +134,8 @@ pub(super) fn verify_audit(path: &Path, key: Option<&str>) -> Result<ExitCode, S
         let verdict = if chain.ok() { "ok" } else { "FAILED" };
         println!("chain {}: {} records, seq {}..{}: {verdict}", chain.id, chain.records, chain.first_seq, chain.last_seq);
         for gap in &chain.gaps {
-            let how = if gap.accounted { "accounted for by a gap record" } else { "NOT accounted for: records were lost or removed" };
+            let how =
+                if gap.accounted { "accounted for by a gap record" } else { "NOT accounted for: records were lost or removed" };
             println!("  gap: seq {}..{} ({} records), {how}", gap.from_seq, gap.to_seq, gap.to_seq - gap.from_seq + 1);
         }
         for (seq, why) in &chain.tampered {

@@ -107,8 +107,7 @@ pub fn exchange(host: &mut Host, prepared: &Prepared, response: Option<&Response
         // Held and never released: the client would wait until a timeout.
         None => (0, None),
     };
-    let property: Option<Value> =
-        stream.filter_state.get("guardrails_decision").and_then(|v| serde_json::from_slice(v).ok());
+    let property: Option<Value> = stream.filter_state.get("guardrails_decision").and_then(|v| serde_json::from_slice(v).ok());
     let field = |name: &str| property.as_ref().and_then(|p| p.get(name)).and_then(Value::as_str).map(String::from);
     let denied = stream.local_reply.as_ref().is_some_and(|r| r.header("x-guardrails-decision") == Some("deny"));
     let mut observed = Observed {
@@ -229,7 +228,12 @@ pub fn run(plugin: &Plugin, policy_json: &str, policy: &Policy, cases: &[Case]) 
     if let Some(audit) = &policy.audit {
         // Long enough for every partial batch to reach its flush interval.
         for _ in 0..4 {
-            collect_audit(&mut host, policy, &mut report.audit, std::time::Duration::from_millis(u64::from(audit.batch.flush_ms) + 100));
+            collect_audit(
+                &mut host,
+                policy,
+                &mut report.audit,
+                std::time::Duration::from_millis(u64::from(audit.batch.flush_ms) + 100),
+            );
         }
     }
     Ok(report)

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use crate::common::*;
 use access_guardrails::audit::encode::records;
 use access_guardrails::audit::verify;
 use access_guardrails::policy::schema::AuditFormat;
-use crate::common::*;
 use guardrails_host::{Host, HttpCall};
 use serde_json::{Map, Value};
 
@@ -59,7 +59,10 @@ fn a_batch_goes_when_full_by_count_at_the_next_tick() {
     assert_eq!(seqs(&parse(AuditFormat::Ndjson, &calls[0])), vec![1, 2, 3]);
     assert_eq!(seqs(&parse(AuditFormat::Ndjson, &calls[1])), vec![4, 5, 6]);
     let call = &calls[0];
-    assert_eq!((call.cluster.as_str(), call.header(":method"), call.header(":authority")), ("audit_log", Some("POST"), Some("clickhouse.logging")));
+    assert_eq!(
+        (call.cluster.as_str(), call.header(":method"), call.header(":authority")),
+        ("audit_log", Some("POST"), Some("clickhouse.logging"))
+    );
     assert_eq!(call.header(":path"), Some("/?query=INSERT"));
     assert_eq!(call.header("content-type"), Some("application/x-ndjson"));
     for call in &calls {
@@ -127,7 +130,10 @@ fn a_batch_the_sink_refuses_is_dropped_into_a_gap_record_not_retried_forever() {
     let refused = host.http_calls().remove(0);
     host.respond_http_call(refused.token, 400, &[], b"Cannot parse input");
     assert_eq!(host.metric("guardrails.audit.dropped"), Some(2));
-    assert!(host.logs().iter().any(|l| l.level == 4 && l.message.contains("refused a batch with 400") && l.message.contains("Cannot parse input")));
+    assert!(host
+        .logs()
+        .iter()
+        .any(|l| l.level == 4 && l.message.contains("refused a batch with 400") && l.message.contains("Cannot parse input")));
     request(&mut host, "SELECT 3");
     let mut shipped = Vec::new();
     for _ in 0..5 {
@@ -138,7 +144,10 @@ fn a_batch_the_sink_refuses_is_dropped_into_a_gap_record_not_retried_forever() {
         }
     }
     let gap = shipped.iter().find(|r| r["record_kind"] == "gap").expect("a gap record");
-    assert_eq!((gap["gap_from_seq"].as_u64(), gap["gap_to_seq"].as_u64(), gap["gap_count"].as_u64()), (Some(1), Some(2), Some(2)));
+    assert_eq!(
+        (gap["gap_from_seq"].as_u64(), gap["gap_to_seq"].as_u64(), gap["gap_count"].as_u64()),
+        (Some(1), Some(2), Some(2))
+    );
     assert!(verify(&shipped, None)[0].ok());
 }
 
@@ -217,7 +226,8 @@ fn with_on_unavailable_deny_no_action_goes_without_its_record() {
 fn records_say_who_did_what_and_why() {
     let mut host = host("batch: {max_records: 1, flush_ms: 100}, statement: fingerprint");
     let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let id = send(&mut host, &headers("POST", "/sql", &[("x-agent-id", "agent:7"), ("traceparent", trace)]), &[b"DROP TABLE orders"]);
+    let id =
+        send(&mut host, &headers("POST", "/sql", &[("x-agent-id", "agent:7"), ("traceparent", trace)]), &[b"DROP TABLE orders"]);
     host.close(id);
     host.advance(Duration::from_millis(100));
     let record = parse(AuditFormat::Ndjson, &host.http_calls()[0]).remove(0);
@@ -280,7 +290,8 @@ fn every_format_carries_verifiable_records() {
         ("splunk_hec", AuditFormat::SplunkHec, "application/json"),
         ("otlp", AuditFormat::Otlp, "application/json"),
     ] {
-        let mut host = host(&format!("format: {name}, batch: {{max_records: 3, flush_ms: 100}}, headers: {{authorization: Splunk abc}}"));
+        let mut host =
+            host(&format!("format: {name}, batch: {{max_records: 3, flush_ms: 100}}, headers: {{authorization: Splunk abc}}"));
         for sql in ["SELECT 1", "DROP TABLE t", "SELECT 2"] {
             request(&mut host, sql);
         }

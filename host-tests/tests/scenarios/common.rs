@@ -49,7 +49,8 @@ pub fn start_err(config: &str) -> StartError {
 }
 
 pub fn headers<'a>(method: &'a str, path: &'a str, extra: &'a [(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut all = vec![(":method", method), (":path", path), (":authority", "db.internal"), (":scheme", "http"), ("x-request-id", "rid-7")];
+    let mut all =
+        vec![(":method", method), (":path", path), (":authority", "db.internal"), (":scheme", "http"), ("x-request-id", "rid-7")];
     all.extend_from_slice(extra);
     all
 }

@@ -258,7 +258,10 @@ fn envoys_buffer_limit_answers_413_before_a_larger_policy_limit() {
     let mut host = start_with(&config, |o| o.buffer_limit = 1024);
     let id = send(&mut host, &post("/sql"), &[&[b' '; 800], &[b' '; 800]]);
     let reply = host.stream(id).local_reply.clone().unwrap();
-    assert_eq!((reply.status, reply.body_text(), reply.details.as_str()), (413, "Payload Too Large", "request_payload_too_large"));
+    assert_eq!(
+        (reply.status, reply.body_text(), reply.details.as_str()),
+        (413, "Payload Too Large", "request_payload_too_large")
+    );
 }
 
 #[test]
@@ -301,10 +304,12 @@ fn identity_comes_from_headers_jwt_and_mtls_in_policy_order() {
     assert_eq!(denied_by(&host, id).as_deref(), Some("agents-bounded"));
     // Conflicting copies yield nothing: the JWT subject (a person) is next, then nothing.
     let conflict = headers("POST", "/sql", &[("x-agent-id", "agent:etl"), ("x-agent-id", "alice")]);
-    let jwt = serde_json::json!({"filter_metadata": {"envoy.filters.http.jwt_authn": {"jwt_payload": {"sub": "alice", "exp": 1.9e9}}}});
+    let jwt =
+        serde_json::json!({"filter_metadata": {"envoy.filters.http.jwt_authn": {"jwt_payload": {"sub": "alice", "exp": 1.9e9}}}});
     let id = send_info(&mut host, &conflict, unbounded, StreamInfo { metadata: jwt.clone(), ..StreamInfo::default() });
     assert!(passed(&host, id), "alice from the JWT is a person");
-    let agent_jwt = serde_json::json!({"filter_metadata": {"envoy.filters.http.jwt_authn": {"jwt_payload": {"sub": "agent:claude"}}}});
+    let agent_jwt =
+        serde_json::json!({"filter_metadata": {"envoy.filters.http.jwt_authn": {"jwt_payload": {"sub": "agent:claude"}}}});
     let id = send_info(&mut host, &conflict, unbounded, StreamInfo { metadata: agent_jwt, ..StreamInfo::default() });
     assert_eq!(denied_by(&host, id).as_deref(), Some("agents-bounded"));
     // The mTLS peer: an agent workload by its SPIFFE ID.
@@ -358,9 +363,8 @@ fn hostile_requests_never_trap_the_vm() {
         seed ^= seed << 17;
         seed
     };
-    let fragments: [&[u8]; 12] = [
-        b"DROP", b" TABLE ", b"'", b"\"", b"(", b")", b";", b"/*", b"\xff\xfe", b"{\"query\":", b"\\u0000", b"--\n",
-    ];
+    let fragments: [&[u8]; 12] =
+        [b"DROP", b" TABLE ", b"'", b"\"", b"(", b")", b";", b"/*", b"\xff\xfe", b"{\"query\":", b"\\u0000", b"--\n"];
     for _ in 0..300 {
         let mut body = Vec::new();
         for _ in 0..(next() % 40) {

@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::common::*;
 use access_guardrails::audit::encode::records;
 use access_guardrails::policy::schema::AuditFormat;
-use crate::common::*;
 use guardrails_host::{Host, StreamId};
 use serde_json::{json, Value};
 
@@ -71,17 +71,25 @@ fn an_agent_gets_the_json_masked_and_still_valid_whatever_the_chunking() {
         let accept = host.stream(id).request.headers.iter().find(|(n, _)| n == "accept-encoding").map(|(_, v)| v.clone());
         assert_eq!(accept.as_deref(), Some(&b"identity"[..]));
         let length = body.len().to_string();
-        let (status, got) =
-            respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json"), ("content-length", &length)], &[&body[..cut], &body[cut..]]);
+        let (status, got) = respond(
+            &mut host,
+            id,
+            &[(":status", "200"), ("content-type", "application/json"), ("content-length", &length)],
+            &[&body[..cut], &body[cut..]],
+        );
         assert_eq!(status, "200");
         assert_eq!(header(&host, id, "content-length"), None, "the length changed, so it goes");
-        let v: Value = serde_json::from_slice(&got).unwrap_or_else(|e| panic!("cut {cut}: {e}: {}", String::from_utf8_lossy(&got)));
+        let v: Value =
+            serde_json::from_slice(&got).unwrap_or_else(|e| panic!("cut {cut}: {e}: {}", String::from_utf8_lossy(&got)));
         assert_eq!(v["email"], "[REDACTED:email]");
         assert_eq!(v["date_of_birth"], "[REDACTED:date_of_birth]");
         assert_eq!(v["card"], "**** **** **** 1111");
         assert_eq!(v["account"]["iban"], "******************5432");
         let notes = v["notes"].as_str().unwrap();
-        assert!(notes.starts_with("ssn [REDACTED:us_ssn], badge [employee_id:") && notes.ends_with(", backup [REDACTED:email]"), "{notes}");
+        assert!(
+            notes.starts_with("ssn [REDACTED:us_ssn], badge [employee_id:") && notes.ends_with(", backup [REDACTED:email]"),
+            "{notes}"
+        );
         assert_eq!((v["id"].as_i64(), v["name"].as_str()), (Some(7), Some("Jane")));
         host.close(id);
     }
@@ -109,12 +117,14 @@ fn compressed_responses_are_masked_decoded() {
     e.write_all(b"write to jane.doe@example.com").unwrap();
     let gz = e.finish().unwrap();
     let id = get(&mut host, "agent:support");
-    let (_, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "text/plain"), ("content-encoding", "gzip")], &[&gz]);
+    let (_, got) =
+        respond(&mut host, id, &[(":status", "200"), ("content-type", "text/plain"), ("content-encoding", "gzip")], &[&gz]);
     assert_eq!(got, b"write to [REDACTED:email]");
     assert_eq!(header(&host, id, "content-encoding"), None);
     // An encoding the filter cannot read is withheld.
     let id = get(&mut host, "agent:support");
-    let (status, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "text/plain"), ("content-encoding", "br")], &[b"\x1b\x00"]);
+    let (status, got) =
+        respond(&mut host, id, &[(":status", "200"), ("content-type", "text/plain"), ("content-encoding", "br")], &[b"\x1b\x00"]);
     assert_eq!(status, "502");
     let v: Value = serde_json::from_slice(&got).unwrap();
     assert_eq!(v["error"], "access_guardrails_unmaskable");
@@ -127,19 +137,26 @@ fn oversize_responses_follow_on_unmaskable() {
     let big = format!("{{\"email\": \"a@b.io\", \"pad\": \"{}\"}}", "x".repeat(5000)).into_bytes();
     // Declared over the limit: refused at the headers, nothing of the body reaches the client.
     let id = get(&mut host, "agent:support");
-    let (status, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json"), ("content-length", "5030")], &[&big[..2000], &big[2000..]]);
+    let (status, got) = respond(
+        &mut host,
+        id,
+        &[(":status", "200"), ("content-type", "application/json"), ("content-length", "5030")],
+        &[&big[..2000], &big[2000..]],
+    );
     assert_eq!(status, "502");
     assert!(!String::from_utf8_lossy(&got).contains("a@b.io"));
     // Streamed past the limit: the headers are gone, the body is replaced.
     let id = get(&mut host, "agent:support");
-    let (status, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[&big[..3000], &big[3000..]]);
+    let (status, got) =
+        respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[&big[..3000], &big[3000..]]);
     assert_eq!(status, "200");
     let v: Value = serde_json::from_slice(&got).expect("the replacement is JSON");
     assert_eq!(v["error"], "access_guardrails_unmaskable");
     // With on_unmaskable: allow, it passes as it is.
     let mut host = start_masking(&POLICY.replace("max_body_bytes: 4096", "max_body_bytes: 4096\n      on_unmaskable: allow"));
     let id = get(&mut host, "agent:support");
-    let (_, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[&big[..3000], &big[3000..]]);
+    let (_, got) =
+        respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[&big[..3000], &big[3000..]]);
     assert_eq!(got, big);
 }
 
@@ -147,7 +164,12 @@ fn oversize_responses_follow_on_unmaskable() {
 fn invalid_json_cannot_have_its_fields_masked() {
     let mut host = start_masking(POLICY);
     let id = get(&mut host, "agent:support");
-    let (status, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[b"{\"date_of_birth\": \"1990\", oops"]);
+    let (status, got) = respond(
+        &mut host,
+        id,
+        &[(":status", "200"), ("content-type", "application/json")],
+        &[b"{\"date_of_birth\": \"1990\", oops"],
+    );
     assert_eq!(status, "200");
     assert!(!String::from_utf8_lossy(&got).contains("1990"), "{}", String::from_utf8_lossy(&got));
 }
@@ -157,7 +179,12 @@ fn monitor_mode_counts_and_changes_nothing() {
     let mut host = start_masking(&format!("mode: monitor\n{POLICY}"));
     let body = customer();
     let id = get(&mut host, "agent:support");
-    let (_, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json"), ("content-length", &body.len().to_string())], &[&body]);
+    let (_, got) = respond(
+        &mut host,
+        id,
+        &[(":status", "200"), ("content-type", "application/json"), ("content-length", &body.len().to_string())],
+        &[&body],
+    );
     assert_eq!(got, body);
     assert_eq!(header(&host, id, "content-length"), Some(body.len().to_string()));
 }

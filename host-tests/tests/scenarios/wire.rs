@@ -122,7 +122,9 @@ fn my_connect(host: &mut Host) -> StreamId {
     let offered = forwarded(host, id).1;
     assert_eq!(u16::from_le_bytes([offered[4 + 1 + 16 + 4 + 9], offered[4 + 1 + 16 + 4 + 10]]) & 0x800, 0, "no TLS offered");
     let client_caps: u32 = caps & !0x800;
-    let handshake = [&client_caps.to_le_bytes()[..], &[0, 0, 0, 1, 45], &[0; 23], b"root\0", &[0], b"shop\0", b"mysql_native_password\0"].concat();
+    let handshake =
+        [&client_caps.to_le_bytes()[..], &[0, 0, 0, 1, 45], &[0; 23], b"root\0", &[0], b"shop\0", b"mysql_native_password\0"]
+            .concat();
     host.downstream_data(id, &my_packet(1, &handshake), false);
     host.upstream_data(id, &my_packet(2, &[0, 0, 0, 2, 0, 0, 0]), false);
     id
@@ -180,7 +182,8 @@ fn hostile_bytes_never_trap_the_vm() {
 
 #[test]
 fn a_wire_decision_is_recorded_with_its_connection() {
-    let audited = format!("{}\naudit: {{cluster: audit_log, path: /, batch: {{max_records: 1, flush_ms: 1}}}}\n", policy("postgres"));
+    let audited =
+        format!("{}\naudit: {{cluster: audit_log, path: /, batch: {{max_records: 1, flush_ms: 1}}}}\n", policy("postgres"));
     let mut host = start_with(&audited, |o| o.clusters = vec!["audit_log".into()]);
     let id = pg_connect(&mut host, "agent-9");
     host.downstream_data(id, &pg_query("TRUNCATE orders"), false);
