@@ -12,13 +12,12 @@ VENV := .venv
 export GUARDRAILS_WASM := $(CURDIR)/$(WASM)
 export GUARDRAILS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: demo test lint-report test-engine test-host test-examples e2e wasm setup venv deps bench bench-engine bench-host bench-envoy lint clean
+.PHONY: demo test lint-report test-engine test-host test-examples e2e guardrails wasm setup venv deps bench bench-engine bench-host bench-envoy lint clean
 
 # A real Envoy with the filter in front of a real database, ClickHouse as the audit store: a
 # scripted session, its decisions, the audit trail and its verification. ARGS=--keep leaves
 # it running.
-demo: wasm venv deps
-	$(CARGO) build -q -p guardrails-host --bin guardrails
+demo: wasm venv deps guardrails
 	$(VENV)/bin/python envoy/demo.py $(ARGS)
 
 # Every suite runs even when one fails, so the summary counts them all.
@@ -51,6 +50,11 @@ $(VENV)/.installed: envoy/requirements.txt
 	$(VENV)/bin/pip install -q -r envoy/requirements.txt
 	@touch $@
 
+# The command the examples, the harness and the demo run. It builds with the features the tests
+# build with (host-tests/Cargo.toml says why), so after test-host nothing is left to compile.
+guardrails:
+	$(CARGO) build -q -p guardrails-host --bin guardrails
+
 # The filter as Envoy loads it, and the empty filter benchmarks compare it with.
 wasm: setup
 	$(CARGO) build --release --target wasm32-wasip1 -p access-guardrails -p empty-filter
@@ -68,9 +72,8 @@ test-host: wasm venv
 	$(CARGO) test -p guardrails-host -- --include-ignored 2>&1 | tee $(REPORTS)/host.txt; exit $${PIPESTATUS[0]}
 
 # Every example policy against its cases, through `guardrails test`, as a user runs it.
-test-examples: wasm
+test-examples: wasm guardrails
 	@mkdir -p $(REPORTS)
-	$(CARGO) build -q -p guardrails-host --bin guardrails
 	@( status=0; for dir in examples/*/; do \
 	  [ -f $$dir/cases.yaml ] || continue; \
 	  echo "== guardrails test --policy $${dir}policy.yaml $${dir}cases.yaml"; \
@@ -78,16 +81,14 @@ test-examples: wasm
 	done; exit $$status ) 2>&1 | tee $(REPORTS)/examples.txt; exit $${PIPESTATUS[0]}
 
 # Real Envoy 1.40 with the filter, ClickHouse as the audit store (envoy/e2e.py).
-e2e: wasm venv deps
+e2e: wasm venv deps guardrails
 	@mkdir -p $(REPORTS)
-	$(CARGO) build -q -p guardrails-host --bin guardrails
 	$(VENV)/bin/python envoy/e2e.py 2>&1 | tee $(REPORTS)/e2e.txt; exit $${PIPESTATUS[0]}
 
 bench: bench-engine bench-host bench-envoy
 
 # wrk against a real Envoy: native buffer filter, empty proxy-wasm filter, Access Guardrails.
-bench-envoy: wasm venv deps
-	$(CARGO) build -q -p guardrails-host --bin guardrails
+bench-envoy: wasm venv deps guardrails
 	$(VENV)/bin/python envoy/bench.py
 
 bench-engine:
