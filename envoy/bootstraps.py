@@ -92,13 +92,15 @@ def guarded_http(policy, allow_on_headers_stop_iteration=False):
 
 
 def postgres_wire(policy):
-    """Envoy in front of PostgreSQL: Access Guardrails with `policy` as a network filter before tcp_proxy."""
-    return _database([wasm(Layer.NETWORK, policy)], POSTGRES_ENVOY, POSTGRES_PORT)
+    """Envoy in front of PostgreSQL: Access Guardrails with `policy` as a network filter before
+    tcp_proxy, ClickHouse as the audit_log cluster."""
+    return _database([wasm(Layer.NETWORK, policy)], POSTGRES_ENVOY, POSTGRES_PORT, audit=True)
 
 
 def mysql_wire(policy):
-    """Envoy in front of MariaDB: Access Guardrails with `policy` as a network filter before tcp_proxy."""
-    return _database([wasm(Layer.NETWORK, policy)], MARIADB_ENVOY, MARIADB_PORT)
+    """Envoy in front of MariaDB: Access Guardrails with `policy` as a network filter before
+    tcp_proxy, ClickHouse as the audit_log cluster."""
+    return _database([wasm(Layer.NETWORK, policy)], MARIADB_ENVOY, MARIADB_PORT, audit=True)
 
 
 def pgbench_baseline():
@@ -124,9 +126,12 @@ def bench_upstream():
     return bootstrap(BENCH_UPSTREAM_ADMIN, [http_listener("upstream", BENCH_UPSTREAM, [], route=answer)])
 
 
-def _database(filters, listen_port, database_port, admin=WIRE_ADMIN):
+def _database(filters, listen_port, database_port, admin=WIRE_ADMIN, audit=False):
     listener = tcp_proxy_listener("database", listen_port, filters, "database")
-    return bootstrap(admin, [listener], [cluster("database", database_port, connect_timeout="2s")])
+    clusters = [cluster("database", database_port, connect_timeout="2s")]
+    if audit:
+        clusters.append(cluster("audit_log", CLICKHOUSE_HTTP))
+    return bootstrap(admin, [listener], clusters)
 
 
 def _listener(name, port, filters):

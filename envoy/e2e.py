@@ -203,7 +203,7 @@ def main():
     header_modes(results, upstream)
     body_limits(results)
     agent_actions(results, upstream)
-    wire(results)
+    wire(results, clickhouse)
     results.finish()
 
 
@@ -334,7 +334,7 @@ def agent_actions(results, upstream):
     envoy.stop()
 
 
-def wire(results):
+def wire(results, clickhouse):
     """The filter as a network filter in front of Debian's PostgreSQL and MariaDB, with real
     clients: psql (simple protocol), pgbench -M extended (Parse/Bind/Execute), mariadb."""
     pg = Postgres().start()
@@ -373,6 +373,52 @@ def wire(results):
     results.check("mariadb: the next SELECT in the same session works", out.startswith("3\n") or "\n3\n" in out, out)
     _, count = maria.sql("SELECT COUNT(*) FROM shop.orders;")
     results.check("mariadb: the table and its rows are intact", count.strip() == "3", count)
+    envoy.stop()
+    audit_unavailable(results, clickhouse, pg, maria)
+
+
+def audited(path):
+    """An example wire policy with an audit trail that must not be lost (`on_unavailable: deny`)
+    and a small buffer, so that an outage of the audit store fills it quickly."""
+    policy = json.loads(policy_json(path))
+    policy["audit"] = {"cluster": "audit_log", "path": "/?query=INSERT%20INTO%20guardrails.audit%20FORMAT%20JSONEachRow",
+                       "on_unavailable": "deny", "batch": {"max_records": 1, "flush_ms": 10}, "buffer": {"max_records": 2}}
+    return json.dumps(policy)
+
+
+def until_refused(run, attempts=20):
+    """Runs `run` until its output names audit.on_unavailable (records are being lost)."""
+    out = ""
+    for _ in range(attempts):
+        out = run()
+        if "audit.on_unavailable" in out:
+            return True, out
+        time.sleep(0.3)
+    return False, out
+
+
+def audit_unavailable(results, clickhouse, pg, maria):
+    """ClickHouse stopped, the buffer full: psql and the mariadb client get the in-band error
+    naming audit.on_unavailable, and the write they sent never reaches the server."""
+    clickhouse.stop()
+    envoy = Envoy(bootstraps.postgres_wire(audited("examples/postgres-wire/policy.yaml")), concurrency=1, name="pg-audit-envoy").start()
+    refused, out = until_refused(lambda: pg.psql("SELECT 1;", port=POSTGRES_ENVOY, database="shop")[1])
+    results.check("psql: with the audit store down and the buffer full, a statement gets 42501 naming audit.on_unavailable",
+                  refused and "42501" in pg.psql("\\set VERBOSITY verbose\nSELECT 1;", port=POSTGRES_ENVOY, database="shop")[1], out)
+    _, out = pg.psql("INSERT INTO orders VALUES (100, 'unaudited');", port=POSTGRES_ENVOY, database="shop")
+    _, count = pg.psql("SELECT count(*) FROM orders WHERE id = 100;", database="shop")
+    results.check("psql: the unaudited INSERT never ran (checked on the server)", "audit.on_unavailable" in out and count.strip() == "0",
+                  out + count)
+    envoy.stop()
+
+    envoy = Envoy(bootstraps.mysql_wire(audited("examples/mysql-wire/policy.yaml")), concurrency=1, name="maria-audit-envoy").start()
+    refused, out = until_refused(lambda: maria.sql("USE shop;\nSELECT 1;\n", port=MARIADB_ENVOY)[1])
+    results.check("mariadb: with the audit store down and the buffer full, a statement gets ERROR 1227 naming audit.on_unavailable",
+                  refused and "1227" in out, out)
+    _, out = maria.sql("USE shop;\nINSERT INTO orders VALUES (100, 'unaudited');\n", port=MARIADB_ENVOY)
+    _, count = maria.sql("SELECT COUNT(*) FROM shop.orders WHERE id = 100;")
+    results.check("mariadb: the unaudited INSERT never ran (checked on the server)", "audit.on_unavailable" in out and count.strip() == "0",
+                  out + count)
     envoy.stop()
 
 
