@@ -216,7 +216,8 @@ fn with_on_unavailable_deny_a_session_gets_the_in_band_error_while_records_are_l
         );
         let mut host = start_with(&audited, |o| o.clusters = vec!["audit_log".into()]);
         let id = if protocol == "postgres" { pg_connect(&mut host, "app") } else { my_connect(&mut host) };
-        let query = |sql: &str| if protocol == "postgres" { pg_query(sql) } else { my_packet(0, format!("\x03{sql}").as_bytes()) };
+        let query =
+            |sql: &str| if protocol == "postgres" { pg_query(sql) } else { my_packet(0, format!("\x03{sql}").as_bytes()) };
         let fail_deliveries = |host: &mut Host| {
             host.advance(std::time::Duration::from_secs(1));
             for call in host.http_calls() {
@@ -227,7 +228,10 @@ fn with_on_unavailable_deny_a_session_gets_the_in_band_error_while_records_are_l
         for sql in ["SELECT 1", "SELECT 2"] {
             let before = forwarded(&host, id).0.len();
             host.downstream_data(id, &query(sql), false);
-            assert!(forwarded(&host, id).0[before..].ends_with(&query(sql)), "{protocol}: {sql} goes on while the buffer has room");
+            assert!(
+                forwarded(&host, id).0[before..].ends_with(&query(sql)),
+                "{protocol}: {sql} goes on while the buffer has room"
+            );
             host.upstream_data(id, &if protocol == "postgres" { ready() } else { my_packet(1, &[0, 0, 0, 2, 0, 0, 0]) }, false);
             fail_deliveries(&mut host);
         }
@@ -235,7 +239,8 @@ fn with_on_unavailable_deny_a_session_gets_the_in_band_error_while_records_are_l
         host.downstream_data(id, &query("INSERT INTO orders VALUES (1)"), false);
         let sent = &forwarded(&host, id).0[before.0.len()..];
         assert!(!contains(sent, b"INSERT"), "{protocol}: the write never reaches the server");
-        let answer = if protocol == "postgres" { [pg(b'I', b""), ready()].concat() } else { my_packet(1, &[0, 0, 0, 2, 0, 0, 0]) };
+        let answer =
+            if protocol == "postgres" { [pg(b'I', b""), ready()].concat() } else { my_packet(1, &[0, 0, 0, 2, 0, 0, 0]) };
         host.upstream_data(id, &answer, false);
         let to_client = &forwarded(&host, id).1[before.1.len()..];
         assert!(contains(to_client, b"audit.on_unavailable"), "{protocol}: {}", String::from_utf8_lossy(to_client));
