@@ -94,7 +94,8 @@ impl Connection {
     /// The route and actor of a connection, from its startup parameters.
     fn startup(&self, params: &[(String, String)]) -> Option<Matched> {
         let policy = &self.shared.policy;
-        let value = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        // A repeated parameter: PostgreSQL keeps the last value it reads, so routing does too.
+        let value = |name: &str| params.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let user = value("user").unwrap_or("");
         // Postgres: the database defaults to the user's name.
         let database = value("database").unwrap_or(if policy.protocol == Protocol::Postgres { user } else { "" });

@@ -248,3 +248,17 @@ fn with_on_unavailable_deny_a_session_gets_the_in_band_error_while_records_are_l
         assert!(host.failure(0).is_none());
     }
 }
+
+/// PostgreSQL takes the last of a repeated startup parameter: a client that names a lenient
+/// database first and the guarded one last is routed by the one the server connects to.
+#[test]
+fn postgres_a_repeated_startup_parameter_routes_by_the_value_the_server_uses() {
+    let mut host = start(&policy("postgres"));
+    let body = [&196_608u32.to_be_bytes()[..], b"user\0app\0database\0elsewhere\0database\0shop\0\0"].concat();
+    let id = host.open_tcp(0, StreamInfo::default());
+    host.downstream_data(id, &[&((body.len() + 4) as u32).to_be_bytes()[..], &body].concat(), false);
+    host.upstream_data(id, &[pg(b'R', &[0, 0, 0, 0]), ready()].concat(), false);
+    let before = forwarded(&host, id).0.len();
+    host.downstream_data(id, &pg_query("DROP TABLE orders"), false);
+    assert!(!contains(&forwarded(&host, id).0[before..], b"DROP"), "the DROP is judged on the shop route and denied");
+}
