@@ -137,21 +137,19 @@ pub fn conclude(
 
 impl Conclusion {
     /// The counters this conclusion moves, one each.
-    pub fn counts(&self) -> Vec<Count> {
+    pub fn counts(&self) -> impl Iterator<Item = Count> {
         let decision = &self.outcome.decision;
-        let mut counts = vec![if decision.is_deny() { Count::Deny } else { Count::Allow }];
-        if decision.would_deny.is_some() {
-            counts.push(Count::WouldDeny);
-        }
+        let effect = if decision.is_deny() { Count::Deny } else { Count::Allow };
+        let would = decision.would_deny.as_ref().map(|_| Count::WouldDeny);
         let unparsed = self.outcome.action.statements().iter().any(|s| s.unparsed().is_some());
-        match decision.reason {
-            Reason::Limit(Limit::Unparsable) => counts.push(Count::Unparsable),
-            _ if unparsed => counts.push(Count::Unparsable),
-            Reason::Limit(Limit::Oversize) => counts.push(Count::Oversize),
-            Reason::Limit(Limit::EncodedBody) => counts.push(Count::EncodedBody),
-            Reason::Limit(Limit::AuditUnavailable | Limit::McpHeaders) | Reason::Rule | Reason::RouteDefault => {}
-        }
-        counts
+        let limit = match decision.reason {
+            Reason::Limit(Limit::Unparsable) => Some(Count::Unparsable),
+            _ if unparsed => Some(Count::Unparsable),
+            Reason::Limit(Limit::Oversize) => Some(Count::Oversize),
+            Reason::Limit(Limit::EncodedBody) => Some(Count::EncodedBody),
+            Reason::Limit(Limit::AuditUnavailable | Limit::McpHeaders) | Reason::Rule | Reason::RouteDefault => None,
+        };
+        [Some(effect), would, limit].into_iter().flatten()
     }
 }
 

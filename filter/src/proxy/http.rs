@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::host::{self, BufferType, LogLevel, MapType};
 use super::{peer_spiffe, Shared};
 use crate::audit::{add_mask, Site};
-use crate::engine::{self, conclude, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan, Unmaskable};
+use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan, Unmaskable};
 use crate::http::Request;
 use crate::identity::{self, Actor, HttpAttributes};
 use crate::mask::response::{self as masking, MaskSummary, Plan};
@@ -86,7 +86,6 @@ impl HttpContext for Stream {
             // An uncompressed response can be masked as it comes; a compressed one is decoded.
             host::set_header(MapType::HttpRequestHeaders, "accept-encoding", Some("identity"));
         }
-        let jwt_claim = |key: &str, claim: &str| jwt_claim(key, claim);
         let attributes = HttpAttributes { request: &request, jwt_claim: &jwt_claim, peer_spiffe: peer_spiffe() };
         let actor = identity::resolve(&policy.identity, &attributes);
         let guarded = Guarded { route, actor, request, started };
@@ -123,8 +122,7 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let Some((shared, masked)) = self.shared.as_ref().zip(self.masked.as_mut()) else { return Action::Continue };
-        let Some(mask) = shared.policy.routes[masked.route].mask.as_ref() else { return Action::Continue };
+        let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         let headers = host::headers(MapType::HttpResponseHeaders);
         let value = |name: &str| {
             let values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
@@ -151,8 +149,7 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some((shared, masked)) = self.shared.as_ref().zip(self.masked.as_mut()) else { return Action::Continue };
-        let Some(mask) = shared.policy.routes[masked.route].mask.as_ref() else { return Action::Continue };
+        let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         if matches!(masked.body, Body::Held { .. }) {
             if body_size as u64 > mask.masker.max_body_bytes {
                 masked.unmaskable(shared, mask, &masking::oversize(&mask.masker, body_size), false);
@@ -171,8 +168,7 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        let Some((shared, masked)) = self.shared.as_ref().zip(self.masked.as_mut()) else { return Action::Continue };
-        let Some(mask) = shared.policy.routes[masked.route].mask.as_ref() else { return Action::Continue };
+        let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         let whole = mask.masker.max_body_bytes as usize + 1;
         if matches!(masked.body, Body::Held { .. }) {
             masked.mask(shared, mask, whole);
@@ -186,13 +182,21 @@ impl HttpContext for Stream {
         if let (Some(shared), Some(masked)) = (&self.shared, self.masked.take()) {
             if let Some(mut record) = masked.record {
                 add_mask(&mut record, &masked.summary);
-                shared.ship(record);
+                shared.ship(record, host::now_nanos());
             }
         }
     }
 }
 
 impl Stream {
+    /// The shared state, the route's mask section and the response, when it is being masked.
+    fn masking(&mut self) -> Option<(&Shared, &MaskRoute, &mut MaskedResponse)> {
+        let shared = self.shared.as_ref()?;
+        let masked = self.masked.as_mut()?;
+        let mask = shared.policy.routes[masked.route].mask.as_ref()?;
+        Some((shared, mask, masked))
+    }
+
     fn decide_body(&mut self, shared: &Shared, read_size: usize) -> Action {
         let body = host::buffer(BufferType::HttpRequestBody, 0, read_size);
         let cache = &shared.cache;
@@ -213,12 +217,8 @@ impl Stream {
     }
 
     fn carry_out(&mut self, shared: &Shared, guarded: &Guarded, outcome: Outcome) -> Action {
-        let policy = &shared.policy;
-        let route = &policy.routes[guarded.route];
-        let environment = shared.environment(Site::Http(&guarded.request), guarded.started);
-        let mut conclusion = conclude(policy, route, &guarded.actor, outcome, &environment);
-        let masks = matches!(conclusion.response, ResponsePlan::Mask(_));
-        shared.account(&mut conclusion, !masks);
+        let site = Site::Http(&guarded.request);
+        let mut conclusion = shared.conclude(guarded.route, &guarded.actor, outcome, site, guarded.started);
         host::set_property(&[DECISION_PROPERTY], conclusion.filter_state.as_bytes());
         if let ResponsePlan::Mask(masking) = conclusion.response {
             self.masked = Some(MaskedResponse {

@@ -21,7 +21,9 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::ContextType;
 
-use crate::engine::{Conclusion, Environment};
+use crate::audit::Site;
+use crate::engine::{self, Conclusion, Environment, Outcome, ResponsePlan};
+use crate::identity::Actor;
 use crate::mask::MaskCache;
 use crate::policy::{Policy, Protocol};
 use crate::sql::AnalysisCache;
@@ -47,25 +49,24 @@ struct Shared {
 }
 
 impl Shared {
-    /// The host's side of a conclusion, at this moment.
-    fn environment<'a>(&self, site: crate::audit::Site<'a>, started_nanos: u64) -> Environment<'a> {
+    /// Concludes a decision on route `route` with what the host knows now (one clock read),
+    /// counts it and ships its record, unless the record waits for a masked response.
+    fn conclude(&self, route: usize, actor: &Actor, outcome: Outcome, site: Site<'_>, started_nanos: u64) -> Conclusion {
         let audit_unavailable = self.audit.as_ref().is_some_and(|a| a.borrow().unavailable());
-        Environment { site, audit_unavailable, now_nanos: host::now_nanos(), started_nanos }
-    }
-
-    /// Counts a conclusion and ships its record now (a masked response's record waits).
-    fn account(&self, conclusion: &mut Conclusion, ship_record: bool) {
-        self.metrics.count(conclusion);
-        if ship_record {
+        let environment = Environment { site, audit_unavailable, now_nanos: host::now_nanos(), started_nanos };
+        let mut conclusion = engine::conclude(&self.policy, &self.policy.routes[route], actor, outcome, &environment);
+        self.metrics.count(&conclusion);
+        if !matches!(conclusion.response, ResponsePlan::Mask(_)) {
             if let Some(record) = conclusion.record.take() {
-                self.ship(record);
+                self.ship(record, environment.now_nanos);
             }
         }
+        conclusion
     }
 
-    fn ship(&self, record: serde_json::Map<String, serde_json::Value>) {
+    fn ship(&self, record: serde_json::Map<String, serde_json::Value>, now_nanos: u64) {
         if let Some(audit) = &self.audit {
-            audit.borrow_mut().push(record, host::now_nanos());
+            audit.borrow_mut().push(record, now_nanos);
         }
     }
 }

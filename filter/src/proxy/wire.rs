@@ -9,7 +9,7 @@ use proxy_wasm::types::{Action, PeerType};
 use super::host::{self, BufferType, LogLevel};
 use super::{peer_spiffe, Shared};
 use crate::audit::Site;
-use crate::engine::{self, conclude, Outcome};
+use crate::engine::{self, Outcome};
 use crate::identity::{self, Actor, WireAttributes};
 use crate::policy::Protocol;
 use crate::reply::Reply;
@@ -106,12 +106,8 @@ impl Connection {
 
     /// Concludes a message's decision: its record and counters, and the session's verdict.
     fn carry_out(&self, matched: &Matched, outcome: Outcome, started: u64) -> Verdict {
-        let policy = &self.shared.policy;
-        let site = Site::Db { protocol: policy.protocol, database: &matched.database, user: &matched.user };
-        let environment = self.shared.environment(site, started);
-        let mut conclusion = conclude(policy, &policy.routes[matched.route], &matched.actor, outcome, &environment);
-        self.shared.account(&mut conclusion, true);
-        match conclusion.reply {
+        let site = Site::Db { protocol: self.shared.policy.protocol, database: &matched.database, user: &matched.user };
+        match self.shared.conclude(matched.route, &matched.actor, outcome, site, started).reply {
             Some(Reply::Wire { message }) => Verdict::Deny { message },
             _ => Verdict::Allow,
         }

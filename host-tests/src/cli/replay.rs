@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use access_guardrails::engine::FilterState;
 use access_guardrails::http::{PayloadSource, Request};
 use access_guardrails::policy::{Payload, Policy};
 
@@ -107,15 +108,14 @@ pub fn exchange(host: &mut Host, prepared: &Prepared, response: Option<&Response
         // Held and never released: the client would wait until a timeout.
         None => (0, None),
     };
-    let property: Option<Value> = stream.filter_state.get("guardrails_decision").and_then(|v| serde_json::from_slice(v).ok());
-    let field = |name: &str| property.as_ref().and_then(|p| p.get(name)).and_then(Value::as_str).map(String::from);
+    let state: Option<FilterState> = stream.filter_state.get("guardrails_decision").and_then(|v| serde_json::from_slice(v).ok());
     let denied = stream.local_reply.as_ref().is_some_and(|r| r.header("x-guardrails-decision") == Some("deny"));
     let mut observed = Observed {
         decision: if denied || status != 200 { Expected::Deny } else { Expected::Allow },
         status,
-        route: field("route"),
-        rule: field("rule"),
-        would_deny: field("would_deny"),
+        route: state.as_ref().map(|s| s.route.clone()),
+        rule: state.as_ref().and_then(|s| s.rule.clone()),
+        would_deny: state.and_then(|s| s.would_deny),
         message,
         response: None,
     };
