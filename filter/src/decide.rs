@@ -20,8 +20,10 @@ use crate::graphql::Operation;
 use crate::http::Request;
 use crate::identity::Actor;
 use crate::mcp::Call;
-use crate::policy::{ActorMatch, ColumnMatch, Effect, GraphqlMatch, McpMatch, Mode, Payload, Policy, Route, Rule, SqlMatch};
-use crate::sql::{Intent, Statement};
+use crate::policy::{
+    ActorMatch, ColumnMatch, Effect, GraphqlMatch, McpMatch, Mode, Payload, Policy, Route, Rule, SqlMatch, TablePattern,
+};
+use crate::sql::{Intent, ObjectPath, SearchPath, Statement};
 
 /// What a request (or a database message) asks for, read as its route's payload says. The
 /// kind is the route's, whatever was or was not read: an MCP body that does not parse is
@@ -330,22 +332,25 @@ fn rule_message(rule: &Rule) -> String {
 }
 
 fn verdict(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>, unit: &Unit) -> Verdict {
-    let statement = unit.statement().map(|i| &facts.action.statements()[i].analysis);
+    let statement = unit.statement().map(|i| &facts.action.statements()[i]);
     let mut first_allow = None;
     let mut would = None;
     for &index in &route.rules {
         let rule = &policy.rules[index];
         let matched = match statement {
             None => rule.sql.is_none() && request_matches(rule, actor, facts, unit, rule.effect),
-            Some(Ok(intent)) => {
+            Some(statement @ Statement { analysis: Ok(intent), .. }) => {
                 request_matches(rule, actor, facts, unit, rule.effect)
-                    && rule.sql.as_ref().is_none_or(|sql| sql_matches(sql, intent, rule.effect))
+                    && rule.sql.as_ref().is_none_or(|sql| sql_matches(sql, intent, &statement.search_path, rule.effect))
             }
             // Only grounds for a deny: a statement we cannot read is never allowed by a rule.
-            Some(Err(unparsed)) => {
+            Some(statement @ Statement { analysis: Err(unparsed), .. }) => {
                 rule.effect == Effect::Deny
                     && request_matches(rule, actor, facts, unit, Effect::Deny)
-                    && rule.sql.as_ref().is_none_or(|sql| sql_matches(sql, &unparsed.suspected, Effect::Deny))
+                    && rule
+                        .sql
+                        .as_ref()
+                        .is_none_or(|sql| sql_matches(sql, &unparsed.suspected, &statement.search_path, Effect::Deny))
             }
         };
         if !matched {
@@ -364,7 +369,7 @@ fn verdict(policy: &Policy, route: &Route, actor: &Actor, facts: &Facts<'_>, uni
             }
         }
     }
-    if matches!(statement, Some(Err(_))) {
+    if matches!(statement, Some(Statement { analysis: Err(_), .. })) {
         return Verdict { effect: policy.limits.on_unparsable, reason: Reason::Limit(Limit::Unparsable), rule: None, would };
     }
     match first_allow {
@@ -438,10 +443,11 @@ pub fn actor_matches(condition: Option<&ActorMatch>, actor: &Actor) -> bool {
 }
 
 /// Deny: any part of the statement matches. Allow: the condition covers every operation and every
-/// object of the statement.
-fn sql_matches(condition: &SqlMatch, intent: &Intent, effect: Effect) -> bool {
+/// object of the statement. An unqualified name is each table it may stand for on the statement's
+/// search path (`path`): a deny matches any of them, an allow must cover all of them.
+fn sql_matches(condition: &SqlMatch, intent: &Intent, path: &SearchPath, effect: Effect) -> bool {
     let deny = effect == Effect::Deny;
-    let table_matches = |object| condition.tables.as_ref().is_none_or(|ts| ts.iter().any(|t| t.matches(object)));
+    let table_matches = |object: &ObjectPath| condition.tables.as_ref().is_none_or(|ts| tables_match(ts, object, path, deny));
 
     if let Some(wanted) = condition.unbounded {
         if intent.unbounded != wanted {
@@ -477,6 +483,33 @@ fn sql_matches(condition: &SqlMatch, intent: &Intent, effect: Effect) -> bool {
             return false;
         }
     }
+    columns_match(condition, intent, deny)
+}
+
+/// Whether `patterns` cover `object`, resolved on `path` when the statement leaves it unqualified.
+fn tables_match(patterns: &[TablePattern], object: &ObjectPath, path: &SearchPath, deny: bool) -> bool {
+    let direct = || patterns.iter().any(|t| t.matches(object));
+    let [name] = object.parts() else { return direct() };
+    let qualified = |schema: &str| {
+        let candidate = ObjectPath::new(vec![schema.to_string(), name.clone()]);
+        patterns.iter().any(|t| t.matches(&candidate))
+    };
+    match (path, deny) {
+        // Nothing known: the name may be in any schema a deny rule names.
+        (SearchPath::Unknown, true) => patterns.iter().any(|t| t.matches_in_any_schema(object)),
+        (SearchPath::Unknown, false) => direct(),
+        (SearchPath::Known { .. }, true) => direct() || path.candidates(true).any(qualified),
+        (SearchPath::Known { .. }, false) => {
+            let mut candidates = path.candidates(false).peekable();
+            if candidates.peek().is_none() {
+                return direct();
+            }
+            candidates.all(qualified)
+        }
+    }
+}
+
+fn columns_match(condition: &SqlMatch, intent: &Intent, deny: bool) -> bool {
     match &condition.columns {
         None => true,
         Some(ColumnMatch::Only(allowed)) => {

@@ -7,6 +7,7 @@ use access_guardrails::http::Request;
 use access_guardrails::identity::{resolve, Actor, HttpAttributes, WireAttributes};
 use access_guardrails::policy::{Effect, Policy, Protocol};
 use access_guardrails::reply::Reply;
+use access_guardrails::sql::{Dialect, Settings};
 use serde_json::{json, Value};
 
 const AUDIT: &str = r#""audit": {"cluster": "audit", "on_unavailable": "deny"}"#;
@@ -50,7 +51,7 @@ fn wire(policy: &Policy, sql: &str, audit_unavailable: bool) -> Conclusion {
     let params = [("user".to_string(), "app".to_string()), ("database".to_string(), "shop".to_string())];
     let actor: Actor = resolve(&policy.identity, &WireAttributes { params: &params, peer_spiffe: None });
     let route = &policy.routes[0];
-    let outcome = evaluate_sql(policy, route, &actor, sql, None);
+    let outcome = evaluate_sql(policy, route, &actor, sql, &Settings::default_for(Dialect::Postgres), None);
     let site = Site::Db { protocol: policy.protocol, database: "shop", user: "app" };
     conclude(policy, route, &actor, outcome, &environment(site, audit_unavailable))
 }

@@ -9,8 +9,9 @@ use crate::http::encoding::{self, Decoded};
 use crate::http::{extract, parse_strict_json, ExtractError, Request};
 use crate::identity::Actor;
 use crate::mcp::{self, McpSql};
+use crate::policy::Effect;
 use crate::policy::{Payload, Policy, Route, SqlRoute};
-use crate::sql::{AnalysisCache, Statement};
+use crate::sql::{AnalysisCache, Lexing, Settings, Statement};
 
 /// Decides a request on its route. `body` is the complete, decoded body (`None`: no body);
 /// size and content-encoding limits are the caller's, who sees the body arrive.
@@ -39,16 +40,36 @@ pub fn evaluate(
 }
 
 /// Decides the SQL text of one database message (a simple query, a statement being prepared)
-/// on a wire route.
-pub fn evaluate_sql(policy: &Policy, route: &Route, actor: &Actor, text: &str, cache: Option<&mut AnalysisCache>) -> Outcome {
+/// on a wire route, as the session's `settings` read it. When the session cannot tell which of
+/// several lexings applies, the text is decided in each, and a deny in any of them stands.
+pub fn evaluate_sql(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    text: &str,
+    settings: &Settings,
+    mut cache: Option<&mut AnalysisCache>,
+) -> Outcome {
     let Payload::Sql(sql) = &route.payload else {
         return limited(policy, route, Limit::Unparsable, format!("route {:?} reads no SQL", route.name));
     };
-    let statements = Statement::all_in(text, sql.dialect, cache);
-    let units: Vec<Unit> = (0..statements.len()).map(Unit::Statement).collect();
-    let action = Action::Sql(statements);
-    let decision = decide(policy, route, actor, &Facts { request: None, body: None, action: &action, units: &units });
-    Outcome { decision, action }
+    let default = [Lexing::default_for(sql.dialect)];
+    let lexings = if settings.lexings.is_empty() { &default[..] } else { &settings.lexings };
+    let mut chosen: Option<Outcome> = None;
+    for &lexing in lexings {
+        let statements = Statement::all_read(text, sql.dialect, lexing, &settings.search_path, cache.as_deref_mut());
+        let units: Vec<Unit> = (0..statements.len()).map(Unit::Statement).collect();
+        let action = Action::Sql(statements);
+        let decision = decide(policy, route, actor, &Facts { request: None, body: None, action: &action, units: &units });
+        let denied = decision.effect == Effect::Deny;
+        if denied || chosen.is_none() {
+            chosen = Some(Outcome { decision, action });
+        }
+        if denied {
+            break;
+        }
+    }
+    chosen.unwrap_or_else(|| limited(policy, route, Limit::Unparsable, "no reading of the text".to_string()))
 }
 
 /// A database message the filter cannot read (a function call by OID, SQL that is not UTF-8).
@@ -178,7 +199,8 @@ impl Read {
         let mut statements = Vec::new();
         for payload in &payloads {
             let dialect = payload.dialect.unwrap_or(sql.dialect);
-            statements.extend(Statement::all_in(&payload.text, dialect, cache.as_deref_mut()));
+            let lexing = Lexing::default_for(dialect);
+            statements.extend(Statement::all_read(&payload.text, dialect, lexing, &sql.search_path, cache.as_deref_mut()));
         }
         self.units = (0..statements.len()).map(Unit::Statement).collect();
         self.action = Action::Sql(statements);

@@ -10,7 +10,7 @@ use crate::identity::ActorKind;
 use crate::json::JsonCondition;
 use crate::mask::Masker;
 use crate::mcp::McpSql;
-use crate::sql::{Dialect, OperationSet};
+use crate::sql::{Dialect, OperationSet, SearchPath};
 
 #[derive(Clone, Debug)]
 pub struct Route {
@@ -72,6 +72,9 @@ pub struct McpRoute {
 pub struct SqlRoute {
     pub dialect: Dialect,
     pub source: PayloadSource,
+    /// Where the server looks up an unqualified table name before the session changes it
+    /// (`sql.search_path`); unknown when the route does not say.
+    pub search_path: SearchPath,
 }
 
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use crate::http::{PayloadSource, Preset, RouteMatcher};
 use crate::json::Pointer;
 use crate::mask::{CustomPattern, FieldMatch, FieldRule, MaskError, Masker};
 use crate::mcp::McpSql;
-use crate::sql::Dialect;
+use crate::sql::{Dialect, SearchPath};
 
 impl Compiler {
     pub(super) fn route(
@@ -76,14 +76,32 @@ impl Compiler {
         }
         if let Some(sql) = &doc.sql {
             if sql.preset.is_some() || sql.from.is_some() {
-                self.error(format!("{path}.sql"), "on the wire the SQL is the protocol's: only `dialect` may be set");
+                self.error(
+                    format!("{path}.sql"),
+                    "on the wire the SQL is the protocol's: only `dialect` and `search_path` may be set",
+                );
             }
         }
         let dialect = match doc.sql.as_ref().and_then(|s| s.dialect.as_deref()) {
             Some(name) => self.dialect(name, &format!("{path}.sql.dialect"))?,
             None => default,
         };
-        Some(Payload::Sql(SqlRoute { dialect, source: PayloadSource::Body }))
+        let search_path = self.search_path(doc.sql.as_ref().and_then(|s| s.search_path.as_deref()), dialect, path);
+        Some(Payload::Sql(SqlRoute { dialect, source: PayloadSource::Body, search_path }))
+    }
+
+    /// `sql.search_path`: schemas, each folded as the dialect folds an unquoted name unless it is
+    /// double-quoted; `"$user"` stands for the session's user.
+    fn search_path(&mut self, doc: Option<&[String]>, dialect: Dialect, path: &str) -> SearchPath {
+        let Some(entries) = doc else { return SearchPath::server_default(dialect) };
+        let mut schemas = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            match crate::sql::schema_names(entry, dialect).as_deref() {
+                Some([name]) => schemas.push(name.clone()),
+                _ => self.error(format!("{path}.sql.search_path[{i}]"), "one schema name per entry"),
+            }
+        }
+        SearchPath::known(dialect, schemas)
     }
 
     /// The route's rule indexes, checked against what the route reads, and whether any rule
@@ -217,7 +235,9 @@ impl Compiler {
             }
             (Some(name), None) => match Preset::parse(name) {
                 Some(preset) => {
-                    Some(SqlRoute { dialect: dialect.unwrap_or(preset.dialect()), source: PayloadSource::Preset(preset) })
+                    let dialect = dialect.unwrap_or(preset.dialect());
+                    let search_path = self.search_path(doc.search_path.as_deref(), dialect, route_path(path));
+                    Some(SqlRoute { dialect, source: PayloadSource::Preset(preset), search_path })
                 }
                 None => {
                     self.error(
@@ -252,7 +272,8 @@ impl Compiler {
                     }
                     FromDoc::Form(name) => PayloadSource::Form(name),
                 };
-                Some(SqlRoute { dialect, source })
+                let search_path = self.search_path(doc.search_path.as_deref(), dialect, route_path(path));
+                Some(SqlRoute { dialect, source, search_path })
             }
         }
     }
@@ -356,4 +377,9 @@ impl Compiler {
         }
         dialect
     }
+}
+
+/// The route's own path, from the path of its `sql` section.
+fn route_path(sql_path: &str) -> &str {
+    sql_path.strip_suffix(".sql").unwrap_or(sql_path)
 }

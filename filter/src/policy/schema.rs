@@ -299,6 +299,8 @@ pub struct SqlSourceDoc {
     pub dialect: Option<String>,
     #[serde(default)]
     pub from: Option<FromDoc>,
+    #[serde(default)]
+    pub search_path: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

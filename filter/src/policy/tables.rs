@@ -33,6 +33,17 @@ impl TablePattern {
     }
 }
 
+impl TablePattern {
+    /// For a name the statement leaves unqualified and whose schema is not known: whether it may
+    /// be a table this pattern names, in whatever schema (`vault.*` may be an unqualified `keys`).
+    pub fn matches_in_any_schema(&self, object: &ObjectPath) -> bool {
+        match (self.parts.last(), object.parts()) {
+            (Some(last), [name]) => last.as_str() == "**" || last.matches(name),
+            _ => self.matches(object),
+        }
+    }
+}
+
 /// Splits `a.b."c.d"` into parts; quotes keep dots and case-insensitivity still applies.
 pub(super) fn split_table_pattern(pattern: &str) -> Vec<String> {
     let mut parts = vec![String::new()];

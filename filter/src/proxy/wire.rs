@@ -3,7 +3,7 @@
 //! (the same bytes, a rewrite, or less while a message is incomplete). Every SQL-carrying
 //! message is evaluated and concluded by the engine, as an HTTP request is.
 
-use proxy_wasm::traits::{Context, StreamContext};
+use proxy_wasm::traits::StreamContext;
 use proxy_wasm::types::{Action, PeerType};
 
 use super::host::{self, BufferType, LogLevel};
@@ -11,9 +11,10 @@ use super::{peer_spiffe, Shared};
 use crate::audit::Site;
 use crate::engine::{self, Outcome};
 use crate::identity::{self, Actor, WireAttributes};
-use crate::policy::Protocol;
+use crate::policy::{Payload, Policy, Protocol, Route};
 use crate::reply::Reply;
-use crate::wire::{self, mysql, postgres, Inspect, Next, Verdict};
+use crate::sql::{SearchPath, Settings};
+use crate::wire::{self, mysql, postgres, Context, Inspect, Next, Verdict};
 
 type Session = Box<dyn wire::Session>;
 
@@ -75,20 +76,28 @@ impl Connection {
         let started = host::now_nanos();
         if let Inspect::Startup { params } = inspect {
             self.matched = self.startup(params);
-            return Verdict::Allow;
+            return Verdict::ALLOW;
         }
-        let Some(matched) = &self.matched else { return Verdict::Allow };
+        let Some(matched) = &mut self.matched else { return Verdict::ALLOW };
         let policy = &self.shared.policy;
+        if let Inspect::Sql { context: Context { database: Some(database), .. }, .. } = &inspect {
+            matched.follow(policy, database);
+        }
         let route = &policy.routes[matched.route];
         let outcome = match inspect {
-            Inspect::Sql { text } => {
-                engine::evaluate_sql(policy, route, &matched.actor, text, Some(&mut self.shared.cache.borrow_mut()))
+            Inspect::Sql { text, context } => {
+                let settings = matched.settings(route, context);
+                engine::evaluate_sql(policy, route, &matched.actor, text, &settings, Some(&mut self.shared.cache.borrow_mut()))
             }
             Inspect::Unreadable { what } => engine::unreadable(policy, route, what),
             Inspect::Oversize { size } => engine::oversize(policy, route, size as u64),
-            Inspect::Startup { .. } => return Verdict::Allow,
+            Inspect::Startup { .. } => return Verdict::ALLOW,
         };
-        self.carry_out(matched, outcome, started)
+        let changes = outcome.action.statements().iter().filter_map(|s| s.intent().session.clone()).collect();
+        match self.carry_out(outcome, started) {
+            Verdict::Allow { .. } => Verdict::Allow { changes },
+            deny => deny,
+        }
     }
 
     /// The route and actor of a connection, from its startup parameters.
@@ -105,16 +114,50 @@ impl Connection {
     }
 
     /// Concludes a message's decision: its record and counters, and the session's verdict.
-    fn carry_out(&self, matched: &Matched, outcome: Outcome, started: u64) -> Verdict {
+    fn carry_out(&self, outcome: Outcome, started: u64) -> Verdict {
+        let Some(matched) = &self.matched else { return Verdict::ALLOW };
         let site = Site::Db { protocol: self.shared.policy.protocol, database: &matched.database, user: &matched.user };
         match self.shared.conclude(matched.route, &matched.actor, outcome, site, started).reply {
             Some(Reply::Wire { message }) => Verdict::Deny { message },
-            _ => Verdict::Allow,
+            _ => Verdict::ALLOW,
         }
     }
 }
 
-impl Context for Connection {}
+impl Matched {
+    /// The session moved to `database` (MySQL's `USE`): its route is that database's now.
+    fn follow(&mut self, policy: &Policy, database: &str) {
+        if database != self.database {
+            if let Some(route) = policy.connection_route(database, &self.user) {
+                self.route = route;
+            }
+            self.database = database.to_string();
+        }
+    }
+
+    /// How the session's text reads and resolves: its own settings, on the route's search path
+    /// until the session changed it (`$user` is the session's user).
+    fn settings(&self, route: &Route, context: &Context) -> Settings {
+        let search_path = match (&context.search_path, &route.payload) {
+            (Some(path), _) => path.clone(),
+            (None, Payload::Sql(sql)) => with_user(&sql.search_path, &self.user),
+            (None, _) => SearchPath::Unknown,
+        };
+        Settings { lexings: context.lexings.clone(), search_path }
+    }
+}
+
+fn with_user(path: &SearchPath, user: &str) -> SearchPath {
+    match path {
+        SearchPath::Known { schemas, implied } => {
+            let schemas = schemas.iter().map(|s| if s == "$user" { user.to_string() } else { s.clone() }).collect();
+            SearchPath::Known { schemas, implied: implied.clone() }
+        }
+        SearchPath::Unknown => SearchPath::Unknown,
+    }
+}
+
+impl proxy_wasm::traits::Context for Connection {}
 
 impl StreamContext for Connection {
     fn on_downstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {

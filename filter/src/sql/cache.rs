@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::{analyze_each, Dialect, StatementAnalysis};
+use super::{analyze_each_as, Dialect, Lexing, StatementAnalysis};
 
 pub const MAX_ENTRIES: usize = 1024;
 pub const MAX_TEXT: usize = 16 * 1024;
@@ -16,11 +16,13 @@ pub const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The statements of one text, analyzed in one dialect.
 type Analyses = Rc<Vec<StatementAnalysis>>;
+/// How a text was read: its dialect, and the session's lexing.
+type Reading = (Dialect, Lexing);
 
 #[derive(Default)]
 pub struct AnalysisCache {
-    /// Text -> its analysis in each dialect it was read in.
-    entries: HashMap<Box<str>, Vec<(Dialect, Analyses)>>,
+    /// Text -> its analysis in each dialect and lexing it was read in.
+    entries: HashMap<Box<str>, Vec<(Reading, Analyses)>>,
     count: usize,
     bytes: usize,
 }
@@ -28,10 +30,16 @@ pub struct AnalysisCache {
 impl AnalysisCache {
     /// What `analyze_each(text, dialect)` returns, from the memo when it is there.
     pub fn analyze(&mut self, text: &str, dialect: Dialect) -> Analyses {
-        if let Some((_, found)) = self.entries.get(text).and_then(|per| per.iter().find(|(d, _)| *d == dialect)) {
+        self.analyze_as(text, dialect, Lexing::default_for(dialect))
+    }
+
+    /// What `analyze_each_as(text, dialect, lexing)` returns, from the memo when it is there.
+    pub fn analyze_as(&mut self, text: &str, dialect: Dialect, lexing: Lexing) -> Analyses {
+        let key = (dialect, lexing);
+        if let Some((_, found)) = self.entries.get(text).and_then(|per| per.iter().find(|(k, _)| *k == key)) {
             return Rc::clone(found);
         }
-        let analysis = Rc::new(analyze_each(text, dialect));
+        let analysis = Rc::new(analyze_each_as(text, dialect, lexing));
         if text.len() <= MAX_TEXT {
             if self.count >= MAX_ENTRIES || self.bytes + text.len() > MAX_BYTES {
                 self.entries.clear();
@@ -39,7 +47,7 @@ impl AnalysisCache {
             }
             self.count += 1;
             self.bytes += text.len();
-            self.entries.entry(Box::from(text)).or_default().push((dialect, Rc::clone(&analysis)));
+            self.entries.entry(Box::from(text)).or_default().push((key, Rc::clone(&analysis)));
         }
         analysis
     }
@@ -48,6 +56,7 @@ impl AnalysisCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::analyze_each;
 
     #[test]
     fn a_repeat_is_the_same_analysis_and_the_memo_stays_bounded() {

@@ -1,4 +1,7 @@
-//! The SQL dialects a route can name, and how each folds identifier case.
+//! The SQL dialects a route can name, how each folds identifier case, and the session settings
+//! ([`Lexing`]) that move where one of its strings or quoted identifiers ends.
+
+use std::any::TypeId;
 
 use sqlparser::dialect as sp;
 
@@ -107,5 +110,123 @@ impl Dialect {
             }
             Dialect::Bigquery | Dialect::Clickhouse => CaseRule::Sensitive,
         }
+    }
+}
+
+/// Session settings that change where a string or a quoted identifier ends: the same bytes cut
+/// into other tokens. A database session follows them (Postgres `standard_conforming_strings`,
+/// MySQL's `sql_mode`); a text read with the wrong ones can hide a statement in "a string".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Lexing {
+    /// A backslash escapes the next character in `'...'` (and MySQL's `"..."`): MySQL unless
+    /// `NO_BACKSLASH_ESCAPES`; Postgres when `standard_conforming_strings` is off.
+    pub backslash_escapes: bool,
+    /// `"..."` is an identifier, not a string (MySQL's `ANSI_QUOTES`; always so in Postgres).
+    pub ansi_quotes: bool,
+}
+
+impl Lexing {
+    /// How `dialect` reads text when the session changed nothing.
+    pub fn default_for(dialect: Dialect) -> Lexing {
+        let parser = dialect.parser_dialect();
+        Lexing {
+            backslash_escapes: parser.supports_string_literal_backslash_escape(),
+            ansi_quotes: parser.is_delimited_identifier_start('"'),
+        }
+    }
+}
+
+impl Dialect {
+    /// The dialect the tokenizer reads `lexing` with: the parser's own for the default reading,
+    /// otherwise that dialect with only the changed setting differing (and its type identity, so
+    /// the tokenizer's dialect checks still see a Postgres or a MySQL dialect). Settings other
+    /// than Postgres's and MySQL's are not followed.
+    pub(crate) fn tokenizer_dialect(self, lexing: Lexing) -> &'static dyn sp::Dialect {
+        static POSTGRES_BACKSLASH: Relexed<sp::PostgreSqlDialect> =
+            Relexed { base: sp::PostgreSqlDialect {}, lexing: Lexing { backslash_escapes: true, ansi_quotes: true } };
+        static MYSQL: [Relexed<sp::MySqlDialect>; 4] = [
+            Relexed { base: sp::MySqlDialect {}, lexing: Lexing { backslash_escapes: false, ansi_quotes: false } },
+            Relexed { base: sp::MySqlDialect {}, lexing: Lexing { backslash_escapes: false, ansi_quotes: true } },
+            Relexed { base: sp::MySqlDialect {}, lexing: Lexing { backslash_escapes: true, ansi_quotes: false } },
+            Relexed { base: sp::MySqlDialect {}, lexing: Lexing { backslash_escapes: true, ansi_quotes: true } },
+        ];
+        if lexing == Lexing::default_for(self) {
+            return self.parser_dialect();
+        }
+        match self {
+            Dialect::Postgres if lexing.backslash_escapes => &POSTGRES_BACKSLASH,
+            Dialect::Mysql => &MYSQL[usize::from(lexing.backslash_escapes) * 2 + usize::from(lexing.ansi_quotes)],
+            _ => self.parser_dialect(),
+        }
+    }
+}
+
+/// A dialect as its tokenizer sees it, with `lexing` in place of its own string and quote rules.
+#[derive(Debug)]
+struct Relexed<D> {
+    base: D,
+    lexing: Lexing,
+}
+
+impl<D: sp::Dialect> sp::Dialect for Relexed<D> {
+    fn dialect(&self) -> TypeId {
+        self.base.dialect()
+    }
+    fn supports_string_literal_backslash_escape(&self) -> bool {
+        self.lexing.backslash_escapes
+    }
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        (ch == '"' && self.lexing.ansi_quotes) || (ch != '"' && self.base.is_delimited_identifier_start(ch))
+    }
+    fn is_identifier_start(&self, ch: char) -> bool {
+        self.base.is_identifier_start(ch)
+    }
+    fn is_identifier_part(&self, ch: char) -> bool {
+        self.base.is_identifier_part(ch)
+    }
+    fn is_custom_operator_part(&self, ch: char) -> bool {
+        self.base.is_custom_operator_part(ch)
+    }
+    fn ignores_wildcard_escapes(&self) -> bool {
+        self.base.ignores_wildcard_escapes()
+    }
+    fn requires_single_line_comment_whitespace(&self) -> bool {
+        self.base.requires_single_line_comment_whitespace()
+    }
+    fn supports_dollar_as_money_prefix(&self) -> bool {
+        self.base.supports_dollar_as_money_prefix()
+    }
+    fn supports_dollar_placeholder(&self) -> bool {
+        self.base.supports_dollar_placeholder()
+    }
+    fn supports_geometric_types(&self) -> bool {
+        self.base.supports_geometric_types()
+    }
+    fn supports_multiline_comment_hints(&self) -> bool {
+        self.base.supports_multiline_comment_hints()
+    }
+    fn supports_nested_comments(&self) -> bool {
+        self.base.supports_nested_comments()
+    }
+    fn supports_numeric_literal_underscores(&self) -> bool {
+        self.base.supports_numeric_literal_underscores()
+    }
+    fn supports_numeric_prefix(&self) -> bool {
+        self.base.supports_numeric_prefix()
+    }
+    fn supports_pipe_operator(&self) -> bool {
+        self.base.supports_pipe_operator()
+    }
+    fn supports_quote_delimited_string(&self) -> bool {
+        self.base.supports_quote_delimited_string()
+    }
+    fn supports_string_escape_constant(&self) -> bool {
+        self.base.supports_string_escape_constant()
+    }
+    fn supports_triple_quoted_string(&self) -> bool {
+        self.base.supports_triple_quoted_string()
+    }
+    fn supports_unicode_string_literal(&self) -> bool {
+        self.base.supports_unicode_string_literal()
     }
 }

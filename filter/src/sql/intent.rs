@@ -135,6 +135,7 @@ impl Collector {
 
     fn finish(self) -> Intent {
         Intent {
+            session: None,
             operations: self.operations,
             accesses: self.accesses,
             columns_written: self.written,

@@ -481,6 +481,7 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
     }
     let unbounded = (operations.contains(Operation::Delete) || operations.contains(Operation::Update)) && !has_where;
     Intent {
+        session: None,
         operations,
         accesses,
         columns_written: WrittenColumns { names: Vec::new(), unknown: true },
@@ -539,6 +540,7 @@ pub(crate) fn unparsed_text(sql: &str, message: &str) -> Unparsed {
     Unparsed {
         error: SqlError { kind: SqlErrorKind::Syntax, message: format!("sql tokenizer error: {message}") },
         suspected: Intent {
+            session: None,
             operations,
             accesses: Vec::new(),
             columns_written: WrittenColumns { names: Vec::new(), unknown: true },

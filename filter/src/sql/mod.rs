@@ -15,6 +15,7 @@ mod dialect;
 mod intent;
 mod lexical;
 mod names;
+mod session;
 mod statement;
 mod tautology;
 
@@ -26,8 +27,9 @@ use std::fmt;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-pub use dialect::Dialect;
+pub use dialect::{Dialect, Lexing};
 pub use names::ObjectPath;
+pub use session::{schema_names, SearchPath, SessionChange, Settings};
 
 /// Nesting the parser may recurse through (parentheses, subqueries, CASE).
 const MAX_NESTING: usize = 64;
@@ -187,6 +189,8 @@ pub struct Intent {
     pub fingerprint: String,
     /// Byte range of the statement in the analyzed text.
     pub span: (usize, usize),
+    /// What the statement changes for the statements after it (`SET search_path`, `USE`).
+    pub session: Option<SessionChange>,
 }
 
 impl Intent {
@@ -247,8 +251,14 @@ pub fn analyze(sql: &str, dialect: Dialect) -> Result<Vec<Intent>, SqlError> {
 /// Empty statements (`;;`, comments only) are skipped.
 #[allow(clippy::result_large_err)] // both sides carry an intent: boxing one would not shrink it
 pub fn analyze_each(sql: &str, dialect: Dialect) -> Vec<StatementAnalysis> {
+    analyze_each_as(sql, dialect, Lexing::default_for(dialect))
+}
+
+/// [`analyze_each`], with the text cut into tokens as a session with `lexing` cuts it.
+#[allow(clippy::result_large_err)]
+pub fn analyze_each_as(sql: &str, dialect: Dialect, lexing: Lexing) -> Vec<StatementAnalysis> {
     let parser_dialect = dialect.parser_dialect();
-    let tokens = match Tokenizer::new(parser_dialect, sql).tokenize_with_location() {
+    let tokens = match Tokenizer::new(dialect.tokenizer_dialect(lexing), sql).tokenize_with_location() {
         Ok(tokens) => tokens,
         Err(err) => return vec![Err(lexical::unparsed_text(sql, &err.to_string()))],
     };
@@ -292,6 +302,7 @@ pub fn analyze_each(sql: &str, dialect: Dialect) -> Vec<StatementAnalysis> {
                 let part = &tokens[start..end];
                 results.push(match intent::of_statement(&statement, dialect) {
                     Ok(mut found) => {
+                        found.session = session::change_of(&statement, part, dialect);
                         let segment = &tokens[start..lexical::next_semicolon(&tokens, end)];
                         lexical::complete(&mut found, part, segment, &offsets, dialect);
                         Ok(found)

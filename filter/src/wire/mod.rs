@@ -14,13 +14,31 @@ mod frame;
 pub mod mysql;
 pub mod postgres;
 
+use crate::sql::{Lexing, SearchPath, SessionChange};
+
+/// What the session has established, as the server confirmed it, that bears on a statement:
+/// where it runs, how its text reads, and where its unqualified names resolve.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The current database: Postgres's startup `database`; MySQL's schema (the handshake's,
+    /// then `USE` / `COM_INIT_DB`). `None` when the session has none.
+    pub database: Option<String>,
+    /// Every reading the text may have: one when the session knows its settings, several when
+    /// it cannot tell (each is judged), none for the dialect's default.
+    pub lexings: Vec<Lexing>,
+    /// The search path, once the session changed it from the server's default (the route's
+    /// `sql.search_path`); MySQL's is its current database.
+    pub search_path: Option<SearchPath>,
+}
+
 /// What the judge is asked about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inspect<'a> {
     /// The session's parameters (user, database, application_name, ...).
     Startup { params: &'a [(String, String)] },
-    /// SQL text to run (a simple query, or a statement being prepared).
-    Sql { text: &'a str },
+    /// SQL text to run (a simple query, or a statement being prepared), decoded to UTF-8 from
+    /// the session's encoding, in the session's `context`.
+    Sql { text: &'a str, context: &'a Context },
     /// A message that runs something the filter cannot read (a function call by OID, SQL that
     /// is not UTF-8).
     Unreadable { what: &'static str },
@@ -31,11 +49,14 @@ pub enum Inspect<'a> {
 /// The judge's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Allow,
+    /// Forward it; once the server has run it, `changes` are what it did to the session.
+    Allow { changes: Vec<SessionChange> },
     /// The client gets an error with this message; its session goes on.
-    Deny {
-        message: String,
-    },
+    Deny { message: String },
+}
+
+impl Verdict {
+    pub const ALLOW: Verdict = Verdict::Allow { changes: Vec::new() };
 }
 
 /// What the filter must do with the connection after feeding bytes to a session.

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 
 use super::frame::{self, Reader, Step};
-use super::{Inspect, Judge, Next, Verdict};
+use super::{Context, Inspect, Judge, Next, Verdict};
 
 const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
 const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
@@ -112,6 +112,8 @@ struct State {
     user: Option<String>,
     schema: Option<String>,
     attributes: Vec<(String, String)>,
+    /// What the statements run in: the current schema, and how the text reads.
+    context: Context,
 }
 
 impl Session {
@@ -124,6 +126,7 @@ impl Session {
             user: None,
             schema: None,
             attributes: Vec::new(),
+            context: Context::default(),
         };
         Session { client: Reader::default(), server: Reader::default(), state }
     }
@@ -230,8 +233,10 @@ impl State {
         }
         let Some(packet) = frame::whole(rest, header.size()) else { return Step::Incomplete };
         let verdict = match std::str::from_utf8(packet.get(5..).unwrap_or_default()) {
-            Ok(text) if command == COM_INIT_DB => judge(Inspect::Sql { text: &format!("USE `{}`", text.replace('`', "``")) }),
-            Ok(text) => judge(Inspect::Sql { text }),
+            Ok(text) if command == COM_INIT_DB => {
+                judge(Inspect::Sql { text: &format!("USE `{}`", text.replace('`', "``")), context: &self.context })
+            }
+            Ok(text) => judge(Inspect::Sql { text, context: &self.context }),
             Err(_) => judge(Inspect::Unreadable { what: "SQL that is not UTF-8" }),
         };
         self.carry(verdict, header, out)
@@ -241,7 +246,7 @@ impl State {
     /// follow it, or are dropped with it.
     fn carry(&mut self, verdict: Verdict, header: Header, out: &mut Vec<u8>) -> Step {
         let forward = match verdict {
-            Verdict::Allow => true,
+            Verdict::Allow { .. } => true,
             Verdict::Deny { message } => {
                 out.extend_from_slice(&[1, 0, 0, 0, COM_PING]);
                 self.denials.push_back(err_packet(1, DENIED_CODE, DENIED_SQLSTATE, &message));
@@ -320,6 +325,7 @@ impl State {
             let (schema, after) = frame::cstring(rest).ok_or(short)?;
             if !schema.is_empty() {
                 self.schema = Some(text(schema));
+                self.context.database = self.schema.clone();
             }
             rest = after;
         }
@@ -457,10 +463,10 @@ mod tests {
 
     fn judge(inspect: Inspect<'_>) -> Verdict {
         match inspect {
-            Inspect::Sql { text } if text.to_ascii_uppercase().contains("DROP") => {
+            Inspect::Sql { text, .. } if text.to_ascii_uppercase().contains("DROP") => {
                 Verdict::Deny { message: "rule no-drops".into() }
             }
-            Inspect::Sql { .. } | Inspect::Startup { .. } => Verdict::Allow,
+            Inspect::Sql { .. } | Inspect::Startup { .. } => Verdict::ALLOW,
             _ => Verdict::Deny { message: "unreadable".into() },
         }
     }
