@@ -93,6 +93,11 @@ pub(crate) fn change_of(statement: &Ast, tokens: &[TokenWithSpan], dialect: Dial
             Some(SessionChange::Database(last_part(name, dialect)?))
         }
         Ast::Set(set) => set_change(set, dialect),
+        // `RESET ALL`, `RESET search_path`, `DISCARD ALL`: back to a default the filter may not know.
+        Ast::Reset(_) | Ast::Discard { .. } => {
+            let text = statement.to_string().to_ascii_lowercase();
+            (text.ends_with(" all") || text.contains("search_path")).then_some(SessionChange::SearchPath(None))
+        }
         _ => set_config_call(tokens),
     }
 }
@@ -208,7 +213,7 @@ fn set_config_call(tokens: &[TokenWithSpan]) -> Option<SessionChange> {
             let local = matches!(args.get(4), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("true"));
             Some(SessionChange::SearchPath(if local { None } else { split_identifiers(value, Dialect::Postgres) }))
         }
-        [Token::SingleQuotedString(name), ..] if !name.eq_ignore_ascii_case("search_path") => None,
+        [Token::SingleQuotedString(name), Token::Comma, ..] if !name.eq_ignore_ascii_case("search_path") => None,
         _ => Some(SessionChange::SearchPath(None)),
     }
 }
