@@ -163,7 +163,28 @@ fn allow_rules_must_cover_every_schema_a_name_may_be_in() {
 
 #[test]
 fn an_invalid_search_path_is_refused_with_its_json_path() {
-    let text = r#"{"version": 1, "routes": [{"name": "db", "match": {}, "sql": {"dialect": "postgres", "search_path": ["a, b"]}}]}"#;
+    let text =
+        r#"{"version": 1, "routes": [{"name": "db", "match": {}, "sql": {"dialect": "postgres", "search_path": ["a, b"]}}]}"#;
     let error = format!("{:?}", Policy::from_json(text).unwrap_err());
     assert!(error.contains("routes[0].sql.search_path[0]"), "{error}");
+}
+
+#[test]
+fn a_text_that_moves_to_another_database_is_decided_on_its_route_too() {
+    let text = r#"{"version": 1, "protocol": "mysql",
+        "routes": [{"name": "shop", "match": {"database": "shop"}, "default": "allow", "rules": ["no-deletes"]},
+                   {"name": "scratch", "match": {}, "default": "allow"}],
+        "rules": [{"name": "no-deletes", "effect": "deny", "when": {"sql": {"operations": ["delete"]}}}]}"#;
+    let my = Policy::from_json(text).unwrap_or_else(|e| panic!("{e:?}"));
+    let route_of = |database: &str| my.connection_route(database, "app");
+    let settings = Settings { lexings: Vec::new(), search_path: SearchPath::known(Dialect::Mysql, vec!["scratch".into()]) };
+    let decide = |text: &str| {
+        let (route, outcome) =
+            access_guardrails::engine::evaluate_session_sql(&my, 1, &route_of, &actor(&my), text, &settings, None);
+        (my.routes[route].name.clone(), outcome.decision.effect)
+    };
+    assert_eq!(decide("DELETE FROM notes WHERE id = 1"), ("scratch".into(), Effect::Allow));
+    assert_eq!(decide("USE shop; DELETE FROM orders WHERE id = 1"), ("shop".into(), Effect::Deny));
+    assert_eq!(decide("USE `SHOP`; DELETE FROM orders WHERE id = 1"), ("shop".into(), Effect::Deny));
+    assert_eq!(decide("USE other; DELETE FROM orders WHERE id = 1"), ("scratch".into(), Effect::Allow));
 }

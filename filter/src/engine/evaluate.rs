@@ -11,7 +11,7 @@ use crate::identity::Actor;
 use crate::mcp::{self, McpSql};
 use crate::policy::Effect;
 use crate::policy::{Payload, Policy, Route, SqlRoute};
-use crate::sql::{AnalysisCache, Lexing, Settings, Statement};
+use crate::sql::{AnalysisCache, Lexing, SessionChange, Settings, Statement};
 
 /// Decides a request on its route. `body` is the complete, decoded body (`None`: no body);
 /// size and content-encoding limits are the caller's, who sees the body arrive.
@@ -70,6 +70,37 @@ pub fn evaluate_sql(
         }
     }
     chosen.unwrap_or_else(|| limited(policy, route, Limit::Unparsable, "no reading of the text".to_string()))
+}
+
+/// [`evaluate_sql`] for a session whose database selects its route: a text that moves to
+/// another database (`USE other; DELETE ...`) is also decided on the route of each database it
+/// moves to (`route_of`), and a deny on any of them stands. Returns the deciding route.
+pub fn evaluate_session_sql(
+    policy: &Policy,
+    route: usize,
+    route_of: &dyn Fn(&str) -> Option<usize>,
+    actor: &Actor,
+    text: &str,
+    settings: &Settings,
+    mut cache: Option<&mut AnalysisCache>,
+) -> (usize, Outcome) {
+    let outcome = evaluate_sql(policy, &policy.routes[route], actor, text, settings, cache.as_deref_mut());
+    let mut moved_to: Vec<usize> = Vec::new();
+    for statement in outcome.action.statements() {
+        if let Some(SessionChange::Database(database)) = &statement.intent().session {
+            moved_to.extend(route_of(database).filter(|r| *r != route && !moved_to.contains(r)));
+        }
+    }
+    if outcome.decision.effect == Effect::Deny {
+        return (route, outcome);
+    }
+    for other in moved_to {
+        let there = evaluate_sql(policy, &policy.routes[other], actor, text, settings, cache.as_deref_mut());
+        if there.decision.effect == Effect::Deny {
+            return (other, there);
+        }
+    }
+    (route, outcome)
 }
 
 /// A database message the filter cannot read (a function call by OID, SQL that is not UTF-8).

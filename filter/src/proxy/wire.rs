@@ -20,7 +20,8 @@ type Session = Box<dyn wire::Session>;
 
 /// The route and actor of a connection, once its startup is read.
 struct Matched {
-    route: usize,
+    /// The route of the session's current database; `None`: no route matches it.
+    route: Option<usize>,
     actor: Actor,
     database: String,
     user: String,
@@ -75,7 +76,7 @@ impl Connection {
     fn judge(&mut self, inspect: Inspect<'_>) -> Verdict {
         let started = host::now_nanos();
         if let Inspect::Startup { params } = inspect {
-            self.matched = self.startup(params);
+            self.matched = Some(self.startup(params));
             return Verdict::ALLOW;
         }
         let Some(matched) = &mut self.matched else { return Verdict::ALLOW };
@@ -83,41 +84,47 @@ impl Connection {
         if let Inspect::Sql { context: Context { database: Some(database), .. }, .. } = &inspect {
             matched.follow(policy, database);
         }
-        let route = &policy.routes[matched.route];
+        // A connection no route matches passes uninspected.
+        let Some(mut route) = matched.route else { return Verdict::ALLOW };
         let outcome = match inspect {
             Inspect::Sql { text, context } => {
-                let settings = matched.settings(route, context);
-                engine::evaluate_sql(policy, route, &matched.actor, text, &settings, Some(&mut self.shared.cache.borrow_mut()))
+                let settings = matched.settings(&policy.routes[route], context);
+                let route_of = |database: &str| policy.connection_route(database, &matched.user);
+                let cache = Some(&mut *self.shared.cache.borrow_mut());
+                let decided = engine::evaluate_session_sql(policy, route, &route_of, &matched.actor, text, &settings, cache);
+                route = decided.0;
+                decided.1
             }
-            Inspect::Unreadable { what } => engine::unreadable(policy, route, what),
-            Inspect::Oversize { size } => engine::oversize(policy, route, size as u64),
+            Inspect::Unreadable { what } => engine::unreadable(policy, &policy.routes[route], what),
+            Inspect::Oversize { size } => engine::oversize(policy, &policy.routes[route], size as u64),
             Inspect::Startup { .. } => return Verdict::ALLOW,
         };
         let changes = outcome.action.statements().iter().filter_map(|s| s.intent().session.clone()).collect();
-        match self.carry_out(outcome, started) {
+        match self.carry_out(route, outcome, started) {
             Verdict::Allow { .. } => Verdict::Allow { changes },
             deny => deny,
         }
     }
 
     /// The route and actor of a connection, from its startup parameters.
-    fn startup(&self, params: &[(String, String)]) -> Option<Matched> {
+    fn startup(&self, params: &[(String, String)]) -> Matched {
         let policy = &self.shared.policy;
         // A repeated parameter: PostgreSQL keeps the last value it reads, so routing does too.
         let value = |name: &str| params.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let user = value("user").unwrap_or("");
         // Postgres: the database defaults to the user's name.
         let database = value("database").unwrap_or(if policy.protocol == Protocol::Postgres { user } else { "" });
-        let route = policy.connection_route(database, user)?;
+        let route = policy.connection_route(database, user);
         let actor = identity::resolve(&policy.identity, &WireAttributes { params, peer_spiffe: peer_spiffe() });
-        Some(Matched { route, actor, database: database.to_string(), user: user.to_string() })
+        Matched { route, actor, database: database.to_string(), user: user.to_string() }
     }
 
-    /// Concludes a message's decision: its record and counters, and the session's verdict.
-    fn carry_out(&self, outcome: Outcome, started: u64) -> Verdict {
+    /// Concludes a message's decision on `route`: its record and counters, and the session's
+    /// verdict.
+    fn carry_out(&self, route: usize, outcome: Outcome, started: u64) -> Verdict {
         let Some(matched) = &self.matched else { return Verdict::ALLOW };
         let site = Site::Db { protocol: self.shared.policy.protocol, database: &matched.database, user: &matched.user };
-        match self.shared.conclude(matched.route, &matched.actor, outcome, site, started).reply {
+        match self.shared.conclude(route, &matched.actor, outcome, site, started).reply {
             Some(Reply::Wire { message }) => Verdict::Deny { message },
             _ => Verdict::ALLOW,
         }
@@ -128,9 +135,7 @@ impl Matched {
     /// The session moved to `database` (MySQL's `USE`): its route is that database's now.
     fn follow(&mut self, policy: &Policy, database: &str) {
         if database != self.database {
-            if let Some(route) = policy.connection_route(database, &self.user) {
-                self.route = route;
-            }
+            self.route = policy.connection_route(database, &self.user);
             self.database = database.to_string();
         }
     }
