@@ -13,8 +13,8 @@
 //! - Code (DO blocks, procedure, function and trigger bodies) is read as `bodies` reads it, and
 //!   DO, which runs it now, is `call` besides; so are routines in a language other than SQL.
 //! - Families with no nested query (REINDEX, FETCH, MOVE, OPTIMIZE, HANDLER, SHUTDOWN, START
-//!   TRANSACTION) are accepted only when every token fits; HANDLER's and LOAD DATA's
-//!   expressions add what their tokens suggest.
+//!   TRANSACTION) are accepted only when every token fits; the expressions of HANDLER, LOAD DATA
+//!   and MySQL SHOW (which only reads) add every operation and object their tokens suggest.
 
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Word};
@@ -101,6 +101,7 @@ fn mysql(part: &Part) -> Option<Found> {
         "START" if part.is(1, "TRANSACTION") && part.all_simple(2) => Found::intent(empty_intent(&[Operation::Transaction])),
         "ALTER" => alter_table_options(part),
         "SELECT" | "WITH" => mysql_select(part),
+        "SHOW" => show(part),
         _ => None,
     }
 }
@@ -619,6 +620,18 @@ fn load_data(part: &Part) -> Option<Found> {
         let rest = &part.tokens[from..part.solid.last()? + 1];
         merge_suggested(&mut found, &lexical::suspect(rest, part.offsets, part.dialect));
     }
+    Found::intent(found)
+}
+
+/// MySQL SHOW in the forms sqlparser lacks (`SHOW FUNCTION STATUS WHERE Db = 'x'`): `show`, plus
+/// what the tokens of its LIKE or WHERE suggest. The forms it has are parsed as usual.
+fn show(part: &Part) -> Option<Found> {
+    if let Ok(parsed) = part.parse_edited(&[]) {
+        return Found::intent(parsed);
+    }
+    let mut found = empty_intent(&[Operation::Show]);
+    let rest = &part.tokens[*part.solid.get(1)?..part.solid.last()? + 1];
+    merge_suggested(&mut found, &lexical::suspect(rest, part.offsets, part.dialect));
     Found::intent(found)
 }
 
