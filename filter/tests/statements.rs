@@ -31,7 +31,9 @@ fn pg_dump_reads_tables_through_a_cursor_over_only() {
     let declare = one("DECLARE _pg_dump_cursor CURSOR FOR SELECT id, status FROM ONLY public.orders", PG);
     assert_eq!(ops(&declare), ["select"]);
     assert_eq!(objects(&declare), ["select:public.orders"]);
-    for sql in ["FETCH 100 FROM _pg_dump_cursor", "FETCH ALL c", "MOVE FORWARD 5 IN c", "MOVE c", "CLOSE _pg_dump_cursor", "CLOSE ALL"] {
+    for sql in
+        ["FETCH 100 FROM _pg_dump_cursor", "FETCH ALL c", "MOVE FORWARD 5 IN c", "MOVE c", "CLOSE _pg_dump_cursor", "CLOSE ALL"]
+    {
         assert_eq!(ops(&one(sql, PG)), ["select"], "{sql}");
     }
     let lock = one("LOCK TABLE public.orders IN ACCESS SHARE MODE", PG);
@@ -69,7 +71,8 @@ fn do_blocks_are_calls_and_their_bodies_count() {
     let drop = one("DO $$BEGIN DROP TABLE x; END$$", PG);
     assert!(has(&drop, Operation::Call) && has(&drop, Operation::Drop));
     assert!(objects(&drop).contains(&"drop:x".to_string()));
-    let delete = one("DO LANGUAGE plpgsql $body$ BEGIN IF now() > '2020-01-01' THEN DELETE FROM t WHERE 1 = 1; END IF; END $body$", PG);
+    let delete =
+        one("DO LANGUAGE plpgsql $body$ BEGIN IF now() > '2020-01-01' THEN DELETE FROM t WHERE 1 = 1; END IF; END $body$", PG);
     assert!(has(&delete, Operation::Delete) && delete.unbounded, "{delete:?}");
     let bounded = one("DO $$ BEGIN DELETE FROM t WHERE id = 3; END $$", PG);
     assert!(has(&bounded, Operation::Delete) && !bounded.unbounded, "{bounded:?}");
@@ -79,7 +82,7 @@ fn do_blocks_are_calls_and_their_bodies_count() {
     // Dynamic SQL in a literal is read too.
     let dynamic = one("DO $$ BEGIN EXECUTE 'TRUNCATE ' || 'audit_log'; EXECUTE 'DROP TABLE users'; END $$", PG);
     assert!(has(&dynamic, Operation::Truncate) && has(&dynamic, Operation::Drop));
-    assert_eq!(ops(&one("DO $$ BEGIN PERFORM 1; END $$", PG)).contains(&"call"), true);
+    assert!(has(&one("DO $$ BEGIN PERFORM 1; END $$", PG), Operation::Call));
     // A DO nested in a DO's body still counts its drop.
     let nested = one("DO $a$ BEGIN EXECUTE $b$ DO $c$ BEGIN DROP TABLE deep; END $c$ $b$; END $a$", PG);
     assert!(has(&nested, Operation::Drop), "{nested:?}");
@@ -91,13 +94,17 @@ fn routines_rules_count_what_their_bodies_do() {
     assert!(has(&function, Operation::Create) && has(&function, Operation::Drop));
     let sql = one("CREATE OR REPLACE PROCEDURE wipe() LANGUAGE sql AS 'DELETE FROM orders'", PG);
     assert!(has(&sql, Operation::Delete) && sql.unbounded);
-    let atomic = one("CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC UPDATE t SET a = CASE WHEN b THEN 1 ELSE 2 END; DELETE FROM u; END", PG);
+    let atomic = one(
+        "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC UPDATE t SET a = CASE WHEN b THEN 1 ELSE 2 END; DELETE FROM u; END",
+        PG,
+    );
     assert!(has(&atomic, Operation::Update) && has(&atomic, Operation::Delete) && atomic.unbounded);
     let python = one("CREATE FUNCTION sh() RETURNS int LANGUAGE plpython3u AS $$ import os; os.system('x') $$", PG);
     assert!(has(&python, Operation::Call), "code in another language is a call");
     let ret = one("CREATE FUNCTION n() RETURNS bigint LANGUAGE sql RETURN (SELECT count(*) FROM secrets)", PG);
     assert!(objects(&ret).contains(&"select:secrets".to_string()));
-    let rule = one("CREATE OR REPLACE RULE r AS ON UPDATE TO t WHERE old.id = 1 DO ALSO (DELETE FROM u; INSERT INTO v VALUES (1))", PG);
+    let rule =
+        one("CREATE OR REPLACE RULE r AS ON UPDATE TO t WHERE old.id = 1 DO ALSO (DELETE FROM u; INSERT INTO v VALUES (1))", PG);
     assert!(has(&rule, Operation::Create) && has(&rule, Operation::Delete) && rule.unbounded);
     assert!(objects(&rule).contains(&"alter:t".to_string()) && objects(&rule).contains(&"insert:v".to_string()));
     assert_eq!(ops(&one("CREATE RULE r AS ON SELECT TO t DO INSTEAD NOTHING", PG)), ["create", "alter"]);
@@ -105,7 +112,8 @@ fn routines_rules_count_what_their_bodies_do() {
 
 #[test]
 fn a_rule_list_with_semicolons_is_one_statement_and_what_follows_is_another() {
-    let all = analyze_each("CREATE RULE r AS ON INSERT TO t DO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2)); DROP TABLE t", PG);
+    let all =
+        analyze_each("CREATE RULE r AS ON INSERT TO t DO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2)); DROP TABLE t", PG);
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(has(all[1].as_ref().unwrap(), Operation::Drop));
 }
@@ -175,7 +183,13 @@ fn mysql_table_maintenance_and_options() {
 
 #[test]
 fn mysql_handler_load_data_and_administration() {
-    for sql in ["HANDLER t OPEN", "HANDLER t OPEN AS h", "HANDLER t READ FIRST", "HANDLER t READ `PRIMARY` NEXT WHERE a > 1 LIMIT 5", "HANDLER t CLOSE"] {
+    for sql in [
+        "HANDLER t OPEN",
+        "HANDLER t OPEN AS h",
+        "HANDLER t READ FIRST",
+        "HANDLER t READ `PRIMARY` NEXT WHERE a > 1 LIMIT 5",
+        "HANDLER t CLOSE",
+    ] {
         assert_eq!(objects(&one(sql, MY)), ["select:t"], "{sql}");
     }
     assert!(has(&one("HANDLER t READ FIRST WHERE a = LOAD_FILE('/etc/shadow')", MY), Operation::Export));

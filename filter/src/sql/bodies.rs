@@ -162,23 +162,29 @@ pub(crate) fn compound_end(tokens: &[TokenWithSpan], from: usize) -> usize {
         if lexical::is_blank(token) {
             continue;
         }
-        let next_is_paren = tokens[i + 1..].iter().find(|t| !lexical::is_blank(&t.token)).is_some_and(|t| t.token == Token::LParen);
-        let after_end = previous.is_some_and(|p| lexical::is_keyword(p, &["END"]));
         if lexical::is_keyword(token, &["END"]) {
             depth = depth.saturating_sub(1);
             if depth == 0 {
                 return i + 1;
             }
-        } else if lexical::is_keyword(token, &["BEGIN", "CASE", "LOOP", "WHILE"]) && !after_end {
-            depth += 1;
-        } else if lexical::is_keyword(token, &["REPEAT"]) && !after_end && !next_is_paren {
-            depth += 1;
-        } else if lexical::is_keyword(token, &["IF"]) && !after_end && opens_statement(previous) {
+        } else if opens_block(token, previous, tokens.get(i + 1..).unwrap_or_default()) {
             depth += 1;
         }
         previous = Some(token);
     }
     tokens.len()
+}
+
+/// Whether `token` opens a block that an `END` closes. `END IF`, `END LOOP` ... close one and
+/// open none; `REPEAT(` is a function; `IF` opens a block only where a statement begins.
+fn opens_block(token: &Token, previous: Option<&Token>, rest: &[TokenWithSpan]) -> bool {
+    if previous.is_some_and(|p| lexical::is_keyword(p, &["END"])) {
+        return false;
+    }
+    let next_is_paren = rest.iter().find(|t| !lexical::is_blank(&t.token)).is_some_and(|t| t.token == Token::LParen);
+    lexical::is_keyword(token, &["BEGIN", "CASE", "LOOP", "WHILE"])
+        || (lexical::is_keyword(token, &["REPEAT"]) && !next_is_paren)
+        || (lexical::is_keyword(token, &["IF"]) && opens_statement(previous))
 }
 
 /// Whether a token at this place begins a statement inside a compound body.

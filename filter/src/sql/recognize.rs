@@ -144,7 +144,10 @@ impl<'a> Part<'a> {
     /// statement of options and names, with no expression or query in it.
     fn all_simple(&self, i: usize) -> bool {
         (i..self.len()).all(|k| {
-            matches!(self.token(k), Some(Token::Word(_) | Token::Number(..) | Token::Minus | Token::Plus | Token::Comma | Token::Period))
+            matches!(
+                self.token(k),
+                Some(Token::Word(_) | Token::Number(..) | Token::Minus | Token::Plus | Token::Comma | Token::Period)
+            )
         })
     }
 
@@ -156,7 +159,9 @@ impl<'a> Part<'a> {
         }
         if self.is(i, "DEFINER") {
             i += 1;
-            while i < self.len() && !["PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "VIEW", "AGGREGATE"].iter().any(|k| self.is(i, k)) {
+            while i < self.len()
+                && !["PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "VIEW", "AGGREGATE"].iter().any(|k| self.is(i, k))
+            {
                 i += 1;
             }
         }
@@ -291,14 +296,13 @@ fn do_block(part: &Part) -> Option<Found> {
 fn pg_routine(part: &Part, at: usize) -> Option<Found> {
     let (name, _) = part.name(at)?;
     let top = part.top_level(at);
-    let sql_language =
-        top.iter().position(|&k| part.is(k, "LANGUAGE")).and_then(|p| top.get(p + 1)).is_none_or(|&k| {
-            let language = part.token(k).and_then(|t| match t {
-                Token::Word(w) => Some(w.value.to_ascii_lowercase()),
-                t => bodies::literal_text(t).map(str::to_ascii_lowercase),
-            });
-            matches!(language.as_deref(), Some("sql" | "plpgsql"))
+    let sql_language = top.iter().position(|&k| part.is(k, "LANGUAGE")).and_then(|p| top.get(p + 1)).is_none_or(|&k| {
+        let language = part.token(k).and_then(|t| match t {
+            Token::Word(w) => Some(w.value.to_ascii_lowercase()),
+            t => bodies::literal_text(t).map(str::to_ascii_lowercase),
         });
+        matches!(language.as_deref(), Some("sql" | "plpgsql"))
+    });
     let mut found = empty_intent(&[]);
     add_access(&mut found, Access { operation: Operation::Create, object: name });
     if !sql_language {
@@ -344,7 +348,8 @@ fn rule(part: &Part, at: usize) -> Option<Found> {
     let top = part.top_level(i);
     let do_at = *top.iter().find(|&&k| part.is(k, "DO"))?;
     if part.is(i, "WHERE") {
-        let edits: Vec<(usize, Option<&str>)> = (0..i).map(|k| (k, None)).chain([(i, Some("SELECT"))]).chain((do_at..part.len()).map(|k| (k, None))).collect();
+        let edits: Vec<(usize, Option<&str>)> =
+            (0..i).map(|k| (k, None)).chain([(i, Some("SELECT"))]).chain((do_at..part.len()).map(|k| (k, None))).collect();
         match part.parse_edited(&edits) {
             Ok(condition) => merge(&mut found, &condition),
             Err(error) => return Some(Found { result: Err(error), end: Some(end) }),
@@ -547,8 +552,9 @@ fn prepare(part: &Part) -> Option<Found> {
     for k in 3..part.len() {
         text.push_str(part.token(k).and_then(bodies::literal_text)?);
     }
-    let result = bodies::nested(|| embedded(&text, part.dialect))
-        .unwrap_or_else(|| Err(SqlError { kind: SqlErrorKind::TooComplex, message: "prepared statements nested too deep".into() }));
+    let result = bodies::nested(|| embedded(&text, part.dialect)).unwrap_or_else(|| {
+        Err(SqlError { kind: SqlErrorKind::TooComplex, message: "prepared statements nested too deep".into() })
+    });
     Found::of(result.map(|inner| {
         merge(&mut found, &inner);
         found
@@ -637,9 +643,29 @@ fn show(part: &Part) -> Option<Found> {
 
 /// Table options MySQL's ALTER TABLE takes, each `NAME [=] value`.
 const TABLE_OPTIONS: &[&str] = &[
-    "ENGINE", "AUTO_INCREMENT", "AVG_ROW_LENGTH", "CHARSET", "COLLATE", "CHECKSUM", "COMMENT", "COMPRESSION", "DELAY_KEY_WRITE",
-    "ENCRYPTION", "INSERT_METHOD", "KEY_BLOCK_SIZE", "MAX_ROWS", "MIN_ROWS", "PACK_KEYS", "ROW_FORMAT", "STATS_AUTO_RECALC",
-    "STATS_PERSISTENT", "STATS_SAMPLE_PAGES", "ALGORITHM", "LOCK", "PAGE_CHECKSUM", "TRANSACTIONAL",
+    "ENGINE",
+    "AUTO_INCREMENT",
+    "AVG_ROW_LENGTH",
+    "CHARSET",
+    "COLLATE",
+    "CHECKSUM",
+    "COMMENT",
+    "COMPRESSION",
+    "DELAY_KEY_WRITE",
+    "ENCRYPTION",
+    "INSERT_METHOD",
+    "KEY_BLOCK_SIZE",
+    "MAX_ROWS",
+    "MIN_ROWS",
+    "PACK_KEYS",
+    "ROW_FORMAT",
+    "STATS_AUTO_RECALC",
+    "STATS_PERSISTENT",
+    "STATS_SAMPLE_PAGES",
+    "ALGORITHM",
+    "LOCK",
+    "PAGE_CHECKSUM",
+    "TRANSACTIONAL",
 ];
 
 /// MySQL ALTER [ONLINE] [IGNORE] TABLE t with table options among its changes: the options are
