@@ -485,8 +485,10 @@ impl Collector {
             | Statement::CreateWarehouse(_)
             | Statement::CreateSequence { .. }
             | Statement::CreateDomain(_)
-            | Statement::CreateType { .. }
-            | Statement::Declare { .. } => self.op(Op::Create),
+            | Statement::CreateType { .. } => self.op(Op::Create),
+            // A cursor is a read: its query is walked as a child and records what it does.
+            Statement::Declare { stmts } if stmts.iter().all(|declare| declare.for_query.is_some()) => {}
+            Statement::Declare { .. } => self.op(Op::Create),
             _ => return false,
         }
         true
@@ -677,6 +679,8 @@ impl Collector {
             | Statement::Lock(_)
             | Statement::LockTables { .. }
             | Statement::UnlockTables => self.op(Op::Transaction),
+            // The rest of a read whose query was judged at DECLARE.
+            Statement::Fetch { .. } | Statement::Close { .. } => self.op(Op::Select),
             Statement::Explain { analyze, options, statement, .. } => self.explain(*analyze, options.as_ref(), statement),
             Statement::ExplainTable { table_name, .. } => {
                 self.op(Op::Show);
@@ -704,7 +708,8 @@ impl Collector {
         true
     }
 
-    /// What runs code or SQL the analyzer cannot see: CALL, EXECUTE, PREPARE, extensions, KILL.
+    /// What runs code or SQL the analyzer cannot see (CALL, EXECUTE, PREPARE, extensions), and
+    /// server administration (KILL, FLUSH).
     fn dynamic(&mut self, statement: &Statement) -> bool {
         match statement {
             Statement::Call(function) => {
@@ -717,8 +722,8 @@ impl Collector {
             | Statement::AttachDuckDBDatabase { .. }
             | Statement::Execute { .. }
             | Statement::Prepare { .. }
-            | Statement::Deallocate { .. }
-            | Statement::Kill { .. } => self.op(Operation::Call),
+            | Statement::Deallocate { .. } => self.op(Operation::Call),
+            Statement::Kill { .. } | Statement::Flush { .. } => self.op(Operation::Admin),
             _ => return false,
         }
         true
@@ -947,6 +952,11 @@ fn names_a_file(name: &ObjectName) -> bool {
         ident.quote_style == Some('\'')
             || (ident.quote_style.is_some() && (ident.value.contains('/') || ident.value.contains('\\')))
     })
+}
+
+/// A function that runs SQL or code the analyzer cannot see (`dblink_exec`, `xp_cmdshell`).
+pub(crate) fn is_dynamic_function(name: &str) -> bool {
+    DYNAMIC_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str())
 }
 
 pub(crate) fn is_server_file_function(name: &str) -> bool {

@@ -28,7 +28,11 @@ impl<'t> Offsets<'t> {
         Offsets { text, line_starts }
     }
 
-    fn byte(&self, location: Location) -> usize {
+    pub(crate) fn text(&self) -> &'t str {
+        self.text
+    }
+
+    pub(crate) fn byte(&self, location: Location) -> usize {
         let line = (location.line as usize).saturating_sub(1);
         let Some(&start) = self.line_starts.get(line) else { return self.text.len() };
         let column = (location.column as usize).saturating_sub(1);
@@ -40,7 +44,7 @@ impl<'t> Offsets<'t> {
     }
 }
 
-fn is_blank(token: &Token) -> bool {
+pub(crate) fn is_blank(token: &Token) -> bool {
     matches!(token, Token::Whitespace(_) | Token::EOF)
 }
 
@@ -175,7 +179,7 @@ fn is_literal(token: &Token) -> bool {
     )
 }
 
-fn span_of(tokens: &[TokenWithSpan], offsets: &Offsets) -> (usize, usize) {
+pub(crate) fn span_of(tokens: &[TokenWithSpan], offsets: &Offsets) -> (usize, usize) {
     let mut solid = tokens.iter().filter(|t| !is_blank(&t.token));
     let Some(first) = solid.next() else { return (0, 0) };
     let last = solid.next_back().unwrap_or(first);
@@ -201,7 +205,7 @@ pub(crate) fn complete(
     }
 }
 
-fn is_keyword(token: &Token, names: &[&str]) -> bool {
+pub(crate) fn is_keyword(token: &Token, names: &[&str]) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && names.iter().any(|n| w.value.eq_ignore_ascii_case(n)))
 }
 
@@ -465,6 +469,8 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
         let Some(op) = keyword_operation(&word.value, leading) else {
             if super::intent::is_server_file_function(&word.value) {
                 operations.insert(Operation::Export);
+            } else if super::intent::is_dynamic_function(&word.value) {
+                operations.insert(Operation::Call);
             }
             continue;
         };

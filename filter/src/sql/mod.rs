@@ -10,11 +10,13 @@
 //! Input that could exhaust the stack (long operator chains, deep nesting) is refused before the
 //! tree is built.
 
+mod bodies;
 mod cache;
 mod dialect;
 mod intent;
 mod lexical;
 mod names;
+mod recognize;
 mod session;
 mod statement;
 mod tautology;
@@ -60,11 +62,13 @@ pub enum Operation {
     Transaction,
     Explain,
     Show,
+    /// Server administration: ending sessions, shutting down, flushing caches (KILL, SHUTDOWN, FLUSH).
+    Admin,
     Other,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 20] = [
         Operation::Select,
         Operation::Insert,
         Operation::Update,
@@ -83,6 +87,7 @@ impl Operation {
         Operation::Transaction,
         Operation::Explain,
         Operation::Show,
+        Operation::Admin,
         Operation::Other,
     ];
 
@@ -106,6 +111,7 @@ impl Operation {
             Operation::Transaction => "transaction",
             Operation::Explain => "explain",
             Operation::Show => "show",
+            Operation::Admin => "admin",
             Operation::Other => "other",
         }
     }
@@ -294,6 +300,11 @@ pub fn analyze_each_as(sql: &str, dialect: Dialect, lexing: Lexing) -> Vec<State
             break;
         }
         let start = base + parser.index();
+        if let Some(recognized) = recognize::statement(&tokens, start, &offsets, dialect) {
+            results.push(recognized.analysis);
+            while base + parser.index() < recognized.end && parser.next_token().token != Token::EOF {}
+            continue;
+        }
         match parser.parse_statement() {
             Ok(statement) => {
                 // A statement not followed by `;` is followed by the next one (T-SQL needs no

@@ -1,0 +1,224 @@
+//! Statements real tools and people send that sqlparser 0.63 cannot read on its own: each must
+//! be analyzed (never unparsable) with the operations and objects the server gives it, and none
+//! may hide a write (each family has a case that tries).
+
+use access_guardrails::sql::{analyze_each, Dialect, Intent, Operation};
+
+/// The one statement of `sql`, analyzed; panics if it is unparsable or not alone.
+fn one(sql: &str, dialect: Dialect) -> Intent {
+    let mut all = analyze_each(sql, dialect);
+    assert_eq!(all.len(), 1, "{sql}: {all:?}");
+    all.remove(0).unwrap_or_else(|unparsed| panic!("{sql}: unparsable: {}", unparsed.error))
+}
+
+fn ops(intent: &Intent) -> Vec<&'static str> {
+    intent.operations.iter().map(Operation::as_str).collect()
+}
+
+fn objects(intent: &Intent) -> Vec<String> {
+    intent.accesses.iter().map(|a| format!("{}:{}", a.operation, a.object)).collect()
+}
+
+fn has(intent: &Intent, op: Operation) -> bool {
+    intent.operations.contains(op)
+}
+
+const PG: Dialect = Dialect::Postgres;
+const MY: Dialect = Dialect::Mysql;
+
+#[test]
+fn pg_dump_reads_tables_through_a_cursor_over_only() {
+    let declare = one("DECLARE _pg_dump_cursor CURSOR FOR SELECT id, status FROM ONLY public.orders", PG);
+    assert_eq!(ops(&declare), ["select"]);
+    assert_eq!(objects(&declare), ["select:public.orders"]);
+    for sql in
+        ["FETCH 100 FROM _pg_dump_cursor", "FETCH ALL c", "MOVE FORWARD 5 IN c", "MOVE c", "CLOSE _pg_dump_cursor", "CLOSE ALL"]
+    {
+        assert_eq!(ops(&one(sql, PG)), ["select"], "{sql}");
+    }
+    let lock = one("LOCK TABLE public.orders IN ACCESS SHARE MODE", PG);
+    assert!(has(&lock, Operation::Transaction));
+    assert_eq!(objects(&lock), ["select:public.orders"]);
+}
+
+#[test]
+fn only_is_a_keyword_not_a_table_name() {
+    // sqlparser alone reads `DELETE FROM ONLY secrets` as a table `only` aliased `secrets`.
+    let delete = one("DELETE FROM ONLY secrets", PG);
+    assert_eq!(objects(&delete), ["delete:secrets"]);
+    assert!(delete.unbounded);
+    assert_eq!(objects(&one("UPDATE ONLY vault.keys SET k = 1 WHERE id = 2", PG)), ["update:vault.keys"]);
+    assert_eq!(objects(&one("SELECT * FROM a JOIN ONLY b ON a.id = b.id", PG)), ["select:a", "select:b"]);
+    // `READ ONLY` is left alone.
+    assert_eq!(ops(&one("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", PG)), ["set"]);
+}
+
+#[test]
+fn where_current_of_bounds_a_write_to_one_row() {
+    let update = one("UPDATE t SET a = 1 WHERE CURRENT OF c", PG);
+    assert_eq!(objects(&update), ["update:t"]);
+    assert!(!update.unbounded);
+    let delete = one("DELETE FROM t WHERE CURRENT OF c RETURNING *", PG);
+    assert_eq!(objects(&delete), ["delete:t"]);
+    assert!(!delete.unbounded);
+    // A CTE's unbounded write is not excused by the cursor's bound.
+    let hidden = one("WITH d AS (DELETE FROM logs RETURNING id) UPDATE t SET a = 1 WHERE CURRENT OF c", PG);
+    assert!(hidden.unbounded && objects(&hidden).contains(&"delete:logs".to_string()));
+}
+
+#[test]
+fn do_blocks_are_calls_and_their_bodies_count() {
+    let drop = one("DO $$BEGIN DROP TABLE x; END$$", PG);
+    assert!(has(&drop, Operation::Call) && has(&drop, Operation::Drop));
+    assert!(objects(&drop).contains(&"drop:x".to_string()));
+    let delete =
+        one("DO LANGUAGE plpgsql $body$ BEGIN IF now() > '2020-01-01' THEN DELETE FROM t WHERE 1 = 1; END IF; END $body$", PG);
+    assert!(has(&delete, Operation::Delete) && delete.unbounded, "{delete:?}");
+    let bounded = one("DO $$ BEGIN DELETE FROM t WHERE id = 3; END $$", PG);
+    assert!(has(&bounded, Operation::Delete) && !bounded.unbounded, "{bounded:?}");
+    // A piece the parser cannot read counts as unbounded when it writes.
+    let loop_body = one("DO $$ BEGIN FOR r IN SELECT 1 LOOP UPDATE t SET a = 1 WHERE id = r.x; END LOOP; END $$", PG);
+    assert!(has(&loop_body, Operation::Update) && loop_body.unbounded, "{loop_body:?}");
+    // Dynamic SQL in a literal is read too.
+    let dynamic = one("DO $$ BEGIN EXECUTE 'TRUNCATE ' || 'audit_log'; EXECUTE 'DROP TABLE users'; END $$", PG);
+    assert!(has(&dynamic, Operation::Truncate) && has(&dynamic, Operation::Drop));
+    assert!(has(&one("DO $$ BEGIN PERFORM 1; END $$", PG), Operation::Call));
+    // A DO nested in a DO's body still counts its drop.
+    let nested = one("DO $a$ BEGIN EXECUTE $b$ DO $c$ BEGIN DROP TABLE deep; END $c$ $b$; END $a$", PG);
+    assert!(has(&nested, Operation::Drop), "{nested:?}");
+}
+
+#[test]
+fn routines_rules_count_what_their_bodies_do() {
+    let function = one("CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$BEGIN DROP TABLE t; END$$", PG);
+    assert!(has(&function, Operation::Create) && has(&function, Operation::Drop));
+    let sql = one("CREATE OR REPLACE PROCEDURE wipe() LANGUAGE sql AS 'DELETE FROM orders'", PG);
+    assert!(has(&sql, Operation::Delete) && sql.unbounded);
+    let atomic = one(
+        "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC UPDATE t SET a = CASE WHEN b THEN 1 ELSE 2 END; DELETE FROM u; END",
+        PG,
+    );
+    assert!(has(&atomic, Operation::Update) && has(&atomic, Operation::Delete) && atomic.unbounded);
+    let python = one("CREATE FUNCTION sh() RETURNS int LANGUAGE plpython3u AS $$ import os; os.system('x') $$", PG);
+    assert!(has(&python, Operation::Call), "code in another language is a call");
+    let ret = one("CREATE FUNCTION n() RETURNS bigint LANGUAGE sql RETURN (SELECT count(*) FROM secrets)", PG);
+    assert!(objects(&ret).contains(&"select:secrets".to_string()));
+    let rule =
+        one("CREATE OR REPLACE RULE r AS ON UPDATE TO t WHERE old.id = 1 DO ALSO (DELETE FROM u; INSERT INTO v VALUES (1))", PG);
+    assert!(has(&rule, Operation::Create) && has(&rule, Operation::Delete) && rule.unbounded);
+    assert!(objects(&rule).contains(&"alter:t".to_string()) && objects(&rule).contains(&"insert:v".to_string()));
+    assert_eq!(ops(&one("CREATE RULE r AS ON SELECT TO t DO INSTEAD NOTHING", PG)), ["create", "alter"]);
+}
+
+#[test]
+fn a_rule_list_with_semicolons_is_one_statement_and_what_follows_is_another() {
+    let all =
+        analyze_each("CREATE RULE r AS ON INSERT TO t DO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2)); DROP TABLE t", PG);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(has(all[1].as_ref().unwrap(), Operation::Drop));
+}
+
+#[test]
+fn reindex_is_alter_and_takes_nothing_else() {
+    assert_eq!(objects(&one("REINDEX TABLE t", PG)), ["alter:t"]);
+    assert_eq!(objects(&one("REINDEX (VERBOSE) INDEX CONCURRENTLY public.i", PG)), ["alter:public.i"]);
+    assert_eq!(ops(&one("REINDEX DATABASE shop", PG)), ["alter"]);
+    assert!(analyze_each("REINDEX TABLE t WHERE (SELECT 1)", PG)[0].is_err());
+}
+
+#[test]
+fn mysql_routines_and_triggers_count_their_compound_bodies() {
+    let sql = "CREATE DEFINER=`root`@`localhost` PROCEDURE p(IN a INT) SQL SECURITY INVOKER\nBEGIN\n  DECLARE n INT;\n  \
+               IF a > 0 THEN DELETE FROM orders WHERE 1=1; END IF;\n  WHILE n < 3 DO SET n = n + 1; END WHILE;\n  DROP TABLE t;\nEND";
+    let all = analyze_each(sql, MY);
+    assert_eq!(all.len(), 1, "the body's semicolons do not end it: {all:?}");
+    let procedure = all[0].as_ref().unwrap();
+    assert!(has(procedure, Operation::Create) && has(procedure, Operation::Drop) && has(procedure, Operation::Delete));
+    assert!(procedure.unbounded);
+    let trigger = one("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW DELETE FROM audit", MY);
+    assert!(trigger.unbounded && objects(&trigger).contains(&"delete:audit".to_string()));
+    assert!(objects(&trigger).contains(&"alter:t".to_string()));
+    let after = analyze_each("CREATE TRIGGER tr AFTER UPDATE ON t FOR EACH ROW BEGIN UPDATE u SET a = 1; END; DROP TABLE x", MY);
+    assert_eq!(after.len(), 2);
+    assert!(after[0].as_ref().unwrap().unbounded && has(after[1].as_ref().unwrap(), Operation::Drop));
+}
+
+#[test]
+fn prepare_from_a_literal_is_the_statement_it_prepares() {
+    let drop = one("PREPARE s FROM 'DROP TABLE t'", MY);
+    assert!(has(&drop, Operation::Call) && objects(&drop).contains(&"drop:t".to_string()));
+    let split = one("PREPARE s FROM 'DELETE ' 'FROM orders'", MY);
+    assert!(has(&split, Operation::Delete) && split.unbounded, "adjacent literals are one string");
+    assert_eq!(ops(&one("PREPARE s FROM @sql", MY)), ["call"]);
+    assert!(analyze_each("PREPARE s FROM 'DROP TABLE t garbage('", MY)[0].is_err());
+    for sql in ["EXECUTE s USING @a", "DEALLOCATE PREPARE s", "DROP PREPARE s"] {
+        assert_eq!(ops(&one(sql, MY)), ["call"], "{sql}");
+    }
+}
+
+#[test]
+fn mysql_selects_with_clauses_sqlparser_lacks() {
+    assert_eq!(objects(&one("SELECT * FROM t LOCK IN SHARE MODE", MY)), ["select:t"]);
+    assert_eq!(ops(&one("SELECT a FROM t WHERE id = 1 INTO @x", MY)), ["select"]);
+    assert_eq!(ops(&one("SELECT a, b INTO @x, @y FROM t WHERE id = 1", MY)), ["select"]);
+    let outfile = one("SELECT a FROM t INTO OUTFILE '/tmp/x' FIELDS TERMINATED BY ','", MY);
+    assert!(has(&outfile, Operation::Export));
+    assert!(has(&one("SELECT a INTO DUMPFILE '/tmp/x' FROM t", MY), Operation::Export));
+    // `DO` evaluates expressions: a read, and a server-file function in it is still an export.
+    assert_eq!(ops(&one("DO SLEEP(0)", MY)), ["select"]);
+    assert!(has(&one("DO LOAD_FILE('/etc/passwd')", MY), Operation::Export));
+}
+
+#[test]
+fn mysql_table_maintenance_and_options() {
+    assert_eq!(objects(&one("ALTER TABLE t ENGINE=InnoDB", MY)), ["alter:t"]);
+    assert_eq!(objects(&one("ALTER TABLE t ENGINE = InnoDB ROW_FORMAT=DYNAMIC, DEFAULT CHARSET = utf8mb4", MY)), ["alter:t"]);
+    // BLACKHOLE keeps no rows: converting a table to it destroys them.
+    assert!(has(&one("ALTER TABLE t ENGINE=BLACKHOLE", MY), Operation::Truncate));
+    let mixed = one("ALTER TABLE t ENGINE = MyISAM, RENAME TO u", MY);
+    assert!(has(&mixed, Operation::Alter));
+    assert_eq!(objects(&one("OPTIMIZE NO_WRITE_TO_BINLOG TABLE t, shop.u", MY)), ["alter:t", "alter:shop.u"]);
+    assert_eq!(ops(&one("CHECK TABLE t EXTENDED", MY)), ["show"]);
+}
+
+#[test]
+fn mysql_handler_load_data_and_administration() {
+    for sql in [
+        "HANDLER t OPEN",
+        "HANDLER t OPEN AS h",
+        "HANDLER t READ FIRST",
+        "HANDLER t READ `PRIMARY` NEXT WHERE a > 1 LIMIT 5",
+        "HANDLER t CLOSE",
+    ] {
+        assert_eq!(objects(&one(sql, MY)), ["select:t"], "{sql}");
+    }
+    assert!(has(&one("HANDLER t READ FIRST WHERE a = LOAD_FILE('/etc/shadow')", MY), Operation::Export));
+    let local = one("LOAD DATA LOCAL INFILE '/tmp/x' REPLACE INTO TABLE t FIELDS TERMINATED BY ',' (a, b)", MY);
+    assert_eq!(objects(&local), ["import:t", "insert:t"]);
+    assert!(local.columns_written.unknown);
+    assert_eq!(objects(&one("LOAD DATA INFILE '/var/lib/x' INTO TABLE shop.t", MY)), ["import:shop.t", "insert:shop.t"]);
+    for sql in ["KILL 5", "KILL QUERY 5", "FLUSH TABLES WITH READ LOCK", "SHUTDOWN", "SHUTDOWN WAIT FOR ALL REPLICAS"] {
+        assert_eq!(ops(&one(sql, MY)), ["admin"], "{sql}");
+    }
+}
+
+#[test]
+fn mysqldump_single_transaction_statements() {
+    assert_eq!(ops(&one("START TRANSACTION /*!40100 WITH CONSISTENT SNAPSHOT */", MY)), ["transaction"]);
+    assert_eq!(ops(&one("LOCK TABLES `orders` READ /*!32311 LOCAL */,`v` READ /*!32311 LOCAL */", MY)), ["transaction"]);
+    assert_eq!(ops(&one("SELECT /*!40001 SQL_NO_CACHE */ `id`, `status` FROM `orders`", MY)), ["select"]);
+}
+
+#[test]
+fn admin_is_an_operation_policies_can_name() {
+    assert_eq!(Operation::parse("admin"), Some(Operation::Admin));
+    assert!(Operation::ALL.contains(&Operation::Admin));
+}
+
+#[test]
+fn mysqldump_routines_statements() {
+    assert_eq!(ops(&one("SHOW FUNCTION STATUS WHERE Db = 'shop'", MY)), ["show"]);
+    assert_eq!(ops(&one("SHOW PROCEDURE STATUS WHERE Db = 'shop'", MY)), ["show"]);
+    assert!(has(&one("SHOW FUNCTION STATUS WHERE Db = LOAD_FILE('/etc/passwd')", MY), Operation::Export));
+    assert!(objects(&one("SHOW TABLES WHERE 1 IN (SELECT k FROM vault.keys)", MY)).contains(&"select:vault.keys".to_string()));
+}
