@@ -1,0 +1,190 @@
+//! A wire conversation as fuzz input, and the checks every conversation must pass.
+//!
+//! Input: one byte choosing the session's message limit, then events, each a control byte
+//! (bit 0: from the server; the other bits: the piece size the event is cut into, minus one), a
+//! little-endian `u16` length and that many bytes (fewer at the end of the input).
+//!
+//! A conversation is played three times: each event in one call, cut into the fuzzer's piece
+//! size, and one byte per call. Every call must keep the session's buffers within its bound,
+//! and the three plays must forward the same bytes each way, close at the same event and ask
+//! the judge the same questions: where TCP cuts a stream never changes a verdict.
+
+use access_guardrails::wire::{mysql, postgres, Inspect, Next, Session, Verdict};
+
+/// The session limits a script can choose from: tiny (oversize paths), small, and above the
+/// MySQL handshake limit.
+pub const LIMITS: [usize; 3] = [64, 1024, 100_000];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+#[derive(Clone, Debug)]
+pub struct Event<'a> {
+    pub from: Side,
+    /// Bytes per call when the event is cut into pieces (at least 1).
+    pub piece: usize,
+    pub bytes: &'a [u8],
+}
+
+#[derive(Clone, Debug)]
+pub struct Script<'a> {
+    pub limit: usize,
+    pub events: Vec<Event<'a>>,
+}
+
+impl<'a> Script<'a> {
+    pub fn parse(data: &'a [u8]) -> Script<'a> {
+        let Some((&choice, mut rest)) = data.split_first() else { return Script { limit: LIMITS[0], events: Vec::new() } };
+        let limit = LIMITS[usize::from(choice) % LIMITS.len()];
+        let mut events = Vec::new();
+        while let [control, low, high, tail @ ..] = rest {
+            let length = usize::from(u16::from_le_bytes([*low, *high])).min(tail.len());
+            let (bytes, after) = tail.split_at(length);
+            let from = if control & 1 == 0 { Side::Client } else { Side::Server };
+            events.push(Event { from, piece: usize::from(control >> 1) + 1, bytes });
+            rest = after;
+        }
+        Script { limit, events }
+    }
+}
+
+/// Writes a script in the input format: `limit_choice` indexes `LIMITS`; pieces above 128
+/// are cut to 128.
+pub fn encode(limit_choice: u8, events: &[(Side, usize, &[u8])]) -> Vec<u8> {
+    let mut out = vec![limit_choice];
+    for (from, piece, bytes) in events {
+        for chunk in bytes.chunks(usize::from(u16::MAX)) {
+            let size = u8::try_from(piece.clamp(&1, &128) - 1).unwrap_or(127);
+            out.push(size << 1 | u8::from(*from == Side::Server));
+            out.extend_from_slice(&u16::try_from(chunk.len()).unwrap_or(u16::MAX).to_le_bytes());
+            out.extend_from_slice(chunk);
+        }
+    }
+    out
+}
+
+/// A wire session under test.
+pub trait Wire: Session {
+    fn new(limit: usize) -> Self;
+    /// Bytes held back (client side, server side).
+    fn held(&self) -> (usize, usize);
+    /// The most each side may ever hold with this limit.
+    fn bound(limit: usize) -> (usize, usize);
+}
+
+/// The server's own limit on a PostgreSQL startup packet.
+const POSTGRES_MAX_STARTUP: usize = 10_000;
+/// A PostgreSQL typed message's kind byte and length field.
+const POSTGRES_HEADER: usize = 5;
+/// The largest MySQL greeting or handshake response held before it is complete.
+const MYSQL_MAX_HANDSHAKE: usize = 64 * 1024;
+/// A MySQL packet's length and sequence id.
+const MYSQL_HEADER: usize = 4;
+
+/// The client side holds at most a startup packet or a judged message with its header; the
+/// server side no more than a header.
+impl Wire for postgres::Session {
+    fn new(limit: usize) -> Self {
+        postgres::Session::new(limit)
+    }
+    fn held(&self) -> (usize, usize) {
+        postgres::Session::held(self)
+    }
+    fn bound(limit: usize) -> (usize, usize) {
+        (POSTGRES_MAX_STARTUP.max(limit + POSTGRES_HEADER), POSTGRES_HEADER - 1)
+    }
+}
+
+/// Either side holds at most a handshake packet or a judged command with its header.
+impl Wire for mysql::Session {
+    fn new(limit: usize) -> Self {
+        mysql::Session::new(limit)
+    }
+    fn held(&self) -> (usize, usize) {
+        mysql::Session::held(self)
+    }
+    fn bound(limit: usize) -> (usize, usize) {
+        let most = MYSQL_MAX_HANDSHAKE.max(limit) + MYSQL_HEADER;
+        (most, most)
+    }
+}
+
+/// The judge: denies SQL that mentions DROP (in any case) and what cannot be read.
+fn judge(inspect: Inspect<'_>) -> Verdict {
+    match inspect {
+        Inspect::Sql { text } if text.to_ascii_uppercase().contains("DROP") => Verdict::Deny { message: "no drops".into() },
+        Inspect::Sql { .. } | Inspect::Startup { .. } => Verdict::Allow,
+        Inspect::Unreadable { .. } | Inspect::Oversize { .. } => Verdict::Deny { message: "unreadable".into() },
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    Whole,
+    Pieces,
+    EveryByte,
+}
+
+/// What one event came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Came {
+    Forwarded { bytes: Vec<u8>, asked: Vec<String> },
+    Closed,
+}
+
+fn play<S: Wire>(script: &Script<'_>, cut: Cut) -> Vec<Came> {
+    let mut session = S::new(script.limit);
+    let (client_bound, server_bound) = S::bound(script.limit);
+    let mut results = Vec::new();
+    for event in &script.events {
+        let size = match cut {
+            Cut::Whole => event.bytes.len().max(1),
+            Cut::Pieces => event.piece,
+            Cut::EveryByte => 1,
+        };
+        let mut asked = Vec::new();
+        let mut forwarded = Vec::new();
+        let mut closed = false;
+        for piece in event.bytes.chunks(size) {
+            let next = match event.from {
+                Side::Client => session.client_data(piece, &mut |inspect| {
+                    asked.push(format!("{inspect:?}"));
+                    judge(inspect)
+                }),
+                Side::Server => session.server_data(piece),
+            };
+            let (client, server) = session.held();
+            assert!(client <= client_bound, "{cut:?}: the client side holds {client} bytes, bound {client_bound}");
+            assert!(server <= server_bound, "{cut:?}: the server side holds {server} bytes, bound {server_bound}");
+            match next {
+                Next::Forward(bytes) => forwarded.extend(bytes),
+                Next::Close(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            results.push(Came::Closed);
+            break;
+        }
+        results.push(Came::Forwarded { bytes: forwarded, asked });
+    }
+    results
+}
+
+/// Plays `data` as a script three ways and checks the invariants.
+pub fn check<S: Wire>(data: &[u8]) {
+    let script = Script::parse(data);
+    let whole = play::<S>(&script, Cut::Whole);
+    for cut in [Cut::Pieces, Cut::EveryByte] {
+        let other = play::<S>(&script, cut);
+        assert_eq!(whole.len(), other.len(), "{cut:?}: closed at another event than in one call each");
+        for (index, (a, b)) in whole.iter().zip(&other).enumerate() {
+            assert_eq!(a, b, "{cut:?}: event {index} came to something else than in one call");
+        }
+    }
+}
