@@ -10,6 +10,7 @@ use std::path::Path;
 
 use guardrails_fuzz::request;
 use guardrails_fuzz::script::{encode, Side};
+use serde_json::{json, Value};
 
 /// Statements no corpus line has: multi-byte identifiers and text in every position.
 const EXTRA_SQL: [&str; 8] = [
@@ -51,36 +52,41 @@ fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// Requests for each policy (`request::policies` order) and each way it carries an action.
+/// The policies of `request::policies`, by index.
+const AGENTS_READONLY: u8 = 0;
+const COLUMN_UPDATES: u8 = 1;
+const CUSTOMER_API: u8 = 2;
+const MCP_AGENTS: u8 = 3;
+const REST_API: u8 = 6;
+const WAREHOUSE: u8 = 7;
+const SOURCES: u8 = 8;
+
+const AGENT: [(&str, &str); 2] = [("x-agent-id", "agent:bot"), ("content-type", "application/json")];
+
+/// A JSON request by an agent.
+fn post(policy: u8, head: &str, body: &Value) -> Vec<u8> {
+    request::encode(policy, head, &AGENT, Some(body.to_string().as_bytes()))
+}
+
+/// Requests for each policy and each way it carries an action.
 fn requests(sql: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    const AGENTS_READONLY: u8 = 0;
-    const COLUMN_UPDATES: u8 = 1;
-    const CUSTOMER_API: u8 = 2;
-    const MCP_AGENTS: u8 = 3;
-    const REST_API: u8 = 6;
-    const WAREHOUSE: u8 = 7;
-    const SOURCES: u8 = 8;
-    let agent = [("x-agent-id", "agent:bot"), ("content-type", "application/json")];
-    let json = |value: serde_json::Value| value.to_string().into_bytes();
     let mut seeds = vec![
-        request::encode(AGENTS_READONLY, "POST /v1/query db.prod.internal", &agent, Some(&json(serde_json::json!({"query": "SELECT 1"})))),
-        request::encode(COLUMN_UPDATES, "POST /sql h", &agent, Some(&json(serde_json::json!({"sql": "UPDATE t SET status = 1 WHERE id = 2"})))),
-        request::encode(CUSTOMER_API, "DELETE /api/customers/7 h", &agent, None),
-        request::encode(REST_API, "DELETE /api/projects/42 h", &[("x-agent-id", "agent:bot"), ("x-http-method-override", "DELETE")], None),
-        request::encode(REST_API, "GET /api/debug/x h", &[("x-ticket", "T-1")], None),
+        post(AGENTS_READONLY, "POST /v1/query db.prod.internal", &json!({"query": "SELECT 1"})),
+        post(COLUMN_UPDATES, "POST /sql h", &json!({"sql": "UPDATE t SET status = 1 WHERE id = 2"})),
+        request::encode(CUSTOMER_API, "DELETE /api/customers/7 h", &AGENT, None),
         request::encode(
             REST_API,
-            "POST /api/deploys h",
-            &agent,
-            Some(&json(serde_json::json!({"targets": [{"environment": "prod-eu"}, {"environment": "dev"}]}))),
+            "POST /api/projects/42 h",
+            &[("x-agent-id", "agent:bot"), ("x-http-method-override", "DELETE")],
+            None,
         ),
-        request::encode(
+        request::encode(REST_API, "GET /api/debug/x h", &[("x-ticket", "T-1")], None),
+        post(REST_API, "POST /api/deploys h", &json!({"targets": [{"environment": "prod-eu"}, {"environment": "dev"}]})),
+        post(
             WAREHOUSE,
             "POST /api/v2/statements h",
-            &agent,
-            Some(&json(serde_json::json!({"statement": "SELECT * FROM orders; DROP TABLE x", "sqlText": "SELECT 2"}))),
+            &json!({"statement": "SELECT * FROM orders; DROP TABLE x", "sqlText": "SELECT 2"}),
         ),
-        // A gzip body (an empty deflate stream and a stored block of `{"statement":"DROP TABLE t"}`).
         request::encode(
             WAREHOUSE,
             "POST /api/v2/statements h",
@@ -88,15 +94,24 @@ fn requests(sql: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
             Some(&gzip_stored(br#"{"statement":"DROP TABLE t"}"#)),
         ),
     ];
+    seeds.extend(mcp_and_graphql());
+    seeds.extend(sources());
+    // Corpus statements through the body route, sampled to keep the corpus small.
+    seeds.extend(sql.iter().step_by(8).map(|text| request::encode(SOURCES, "POST /body h", &AGENT, Some(text.as_bytes()))));
+    seeds.into_iter()
+}
+
+fn mcp_and_graphql() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
     for body in [
-        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "run_sql", "arguments": {"query": "DELETE FROM t"}}}),
-        serde_json::json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "method": "notifications/initialized"}]),
-        serde_json::json!({"jsonrpc": "2.0", "id": "a", "method": "resources/read", "params": {"uri": "secret://db/password"}}),
-        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": "shell"}}),
-        serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "delete_project", "arguments": {"force": true}}}),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "run_sql", "arguments": {"query": "DELETE FROM t"}}}),
+        json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "method": "notifications/initialized"}]),
+        json!({"jsonrpc": "2.0", "id": "a", "method": "resources/read", "params": {"uri": "secret://db/password"}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": "shell"}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "delete_project", "arguments": {"force": true}}}),
     ] {
-        seeds.push(request::encode(MCP_AGENTS, "POST /mcp h", &agent, Some(&json(body.clone()))));
-        seeds.push(request::encode(SOURCES, "POST /mcp h", &agent, Some(&json(body))));
+        seeds.push(post(MCP_AGENTS, "POST /mcp h", &body));
+        seeds.push(post(SOURCES, "POST /mcp h", &body));
     }
     for document in [
         "mutation { deleteProject(id: 1) { id } }",
@@ -104,12 +119,17 @@ fn requests(sql: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
         "{ a: __typename b: dropAll }",
         "subscription { events { id } }",
     ] {
-        let body = json(serde_json::json!({"query": document, "variables": {"id": 1}}));
-        seeds.push(request::encode(REST_API, "POST /graphql h", &agent, Some(&body)));
-        seeds.push(request::encode(SOURCES, "POST /graphql h", &agent, Some(&body)));
-        seeds.push(request::encode(SOURCES, &format!("GET /graphql?query={} h", document.replace(' ', "%20")), &agent, None));
+        let body = json!({"query": document, "variables": {"id": 1}});
+        seeds.push(post(REST_API, "POST /graphql h", &body));
+        seeds.push(post(SOURCES, "POST /graphql h", &body));
+        seeds.push(request::encode(SOURCES, &format!("GET /graphql?query={} h", document.replace(' ', "%20")), &AGENT, None));
     }
-    let sources = [
+    seeds
+}
+
+/// The fuzz policy's routes: every preset and every source.
+fn sources() -> Vec<Vec<u8>> {
+    let bodies = [
         ("/snowflake", r#"{"statement":"SELECT 1","sqlText":"DROP TABLE t"}"#),
         ("/databricks", r#"{"statement":"DELETE FROM t"}"#),
         ("/trino", "SELECT * FROM t"),
@@ -123,19 +143,14 @@ fn requests(sql: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
         ("/json", r#"{"q":"UPDATE t SET a = 1"}"#),
         ("/form", "sql=DROP+TABLE+t&x=%41"),
     ];
-    for (path, body) in sources {
-        seeds.push(request::encode(SOURCES, &format!("POST {path} h"), &agent, Some(body.as_bytes())));
-    }
-    seeds.push(request::encode(SOURCES, "GET /query?sql=DROP%20TABLE%20t h", &agent, None));
-    seeds.push(request::encode(
-        SOURCES,
-        "POST /trino h",
-        &[("x-trino-prepared-statement", "a=DELETE%20FROM%20t,b=SELECT%201")],
-        Some(b"EXECUTE a"),
-    ));
-    // Every corpus statement through the body route, sampled to keep the corpus small.
-    seeds.extend(sql.iter().step_by(8).map(|text| request::encode(SOURCES, "POST /body h", &agent, Some(text.as_bytes()))));
-    seeds.into_iter()
+    let mut seeds: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(|(path, body)| request::encode(SOURCES, &format!("POST {path} h"), &AGENT, Some(body.as_bytes())))
+        .collect();
+    seeds.push(request::encode(SOURCES, "GET /query?sql=DROP%20TABLE%20t h", &AGENT, None));
+    let prepared = [("x-trino-prepared-statement", "a=DELETE%20FROM%20t,b=SELECT%201")];
+    seeds.push(request::encode(SOURCES, "POST /trino h", &prepared, Some(b"EXECUTE a")));
+    seeds
 }
 
 /// A gzip member holding `data` in one stored deflate block.
@@ -151,7 +166,9 @@ fn gzip_stored(data: &[u8]) -> Vec<u8> {
 }
 
 fn crc32(data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |crc, &b| (0..8).fold(crc ^ u32::from(b), |c, _| if c & 1 == 1 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 }))
+    !data
+        .iter()
+        .fold(!0u32, |crc, &b| (0..8).fold(crc ^ u32::from(b), |c, _| if c & 1 == 1 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 }))
 }
 
 /// Conversations in protocol 3, as `wire::postgres`'s tests build them.
@@ -186,14 +203,18 @@ mod postgres {
     }
 
     fn welcome() -> Vec<u8> {
-        [message(b'R', &[0, 0, 0, 0]), message(b'S', b"server_version\x0015\0"), message(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]), ready()]
-            .concat()
+        [
+            message(b'R', &[0, 0, 0, 0]),
+            message(b'S', b"server_version\x0015\0"),
+            message(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]),
+            ready(),
+        ]
+        .concat()
     }
 
-    pub fn seeds(sql: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
-        let hello = startup(&[("user", "agent"), ("database", "shop"), ("application_name", "bot")]);
-        let answer = [message(b'I', b""), ready(), message(b'C', b"SELECT 1\0"), ready()].concat();
-        let extended = [
+    /// A Sync segment with a Parse the judge denies, and the server's answer to it rewritten.
+    fn extended() -> (Vec<u8>, Vec<u8>) {
+        let client = [
             parse("", "SELECT 1"),
             message(b'B', b"\0\0\0\0\0\0\0\0"),
             message(b'E', b"\0\0\0\0\0"),
@@ -204,7 +225,7 @@ mod postgres {
             query("SELECT 3"),
         ]
         .concat();
-        let extended_answer = [
+        let answer = [
             message(b'1', b""),
             message(b'2', b""),
             message(b'D', b"\0\x01\0\0\0\x011"),
@@ -215,12 +236,26 @@ mod postgres {
             ready(),
         ]
         .concat();
+        (client, answer)
+    }
+
+    pub fn seeds(sql: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let hello = startup(&[("user", "agent"), ("database", "shop"), ("application_name", "bot")]);
+        let answer = [message(b'I', b""), ready(), message(b'C', b"SELECT 1\0"), ready()].concat();
+        let (extended, extended_answer) = extended();
         let ssl = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
         let cancel = [0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 0, 0, 0, 2];
         let copy = [query("COPY t FROM STDIN"), message(b'd', b"1\t2\n"), message(b'c', b"")].concat();
         let call = message(b'F', &[0, 0, 0, 42, 0, 0, 0, 0, 0, 0]);
         let mut seeds = vec![
-            encode(1, &[(Side::Client, 7, &hello), (Side::Server, 128, &welcome()), (Side::Client, 128, &query("SELECT 1; DROP TABLE t"))]),
+            encode(
+                1,
+                &[
+                    (Side::Client, 7, &hello),
+                    (Side::Server, 128, &welcome()),
+                    (Side::Client, 128, &query("SELECT 1; DROP TABLE t")),
+                ],
+            ),
             encode(
                 1,
                 &[
@@ -239,10 +274,16 @@ mod postgres {
                     (Side::Server, 4, &extended_answer),
                 ],
             ),
-            encode(1, &[(Side::Client, 8, &ssl), (Side::Server, 1, b"N"), (Side::Client, 128, &hello), (Side::Server, 128, &welcome())]),
+            encode(
+                1,
+                &[(Side::Client, 8, &ssl), (Side::Server, 1, b"N"), (Side::Client, 128, &hello), (Side::Server, 128, &welcome())],
+            ),
             encode(1, &[(Side::Client, 8, &ssl), (Side::Server, 1, b"S")]),
             encode(1, &[(Side::Client, 16, &cancel)]),
-            encode(0, &[(Side::Client, 128, &hello), (Side::Server, 128, &welcome()), (Side::Client, 50, &query(&"x".repeat(500)))]),
+            encode(
+                0,
+                &[(Side::Client, 128, &hello), (Side::Server, 128, &welcome()), (Side::Client, 50, &query(&"x".repeat(500)))],
+            ),
             encode(0, &[(Side::Client, 128, &hello), (Side::Client, 1, &call), (Side::Client, 128, &query("SELECT '\u{fffd}'"))]),
             encode(1, &[(Side::Client, 128, &hello), (Side::Server, 128, &welcome()), (Side::Client, 9, &copy)]),
             // Lengths the arithmetic must not wrap on.
@@ -252,7 +293,10 @@ mod postgres {
         ];
         seeds.extend(sql.iter().step_by(6).map(move |text| {
             let client = [query(text), parse("s", text), message(b'S', b"")].concat();
-            encode(2, &[(Side::Client, 128, &startup(&[("user", "u")])), (Side::Server, 128, &welcome()), (Side::Client, 13, &client)])
+            encode(
+                2,
+                &[(Side::Client, 128, &startup(&[("user", "u")])), (Side::Server, 128, &welcome()), (Side::Client, 13, &client)],
+            )
         }));
         seeds.into_iter()
     }
@@ -307,9 +351,14 @@ mod mysql {
 
     pub fn seeds(sql: &[String]) -> impl Iterator<Item = Vec<u8>> + '_ {
         let ok = packet(2, &[0, 0, 0, 2, 0, 0, 0]);
-        let connect = [(Side::Server, 128, greeting(CAPS | CLIENT_SSL)), (Side::Client, 128, handshake(CAPS)), (Side::Server, 128, ok)];
-        let result = [packet(1, &[1]), packet(2, b"\x03def\0\0\0\x011\0\x0c?\0\x01\0\0\0\x08\x81\0\0\0\0"), packet(3, &[0xfe, 0, 0, 2, 0])]
-            .concat();
+        let connect =
+            [(Side::Server, 128, greeting(CAPS | CLIENT_SSL)), (Side::Client, 128, handshake(CAPS)), (Side::Server, 128, ok)];
+        let result = [
+            packet(1, &[1]),
+            packet(2, b"\x03def\0\0\0\x011\0\x0c?\0\x01\0\0\0\x08\x81\0\0\0\0"),
+            packet(3, &[0xfe, 0, 0, 2, 0]),
+        ]
+        .concat();
         let with = move |more: &[(Side, usize, &[u8])]| {
             let mut events: Vec<(Side, usize, &[u8])> = connect.iter().map(|(s, p, b)| (*s, *p, b.as_slice())).collect();
             events.extend_from_slice(more);
@@ -322,10 +371,29 @@ mod mysql {
             with(&[(Side::Client, 9, &[command(3, "SELECT 1"), command(0x16, "DROP TABLE t"), command(2, "other")].concat())]),
             with(&[(Side::Client, 128, &command(0x12, "\0\0\0\0")), (Side::Server, 128, &ping_ok)]),
             with(&[(Side::Client, 128, &packet(0, b"")), (Side::Client, 128, &command(1, ""))]),
-            encode(0, &[(Side::Server, 128, &greeting(CAPS)), (Side::Client, 128, &handshake(CAPS)), (Side::Client, 128, &command(3, &"x".repeat(300)))]),
-            encode(1, &[(Side::Server, 128, &greeting(CAPS)), (Side::Client, 128, &packet(1, &[(CAPS | CLIENT_SSL).to_le_bytes().to_vec(), vec![0; 28]].concat()))]),
+            encode(
+                0,
+                &[
+                    (Side::Server, 128, &greeting(CAPS)),
+                    (Side::Client, 128, &handshake(CAPS)),
+                    (Side::Client, 128, &command(3, &"x".repeat(300))),
+                ],
+            ),
+            encode(
+                1,
+                &[
+                    (Side::Server, 128, &greeting(CAPS)),
+                    (Side::Client, 128, &packet(1, &[(CAPS | CLIENT_SSL).to_le_bytes().to_vec(), vec![0; 28]].concat())),
+                ],
+            ),
             // A handshake and a query in one write; a 16 MiB - 1 length claimed.
-            encode(1, &[(Side::Server, 128, &greeting(CAPS)), (Side::Client, 128, &[handshake(CAPS), command(3, "DROP TABLE t")].concat())]),
+            encode(
+                1,
+                &[
+                    (Side::Server, 128, &greeting(CAPS)),
+                    (Side::Client, 128, &[handshake(CAPS), command(3, "DROP TABLE t")].concat()),
+                ],
+            ),
             with(&[(Side::Client, 128, &[0xff, 0xff, 0xff, 0, 3, b'x'])]),
         ];
         seeds.extend(sql.iter().step_by(6).map(move |text| {
