@@ -188,3 +188,75 @@ pub fn check<S: Wire>(data: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Forwards each call's first byte only: its output depends on where the stream is cut.
+    struct FirstBytes;
+
+    impl Session for FirstBytes {
+        fn client_data(&mut self, data: &[u8], _: &mut access_guardrails::wire::Judge<'_>) -> Next {
+            Next::Forward(data.iter().take(1).copied().collect())
+        }
+        fn server_data(&mut self, _: &[u8]) -> Next {
+            Next::Forward(Vec::new())
+        }
+    }
+
+    impl Wire for FirstBytes {
+        fn new(_: usize) -> Self {
+            FirstBytes
+        }
+        fn held(&self) -> (usize, usize) {
+            (0, 0)
+        }
+        fn bound(_: usize) -> (usize, usize) {
+            (0, 0)
+        }
+    }
+
+    #[test]
+    fn a_script_reads_back_what_encode_wrote() {
+        let data = encode(2, &[(Side::Client, 3, b"abc"), (Side::Server, 200, b"Z")]);
+        let script = Script::parse(&data);
+        assert_eq!(script.limit, LIMITS[2]);
+        assert_eq!((script.events[0].from, script.events[0].piece, script.events[0].bytes), (Side::Client, 3, &b"abc"[..]));
+        assert_eq!((script.events[1].from, script.events[1].piece), (Side::Server, 128));
+    }
+
+    #[test]
+    #[should_panic(expected = "came to something else")]
+    fn output_that_depends_on_the_cut_is_caught() {
+        check::<FirstBytes>(&encode(0, &[(Side::Client, 1, b"SELECT 1")]));
+    }
+
+    #[test]
+    #[should_panic(expected = "the client side holds 3 bytes, bound 0")]
+    fn a_session_over_its_bound_is_caught() {
+        // Three bytes of a startup packet's length: held until the fourth.
+        let data = encode(1, &[(Side::Client, 1, &[0, 0, 0])]);
+        struct Tight(postgres::Session);
+        impl Session for Tight {
+            fn client_data(&mut self, data: &[u8], judge: &mut access_guardrails::wire::Judge<'_>) -> Next {
+                self.0.client_data(data, judge)
+            }
+            fn server_data(&mut self, data: &[u8]) -> Next {
+                self.0.server_data(data)
+            }
+        }
+        impl Wire for Tight {
+            fn new(limit: usize) -> Self {
+                Tight(postgres::Session::new(limit))
+            }
+            fn held(&self) -> (usize, usize) {
+                self.0.held()
+            }
+            fn bound(_: usize) -> (usize, usize) {
+                (0, 0)
+            }
+        }
+        check::<Tight>(&data);
+    }
+}
