@@ -78,6 +78,8 @@ FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_SECONDS ?= 3600
 fuzz-build:
+	@command -v c++ >/dev/null || { echo "installing: g++ (libFuzzer is C++)"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq g++ >/dev/null; }
 	RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build -q -p guardrails-fuzz --target $(FUZZ_HOST) --target-dir target/fuzz \
 	  $(addprefix --bin ,$(FUZZ_TARGETS))
 
