@@ -7,7 +7,9 @@
 //! A conversation is played three times: each event in one call, cut into the fuzzer's piece
 //! size, and one byte per call. Every call must keep the session's buffers within its bound,
 //! and the three plays must forward the same bytes each way, close at the same event and ask
-//! the judge the same questions: where TCP cuts a stream never changes a verdict.
+//! the judge the same questions: where TCP cuts a stream never changes a verdict. Where the
+//! protocol is simple enough to read back (Postgres), the client bytes forwarded must hold no
+//! SQL the judge denied, as the server reads them.
 
 use access_guardrails::wire::{mysql, postgres, Inspect, Next, Session, Verdict};
 
@@ -73,6 +75,8 @@ pub trait Wire: Session {
     fn held(&self) -> (usize, usize);
     /// The most each side may ever hold with this limit.
     fn bound(limit: usize) -> (usize, usize);
+    /// SQL the server would run from these forwarded client bytes that the judge denies.
+    fn unjudged(forwarded: &[u8]) -> Option<String>;
 }
 
 /// The server's own limit on a PostgreSQL startup packet.
@@ -96,6 +100,44 @@ impl Wire for postgres::Session {
     fn bound(limit: usize) -> (usize, usize) {
         (POSTGRES_MAX_STARTUP.max(limit + POSTGRES_HEADER), POSTGRES_HEADER - 1)
     }
+    fn unjudged(forwarded: &[u8]) -> Option<String> {
+        postgres_unjudged(forwarded)
+    }
+}
+
+/// Reads the forwarded stream as the server does: startup packets (an encryption request is
+/// followed by another), then typed messages; a `Query`'s or `Parse`'s text ends at its first
+/// NUL. A `FunctionCall` is never allowed by the judge. Stops where the stream is not the
+/// protocol (the server would close) or at a cancel request.
+fn postgres_unjudged(mut rest: &[u8]) -> Option<String> {
+    const ENCRYPTION_REQUESTS: [u32; 2] = [80_877_103, 80_877_104];
+    loop {
+        let (Some(length), Some(code)) = (be_u32(rest, 0), be_u32(rest, 4)) else { return None };
+        rest = rest.get(usize::try_from(length).ok()?.max(8)..)?;
+        if !ENCRYPTION_REQUESTS.contains(&code) {
+            break;
+        }
+    }
+    while let (Some(&kind), Some(length)) = (rest.first(), be_u32(rest, 1)) {
+        let end = usize::try_from(length).ok()?.checked_add(1)?;
+        let body = rest.get(5..end)?;
+        let text = match kind {
+            b'Q' => body,
+            b'P' => body.get(body.iter().position(|&b| b == 0)? + 1..)?,
+            b'F' => return Some("a FunctionCall".into()),
+            _ => &[],
+        };
+        let text = &text[..text.iter().position(|&b| b == 0).unwrap_or(text.len())];
+        if text.to_ascii_uppercase().windows(4).any(|w| w == b"DROP") {
+            return Some(String::from_utf8_lossy(text).into_owned());
+        }
+        rest = &rest[end..];
+    }
+    None
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 /// Either side holds at most a handshake packet or a judged command with its header.
@@ -109,6 +151,9 @@ impl Wire for mysql::Session {
     fn bound(limit: usize) -> (usize, usize) {
         let most = MYSQL_MAX_HANDSHAKE.max(limit) + MYSQL_HEADER;
         (most, most)
+    }
+    fn unjudged(_: &[u8]) -> Option<String> {
+        None
     }
 }
 
@@ -180,6 +225,20 @@ fn play<S: Wire>(script: &Script<'_>, cut: Cut) -> Vec<Came> {
 pub fn check<S: Wire>(data: &[u8]) {
     let script = Script::parse(data);
     let whole = play::<S>(&script, Cut::Whole);
+    let to_server: Vec<u8> = script
+        .events
+        .iter()
+        .zip(&whole)
+        .filter(|(event, _)| event.from == Side::Client)
+        .flat_map(|(_, came)| match came {
+            Came::Forwarded { bytes, .. } => bytes.as_slice(),
+            Came::Closed => &[],
+        })
+        .copied()
+        .collect();
+    if let Some(sql) = S::unjudged(&to_server) {
+        panic!("the server gets SQL the judge denies: {sql:?}");
+    }
     for cut in [Cut::Pieces, Cut::EveryByte] {
         let other = play::<S>(&script, cut);
         assert_eq!(whole.len(), other.len(), "{cut:?}: closed at another event than in one call each");
@@ -215,6 +274,9 @@ mod tests {
         fn bound(_: usize) -> (usize, usize) {
             (0, 0)
         }
+        fn unjudged(_: &[u8]) -> Option<String> {
+            None
+        }
     }
 
     #[test]
@@ -224,6 +286,20 @@ mod tests {
         assert_eq!(script.limit, LIMITS[2]);
         assert_eq!((script.events[0].from, script.events[0].piece, script.events[0].bytes), (Side::Client, 3, &b"abc"[..]));
         assert_eq!((script.events[1].from, script.events[1].piece), (Side::Server, 128));
+    }
+
+    #[test]
+    fn the_server_s_reading_of_a_forwarded_stream() {
+        let message =
+            |kind: u8, body: &[u8]| [vec![kind], (body.len() as u32 + 4).to_be_bytes().to_vec(), body.to_vec()].concat();
+        let startup = [0, 0, 0, 9, 0, 3, 0, 0, 0].to_vec();
+        let ssl = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f].to_vec();
+        let allowed =
+            [ssl.clone(), startup.clone(), message(b'P', b"drop\0SELECT 1\0\0\0"), message(b'Q', b"SELECT 1\0DROP")].concat();
+        assert_eq!(postgres_unjudged(&allowed), None);
+        let denied = [ssl, startup.clone(), message(b'd', b"DROP"), message(b'Q', b"select 1; drop table t\0")].concat();
+        assert_eq!(postgres_unjudged(&denied).as_deref(), Some("select 1; drop table t"));
+        assert!(postgres_unjudged(&[startup, message(b'F', b"")].concat()).is_some());
     }
 
     #[test]
@@ -255,6 +331,9 @@ mod tests {
             }
             fn bound(_: usize) -> (usize, usize) {
                 (0, 0)
+            }
+            fn unjudged(_: &[u8]) -> Option<String> {
+                None
             }
         }
         check::<Tight>(&data);
