@@ -12,7 +12,7 @@ VENV := .venv
 export GUARDRAILS_WASM := $(CURDIR)/$(WASM)
 export GUARDRAILS_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: demo test lint-report test-engine test-host test-examples e2e guardrails wasm setup venv deps bench bench-engine bench-host bench-envoy lint clean
+.PHONY: demo test lint-report test-engine fuzz-smoke fuzz fuzz-build test-host test-examples e2e guardrails wasm setup venv deps bench bench-engine bench-host bench-envoy lint clean
 
 # A real Envoy with the filter in front of a real database, ClickHouse as the audit store: a
 # scripted session, its decisions, the audit trail and its verification. ARGS=--keep leaves
@@ -25,6 +25,7 @@ test: setup
 	@rm -rf $(REPORTS); mkdir -p $(REPORTS); status=0; \
 	$(MAKE) --no-print-directory lint-report || status=1; \
 	$(MAKE) --no-print-directory test-engine || status=1; \
+	$(MAKE) --no-print-directory fuzz-smoke || status=1; \
 	$(MAKE) --no-print-directory test-host || status=1; \
 	$(MAKE) --no-print-directory test-examples || status=1; \
 	$(MAKE) --no-print-directory e2e || status=1; \
@@ -64,6 +65,34 @@ wasm: setup
 test-engine:
 	@mkdir -p $(REPORTS)
 	$(CARGO) test -p access-guardrails 2>&1 | tee $(REPORTS)/engine.txt; exit $${PIPESTATUS[0]}
+
+# Coverage-guided fuzzing of what clients send (fuzz/): libFuzzer on stable Rust, the code
+# instrumented by LLVM's sancov pass (no sanitizer, so no nightly), overflow checks on. Built
+# apart in target/fuzz, for the host only (build scripts and proc macros stay uninstrumented).
+FUZZ_TARGETS := postgres_wire mysql_wire http_request sql_analyze
+FUZZ_HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+FUZZ_BIN := target/fuzz/$(FUZZ_HOST)/debug
+FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+  -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebuginfo=line-tables-only
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_SECONDS ?= 3600
+fuzz-build:
+	@command -v c++ >/dev/null || { echo "installing: g++ (libFuzzer is C++)"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq g++ >/dev/null; }
+	RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build -q -p guardrails-fuzz --target $(FUZZ_HOST) --target-dir target/fuzz \
+	  $(addprefix --bin ,$(FUZZ_TARGETS))
+
+# A bounded run in make test: each target for FUZZ_SMOKE_SECONDS; a crash fails its check.
+fuzz-smoke:
+	@mkdir -p $(REPORTS)
+	@( $(MAKE) --no-print-directory fuzz-build && fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_BIN) $(FUZZ_TARGETS) ) 2>&1 \
+	  | tee $(REPORTS)/fuzz.txt; status=$${PIPESTATUS[0]}; \
+	  grep -q '^[0-9]* passed, [0-9]* failed$$' $(REPORTS)/fuzz.txt || echo "0 passed, 1 failed" >> $(REPORTS)/fuzz.txt; exit $$status
+
+# Long runs: FUZZ_SECONDS per target (FUZZ_TARGETS=... for some), one after the other.
+fuzz: fuzz-build
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN) $(FUZZ_TARGETS)
 
 # The compiled filter through the wasmtime host, and the host itself; the tests that need the
 # venv (the OTLP payload against the official protobuf definitions) are run too.

@@ -66,7 +66,6 @@ impl Reader {
     }
 
     /// The bytes held: an incomplete message.
-    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.pending.len()
     }

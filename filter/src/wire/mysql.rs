@@ -131,6 +131,12 @@ impl Session {
         Session { client: Reader::default(), server: Reader::default(), state }
     }
 
+    /// Bytes held back until a message is complete (client side, server side): bounded by the
+    /// session's limits whatever arrives.
+    pub fn held(&self) -> (usize, usize) {
+        (self.client.held(), self.server.held())
+    }
+
     /// The connection's facts as startup parameters: `user`, `database`, and each connection
     /// attribute (`_client_name`, `program_name`, ...), once the client has sent them.
     pub fn startup(&self) -> Option<Vec<(String, String)>> {
