@@ -160,8 +160,8 @@ impl Wire for mysql::Session {
 /// The judge: denies SQL that mentions DROP (in any case) and what cannot be read.
 fn judge(inspect: Inspect<'_>) -> Verdict {
     match inspect {
-        Inspect::Sql { text } if text.to_ascii_uppercase().contains("DROP") => Verdict::Deny { message: "no drops".into() },
-        Inspect::Sql { .. } | Inspect::Startup { .. } => Verdict::Allow,
+        Inspect::Sql { text, .. } if text.to_ascii_uppercase().contains("DROP") => Verdict::Deny { message: "no drops".into() },
+        Inspect::Sql { .. } | Inspect::Startup { .. } => Verdict::ALLOW,
         Inspect::Unreadable { .. } | Inspect::Oversize { .. } => Verdict::Deny { message: "unreadable".into() },
     }
 }
