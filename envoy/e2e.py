@@ -362,6 +362,7 @@ def wire(results, clickhouse):
     results.check("pgbench -M extended: a prepared DROP gets the error", run.returncode != 0 and "no-drops" in run.stderr, run.stderr[-300:])
     code, out = pg.psql("SELECT count(*) > 0 FROM pgbench_history;", database="shop")
     results.check("pgbench: pgbench_history still exists", out.strip() == "t", out)
+    __import__("e2e_postgres").postgres_session(results, pg)
     envoy.stop()
 
     maria = Mariadb().start()
