@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstraps  # noqa: E402
+import e2e_postgres  # noqa: E402
 import e2e_tools  # noqa: E402
 from loopback import ENVOY_PORT, GUARDRAILS, MARIADB_ENVOY, POSTGRES_ENVOY, POSTGRES_PORT, RUN  # noqa: E402
 from processes import ClickHouse, Envoy, Mariadb, Postgres, policy_json, send  # noqa: E402
@@ -363,6 +364,7 @@ def wire(results, clickhouse):
     results.check("pgbench -M extended: a prepared DROP gets the error", run.returncode != 0 and "no-drops" in run.stderr, run.stderr[-300:])
     code, out = pg.psql("SELECT count(*) > 0 FROM pgbench_history;", database="shop")
     results.check("pgbench: pgbench_history still exists", out.strip() == "t", out)
+    e2e_postgres.postgres_session(results, pg)
     envoy.stop()
 
     maria = Mariadb().start()

@@ -83,6 +83,8 @@ pub trait Wire: Session {
 const POSTGRES_MAX_STARTUP: usize = 10_000;
 /// A PostgreSQL typed message's kind byte and length field.
 const POSTGRES_HEADER: usize = 5;
+/// The largest server message the session reads whole (an ErrorResponse it may replace).
+const POSTGRES_MAX_HELD: usize = 64 * 1024;
 /// The largest MySQL greeting or handshake response held before it is complete.
 const MYSQL_MAX_HANDSHAKE: usize = 64 * 1024;
 /// A MySQL packet's length and sequence id.
@@ -98,7 +100,7 @@ impl Wire for postgres::Session {
         postgres::Session::held(self)
     }
     fn bound(limit: usize) -> (usize, usize) {
-        (POSTGRES_MAX_STARTUP.max(limit + POSTGRES_HEADER), POSTGRES_HEADER - 1)
+        (POSTGRES_MAX_STARTUP.max(limit + POSTGRES_HEADER), POSTGRES_MAX_HELD + POSTGRES_HEADER)
     }
     fn unjudged(forwarded: &[u8]) -> Option<String> {
         postgres_unjudged(forwarded)

@@ -13,7 +13,9 @@
 //! assert_eq!(change, Some(SessionChange::SearchPath(Some(vec!["secret".into(), "public".into()]))));
 //! ```
 
-use sqlparser::ast::{ContextModifier, Expr, ObjectName, Set, Statement as Ast, Use, Value};
+use sqlparser::ast::{
+    ContextModifier, DiscardObject, Expr, ObjectName, Reset, ResetStatement, Set, Statement as Ast, Use, Value,
+};
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::dialect::{Dialect, Lexing};
@@ -71,9 +73,12 @@ impl SearchPath {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SessionChange {
     /// `SET search_path` (or `set_config('search_path', ...)`): the schemas as written
-    /// (`$user` kept), or `None` when the value is not a literal list (`DEFAULT`, an expression,
-    /// `SET LOCAL`, which ends with the transaction).
+    /// (`$user` kept), or `None` when the value is not a literal list (an expression, `SET LOCAL`,
+    /// which ends with the transaction).
     SearchPath(Option<Vec<String>>),
+    /// `RESET search_path`, `RESET ALL`, `DISCARD ALL`, `SET search_path TO DEFAULT`: the path
+    /// the session started with (its startup's, else the server's default).
+    ResetSearchPath,
     /// `USE db`: the session's current database (MySQL's schema).
     Database(String),
     /// `SET name = value` of a setting that changes lexing (`sql_mode`,
@@ -93,10 +98,13 @@ pub(crate) fn change_of(statement: &Ast, tokens: &[TokenWithSpan], dialect: Dial
             Some(SessionChange::Database(last_part(name, dialect)?))
         }
         Ast::Set(set) => set_change(set, dialect),
-        // `RESET ALL`, `RESET search_path`, `DISCARD ALL`: back to a default the filter may not know.
-        Ast::Reset(_) | Ast::Discard { .. } => {
-            let text = statement.to_string().to_ascii_lowercase();
-            (text.ends_with(" all") || text.contains("search_path")).then_some(SessionChange::SearchPath(None))
+        Ast::Reset(ResetStatement { reset: Reset::ALL }) | Ast::Discard { object_type: DiscardObject::ALL } => {
+            Some(SessionChange::ResetSearchPath)
+        }
+        Ast::Reset(ResetStatement { reset: Reset::ConfigurationParameter(name) })
+            if name.to_string().eq_ignore_ascii_case("search_path") =>
+        {
+            Some(SessionChange::ResetSearchPath)
         }
         _ => set_config_call(tokens),
     }
@@ -129,6 +137,9 @@ fn assignment(scope: Option<ContextModifier>, variable: &ObjectName, values: &[E
     }
     if name == "search_path" {
         let local = scope == Some(ContextModifier::Local);
+        if !local && is_default(values) {
+            return Some(SessionChange::ResetSearchPath);
+        }
         return Some(SessionChange::SearchPath(if local { None } else { search_path(values, dialect) }));
     }
     if !LEXING_SETTINGS.contains(&name.as_str()) {
@@ -139,6 +150,11 @@ fn assignment(scope: Option<ContextModifier>, variable: &ObjectName, values: &[E
         _ => None,
     };
     Some(SessionChange::Setting { name, value })
+}
+
+/// `TO DEFAULT`, the keyword (a quoted `"default"` is a schema).
+fn is_default(values: &[Expr]) -> bool {
+    matches!(values, [Expr::Identifier(ident)] if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("default"))
 }
 
 /// The schemas of `SET search_path TO a, "B", 'c, d'`, as the server splits and folds them.

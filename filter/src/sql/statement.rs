@@ -57,7 +57,8 @@ impl Statement {
         match &self.analysis {
             Ok(intent) => match &intent.session {
                 Some(SessionChange::SearchPath(Some(schemas))) => SearchPath::known(self.dialect, schemas.clone()),
-                Some(SessionChange::SearchPath(None)) => SearchPath::Unknown,
+                // The text does not know where its session started.
+                Some(SessionChange::SearchPath(None) | SessionChange::ResetSearchPath) => SearchPath::Unknown,
                 Some(SessionChange::Database(database)) => SearchPath::known(self.dialect, vec![database.clone()]),
                 _ => path,
             },

@@ -39,6 +39,16 @@ fn ready() -> Vec<u8> {
     pg(b'Z', b"I")
 }
 
+/// What a denied Query becomes: a text the server fails as a syntax error.
+fn pg_denied() -> Vec<u8> {
+    pg_query("guardrails_denied")
+}
+
+/// The server's syntax error for it.
+fn pg_syntax_error() -> Vec<u8> {
+    pg(b'E', b"SERROR\0VERROR\0C42601\0Msyntax error at or near \"guardrails_denied\"\0P1\0\0")
+}
+
 /// A Postgres connection through the startup and the server's welcome.
 fn pg_connect(host: &mut Host, user: &str) -> StreamId {
     let id = host.open_tcp(0, StreamInfo::default());
@@ -66,8 +76,8 @@ fn postgres_a_drop_cut_at_every_byte_becomes_an_error_and_the_session_goes_on() 
         host.downstream_data(id, &sent[..cut], false);
         host.downstream_data(id, &sent[cut..], false);
         let (to_server, _) = forwarded(&host, id);
-        assert_eq!(&to_server[before..], [pg_query(""), pg_query("SELECT count(*) FROM orders")].concat(), "cut at {cut}");
-        let answer = [pg(b'I', b""), ready(), pg(b'C', b"SELECT 1\0"), ready()].concat();
+        assert_eq!(&to_server[before..], [pg_denied(), pg_query("SELECT count(*) FROM orders")].concat(), "cut at {cut}");
+        let answer = [pg_syntax_error(), ready(), pg(b'C', b"SELECT 1\0"), ready()].concat();
         host.upstream_data(id, &answer[..cut.min(answer.len() - 1)], false);
         host.upstream_data(id, &answer[cut.min(answer.len() - 1)..], false);
         let (_, to_client) = forwarded(&host, id);
@@ -85,7 +95,7 @@ fn postgres_identity_comes_from_the_startup() {
     let mut host = start(&policy("postgres"));
     let id = pg_connect(&mut host, "agent-7");
     host.downstream_data(id, &pg_query("UPDATE orders SET status = 'x'"), false);
-    assert!(forwarded(&host, id).0.ends_with(&pg_query("")), "an agent's unbounded update is denied");
+    assert!(forwarded(&host, id).0.ends_with(&pg_denied()), "an agent's unbounded update is denied");
     let id = pg_connect(&mut host, "alice");
     host.downstream_data(id, &pg_query("UPDATE orders SET status = 'x'"), false);
     assert!(forwarded(&host, id).0.ends_with(&pg_query("UPDATE orders SET status = 'x'")));
@@ -240,7 +250,7 @@ fn with_on_unavailable_deny_a_session_gets_the_in_band_error_while_records_are_l
         let sent = &forwarded(&host, id).0[before.0.len()..];
         assert!(!contains(sent, b"INSERT"), "{protocol}: the write never reaches the server");
         let answer =
-            if protocol == "postgres" { [pg(b'I', b""), ready()].concat() } else { my_packet(1, &[0, 0, 0, 2, 0, 0, 0]) };
+            if protocol == "postgres" { [pg_syntax_error(), ready()].concat() } else { my_packet(1, &[0, 0, 0, 2, 0, 0, 0]) };
         host.upstream_data(id, &answer, false);
         let to_client = &forwarded(&host, id).1[before.1.len()..];
         assert!(contains(to_client, b"audit.on_unavailable"), "{protocol}: {}", String::from_utf8_lossy(to_client));
