@@ -41,6 +41,7 @@ def postgres_session(results, pg):
     pipelines(results, direct)
     lexing(results, direct)
     search_path(results, direct)
+    other_databases(results, pg)
 
 
 def transactions(results, direct):
@@ -157,3 +158,15 @@ if __name__ == "__main__":
     postgres_session(results, pg)
     envoy.stop()
     results.finish()
+
+
+def other_databases(results, pg):
+    """A database the policy does not name gets the strict catch-all route: reads only."""
+    target = os.path.join(pg.dir, "exported.csv")
+    _, out = pg.psql(f"\\set VERBOSITY verbose\nCOPY (SELECT 1) TO '{target}';\nSELECT 40 + 2;\n", port=POSTGRES_ENVOY)
+    results.check("database=postgres: COPY to a server file is denied (42501)", "42501" in out and not os.path.exists(target), out)
+    results.check("database=postgres: a read passes", "\n42\n" in "\n" + out + "\n", out)
+    _, out = pg.psql("\\set VERBOSITY verbose\nCREATE TABLE scratch (id int);\n", port=POSTGRES_ENVOY)
+    _, exists = pg.psql("SELECT to_regclass('public.scratch') IS NULL;")
+    results.check("database=postgres: a write is denied by the route's default", "42501" in out and exists.strip() == "t", out)
+
