@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::sql::{Lexing, SessionChange};
-use crate::wire::{Inspect, Session as _, Verdict};
+use crate::sql::{Dialect, SearchPath};
+use crate::wire::{Context, Inspect, Session as _, Verdict};
 
 const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
 const CLIENT_COMPRESS: u32 = 0x0000_0020;
@@ -278,3 +279,411 @@ fn malformed_length_encoded_integers_close_the_handshake() {
     }
 }
 
+
+/// Every judgement, and its verdict: DROP, KILL and SHUTDOWN denied; `SET sql_mode`,
+/// `SET NAMES` and `USE` report their changes as the analyzer does.
+#[derive(Default)]
+struct Recorder {
+    seen: Vec<(String, Context)>,
+}
+
+impl Recorder {
+    fn judge(&mut self, inspect: Inspect<'_>) -> Verdict {
+        let (text, context) = match inspect {
+            Inspect::Sql { text, context } => (text.to_string(), context.clone()),
+            Inspect::Startup { .. } => return Verdict::ALLOW,
+            Inspect::Unreadable { what } => (format!("unreadable: {what}"), Context::default()),
+            Inspect::Oversize { .. } => ("oversize".to_string(), Context::default()),
+        };
+        self.seen.push((text.clone(), context));
+        let upper = text.to_ascii_uppercase();
+        if ["DROP", "KILL", "SHUTDOWN", "UNREADABLE"].iter().any(|w| upper.contains(w)) {
+            return Verdict::Deny { message: "denied".into() };
+        }
+        let value = text.split_once('\'').map(|(_, v)| v.trim_end_matches('\'').to_string());
+        let change = if upper.starts_with("SET SQL_MODE") {
+            SessionChange::Setting { name: "sql_mode".into(), value }
+        } else if let Some(name) = upper.strip_prefix("SET NAMES ") {
+            SessionChange::Setting { name: "names".into(), value: Some(name.to_ascii_lowercase()) }
+        } else if let Some(db) = text.strip_prefix("USE ") {
+            SessionChange::Database(db.trim_matches('`').to_string())
+        } else {
+            return Verdict::ALLOW;
+        };
+        Verdict::Allow { changes: vec![change] }
+    }
+
+    fn texts(&self) -> Vec<&str> {
+        self.seen.iter().map(|(t, _)| t.as_str()).collect()
+    }
+}
+
+fn ok(seq: u8, status: u16) -> Vec<u8> {
+    packet(seq, &[&[0, 0, 0][..], &status.to_le_bytes(), &[0, 0]].concat())
+}
+
+fn eof(seq: u8, status: u16) -> Vec<u8> {
+    packet(seq, &[&[0xfe, 0, 0][..], &status.to_le_bytes()].concat())
+}
+
+/// A one-column result set from sequence id 1, with or without the EOF after the definitions.
+fn result_set(rows: &[&[u8]], deprecate_eof: bool, status: u16) -> Vec<u8> {
+    let mut out = vec![packet(1, &[1]), packet(2, b"\x03def\x00\x00\x00\x01c\x00\x0c\x08\x00\x01\x00\x00\x00\xfd\x00\x00\x00\x00\x00")];
+    if !deprecate_eof {
+        out.push(eof(3, 0x0002));
+    }
+    for row in rows {
+        let seq = out.len() as u8 + 1;
+        out.push(packet(seq, &[&[row.len() as u8][..], row].concat()));
+    }
+    let seq = out.len() as u8 + 1;
+    out.push(if deprecate_eof { packet(seq, &[&[0xfe, 0, 0][..], &status.to_le_bytes(), &[0, 0]].concat()) } else { eof(seq, status) });
+    out.concat()
+}
+
+/// A session through its handshake with `caps`, judged by `recorder`.
+fn connected_as(caps: u32, collation: u8, recorder: &mut Recorder) -> Session {
+    let mut s = Session::new(1 << 20);
+    forward(s.server_data(&greeting(caps)));
+    let mut h = handshake(caps);
+    h[12] = collation;
+    forward(s.client_data(&h, &mut |i| recorder.judge(i)));
+    forward(s.server_data(&ok(2, 0x0002)));
+    s
+}
+
+/// Feeds `stream` to one side cut at `cut`, returning what goes on.
+fn fed(s: &mut Session, stream: &[u8], cut: usize, client: Option<&mut Recorder>) -> Vec<u8> {
+    let (a, b) = stream.split_at(cut);
+    match client {
+        Some(r) => {
+            let mut out = forward(s.client_data(a, &mut |i| r.judge(i)));
+            out.extend(forward(s.client_data(b, &mut |i| r.judge(i))));
+            out
+        }
+        None => {
+            let mut out = forward(s.server_data(a));
+            out.extend(forward(s.server_data(b)));
+            out
+        }
+    }
+}
+
+#[test]
+fn a_command_written_with_the_handshake_response_is_judged() {
+    let stream = [handshake(CAPS), packet(0, b"\x03DROP TABLE orders"), packet(0, b"\x03SELECT 1")].concat();
+    for cut in 0..=stream.len() {
+        let mut r = Recorder::default();
+        let mut s = Session::new(1024);
+        forward(s.server_data(&greeting(CAPS)));
+        let out = fed(&mut s, &stream, cut, Some(&mut r));
+        assert_eq!(out, [handshake(CAPS), packet(0, &[COM_PING]), packet(0, b"\x03SELECT 1")].concat(), "cut at {cut}");
+        assert_eq!(r.texts(), ["DROP TABLE orders", "SELECT 1"]);
+        assert_eq!(r.seen[0].1.database.as_deref(), Some("shop"));
+        // Authentication completes, then the answers come: the ping's OK is the denial.
+        let answers = [ok(2, 2), ok(1, 2), result_set(&[b"1"], false, 2)].concat();
+        let got = forward(s.server_data(&answers));
+        assert_eq!(got, [ok(2, 2), err_packet(1, DENIED_CODE, DENIED_SQLSTATE, "denied"), result_set(&[b"1"], false, 2)].concat());
+    }
+}
+
+#[test]
+fn the_authentication_exchange_passes_but_nothing_else_before_its_ok() {
+    let mut r = Recorder::default();
+    let mut s = Session::new(1024);
+    forward(s.server_data(&greeting(CAPS)));
+    forward(s.client_data(&handshake(CAPS), &mut |i| r.judge(i)));
+    let switch = packet(2, b"\xfemysql_native_password\0abcdefghijklmnopqrst\0");
+    assert_eq!(forward(s.server_data(&switch)), switch);
+    let reply = packet(3, &[7; 20]);
+    assert_eq!(forward(s.client_data(&reply, &mut |i| r.judge(i))), reply);
+    // Only one reply was asked for.
+    assert!(matches!(s.client_data(&packet(3, b"\x03DROP TABLE t"), &mut |i| r.judge(i)), Next::Close(_)));
+    let mut s = Session::new(1024);
+    forward(s.server_data(&greeting(CAPS)));
+    let stream = [handshake(CAPS), packet(2, b"\x03DROP TABLE t")].concat();
+    assert!(matches!(s.client_data(&stream, &mut |i| r.judge(i)), Next::Close(_)), "a packet nobody asked for");
+    // A command sent ahead, then the server asks for more authentication: the command would
+    // be read as its answer.
+    let mut s = Session::new(1024);
+    forward(s.server_data(&greeting(CAPS)));
+    forward(s.client_data(&[handshake(CAPS), packet(0, b"\x03SELECT 1")].concat(), &mut |i| r.judge(i)));
+    assert!(matches!(s.server_data(&switch), Next::Close(_)));
+    // A refused authentication: the client's later packets go nowhere.
+    let mut s = Session::new(1024);
+    forward(s.server_data(&greeting(CAPS)));
+    forward(s.client_data(&handshake(CAPS), &mut |i| r.judge(i)));
+    forward(s.server_data(&err_packet(2, 1045, "28000", "Access denied")));
+    assert!(matches!(s.client_data(&packet(0, b"\x03SELECT 1"), &mut |i| r.judge(i)), Next::Close(_)));
+}
+
+#[test]
+fn compression_is_never_offered_nor_accepted() {
+    const ZSTD: u32 = 0x0400_0000;
+    let mut s = Session::new(1024);
+    assert_eq!(forward(s.server_data(&greeting(CAPS | CLIENT_COMPRESS | ZSTD))), greeting(CAPS));
+    assert!(matches!(s.client_data(&handshake(CAPS | CLIENT_COMPRESS), &mut judge), Next::Close(_)));
+    let mut s = Session::new(1024);
+    forward(s.server_data(&greeting(CAPS | ZSTD)));
+    assert!(matches!(s.client_data(&handshake(CAPS | ZSTD), &mut judge), Next::Close(_)));
+    // MariaDB's extended capabilities (progress reports, cached metadata) are cleared.
+    let mut g = greeting(CAPS);
+    let at = g.len() - 35 - 4;
+    g[at..at + 4].copy_from_slice(&[0xff; 4]);
+    let mut s = Session::new(1024);
+    assert_eq!(forward(s.server_data(&g)), greeting(CAPS));
+    let mut h = handshake(CAPS);
+    h[4 + 28] = 1;
+    assert!(matches!(s.client_data(&h, &mut judge), Next::Close(_)));
+}
+
+/// Pipelined: a query with a result set, a denied DROP, a statement closed (no answer), a
+/// prepare with a parameter and a column, a multi-statement with two results, a second DROP.
+fn pipeline(deprecate_eof: bool) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let client = [
+        packet(0, b"\x03SELECT 1"),
+        packet(0, b"\x03DROP TABLE a"),
+        packet(0, b"\x19\x01\0\0\0"),
+        packet(0, b"\x16SELECT ? FROM t"),
+        packet(0, b"\x03SELECT 2; SELECT 3"),
+        packet(0, b"\x03DROP TABLE b"),
+    ]
+    .concat();
+    let sent = [
+        packet(0, b"\x03SELECT 1"),
+        packet(0, &[COM_PING]),
+        packet(0, b"\x19\x01\0\0\0"),
+        packet(0, b"\x16SELECT ? FROM t"),
+        packet(0, b"\x03SELECT 2; SELECT 3"),
+        packet(0, &[COM_PING]),
+    ]
+    .concat();
+    let definition = |seq| packet(seq, b"\x03def\x00\x00\x00\x01c\x00\x0c\x08\x00\x01\x00\x00\x00\xfd\x00\x00\x00\x00\x00");
+    let mut prepared = vec![packet(1, b"\x00\x01\0\0\0\x01\0\x01\0\0\0\0"), definition(2)];
+    if !deprecate_eof {
+        prepared.push(eof(3, 2));
+    }
+    prepared.push(definition(prepared.len() as u8 + 1));
+    if !deprecate_eof {
+        prepared.push(eof(prepared.len() as u8 + 1, 2));
+    }
+    let answers = |ping_one: Vec<u8>, ping_two: Vec<u8>| {
+        [
+            result_set(&[b"1", b"\xfe"], deprecate_eof, 2),
+            ping_one,
+            prepared.concat(),
+            result_set(&[b"2"], deprecate_eof, 0x000a),
+            result_set(&[b"3"], deprecate_eof, 2),
+            ping_two,
+        ]
+        .concat()
+    };
+    let denied = || err_packet(1, DENIED_CODE, DENIED_SQLSTATE, "denied");
+    (client, sent, answers(ok(1, 2), ok(1, 2)), answers(denied(), denied()))
+}
+
+#[test]
+fn pipelined_denials_land_on_their_own_commands() {
+    for deprecate_eof in [false, true] {
+        let caps = if deprecate_eof { CAPS | CLIENT_DEPRECATE_EOF } else { CAPS };
+        let (client, sent, answers, want) = pipeline(deprecate_eof);
+        for cut in 0..=answers.len() {
+            let mut r = Recorder::default();
+            let mut s = connected_as(caps, 45, &mut r);
+            assert_eq!(forward(s.client_data(&client, &mut |i| r.judge(i))), sent);
+            assert_eq!(fed(&mut s, &answers, cut, None), want, "cut at {cut} (deprecate EOF {deprecate_eof})");
+            // The session is back in step: the next denial is answered too.
+            forward(s.client_data(&packet(0, b"\x03DROP TABLE c"), &mut |i| r.judge(i)));
+            assert_eq!(forward(s.server_data(&ok(1, 2))), err_packet(1, DENIED_CODE, DENIED_SQLSTATE, "denied"));
+        }
+    }
+}
+
+#[test]
+fn too_many_commands_ahead_of_their_answers_close() {
+    let mut s = connected();
+    let many = packet(0, b"\x03SELECT 1").repeat(answers::MAX_PENDING + 1);
+    assert!(matches!(s.client_data(&many, &mut judge), Next::Close(_)));
+}
+
+#[test]
+fn load_data_local_sends_its_file_as_data() {
+    let load = packet(0, b"\x03LOAD DATA LOCAL INFILE 'f' INTO TABLE t");
+    let mut file: Vec<Vec<u8>> = (0..300).map(|i| packet((i + 2) as u8, b"\x03DROP TABLE t\n")).collect();
+    file.push(packet(46, b""));
+    let file = file.concat();
+    let after = packet(0, b"\x03DROP TABLE t");
+    let client = [file.clone(), after.clone()].concat();
+    for cut in (0..=client.len()).step_by(7) {
+        let mut r = Recorder::default();
+        let mut s = connected_as(CAPS, 45, &mut r);
+        assert_eq!(forward(s.client_data(&load, &mut |i| r.judge(i))), load);
+        let request = packet(1, b"\xfbf");
+        assert_eq!(forward(s.server_data(&request)), request);
+        let out = fed(&mut s, &client, cut, Some(&mut r));
+        assert_eq!(out, [file.clone(), packet(0, &[COM_PING])].concat(), "cut at {cut}");
+        assert_eq!(r.texts(), ["LOAD DATA LOCAL INFILE 'f' INTO TABLE t", "DROP TABLE t"], "the file is not read as commands");
+        let answers = [ok(47, 2), ok(1, 2)].concat();
+        assert_eq!(forward(s.server_data(&answers)), [ok(47, 2), err_packet(1, DENIED_CODE, DENIED_SQLSTATE, "denied")].concat());
+    }
+    // File data out of sequence closes the connection.
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS, 45, &mut r);
+    forward(s.client_data(&load, &mut |i| r.judge(i)));
+    forward(s.server_data(&packet(1, b"\xfbf")));
+    assert!(matches!(s.client_data(&packet(3, b"data"), &mut |i| r.judge(i)), Next::Close(_)));
+}
+
+#[test]
+fn server_commands_are_judged_as_their_statements() {
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS, 45, &mut r);
+    let commands: [&[u8]; 8] =
+        [b"\x0c\x2a\0\0\0", b"\x08\0", b"\x07\x05", b"\x0a", b"\x09", b"\x0d", b"\x06shop", b"\x20"];
+    for command in commands {
+        forward(s.client_data(&packet(0, command), &mut |i| r.judge(i)));
+    }
+    assert_eq!(
+        r.texts(),
+        [
+            "KILL 42",
+            "SHUTDOWN",
+            "FLUSH PRIVILEGES; FLUSH TABLES",
+            "SHOW PROCESSLIST",
+            "SHOW GLOBAL STATUS",
+            "unreadable: COM_DEBUG (a dump of server state to its log)",
+            "DROP DATABASE `shop`",
+            "unreadable: a command the filter does not know",
+        ]
+    );
+    let mut s = connected();
+    assert_eq!(forward(s.client_data(&packet(0, b"\x0c\x2a\0\0\0"), &mut judge)), packet(0, b"\x0c\x2a\0\0\0"));
+}
+
+#[test]
+fn the_status_flags_and_a_confirmed_sql_mode_change_how_text_reads() {
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS, 45, &mut r);
+    forward(s.client_data(&packet(0, b"\x03SET sql_mode='ANSI_QUOTES'"), &mut |i| r.judge(i)));
+    // Pipelined behind it: every reading.
+    forward(s.client_data(&packet(0, b"\x03SELECT 1"), &mut |i| r.judge(i)));
+    assert_eq!(r.seen[1].1.lexings.len(), 4);
+    forward(s.server_data(&[ok(1, 0x0202), ok(1, 0x0202)].concat()));
+    forward(s.client_data(&packet(0, b"\x03SELECT 2"), &mut |i| r.judge(i)));
+    assert_eq!(r.seen[2].1.lexings, [Lexing { backslash_escapes: false, ansi_quotes: true }]);
+    forward(s.server_data(&ok(1, 0x0202)));
+    // A failed change changes nothing; a value that is not a literal leaves both readings.
+    forward(s.client_data(&packet(0, b"\x03SET sql_mode=''"), &mut |i| r.judge(i)));
+    forward(s.server_data(&err_packet(1, 1231, "42000", "bad")));
+    forward(s.client_data(&packet(0, b"\x03SET sql_mode=CONCAT(@@sql_mode)"), &mut |i| r.judge(i)));
+    forward(s.server_data(&ok(1, 2)));
+    forward(s.client_data(&packet(0, b"\x03SELECT 3"), &mut |i| r.judge(i)));
+    let both = [Lexing { backslash_escapes: true, ansi_quotes: false }, Lexing { backslash_escapes: true, ansi_quotes: true }];
+    assert_eq!(r.seen.last().unwrap().1.lexings, both);
+    forward(s.server_data(&ok(1, 2)));
+    forward(s.client_data(&packet(0, b"\x03SET sql_mode=''"), &mut |i| r.judge(i)));
+    forward(s.server_data(&ok(1, 2)));
+    forward(s.client_data(&packet(0, b"\x03SELECT 4"), &mut |i| r.judge(i)));
+    assert_eq!(r.seen.last().unwrap().1.lexings, []);
+    forward(s.server_data(&ok(1, 2)));
+    // A multi-statement that failed part way: its change is in doubt.
+    forward(s.client_data(&packet(0, b"\x03SET sql_mode='ANSI'"), &mut |i| r.judge(i)));
+    forward(s.server_data(&[ok(1, 0x000a), err_packet(2, 1064, "42000", "x")].concat()));
+    forward(s.client_data(&packet(0, b"\x03SELECT 4"), &mut |i| r.judge(i)));
+    assert_eq!(r.seen.last().unwrap().1.lexings, both);
+}
+
+#[test]
+fn the_character_set_decodes_the_text_before_it_is_judged() {
+    let hidden = b"\x03SELECT '\xbf\x5c'; DROP TABLE t; -- '";
+    // The handshake's gbk collation.
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS, 28, &mut r);
+    assert_eq!(forward(s.client_data(&packet(0, hidden), &mut |i| r.judge(i))), packet(0, &[COM_PING]));
+    assert!(r.texts()[0].contains('\u{7e17}'));
+    // SET NAMES gbk, once its OK came.
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS, 45, &mut r);
+    forward(s.client_data(&packet(0, b"\x03SET NAMES gbk"), &mut |i| r.judge(i)));
+    forward(s.client_data(&packet(0, hidden), &mut |i| r.judge(i)));
+    assert!(r.texts()[1].starts_with("unreadable"), "behind an unanswered SET NAMES: {:?}", r.texts());
+    forward(s.server_data(&[ok(1, 2), ok(1, 2)].concat()));
+    forward(s.client_data(&packet(0, hidden), &mut |i| r.judge(i)));
+    assert!(r.texts()[2].contains("DROP TABLE t"));
+    // A character set the filter does not decode: only ASCII is read.
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS, 12, &mut r);
+    forward(s.client_data(&packet(0, b"\x03SELECT 1"), &mut |i| r.judge(i)));
+    forward(s.client_data(&packet(0, hidden), &mut |i| r.judge(i)));
+    assert_eq!(r.texts()[0], "SELECT 1");
+    assert!(r.texts()[1].starts_with("unreadable"));
+}
+
+/// An OK packet reporting session state: the schema and a system variable.
+fn tracked_ok(seq: u8, schema: &str, variable: (&str, &str)) -> Vec<u8> {
+    let lenenc = |b: &[u8]| [&[b.len() as u8][..], b].concat();
+    let schema_entry = [&[1u8][..], &lenenc(&lenenc(schema.as_bytes()))].concat();
+    let variable_entry =
+        [&[0u8][..], &lenenc(&[lenenc(variable.0.as_bytes()), lenenc(variable.1.as_bytes())].concat())].concat();
+    let state = [schema_entry, variable_entry].concat();
+    packet(seq, &[&[0, 0, 0][..], &0x4002u16.to_le_bytes(), &[0, 0], &lenenc(b""), &lenenc(&state)].concat())
+}
+
+#[test]
+fn the_schema_follows_use_init_db_and_session_tracking() {
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS, 45, &mut r);
+    let database = |r: &Recorder| r.seen.last().unwrap().1.database.clone();
+    forward(s.client_data(&packet(0, b"\x03USE crm"), &mut |i| r.judge(i)));
+    forward(s.client_data(&packet(0, b"\x03DELETE FROM keys"), &mut |i| r.judge(i)));
+    assert!(r.texts()[1].starts_with("unreadable"), "behind an unanswered USE: {:?}", r.texts());
+    forward(s.server_data(&[ok(1, 2), ok(1, 2)].concat()));
+    forward(s.client_data(&packet(0, b"\x03SELECT 1"), &mut |i| r.judge(i)));
+    assert_eq!(database(&r).as_deref(), Some("crm"));
+    assert_eq!(r.seen.last().unwrap().1.search_path, Some(SearchPath::known(Dialect::Mysql, vec!["crm".into()])));
+    forward(s.server_data(&ok(1, 2)));
+    // COM_INIT_DB, refused by the server: the schema stays.
+    forward(s.client_data(&packet(0, b"\x02nope"), &mut |i| r.judge(i)));
+    assert_eq!(r.texts().last().copied(), Some("USE `nope`"));
+    forward(s.server_data(&err_packet(1, 1049, "42000", "Unknown database")));
+    forward(s.client_data(&packet(0, b"\x02shop"), &mut |i| r.judge(i)));
+    forward(s.server_data(&ok(1, 2)));
+    forward(s.client_data(&packet(0, b"\x03SELECT 2"), &mut |i| r.judge(i)));
+    assert_eq!(database(&r).as_deref(), Some("shop"));
+    forward(s.server_data(&ok(1, 2)));
+    // Session tracking, when the client asked for it, reports what a procedure changed.
+    let mut r = Recorder::default();
+    let mut s = connected_as(CAPS | CLIENT_SESSION_TRACK, 45, &mut r);
+    forward(s.client_data(&packet(0, b"\x03CALL p()"), &mut |i| r.judge(i)));
+    let answer = tracked_ok(1, "secret", ("character_set_client", "gbk"));
+    for cut in 0..=answer.len() {
+        let mut s = s.clone();
+        assert_eq!(fed(&mut s, &answer, cut, None), answer);
+        forward(s.client_data(&packet(0, b"\x03SELECT '\xbf\x5c'"), &mut |i| r.judge(i)));
+        let (text, context) = r.seen.last().unwrap();
+        assert_eq!((text.as_str(), context.database.as_deref()), ("SELECT '\u{7e17}'", Some("secret")), "cut at {cut}");
+    }
+}
+
+#[test]
+fn the_new_paths_never_panic_on_random_answers() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (client, ..) = pipeline(false);
+    for _ in 0..2000 {
+        let mut r = Recorder::default();
+        let mut s = connected_as(CAPS | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF, 28, &mut r);
+        forward(s.client_data(&client, &mut |i| r.judge(i)));
+        let bytes: Vec<u8> = (0..next() % 200).map(|_| [0, 1, 0xfe, 0xfb, 0xff][next() as usize % 5].max(next() as u8 % 3)).collect();
+        for chunk in bytes.chunks(1 + (next() % 20) as usize) {
+            if matches!(s.server_data(chunk), Next::Close(_)) || matches!(s.client_data(chunk, &mut |i| r.judge(i)), Next::Close(_)) {
+                break;
+            }
+        }
+    }
+}
