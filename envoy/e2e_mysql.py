@@ -71,6 +71,8 @@ class Raw:
             return "ok"
         if first[0] == 0xFF:
             return "err " + first[9:].decode(errors="replace")
+        if first[0] == 0xFE and len(first) < 9:
+            return "eof"
         for _ in range(first[0]):
             self.read()
         self.read()  # the EOF after the column definitions
@@ -114,7 +116,10 @@ def attempt(conn, sql):
 
 def mysql_wire(results, maria):
     """The checks, with `maria` (processes.Mariadb) running: an Envoy of their own in front of it."""
-    maria.sql(f"CREATE USER IF NOT EXISTS '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON *.* TO '{USER}'@'%';"
+    # The anonymous ''@'localhost' that mariadb-install-db creates would shadow a '%' user.
+    users = "".join(f"CREATE USER IF NOT EXISTS '{USER}'@'{host}' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON *.* TO '{USER}'@'{host}';"
+                    for host in ["localhost", "127.0.0.1", "%"])
+    maria.sql(users +
               "DROP DATABASE IF EXISTS shop; CREATE DATABASE shop;"
               "CREATE TABLE shop.orders (id int PRIMARY KEY, status text); INSERT INTO shop.orders VALUES (1, 'new'), (2, 'new'), (3, 'paid');"
               "CREATE TABLE shop.imports (id int, body text);")
@@ -193,7 +198,7 @@ def load_data_local(results, maria):
         f.writelines(f"{i},{'x' * 40}\n" for i in range(lines))
     packets = os.path.getsize(path) // (16 * 1024)
     sql = f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE imports FIELDS TERMINATED BY ','"
-    conn = connect(local_infile=True)
+    conn = connect(local_infile=True, autocommit=True)
     outcome = attempt(conn, sql)
     after = attempt(conn, "SELECT COUNT(*) FROM imports")
     conn.close()
@@ -258,7 +263,10 @@ def server_commands(results, maria):
                   code == 1227 and "no-server-admin" in message and alive == (0, ((1,),)), f"{code} {message} {alive}")
     raw = Raw(MARIADB_ENVOY)
     raw.sock.sendall(packet(0, b"\x08\x00"))
-    answer = raw.answer()
+    try:
+        answer = raw.answer()
+    except OSError as e:
+        answer = f"the connection ended: {e}"
     raw.close()
     up = maria.sql("SELECT 1;")[1].strip()
     results.check("raw client: COM_SHUTDOWN is judged as SHUTDOWN and denied, the server up",
