@@ -176,7 +176,9 @@ impl Answers {
                 Some(message) => (Seen::Denied(message), None),
                 None => self.result_end(payload),
             },
-            (Reading::First, _, Some(0xfb)) if shape == Shape::Results => (Seen::LocalFile(header.seq.wrapping_add(1)), Some(Reading::First)),
+            (Reading::First, _, Some(0xfb)) if shape == Shape::Results => {
+                (Seen::LocalFile(header.seq.wrapping_add(1)), Some(Reading::First))
+            }
             (_, _, Some(0xff)) => {
                 self.failed = true;
                 (Seen::Forward, None)

@@ -63,8 +63,17 @@ fn reading(command: Option<u8>) -> Reading {
         COM_QUIT | COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => Reading::Stream(None),
         COM_STMT_FETCH => Reading::Stream(Some(Shape::Rows)),
         COM_FIELD_LIST => Reading::Stream(Some(Shape::Definitions)),
-        COM_SLEEP | COM_CONNECT | COM_PING | COM_TIME | COM_DELAYED_INSERT | COM_STMT_EXECUTE | COM_STMT_RESET | COM_SET_OPTION
-        | COM_DAEMON | COM_RESET_CONNECTION | COM_STMT_BULK_EXECUTE => Reading::Stream(Some(Shape::Results)),
+        COM_SLEEP
+        | COM_CONNECT
+        | COM_PING
+        | COM_TIME
+        | COM_DELAYED_INSERT
+        | COM_STMT_EXECUTE
+        | COM_STMT_RESET
+        | COM_SET_OPTION
+        | COM_DAEMON
+        | COM_RESET_CONNECTION
+        | COM_STMT_BULK_EXECUTE => Reading::Stream(Some(Shape::Results)),
         COM_CHANGE_USER => Reading::ChangeUser,
         COM_DEBUG => Reading::Unreadable("COM_DEBUG (a dump of server state to its log)"),
         0x12 | 0x1e => Reading::Unreadable("a binary log dump"),
@@ -89,13 +98,17 @@ impl State {
     pub(super) fn client_message(&mut self, rest: &[u8], header: Header, out: &mut Vec<u8>, judge: &mut Judge<'_>) -> Step {
         match self.front {
             Front::Continued { seq, forward } if header.seq == seq => {
-                self.front = if header.continued() { Front::Continued { seq: seq.wrapping_add(1), forward } } else { Front::Commands };
+                self.front =
+                    if header.continued() { Front::Continued { seq: seq.wrapping_add(1), forward } } else { Front::Commands };
                 Step::Stream { size: header.size(), forward }
             }
             Front::LocalFile { seq, continued } if header.seq == seq => {
                 let end = header.length == 0 && !continued;
-                self.front =
-                    if end { Front::Commands } else { Front::LocalFile { seq: seq.wrapping_add(1), continued: header.continued() } };
+                self.front = if end {
+                    Front::Commands
+                } else {
+                    Front::LocalFile { seq: seq.wrapping_add(1), continued: header.continued() }
+                };
                 header.pass()
             }
             Front::Commands if self.invited == Some(header.seq) && header.seq != 0 => {
@@ -146,7 +159,13 @@ impl State {
                     judge(Inspect::Oversize { size: usize::try_from(sql_size).unwrap_or(usize::MAX) })
                 } else {
                     let Some(packet) = frame::whole(rest, header.size()) else { return Step::Incomplete };
-                    return self.judge_whole(command.unwrap_or_default(), packet.get(4..).unwrap_or_default(), header, out, judge);
+                    return self.judge_whole(
+                        command.unwrap_or_default(),
+                        packet.get(4..).unwrap_or_default(),
+                        header,
+                        out,
+                        judge,
+                    );
                 }
             }
         };
@@ -190,7 +209,9 @@ impl State {
                 self.answers.push(Pending { shape: shape(command), denial: None, changes });
                 true
             }
-            Verdict::Deny { .. } if self.lost => return Step::Close("a denial on a connection whose answers the filter no longer follows".to_string()),
+            Verdict::Deny { .. } if self.lost => {
+                return Step::Close("a denial on a connection whose answers the filter no longer follows".to_string())
+            }
             Verdict::Deny { message } => {
                 out.extend_from_slice(&[1, 0, 0, 0, COM_PING]);
                 self.answers.push(Pending { shape: Shape::Results, denial: Some(message), changes: Vec::new() });

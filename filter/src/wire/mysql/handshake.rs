@@ -24,8 +24,11 @@ const CLIENT_OPTIONAL_RESULTSET_METADATA: u32 = 0x0200_0000;
 const CLIENT_ZSTD_COMPRESSION_ALGORITHM: u32 = 0x0400_0000;
 const CLIENT_QUERY_ATTRIBUTES: u32 = 0x0800_0000;
 /// What the greeting never offers: each changes the bytes the filter reads.
-pub(super) const UNFOLLOWED: u32 =
-    CLIENT_SSL | CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM | CLIENT_QUERY_ATTRIBUTES | CLIENT_OPTIONAL_RESULTSET_METADATA;
+pub(super) const UNFOLLOWED: u32 = CLIENT_SSL
+    | CLIENT_COMPRESS
+    | CLIENT_ZSTD_COMPRESSION_ALGORITHM
+    | CLIENT_QUERY_ATTRIBUTES
+    | CLIENT_OPTIONAL_RESULTSET_METADATA;
 
 impl State {
     /// The server's greeting, held whole (it is small) to clear the capabilities the filter

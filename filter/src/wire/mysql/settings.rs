@@ -86,13 +86,11 @@ impl Charset {
             let trail = bytes.get(at + 1).copied().unwrap_or(0);
             let width = match self {
                 _ if lead < 0x80 => 1,
-                Charset::Gbk | Charset::Gb18030 if (0x81..=0xfe).contains(&lead) => {
-                    match trail {
-                        0x40..=0x7e | 0x80..=0xfe => 2,
-                        0x30..=0x39 if self == Charset::Gb18030 && four_byte_gb18030(bytes.get(at + 2..at + 4)) => 4,
-                        _ => return false,
-                    }
-                }
+                Charset::Gbk | Charset::Gb18030 if (0x81..=0xfe).contains(&lead) => match trail {
+                    0x40..=0x7e | 0x80..=0xfe => 2,
+                    0x30..=0x39 if self == Charset::Gb18030 && four_byte_gb18030(bytes.get(at + 2..at + 4)) => 4,
+                    _ => return false,
+                },
                 Charset::ShiftJis if (0xa1..=0xdf).contains(&lead) => 1,
                 Charset::ShiftJis if matches!(lead, 0x81..=0x9f | 0xe0..=0xfc) && matches!(trail, 0x40..=0x7e | 0x80..=0xfc) => 2,
                 Charset::Big5 if (0xa1..=0xf9).contains(&lead) && matches!(trail, 0x40..=0x7e | 0xa1..=0xfe) => 2,

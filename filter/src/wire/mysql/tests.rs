@@ -1,8 +1,8 @@
 //! Packet builders and the session's behaviour, with every byte boundary tried on the new paths.
 
 use super::*;
-use crate::sql::{Lexing, SessionChange};
 use crate::sql::{Dialect, SearchPath};
+use crate::sql::{Lexing, SessionChange};
 use crate::wire::{Context, Inspect, Session as _, Verdict};
 
 const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
@@ -279,7 +279,6 @@ fn malformed_length_encoded_integers_close_the_handshake() {
     }
 }
 
-
 /// Every judgement, and its verdict: DROP, KILL and SHUTDOWN denied; `SET sql_mode`,
 /// `SET NAMES` and `USE` report their changes as the analyzer does.
 #[derive(Default)]
@@ -328,7 +327,8 @@ fn eof(seq: u8, status: u16) -> Vec<u8> {
 
 /// A one-column result set from sequence id 1, with or without the EOF after the definitions.
 fn result_set(rows: &[&[u8]], deprecate_eof: bool, status: u16) -> Vec<u8> {
-    let mut out = vec![packet(1, &[1]), packet(2, b"\x03def\x00\x00\x00\x01c\x00\x0c\x08\x00\x01\x00\x00\x00\xfd\x00\x00\x00\x00\x00")];
+    let mut out =
+        vec![packet(1, &[1]), packet(2, b"\x03def\x00\x00\x00\x01c\x00\x0c\x08\x00\x01\x00\x00\x00\xfd\x00\x00\x00\x00\x00")];
     if !deprecate_eof {
         out.push(eof(3, 0x0002));
     }
@@ -337,7 +337,11 @@ fn result_set(rows: &[&[u8]], deprecate_eof: bool, status: u16) -> Vec<u8> {
         out.push(packet(seq, &[&[row.len() as u8][..], row].concat()));
     }
     let seq = out.len() as u8 + 1;
-    out.push(if deprecate_eof { packet(seq, &[&[0xfe, 0, 0][..], &status.to_le_bytes(), &[0, 0]].concat()) } else { eof(seq, status) });
+    out.push(if deprecate_eof {
+        packet(seq, &[&[0xfe, 0, 0][..], &status.to_le_bytes(), &[0, 0]].concat())
+    } else {
+        eof(seq, status)
+    });
     out.concat()
 }
 
@@ -383,7 +387,10 @@ fn a_command_written_with_the_handshake_response_is_judged() {
         // Authentication completes, then the answers come: the ping's OK is the denial.
         let answers = [ok(2, 2), ok(1, 2), result_set(&[b"1"], false, 2)].concat();
         let got = forward(s.server_data(&answers));
-        assert_eq!(got, [ok(2, 2), err_packet(1, DENIED_CODE, DENIED_SQLSTATE, "denied"), result_set(&[b"1"], false, 2)].concat());
+        assert_eq!(
+            got,
+            [ok(2, 2), err_packet(1, DENIED_CODE, DENIED_SQLSTATE, "denied"), result_set(&[b"1"], false, 2)].concat()
+        );
     }
 }
 
@@ -514,7 +521,7 @@ fn load_data_local_sends_its_file_as_data() {
     let file = file.concat();
     let after = packet(0, b"\x03DROP TABLE t");
     let client = [file.clone(), after.clone()].concat();
-    for cut in (0..=client.len()).step_by(7) {
+    for cut in 0..=client.len() {
         let mut r = Recorder::default();
         let mut s = connected_as(CAPS, 45, &mut r);
         assert_eq!(forward(s.client_data(&load, &mut |i| r.judge(i))), load);
@@ -538,8 +545,7 @@ fn load_data_local_sends_its_file_as_data() {
 fn server_commands_are_judged_as_their_statements() {
     let mut r = Recorder::default();
     let mut s = connected_as(CAPS, 45, &mut r);
-    let commands: [&[u8]; 8] =
-        [b"\x0c\x2a\0\0\0", b"\x08\0", b"\x07\x05", b"\x0a", b"\x09", b"\x0d", b"\x06shop", b"\x20"];
+    let commands: [&[u8]; 8] = [b"\x0c\x2a\0\0\0", b"\x08\0", b"\x07\x05", b"\x0a", b"\x09", b"\x0d", b"\x06shop", b"\x20"];
     for command in commands {
         forward(s.client_data(&packet(0, command), &mut |i| r.judge(i)));
     }
@@ -623,8 +629,7 @@ fn the_character_set_decodes_the_text_before_it_is_judged() {
 fn tracked_ok(seq: u8, schema: &str, variable: (&str, &str)) -> Vec<u8> {
     let lenenc = |b: &[u8]| [&[b.len() as u8][..], b].concat();
     let schema_entry = [&[1u8][..], &lenenc(&lenenc(schema.as_bytes()))].concat();
-    let variable_entry =
-        [&[0u8][..], &lenenc(&[lenenc(variable.0.as_bytes()), lenenc(variable.1.as_bytes())].concat())].concat();
+    let variable_entry = [&[0u8][..], &lenenc(&[lenenc(variable.0.as_bytes()), lenenc(variable.1.as_bytes())].concat())].concat();
     let state = [schema_entry, variable_entry].concat();
     packet(seq, &[&[0, 0, 0][..], &0x4002u16.to_le_bytes(), &[0, 0], &lenenc(b""), &lenenc(&state)].concat())
 }
@@ -679,11 +684,57 @@ fn the_new_paths_never_panic_on_random_answers() {
         let mut r = Recorder::default();
         let mut s = connected_as(CAPS | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF, 28, &mut r);
         forward(s.client_data(&client, &mut |i| r.judge(i)));
-        let bytes: Vec<u8> = (0..next() % 200).map(|_| [0, 1, 0xfe, 0xfb, 0xff][next() as usize % 5].max(next() as u8 % 3)).collect();
+        let bytes: Vec<u8> =
+            (0..next() % 200).map(|_| [0, 1, 0xfe, 0xfb, 0xff][next() as usize % 5].max(next() as u8 % 3)).collect();
         for chunk in bytes.chunks(1 + (next() % 20) as usize) {
-            if matches!(s.server_data(chunk), Next::Close(_)) || matches!(s.client_data(chunk, &mut |i| r.judge(i)), Next::Close(_)) {
+            if matches!(s.server_data(chunk), Next::Close(_))
+                || matches!(s.client_data(chunk, &mut |i| r.judge(i)), Next::Close(_))
+            {
                 break;
             }
         }
     }
+}
+
+#[test]
+fn an_allowed_change_user_exchange_passes_and_starts_a_new_session() {
+    let mut allow = |_: Inspect<'_>| Verdict::ALLOW;
+    let mut s = Session::new(1024);
+    forward(s.server_data(&greeting(CAPS)));
+    let mut h = handshake(CAPS);
+    h[12] = 28;
+    forward(s.client_data(&h, &mut allow));
+    forward(s.server_data(&ok(2, 2)));
+    // user, auth response (1-byte length), schema, collation (utf8mb4), plugin.
+    let change = packet(0, b"\x11bob\0\x01\x07crm\0\x2d\0mysql_native_password\0");
+    let stream = [change.clone(), packet(2, &[5; 20])].concat();
+    let switch = packet(1, b"\xfemysql_native_password\0abcdefghijklmnopqrst\0");
+    for cut in 0..=switch.len() {
+        let mut s = s.clone();
+        assert_eq!(forward(s.client_data(&change, &mut allow)), change);
+        assert_eq!(fed(&mut s, &switch, cut, None), switch);
+        assert_eq!(forward(s.client_data(&stream[change.len()..], &mut allow)), packet(2, &[5; 20]));
+        forward(s.server_data(&ok(3, 2)));
+        let mut seen = None;
+        forward(s.client_data(&packet(0, "\x03SELECT 'é'".as_bytes()), &mut |i| {
+            if let Inspect::Sql { text, context } = i {
+                seen = Some((text.to_string(), context.database.clone()));
+            }
+            Verdict::ALLOW
+        }));
+        assert_eq!(seen, Some(("SELECT 'é'".to_string(), Some("crm".to_string()))), "cut at {cut}");
+    }
+    // COM_RESET_CONNECTION restores the handshake's character set (gbk here).
+    forward(s.client_data(&packet(0, b"\x03SET NAMES utf8mb4"), &mut |_| Verdict::Allow {
+        changes: vec![SessionChange::Setting { name: "names".into(), value: Some("utf8mb4".into()) }],
+    }));
+    forward(s.server_data(&ok(1, 2)));
+    forward(s.client_data(&packet(0, b"\x1f"), &mut allow));
+    forward(s.server_data(&ok(1, 2)));
+    let mut seen = None;
+    forward(s.client_data(&packet(0, b"\x03SELECT '\xbf\x5c'"), &mut |i| {
+        seen = Some(matches!(i, Inspect::Sql { text, .. } if text.contains('\u{7e17}')));
+        Verdict::ALLOW
+    }));
+    assert_eq!(seen, Some(true));
 }
