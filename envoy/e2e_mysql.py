@@ -209,6 +209,7 @@ def load_data_local(results, maria):
     conn = connect(local_infile=True, program_name="agent-e2e")
     outcome = attempt(conn, sql)
     conn.close()
+    os.remove(path)
     loaded = maria.sql("SELECT COUNT(*) FROM shop.imports;")[1].strip()
     results.check("pymysql: LOAD DATA LOCAL by an agent is denied by the import rule, nothing loaded",
                   outcome[0] == 1227 and "no-agent-imports" in outcome[1] and loaded == str(lines), f"{outcome} {loaded}")
