@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstraps  # noqa: E402
+import e2e_mysql  # noqa: E402
 import e2e_postgres  # noqa: E402
 import e2e_tools  # noqa: E402
 from loopback import ENVOY_PORT, GUARDRAILS, MARIADB_ENVOY, POSTGRES_ENVOY, POSTGRES_PORT, RUN  # noqa: E402
@@ -377,6 +378,7 @@ def wire(results, clickhouse):
     _, count = maria.sql("SELECT COUNT(*) FROM shop.orders;")
     results.check("mariadb: the table and its rows are intact", count.strip() == "3", count)
     envoy.stop()
+    e2e_mysql.mysql_wire(results, maria)
     e2e_tools.tools(results, pg, maria)
     audit_unavailable(results, clickhouse, pg, maria)
 

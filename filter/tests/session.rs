@@ -188,3 +188,24 @@ fn a_text_that_moves_to_another_database_is_decided_on_its_route_too() {
     assert_eq!(decide("USE `SHOP`; DELETE FROM orders WHERE id = 1"), ("shop".into(), Effect::Deny));
     assert_eq!(decide("USE other; DELETE FROM orders WHERE id = 1"), ("scratch".into(), Effect::Allow));
 }
+
+#[test]
+fn a_mysql_text_that_changes_its_own_reading_is_read_every_way() {
+    let my = policy("mysql", r#"{"dialect": "mysql", "search_path": ["shop"]}"#);
+    let settings = Settings { lexings: Vec::new(), search_path: SearchPath::Unknown };
+    // MySQL reads each statement of a text with the sql_mode the ones before it left.
+    let hidden = r"SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'x\' ; DROP TABLE t; -- '";
+    assert_eq!(denied_by(&my, hidden, &settings).as_deref(), Some("no-drops"));
+    let hidden = r#"SET SESSION sql_mode = 'ANSI_QUOTES'; SELECT "x\" ; DROP TABLE t; -- ""#;
+    assert_eq!(denied_by(&my, hidden, &settings).as_deref(), Some("no-drops"));
+    // The same strings without a mode change read as the session does: harmless.
+    assert_eq!(denied_by(&my, r"SELECT 1; SELECT 'x\' ; DROP TABLE t; -- '", &settings), None);
+    // A character set changed before non-ASCII text that was decoded in the old one.
+    let charset = "SET NAMES gbk; SELECT '¿\\' ; DROP TABLE t; -- '";
+    assert_eq!(denied_by(&my, charset, &settings).as_deref(), Some("limits.on_unparsable"));
+    assert_eq!(denied_by(&my, "SET NAMES utf8mb4; SELECT 1", &settings), None);
+    // Postgres lexes the whole text before it runs any of it.
+    let pg = policy("postgres", r#"{"dialect": "postgres"}"#);
+    let pg_hidden = r"SET standard_conforming_strings = off; SELECT 'x\' ; DROP TABLE t; --'";
+    assert_eq!(denied_by(&pg, pg_hidden, &lexed(Dialect::Postgres, &[PG_ON])).as_deref(), Some("no-drops"));
+}

@@ -11,7 +11,7 @@ use crate::identity::Actor;
 use crate::mcp::{self, McpSql};
 use crate::policy::Effect;
 use crate::policy::{Payload, Policy, Route, SqlRoute};
-use crate::sql::{AnalysisCache, Lexing, SessionChange, Settings, Statement};
+use crate::sql::{AnalysisCache, Dialect, Lexing, SessionChange, Settings, Statement};
 
 /// Decides a request on its route. `body` is the complete, decoded body (`None`: no body);
 /// size and content-encoding limits are the caller's, who sees the body arrive.
@@ -54,10 +54,24 @@ pub fn evaluate_sql(
         return limited(policy, route, Limit::Unparsable, format!("route {:?} reads no SQL", route.name));
     };
     let default = [Lexing::default_for(sql.dialect)];
-    let lexings = if settings.lexings.is_empty() { &default[..] } else { &settings.lexings };
+    let mut lexings = if settings.lexings.is_empty() { default.to_vec() } else { settings.lexings.clone() };
+    let first_lexing = lexings[0];
+    let first = Statement::all_read(text, sql.dialect, first_lexing, &settings.search_path, cache.as_deref_mut());
+    match relexed_midway(sql.dialect, text, &first) {
+        Relexed::No => {}
+        Relexed::Quotes => lexings = Lexing::every(sql.dialect),
+        Relexed::Charset => {
+            let detail = "a text that changes its character set before more non-ASCII text".to_string();
+            return limited(policy, route, Limit::Unparsable, detail);
+        }
+    }
     let mut chosen: Option<Outcome> = None;
-    for &lexing in lexings {
-        let statements = Statement::all_read(text, sql.dialect, lexing, &settings.search_path, cache.as_deref_mut());
+    for &lexing in &lexings {
+        let statements = if lexing == first_lexing {
+            first.clone()
+        } else {
+            Statement::all_read(text, sql.dialect, lexing, &settings.search_path, cache.as_deref_mut())
+        };
         let units: Vec<Unit> = (0..statements.len()).map(Unit::Statement).collect();
         let action = Action::Sql(statements);
         let decision = decide(policy, route, actor, &Facts { request: None, body: None, action: &action, units: &units });
@@ -70,6 +84,33 @@ pub fn evaluate_sql(
         }
     }
     chosen.unwrap_or_else(|| limited(policy, route, Limit::Unparsable, "no reading of the text".to_string()))
+}
+
+/// Whether a text changes how its own later statements read.
+enum Relexed {
+    No,
+    /// `sql_mode` set before more statements: they may be cut in any way.
+    Quotes,
+    /// The character set changed before non-ASCII text, decoded in the old one.
+    Charset,
+}
+
+/// MySQL reads a multi-statement text one statement at a time, each with the settings the ones
+/// before it left (Postgres lexes the whole text first, with the settings it arrived with).
+fn relexed_midway(dialect: Dialect, text: &str, statements: &[Statement]) -> Relexed {
+    if dialect != Dialect::Mysql {
+        return Relexed::No;
+    }
+    let before_last = statements.len().saturating_sub(1);
+    let mut found = Relexed::No;
+    for statement in &statements[..before_last] {
+        match &statement.intent().session {
+            Some(SessionChange::Setting { name, .. }) if name == "sql_mode" => found = Relexed::Quotes,
+            Some(SessionChange::Setting { .. }) if !text.is_ascii() => return Relexed::Charset,
+            _ => {}
+        }
+    }
+    found
 }
 
 /// [`evaluate_sql`] for a session whose database selects its route: a text that moves to

@@ -136,6 +136,25 @@ impl Lexing {
     }
 }
 
+impl Lexing {
+    /// Every lexing a session of `dialect` can be in, its default first.
+    pub fn every(dialect: Dialect) -> Vec<Lexing> {
+        let default = Lexing::default_for(dialect);
+        let flips: &[(bool, bool)] = match dialect {
+            Dialect::Mysql => &[(false, false), (true, false), (false, true), (true, true)],
+            Dialect::Postgres => &[(false, false), (true, false)],
+            _ => &[(false, false)],
+        };
+        flips
+            .iter()
+            .map(|&(backslash, quotes)| Lexing {
+                backslash_escapes: default.backslash_escapes ^ backslash,
+                ansi_quotes: default.ansi_quotes ^ quotes,
+            })
+            .collect()
+    }
+}
+
 impl Dialect {
     /// The dialect the tokenizer reads `lexing` with: the parser's own for the default reading,
     /// otherwise that dialect with only the changed setting differing (and its type identity, so
