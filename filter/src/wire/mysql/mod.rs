@@ -207,8 +207,9 @@ impl State {
             let Some(packet) = frame::whole(rest, header.size()) else { return Step::Incomplete };
             packet.get(4..).unwrap_or_default()
         } else {
-            // The first byte is all the answer reads of it.
-            rest.get(4..5).unwrap_or_default()
+            // The first byte is all the answer reads of it (an empty packet has none: the byte
+            // after it is the next packet's, there or not yet depending on the cut).
+            lead.as_ref().map(std::slice::from_ref).unwrap_or_default()
         };
         let (seen, done) = self.answers.packet(header, payload);
         if let Some(done) = done {

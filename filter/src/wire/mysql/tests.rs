@@ -738,3 +738,24 @@ fn an_allowed_change_user_exchange_passes_and_starts_a_new_session() {
     }));
     assert_eq!(seen, Some(true));
 }
+
+/// Found by fuzzing: an empty packet's "first byte" was the next packet's, there or not yet
+/// depending on where TCP cut the stream, so the answer's reading depended on the cut.
+#[test]
+fn an_empty_answer_packet_reads_the_same_however_it_is_cut() {
+    let client = [packet(0, b"\x03SELECT 1"), packet(0, b"\x03DROP TABLE a")].concat();
+    // The second definition is 255 bytes long: its header starts with 0xff, an ERR's first byte.
+    let long = [&b"\x03def"[..], &[b'x'; 251]].concat();
+    let answers =
+        [packet(1, &[2]), packet(2, b""), packet(3, &long), eof(4, 2), packet(5, b"\x011"), eof(6, 2), ok(1, 2)].concat();
+    let mut outputs = Vec::new();
+    for size in [answers.len(), 1] {
+        let mut r = Recorder::default();
+        let mut s = connected_as(CAPS, 45, &mut r);
+        forward(s.client_data(&client, &mut |i| r.judge(i)));
+        let out: Vec<u8> = answers.chunks(size).flat_map(|c| forward(s.server_data(c))).collect();
+        outputs.push(out);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert!(outputs[0].ends_with(&err_packet(1, DENIED_CODE, DENIED_SQLSTATE, "denied")));
+}
