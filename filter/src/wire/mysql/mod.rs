@@ -209,7 +209,7 @@ impl State {
         } else {
             // The first byte is all the answer reads of it (an empty packet has none: the byte
             // after it is the next packet's, there or not yet depending on the cut).
-            lead.as_ref().map(std::slice::from_ref).unwrap_or_default()
+            lead.as_slice()
         };
         let (seen, done) = self.answers.packet(header, payload);
         if let Some(done) = done {
