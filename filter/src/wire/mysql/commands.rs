@@ -15,7 +15,7 @@ use crate::wire::{Inspect, Judge, Verdict};
 const COM_SLEEP: u8 = 0x00;
 const COM_QUIT: u8 = 0x01;
 const COM_INIT_DB: u8 = 0x02;
-const COM_QUERY: u8 = 0x03;
+pub(super) const COM_QUERY: u8 = 0x03;
 const COM_FIELD_LIST: u8 = 0x04;
 const COM_CREATE_DB: u8 = 0x05;
 const COM_DROP_DB: u8 = 0x06;

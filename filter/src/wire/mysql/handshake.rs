@@ -10,19 +10,19 @@ use super::{frame, text, Header, Phase, State, Step, MAX_HANDSHAKE};
 use crate::wire::{Inspect, Judge, Verdict};
 
 const CLIENT_MYSQL: u32 = 0x0000_0001;
-const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
-const CLIENT_COMPRESS: u32 = 0x0000_0020;
-const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
-const CLIENT_SSL: u32 = 0x0000_0800;
-const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
-const CLIENT_PLUGIN_AUTH: u32 = 0x0008_0000;
-const CLIENT_CONNECT_ATTRS: u32 = 0x0010_0000;
+pub(super) const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
+pub(super) const CLIENT_COMPRESS: u32 = 0x0000_0020;
+pub(super) const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
+pub(super) const CLIENT_SSL: u32 = 0x0000_0800;
+pub(super) const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
+pub(super) const CLIENT_PLUGIN_AUTH: u32 = 0x0008_0000;
+pub(super) const CLIENT_CONNECT_ATTRS: u32 = 0x0010_0000;
 pub(super) const CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 0x0020_0000;
-const CLIENT_SESSION_TRACK: u32 = 0x0080_0000;
-const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
+pub(super) const CLIENT_SESSION_TRACK: u32 = 0x0080_0000;
+pub(super) const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
 const CLIENT_OPTIONAL_RESULTSET_METADATA: u32 = 0x0200_0000;
 const CLIENT_ZSTD_COMPRESSION_ALGORITHM: u32 = 0x0400_0000;
-const CLIENT_QUERY_ATTRIBUTES: u32 = 0x0800_0000;
+pub(super) const CLIENT_QUERY_ATTRIBUTES: u32 = 0x0800_0000;
 /// What the greeting never offers: each changes the bytes the filter reads.
 pub(super) const UNFOLLOWED: u32 = CLIENT_SSL
     | CLIENT_COMPRESS

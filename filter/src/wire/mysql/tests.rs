@@ -5,19 +5,12 @@ use crate::sql::{Dialect, SearchPath};
 use crate::sql::{Lexing, SessionChange};
 use crate::wire::{Context, Inspect, Session as _, Verdict};
 
-const CLIENT_CONNECT_WITH_DB: u32 = 0x0000_0008;
-const CLIENT_COMPRESS: u32 = 0x0000_0020;
-const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
-const CLIENT_SSL: u32 = 0x0000_0800;
-const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
-const CLIENT_PLUGIN_AUTH: u32 = 0x0008_0000;
-const CLIENT_CONNECT_ATTRS: u32 = 0x0010_0000;
-const CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 0x0020_0000;
-const CLIENT_SESSION_TRACK: u32 = 0x0080_0000;
-const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
-const CLIENT_QUERY_ATTRIBUTES: u32 = 0x0800_0000;
-const COM_QUERY: u8 = 0x03;
-const COM_PING: u8 = 0x0e;
+use super::commands::{COM_PING, COM_QUERY};
+use super::handshake::{
+    CLIENT_COMPRESS, CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_DEPRECATE_EOF, CLIENT_PLUGIN_AUTH,
+    CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, CLIENT_PROTOCOL_41, CLIENT_QUERY_ATTRIBUTES, CLIENT_SECURE_CONNECTION,
+    CLIENT_SESSION_TRACK, CLIENT_SSL,
+};
 
 fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
     let n = payload.len();
