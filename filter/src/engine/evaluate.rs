@@ -53,11 +53,13 @@ pub fn evaluate_sql(
     let Payload::Sql(sql) = &route.payload else {
         return limited(policy, route, Limit::Unparsable, format!("route {:?} reads no SQL", route.name));
     };
-    let default = [Lexing::default_for(sql.dialect)];
-    let mut lexings = if settings.lexings.is_empty() { default.to_vec() } else { settings.lexings.clone() };
+    let mut lexings = if settings.lexings.is_empty() { vec![Lexing::default_for(sql.dialect)] } else { settings.lexings.clone() };
     let first_lexing = lexings[0];
-    let first = Statement::all_read(text, sql.dialect, first_lexing, &settings.search_path, cache.as_deref_mut());
-    match relexed_midway(sql.dialect, text, &first) {
+    let read = Statement::all_read(text, sql.dialect, first_lexing, &settings.search_path, cache.as_deref_mut());
+    let relexed = relexed_midway(sql.dialect, text, &read);
+    // The first reading is decided as read, not read again.
+    let mut first = Some(read);
+    match relexed {
         Relexed::No => {}
         Relexed::Quotes => lexings = Lexing::every(sql.dialect),
         Relexed::Charset => {
@@ -67,11 +69,9 @@ pub fn evaluate_sql(
     }
     let mut chosen: Option<Outcome> = None;
     for &lexing in &lexings {
-        let statements = if lexing == first_lexing {
-            first.clone()
-        } else {
-            Statement::all_read(text, sql.dialect, lexing, &settings.search_path, cache.as_deref_mut())
-        };
+        let reused = if lexing == first_lexing { first.take() } else { None };
+        let statements =
+            reused.unwrap_or_else(|| Statement::all_read(text, sql.dialect, lexing, &settings.search_path, cache.as_deref_mut()));
         let units: Vec<Unit> = (0..statements.len()).map(Unit::Statement).collect();
         let action = Action::Sql(statements);
         let decision = decide(policy, route, actor, &Facts { request: None, body: None, action: &action, units: &units });
