@@ -10,9 +10,9 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AssignmentTarget, CopyIntoSnowflakeKind, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
+    AlterView, AssignmentTarget, CopyIntoSnowflakeKind, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, Merge, MergeAction, MergeInsertKind, MergeUpdateKind,
-    ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update, UtilityOption, Visit, Visitor,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update, UtilityOption, Visit, Visitor,
 };
 
 use super::dialect::Dialect;
@@ -211,6 +211,24 @@ impl Collector {
         let Some(ident) = part.as_ident() else { return false };
         let wanted = resolved_ident(ident, self.dialect);
         self.ctes.iter().any(|frame| frame.names[..frame.visible].contains(&wanted))
+    }
+
+    /// A table read by name: a CTE's name reads nothing, a dynamic name runs code, a file path
+    /// exports the file.
+    fn read_relation(&mut self, relation: &ObjectName) {
+        if self.is_cte_reference(relation) {
+            return;
+        }
+        let path = ObjectPath::from_object_name(relation, self.dialect);
+        if path.is_dynamic() {
+            // `IDENTIFIER($table)`: which table is only known when it runs.
+            self.op(Operation::Call);
+        }
+        if names_a_file(relation) {
+            // DuckDB `FROM '/etc/passwd'`, Spark `csv.`/data/x.csv``: the server reads a file.
+            self.access(Operation::Export, path.clone());
+        }
+        self.access(Operation::Select, path);
     }
 
     fn classify_function(&mut self, name: &ObjectName) {
@@ -485,9 +503,22 @@ impl Collector {
             | Statement::CreateWarehouse(_)
             | Statement::CreateSequence { .. }
             | Statement::CreateDomain(_)
-            | Statement::CreateType { .. } => self.op(Op::Create),
+            | Statement::CreateType { .. }
+            | Statement::CreateAggregate(_)
+            | Statement::CreateForeignDataWrapper(_) => self.op(Op::Create),
+            Statement::CreateForeignTable(table) => self.target(Op::Create, &table.name),
+            // A rule rewrites every later statement on its table: the table is altered.
+            Statement::CreateRule(rule) => {
+                self.op(Op::Create);
+                self.target(Op::Alter, &rule.table_name);
+            }
+            // A user mapping stores credentials for a foreign server, as CREATE USER does.
+            Statement::CreateUserMapping(_) => {
+                self.op(Op::Create);
+                self.op(Op::Grant);
+            }
             // A cursor is a read: its query is walked as a child and records what it does.
-            Statement::Declare { stmts } if stmts.iter().all(|declare| declare.for_query.is_some()) => {}
+            Statement::Declare { stmts, .. } if stmts.iter().all(|declare| declare.for_query.is_some()) => {}
             Statement::Declare { .. } => self.op(Op::Create),
             _ => return false,
         }
@@ -498,7 +529,7 @@ impl Collector {
     fn alter(&mut self, statement: &Statement) -> bool {
         match statement {
             Statement::AlterTable(alter) => self.target(Operation::Alter, &alter.name),
-            Statement::AlterIndex { name, .. } | Statement::AlterView { name, .. } => self.target(Operation::Alter, name),
+            Statement::AlterIndex { name, .. } | Statement::AlterView(AlterView { name, .. }) => self.target(Operation::Alter, name),
             Statement::AlterSchema(_)
             | Statement::AlterFunction(_)
             | Statement::AlterType(_)
@@ -515,6 +546,9 @@ impl Collector {
             | Statement::OptimizeTable { .. }
             | Statement::Vacuum(_)
             | Statement::Analyze(_) => self.op(Operation::Alter),
+            Statement::AlterTrigger(trigger) => self.target(Operation::Alter, &trigger.table_name),
+            // REFRESH reruns the view's query and replaces its rows.
+            Statement::RefreshMaterializedView(refresh) => self.target(Operation::Alter, &refresh.name),
             _ => return false,
         }
         true
@@ -551,6 +585,10 @@ impl Collector {
             | Statement::DropTrigger(_)
             | Statement::DetachDuckDBDatabase { .. }
             | Statement::UNCache { .. } => self.op(Op::Drop),
+            Statement::DropRule(rule) => {
+                self.op(Op::Drop);
+                self.target(Op::Alter, &rule.table_name);
+            }
             _ => return false,
         }
         true
@@ -566,7 +604,8 @@ impl Collector {
                     self.grant_objects(Op::Grant, objects);
                 }
             }
-            Statement::Deny(_) => self.op(Op::Revoke),
+            Statement::GrantRole(_) | Statement::AlterDefaultPrivileges(_) => self.op(Op::Grant),
+            Statement::Deny(_) | Statement::RevokeRole(_) => self.op(Op::Revoke),
             Statement::Revoke(revoke) => {
                 self.op(Op::Revoke);
                 if let Some(objects) = &revoke.objects {
@@ -870,6 +909,15 @@ impl Visitor for Collector {
                 frame.visible = frame.visible.max(index + 1);
             }
         }
+        // `TABLE t` names its table in idents, not as a relation the visitor walks; read here,
+        // once the query's own CTEs are visible.
+        if let SetExpr::Table(table) = &*query.body {
+            let parts = table.schema_name.iter().chain(&table.table_name);
+            let name = ObjectName(parts.cloned().map(ObjectNamePart::Identifier).collect());
+            if !name.0.is_empty() {
+                self.read_relation(&name);
+            }
+        }
         if query.with.is_some() && self.ctes.last().is_some_and(|f| f.owner == ptr) {
             self.ctes.pop();
         }
@@ -882,19 +930,9 @@ impl Visitor for Collector {
     }
 
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<SqlError> {
-        if self.targets.contains(&(relation as *const ObjectName)) || self.is_cte_reference(relation) {
-            return ControlFlow::Continue(());
+        if !self.targets.contains(&(relation as *const ObjectName)) {
+            self.read_relation(relation);
         }
-        let path = ObjectPath::from_object_name(relation, self.dialect);
-        if path.is_dynamic() {
-            // `IDENTIFIER($table)`: which table is only known when it runs.
-            self.op(Operation::Call);
-        }
-        if names_a_file(relation) {
-            // DuckDB `FROM '/etc/passwd'`, Spark `csv.`/data/x.csv``: the server reads a file.
-            self.access(Operation::Export, path.clone());
-        }
-        self.access(Operation::Select, path);
         ControlFlow::Continue(())
     }
 

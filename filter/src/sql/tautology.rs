@@ -5,7 +5,7 @@
 //! is flattened iteratively, so `a = 1 OR ... OR 1 = 1` is caught however long the chain; below
 //! that, folding gives up (answers "unknown") past a small depth rather than recursing further.
 
-use sqlparser::ast::{BinaryOperator, CastKind, Expr, UnaryOperator, Value};
+use sqlparser::ast::{BinaryOperator, CastKind, Expr, InTarget, UnaryOperator, Value};
 
 const MAX_DEPTH: usize = 32;
 
@@ -130,7 +130,7 @@ fn fold(expr: &Expr, depth: usize) -> Const {
                 _ => Const::Unknown,
             }
         }
-        Expr::InList { expr, list, negated } => fold_in_list(expr, list, *negated, next),
+        Expr::In { expr, target: InTarget::List(list), negated, .. } => fold_in_list(expr, list, *negated, next),
         Expr::Like { negated: false, expr, pattern, .. } | Expr::ILike { negated: false, expr, pattern, .. } => {
             fold_like(expr, pattern, next)
         }
