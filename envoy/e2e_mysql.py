@@ -237,6 +237,14 @@ def lexing(results, count):
 
 
 def schema(results, count):
+    conn = connect(database=None)
+    created = attempt(conn, "CREATE DATABASE IF NOT EXISTS elsewhere")
+    read = attempt(conn, "SELECT COUNT(*) FROM shop.orders")
+    conn.close()
+    exists = attempt(connect(), "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'elsewhere'")
+    results.check("pymysql: connected with no schema, the strict catch-all lets reads through and denies a CREATE DATABASE (checked on the server)",
+                  created[0] == 1227 and "everything-else" in created[1] and read == (0, ((3,),)) and exists == (0, ((0,),)),
+                  f"{created} {read} {exists}")
     for how in ["USE shop", "COM_INIT_DB"]:
         conn = connect(database=None, program_name="agent-e2e")
         if how == "USE shop":
