@@ -216,6 +216,7 @@ fn last_part(name: &ObjectName, dialect: Dialect) -> Option<String> {
 
 /// `set_config('search_path', 'a, b', false)` anywhere in a statement (pg_dump starts with one):
 /// a literal setting, or any other use of the function, which could set the path to anything.
+/// `set_config('client_encoding', ...)` and the other lexing settings are reported as `SET` is.
 fn set_config_call(tokens: &[TokenWithSpan]) -> Option<SessionChange> {
     let meaningful: Vec<&Token> = tokens.iter().map(|t| &t.token).filter(|t| !matches!(t, Token::Whitespace(_))).collect();
     let at = meaningful.windows(2).position(|w| {
@@ -228,6 +229,13 @@ fn set_config_call(tokens: &[TokenWithSpan]) -> Option<SessionChange> {
         {
             let local = matches!(args.get(4), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("true"));
             Some(SessionChange::SearchPath(if local { None } else { split_identifiers(value, Dialect::Postgres) }))
+        }
+        [Token::SingleQuotedString(name), Token::Comma, value, ..] if LEXING_SETTINGS.contains(&name.to_lowercase().as_str()) => {
+            let value = match value {
+                Token::SingleQuotedString(value) => Some(value.clone()),
+                _ => None,
+            };
+            Some(SessionChange::Setting { name: name.to_lowercase(), value })
         }
         [Token::SingleQuotedString(name), Token::Comma, ..] if !name.eq_ignore_ascii_case("search_path") => None,
         _ => Some(SessionChange::SearchPath(None)),

@@ -988,6 +988,17 @@ mod tests {
         assert_eq!(every_cut(&s, &query("SELECT 1"), true), query("SELECT 1"));
     }
 
+    #[test]
+    fn a_set_config_of_client_encoding_is_followed_like_a_set() {
+        // LATIN1 reads 0x95 0x5c as two characters, the second a backslash that escapes the
+        // quote: one harmless string. The server, once in SJIS, runs the DROP.
+        let mut s = started_with(&[("user", "u"), ("client_encoding", "LATIN1")], &[("client_encoding", "LATIN1")]);
+        let hidden = query_bytes(&sjis("SELECT E'表' ; DROP TABLE t; --'"));
+        assert_eq!(every_cut(&s, &hidden, true), hidden, "the same bytes are one string in LATIN1");
+        forward(s.client_data(&query("SELECT set_config('client_encoding', 'SJIS', false)"), &mut judge));
+        assert_eq!(every_cut(&s, &hidden, true), denied_query());
+    }
+
     fn path(schemas: &[&str]) -> Option<SearchPath> {
         Some(SearchPath::known(Dialect::Postgres, schemas.iter().map(|s| s.to_string()).collect()))
     }
