@@ -105,8 +105,9 @@ fn relexed_midway(dialect: Dialect, text: &str, statements: &[Statement]) -> Rel
     let mut found = Relexed::No;
     for statement in &statements[..before_last] {
         match &statement.intent().session {
+            Some(SessionChange::Setting { .. } | SessionChange::Unseen) if !text.is_ascii() => return Relexed::Charset,
             Some(SessionChange::Setting { name, .. }) if name == "sql_mode" => found = Relexed::Quotes,
-            Some(SessionChange::Setting { .. }) if !text.is_ascii() => return Relexed::Charset,
+            Some(SessionChange::Unseen) => found = Relexed::Quotes,
             _ => {}
         }
     }

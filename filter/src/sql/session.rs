@@ -85,6 +85,10 @@ pub enum SessionChange {
     /// `standard_conforming_strings`, `NAMES`, `character_set_client`, `client_encoding`): its
     /// lower-case name and literal value, `None` when the value is not a literal.
     Setting { name: String, value: Option<String> },
+    /// `CALL`, `EXECUTE` of a prepared statement: SQL the analyzer does not see ran and may have
+    /// set anything a `SET` can (a MySQL `EXECUTE` of `SET sql_mode`, a Postgres procedure's
+    /// `set_config('search_path', ...)`).
+    Unseen,
 }
 
 /// Settings whose change moves how later text reads.
@@ -106,6 +110,7 @@ pub(crate) fn change_of(statement: &Ast, tokens: &[TokenWithSpan], dialect: Dial
         {
             Some(SessionChange::ResetSearchPath)
         }
+        Ast::Call(_) | Ast::Execute { .. } => Some(SessionChange::Unseen),
         _ => set_config_call(tokens),
     }
 }

@@ -58,7 +58,9 @@ impl Statement {
             Ok(intent) => match &intent.session {
                 Some(SessionChange::SearchPath(Some(schemas))) => SearchPath::known(self.dialect, schemas.clone()),
                 // The text does not know where its session started.
-                Some(SessionChange::SearchPath(None) | SessionChange::ResetSearchPath) => SearchPath::Unknown,
+                Some(SessionChange::SearchPath(None) | SessionChange::ResetSearchPath | SessionChange::Unseen) => {
+                    SearchPath::Unknown
+                }
                 Some(SessionChange::Database(database)) => SearchPath::known(self.dialect, vec![database.clone()]),
                 _ => path,
             },

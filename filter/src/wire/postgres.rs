@@ -396,6 +396,7 @@ impl State {
         for change in changes {
             let path = match change {
                 SessionChange::SearchPath(schemas) => Some(settings::schemas_path(schemas, &self.user)),
+                SessionChange::Unseen => Some(settings::schemas_path(None, &self.user)),
                 SessionChange::ResetSearchPath => self.paths.start.clone(),
                 SessionChange::Setting { name, value } if name == "client_encoding" || name == "names" => {
                     let encoding = value.map_or(ClientEncoding::Unknown, |v| ClientEncoding::named(v.as_bytes()));

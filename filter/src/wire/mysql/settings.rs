@@ -125,6 +125,8 @@ pub enum Change {
     Reset,
     /// `COM_CHANGE_USER`: a new session, with this schema and collation, when readable.
     NewSession { database: Option<Option<String>>, collation: Option<u8> },
+    /// `CALL`, `EXECUTE`: whatever ran may have set `sql_mode` or the character set.
+    Unseen,
 }
 
 impl Change {
@@ -137,6 +139,7 @@ impl Change {
                 "names" | "character set" | "charset" | "character_set_client" => Some(Change::Charset(value.clone())),
                 _ => None,
             },
+            SessionChange::Unseen => Some(Change::Unseen),
             SessionChange::SearchPath(_) | SessionChange::ResetSearchPath => None,
         }
     }
@@ -162,6 +165,10 @@ impl Doubt {
         match change {
             Change::SqlMode(_) => self.sql_mode = true,
             Change::Charset(_) => self.charset = true,
+            Change::Unseen => {
+                self.sql_mode = true;
+                self.charset = true;
+            }
             Change::Database(_) => self.database = true,
             Change::Reset | Change::NewSession { .. } => *self = Doubt { sql_mode: true, charset: true, database: true },
         }
@@ -207,6 +214,7 @@ impl Settings {
             Change::SqlMode(mode) => self.ansi_quotes = mode.as_deref().map(ansi_quotes_in),
             Change::Charset(name) => self.charset = name.as_deref().map(Charset::named),
             Change::Database(db) => self.database = Some(Some(db.clone())),
+            Change::Unseen => self.forget(change),
             Change::Reset => {
                 self.ansi_quotes = Some(false);
                 self.charset = self.initial_charset;
@@ -226,6 +234,10 @@ impl Settings {
             Change::SqlMode(_) => self.ansi_quotes = None,
             Change::Charset(_) => self.charset = None,
             Change::Database(_) => self.database = None,
+            Change::Unseen => {
+                self.ansi_quotes = None;
+                self.charset = None;
+            }
             Change::Reset | Change::NewSession { .. } => self.forget_all(),
         }
     }

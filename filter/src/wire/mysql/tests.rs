@@ -297,6 +297,8 @@ impl Recorder {
             SessionChange::Setting { name: "sql_mode".into(), value }
         } else if let Some(name) = upper.strip_prefix("SET NAMES ") {
             SessionChange::Setting { name: "names".into(), value: Some(name.to_ascii_lowercase()) }
+        } else if upper.starts_with("EXECUTE ") || upper.starts_with("CALL ") {
+            SessionChange::Unseen
         } else if let Some(db) = text.strip_prefix("USE ") {
             SessionChange::Database(db.trim_matches('`').to_string())
         } else {
@@ -585,6 +587,13 @@ fn the_status_flags_and_a_confirmed_sql_mode_change_how_text_reads() {
     forward(s.client_data(&packet(0, b"\x03SELECT 4"), &mut |i| r.judge(i)));
     assert_eq!(r.seen.last().unwrap().1.lexings, []);
     forward(s.server_data(&ok(1, 2)));
+    // An EXECUTE (of `PREPARE s FROM 'SET sql_mode=...'`, say) may have set anything.
+    forward(s.client_data(&packet(0, b"\x03EXECUTE s"), &mut |i| r.judge(i)));
+    forward(s.server_data(&ok(1, 2)));
+    forward(s.client_data(&packet(0, b"\x03SELECT 5"), &mut |i| r.judge(i)));
+    assert_eq!(r.seen.last().unwrap().1.lexings, both);
+    forward(s.client_data(&packet(0, b"\x03SET sql_mode=''"), &mut |i| r.judge(i)));
+    forward(s.server_data(&[ok(1, 2), ok(1, 2)].concat()));
     // A multi-statement that failed part way: its change is in doubt.
     forward(s.client_data(&packet(0, b"\x03SET sql_mode='ANSI'"), &mut |i| r.judge(i)));
     forward(s.server_data(&[ok(1, 0x000a), err_packet(2, 1064, "42000", "x")].concat()));
