@@ -12,7 +12,8 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     AlterView, AssignmentTarget, CopyIntoSnowflakeKind, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, Merge, MergeAction, MergeInsertKind, MergeUpdateKind,
-    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update, UtilityOption, Visit, Visitor,
+    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update, UtilityOption,
+    Visit, Visitor,
 };
 
 use super::dialect::Dialect;
@@ -529,7 +530,9 @@ impl Collector {
     fn alter(&mut self, statement: &Statement) -> bool {
         match statement {
             Statement::AlterTable(alter) => self.target(Operation::Alter, &alter.name),
-            Statement::AlterIndex { name, .. } | Statement::AlterView(AlterView { name, .. }) => self.target(Operation::Alter, name),
+            Statement::AlterIndex { name, .. } | Statement::AlterView(AlterView { name, .. }) => {
+                self.target(Operation::Alter, name)
+            }
             Statement::AlterSchema(_)
             | Statement::AlterFunction(_)
             | Statement::AlterType(_)
