@@ -32,6 +32,7 @@ ROOT = corpus.ROOT
 RATCHET = os.path.join(HERE, "ratchet.json")
 KNOWN_MISSES = os.path.join(HERE, "known_misses.txt")
 REPORT = os.path.join(ROOT, "target", "reports", "fidelity.txt")
+UNPARSED = os.path.join(corpus.CACHE, "unparsed")  # <dialect>.txt: the statements we could not parse
 # A claim of ours, and the oracle classes that bear it out.
 CLAIMS = {
     "drop": {"drop"},
@@ -55,6 +56,8 @@ def main():
     results = [compare(oracle, statements, options.analyzer) for oracle in
                (postgres.Oracle(), sqlite.Oracle(), duckdb_oracle.Oracle())]  # fmt: skip
     lines, passed, failed = verdict(results, options.update)
+    save_unparsed(results)
+    lines.append(f"unparsed statements, one a line: {os.path.relpath(UNPARSED, ROOT)}/<dialect>.txt")
     lines.append(f"corpus: {len(statements)} distinct statements; run took {time.perf_counter() - started:.1f} s")
     lines.append(f"{passed} passed, {failed} failed")
     os.makedirs(os.path.dirname(REPORT), exist_ok=True)
@@ -206,6 +209,15 @@ def load_ratchet():
         return {}
     with open(RATCHET) as handle:
         return {dialect: entry["unparsed_share"] for dialect, entry in json.load(handle).items()}
+
+
+def save_unparsed(results):
+    os.makedirs(UNPARSED, exist_ok=True)
+    for result in results:
+        with open(os.path.join(UNPARSED, f"{result.oracle.dialect}.txt"), "w") as handle:
+            for (sql, _), answer in zip(result.judged, result.ours):
+                if not answer["parsed"]:
+                    handle.write(" ".join(sql.split()) + "\n")
 
 
 def save(ratchet, results):
