@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 import corpus  # noqa: E402
 from oracles import DANGEROUS  # noqa: E402
 from oracles import duckdb as duckdb_oracle  # noqa: E402
-from oracles import postgres, sqlite  # noqa: E402
+from oracles import postgres, second_opinion, sqlite  # noqa: E402
 
 ROOT = corpus.ROOT
 RATCHET = os.path.join(HERE, "ratchet.json")
@@ -53,8 +53,11 @@ def main():
 
     started = time.perf_counter()
     statements = shared_corpus()
-    results = [compare(oracle, statements, options.analyzer) for oracle in
-               (postgres.Oracle(), sqlite.Oracle(), duckdb_oracle.Oracle())]  # fmt: skip
+    policy = {" ".join(case.sql.split()) for _, case in corpus.policy_cases()}
+    policy = {text for text in statements if " ".join(text.split()) in policy}
+    oracles = [postgres.Oracle(), sqlite.Oracle(), duckdb_oracle.Oracle()]
+    oracles += [second_opinion.Oracle(dialect, policy) for dialect in second_opinion.DIALECTS]
+    results = [compare(oracle, statements, options.analyzer) for oracle in oracles]
     lines, passed, failed = verdict(results, options.update)
     save_unparsed(results)
     lines.append(f"unparsed statements, one a line: {os.path.relpath(UNPARSED, ROOT)}/<dialect>.txt")
@@ -141,6 +144,7 @@ def verdict(results, update):
         new = [(cls, sql) for (cls, sql), key in zip(result.misses, keys) if key not in known]
         lines.append(f"== {dialect} ({result.oracle.name}): {len(result.misses)} misses, {len(result.misses) - len(new)} of "
                      f"them known (fidelity/known_misses.txt), {len(new)} new")  # fmt: skip
+        lines.append(f"  unparsed, by leading words: {leading_words(result)}")
         lines.extend(listing("miss", result.misses, keys, known))
         lines.extend(listing("false alarm", result.false_alarms, None, None))
         ok_share = update or limit is not None and share <= limit
@@ -175,6 +179,17 @@ def table(results):
         ])  # fmt: skip
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def leading_words(result, shown=10):
+    """The commonest first two words of the statements we could not parse, with their counts."""
+    counts = {}
+    for (sql, _), answer in zip(result.judged, result.ours):
+        if not answer["parsed"]:
+            words = " ".join(re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.DOTALL).split()[:2]).upper()
+            counts[words] = counts.get(words, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:shown]
+    return ", ".join(f"{words} {count}" for words, count in ranked) or "none"
 
 
 def counted(entries):
