@@ -67,10 +67,11 @@ test-engine:
 	@mkdir -p $(REPORTS)
 	$(CARGO) test -p access-guardrails 2>&1 | tee $(REPORTS)/engine.txt; exit $${PIPESTATUS[0]}
 
-# The engine against real parsers (pglast, SQLite, DuckDB) on PostgreSQL's regression scripts and
-# the policy corpus: fails on a miss not in fidelity/known_misses.txt or an unparsed share above
-# fidelity/ratchet.json's. The scripts are fetched once with apt-get source (fidelity/corpus.py).
-fidelity: venv
+# The engine against real parsers (pglast, SQLite, DuckDB, a private MariaDB on a Unix socket;
+# sqlglot as a second opinion) on PostgreSQL's regression scripts and the policy corpus: fails on
+# a miss not in fidelity/known_misses.txt or an unparsed share above fidelity/ratchet.json's. The
+# scripts are fetched once with apt-get source (fidelity/corpus.py).
+fidelity: venv deps
 	@mkdir -p $(REPORTS); rm -f $(REPORTS)/fidelity.txt
 	$(CARGO) build -q -p guardrails-fidelity
 	@$(VENV)/bin/python fidelity/run.py; status=$$?; \

@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 import corpus  # noqa: E402
 from oracles import DANGEROUS  # noqa: E402
 from oracles import duckdb as duckdb_oracle  # noqa: E402
-from oracles import postgres, second_opinion, sqlite  # noqa: E402
+from oracles import mariadb, postgres, second_opinion, sqlite  # noqa: E402
 
 ROOT = corpus.ROOT
 RATCHET = os.path.join(HERE, "ratchet.json")
@@ -56,9 +56,12 @@ def main():
     policy = {" ".join(case.sql.split()) for _, case in corpus.policy_cases()}
     policy = {text for text in statements if " ".join(text.split()) in policy}
     oracles = [postgres.Oracle(), sqlite.Oracle(), duckdb_oracle.Oracle()]
+    oracles += [mariadb.Oracle()] if mariadb.available() else []
+    skipped = [] if mariadb.available() else ["mariadb: not judged, mariadbd is not installed (make deps installs it)"]
     oracles += [second_opinion.Oracle(dialect, policy) for dialect in second_opinion.DIALECTS]
     results = [compare(oracle, statements, options.analyzer) for oracle in oracles]
     lines, passed, failed = verdict(results, options.update)
+    lines.extend(skipped)
     save_unparsed(results)
     lines.append(f"unparsed statements, one a line: {os.path.relpath(UNPARSED, ROOT)}/<dialect>.txt")
     lines.append(f"corpus: {len(statements)} distinct statements; run took {time.perf_counter() - started:.1f} s")

@@ -22,6 +22,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 # Our dialect name, sqlglot's.
 DIALECTS = {"snowflake": "snowflake", "bigquery": "bigquery", "trino": "trino", "databricks": "databricks",
             "redshift": "redshift", "mssql": "tsql"}  # fmt: skip
+READS = dict(DIALECTS, mysql="mysql")  # mysql: the classes of the MariaDB oracle (oracles/mariadb.py)
 SHARE = 4
 KINDS = {exp.Select: "read", exp.Union: "read", exp.Insert: "write", exp.Update: "write", exp.Delete: "write",
          exp.Merge: "write", exp.Copy: "write", exp.Create: "ddl", exp.Alter: "ddl", exp.Drop: "ddl", exp.Set: "session",
@@ -31,18 +32,19 @@ KINDS = {exp.Select: "read", exp.Union: "read", exp.Insert: "write", exp.Update:
 class Oracle:
     judged_claims = {"drop", "truncate", "grant", "revoke", "export", "unbounded"}
 
-    def __init__(self, dialect, always):
+    def __init__(self, dialect, always, share=SHARE):
         self.dialect = dialect
-        self.read = DIALECTS[dialect]
-        self.name = f"sqlglot {sqlglot.__version__} ({self.read}), 1/{SHARE} of the regression statements"
+        self.read = READS[dialect]
+        self.name = f"sqlglot {sqlglot.__version__} ({self.read}), 1/{share} of the regression statements"
         self.always = always  # the texts read whatever their hash
+        self.share = share
         self.parse_seconds = 0.0
         self.attempted = 0
 
     def judge(self, texts):
         judged = []
         for text in texts:
-            if text not in self.always and zlib.crc32(text.encode()) % SHARE:
+            if text not in self.always and zlib.crc32(text.encode()) % self.share:
                 continue
             self.attempted += 1
             started = time.perf_counter()
