@@ -26,16 +26,6 @@ SOURCE_PACKAGE = "postgresql-15"
 CASES = os.path.join(ROOT, "filter", "tests", "corpus", "cases.txt")
 
 
-class Statement:
-    """One statement of the corpus: where it comes from and its text."""
-
-    __slots__ = ("origin", "sql")
-
-    def __init__(self, origin, sql):
-        self.origin = origin
-        self.sql = sql
-
-
 def regress_scripts():
     """{file name: text} of src/test/regress/sql/*.sql, fetched once."""
     if not glob.glob(os.path.join(REGRESS, "*.sql")):
@@ -48,20 +38,20 @@ def regress_scripts():
 
 
 def psql_buffers():
-    """Every query buffer psql would send for the regression scripts, as Statements."""
-    return [Statement(name, text) for name, script in regress_scripts().items() for text in psql_split.split(script)]
+    """Every query buffer psql would send for the regression scripts."""
+    return [text for script in regress_scripts().values() for text in psql_split.split(script)]
 
 
 def policy_cases():
-    """The SQL of filter/tests/corpus/cases.txt, with its dialect: [(dialect, Statement)]."""
+    """The SQL of filter/tests/corpus/cases.txt, with its dialect: [(dialect, sql)]."""
     cases = []
     with open(CASES, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+        for line in handle:
             if not line.strip() or line.startswith("#"):
                 continue
             fields = line.rstrip("\n").split(" | ", 7)
             if len(fields) == 8:
-                cases.append((fields[0].strip(), Statement(f"cases.txt:{number}", fields[7].replace("\\n", "\n"))))
+                cases.append((fields[0].strip(), fields[7].replace("\\n", "\n")))
     return cases
 
 

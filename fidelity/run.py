@@ -53,7 +53,7 @@ def main():
 
     started = time.perf_counter()
     statements = shared_corpus()
-    policy = {" ".join(case.sql.split()) for _, case in corpus.policy_cases()}
+    policy = {" ".join(sql.split()) for _, sql in corpus.policy_cases()}
     policy = {text for text in statements if " ".join(text.split()) in policy}
     oracles = [postgres.Oracle(), sqlite.Oracle(), duckdb_oracle.Oracle()]
     oracles += [mariadb.Oracle()] if mariadb.available() else []
@@ -78,7 +78,7 @@ def shared_corpus():
     cut at their statements (by pglast's parser, or its scanner where the parser refuses)."""
     from pglast import split  # noqa: PLC0415
 
-    texts = [buffer.sql for buffer in corpus.psql_buffers()] + [case.sql for _, case in corpus.policy_cases()]
+    texts = corpus.psql_buffers() + [sql for _, sql in corpus.policy_cases()]
     seen = {}
     for text in texts:
         try:
@@ -147,6 +147,7 @@ def verdict(results, update):
         new = [(cls, sql) for (cls, sql), key in zip(result.misses, keys) if key not in known]
         lines.append(f"== {dialect} ({result.oracle.name}): {len(result.misses)} misses, {len(result.misses) - len(new)} of "
                      f"them known (fidelity/known_misses.txt), {len(new)} new")  # fmt: skip
+        lines.append(f"  statements by kind (the oracle's): {kinds(result)}")
         lines.append(f"  unparsed, by leading words: {leading_words(result)}")
         lines.extend(listing("miss", result.misses, keys, known))
         lines.extend(listing("false alarm", result.false_alarms, None, None))
@@ -182,6 +183,13 @@ def table(results):
         ])  # fmt: skip
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def kinds(result):
+    counts = {}
+    for _, truth in result.judged:
+        counts[truth.kind] = counts.get(truth.kind, 0) + 1
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items()))
 
 
 def leading_words(result, shown=10):
