@@ -1,4 +1,4 @@
-//! Statements sqlparser 0.63 cannot read, or reads as something else, recognized over the tokens
+//! Statements sqlparser 0.64 cannot read, or reads as something else, recognized over the tokens
 //! before the parser sees them. Each recognizer accepts only a shape it accounts for in full and
 //! returns `None` otherwise, so anything else still reaches the parser (and may be unparsable).
 //! Why none of them can call a write a read:
@@ -13,7 +13,8 @@
 //! - Code (DO blocks, procedure, function and trigger bodies) is read as `bodies` reads it, and
 //!   DO, which runs it now, is `call` besides; so are routines in a language other than SQL.
 //! - Families with no nested query (REINDEX, FETCH, MOVE, OPTIMIZE, HANDLER, SHUTDOWN, START
-//!   TRANSACTION) are accepted only when every token fits; the expressions of HANDLER, LOAD DATA
+//!   TRANSACTION, and Postgres catalog statements: see [`catalog_statement`]) are accepted only
+//!   when every token fits; the expressions of HANDLER, LOAD DATA
 //!   and MySQL SHOW (which only reads) add every operation and object their tokens suggest.
 
 use sqlparser::parser::{Parser, ParserError};
@@ -72,14 +73,14 @@ pub(crate) fn statement(tokens: &[TokenWithSpan], start: usize, offsets: &Offset
 fn postgres(part: &Part) -> Option<Found> {
     match part.word(0)?.as_str() {
         "DO" => do_block(part),
-        "CREATE" => match part.after_create()? {
-            (i, "FUNCTION" | "PROCEDURE") => pg_routine(part, i),
-            (i, "RULE") => rule(part, i),
-            _ => pg_rewrite(part),
+        "CREATE" => match part.after_create() {
+            Some((i, "FUNCTION" | "PROCEDURE")) => pg_routine(part, i),
+            Some((i, "RULE")) => rule(part, i),
+            _ => pg_rewrite(part).or_else(|| catalog_statement(part)),
         },
         "REINDEX" => reindex(part),
         "FETCH" | "MOVE" => part.all_simple(1).then(|| empty_intent(&[Operation::Select])).and_then(Found::intent),
-        _ => pg_rewrite(part),
+        _ => pg_rewrite(part).or_else(|| catalog_statement(part)),
     }
 }
 
@@ -790,4 +791,151 @@ fn mysql_select(part: &Part) -> Option<Found> {
 /// A clause keyword after which an `INTO OUTFILE` clause's options have ended.
 fn ends_into_clause(part: &Part, i: usize) -> bool {
     ["FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "FOR", "LOCK", "UNION", "WINDOW", "INTO"].iter().any(|k| part.is(i, k))
+}
+
+/// Postgres statements on catalog objects whose grammar holds no query and no expression the
+/// statement evaluates: publications, subscriptions, statistics, servers, casts, operators, event
+/// triggers, text search, collations, conversions, tablespaces; `ALTER INDEX | SEQUENCE | TYPE |
+/// DOMAIN | FOREIGN ...` and `DROP` of these kinds, `COMMENT ON`, `VACUUM`, `ANALYZE`, two-phase
+/// commit. Claimed only when sqlparser cannot parse the statement and no `CHECK` or `WHERE` (an
+/// expression evaluated now, which may call a function) and no query keyword appears. The
+/// operation comes from the leading words; a `DROP` anywhere adds `drop` (`ALTER TYPE ... DROP
+/// ATTRIBUTE`), an `OWNER` `grant`; a subscription also imports (it copies rows into local tables). Every name in
+/// the statement counts as an object of the operation, since the tokens do not say which words
+/// name objects: a deny rule on a table sees it however the statement names it.
+fn catalog_statement(part: &Part) -> Option<Found> {
+    let (operation, from) = catalog_family(part)?;
+    const UNSEEN: [&str; 8] = ["CHECK", "WHERE", "SELECT", "VALUES", "WITH", "INSERT", "UPDATE", "DELETE"];
+    let fits = (from..part.len()).all(|k| match part.token(k) {
+        Some(Token::Word(w)) => w.quote_style.is_some() || !UNSEEN.iter().any(|u| w.value.eq_ignore_ascii_case(u)),
+        Some(token) => matches!(
+            token,
+            Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::Comma
+                | Token::Period
+                | Token::LParen
+                | Token::RParen
+                | Token::Eq
+                | Token::Minus
+                | Token::Plus
+        ),
+        None => false,
+    });
+    if !fits || part.parse_edited(&[]).is_ok() {
+        return None;
+    }
+    let mut found = empty_intent(&[operation]);
+    if operation != Operation::Drop && (from..part.len()).any(|k| part.is(k, "DROP")) {
+        found.operations.insert(Operation::Drop);
+    }
+    if (from..part.len()).any(|k| part.is(k, "OWNER")) {
+        // A new owner holds every privilege on the object.
+        found.operations.insert(Operation::Grant);
+    }
+    if part.is(1, "SUBSCRIPTION") && operation != Operation::Drop {
+        found.operations.insert(Operation::Import);
+    }
+    let mut k = from;
+    while k < part.len() {
+        match part.name(k) {
+            Some((object, after)) if !is_catalog_syntax(part, k, after) => {
+                add_access(&mut found, Access { operation, object });
+                k = after;
+            }
+            Some((_, after)) => k = after,
+            None => k += 1,
+        }
+    }
+    Found::intent(found)
+}
+
+/// The operation of a catalog statement and the index of its first word after the kind.
+fn catalog_family(part: &Part) -> Option<(Operation, usize)> {
+    const KINDS: [&str; 21] = [
+        "PUBLICATION",
+        "SUBSCRIPTION",
+        "STATISTICS",
+        "SERVER",
+        "CAST",
+        "OPERATOR",
+        "EVENT",
+        "TEXT",
+        "COLLATION",
+        "CONVERSION",
+        "TABLESPACE",
+        "INDEX",
+        "SEQUENCE",
+        "TYPE",
+        "DOMAIN",
+        "FOREIGN",
+        "LANGUAGE",
+        "TRANSFORM",
+        "ACCESS",
+        "AGGREGATE",
+        "EXTENSION",
+    ];
+    let kind = |i: usize| KINDS.iter().any(|k| part.is(i, k));
+    let operation = match part.word(0)?.as_str() {
+        "CREATE" if kind(1) => Operation::Create,
+        "ALTER" if kind(1) => Operation::Alter,
+        "DROP" if kind(1) => Operation::Drop,
+        "COMMENT" if part.is(1, "ON") => Operation::Alter,
+        "VACUUM" | "ANALYZE" => return Some((Operation::Alter, 1)),
+        "PREPARE" if part.is(1, "TRANSACTION") => return Some((Operation::Transaction, 2)),
+        "COMMIT" | "ROLLBACK" if part.is(1, "PREPARED") => return Some((Operation::Transaction, 2)),
+        _ => return None,
+    };
+    Some((operation, 2))
+}
+
+/// Whether the name at `at` (ending before `after`) is one unquoted word of the statement's own
+/// syntax rather than an object's name.
+fn is_catalog_syntax(part: &Part, at: usize, after: usize) -> bool {
+    const SYNTAX: [&str; 42] = [
+        "ADD",
+        "ALL",
+        "ALTER",
+        "AS",
+        "ATTACH",
+        "ATTRIBUTE",
+        "VALUE",
+        "CASCADE",
+        "COLUMN",
+        "CONNECTION",
+        "CONSTRAINT",
+        "DATA",
+        "DEFAULT",
+        "DETACH",
+        "DISABLE",
+        "DROP",
+        "ENABLE",
+        "EXISTS",
+        "FOR",
+        "FROM",
+        "FUNCTION",
+        "IF",
+        "IN",
+        "IS",
+        "NOT",
+        "NULL",
+        "OF",
+        "ON",
+        "OPTIONS",
+        "OWNER",
+        "PARTITION",
+        "PUBLICATION",
+        "REFRESH",
+        "RENAME",
+        "RESET",
+        "RESTRICT",
+        "SCHEMA",
+        "SET",
+        "TABLE",
+        "TABLES",
+        "TO",
+        "WITH",
+    ];
+    let quoted = matches!(part.token(at), Some(Token::Word(w)) if w.quote_style.is_some());
+    after == at + 1 && !quoted && SYNTAX.iter().any(|w| part.is(at, w))
 }
