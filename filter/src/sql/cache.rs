@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::{analyze_each_as, Dialect, Lexing, StatementAnalysis};
+use super::{analyze_each_on, Dialect, Lexing, Server, StatementAnalysis};
 
 pub const MAX_ENTRIES: usize = 1024;
 pub const MAX_TEXT: usize = 16 * 1024;
@@ -16,8 +16,8 @@ pub const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The statements of one text, analyzed in one dialect.
 type Analyses = Rc<Vec<StatementAnalysis>>;
-/// How a text was read: its dialect, and the session's lexing.
-type Reading = (Dialect, Lexing);
+/// How a text was read: its dialect, the session's lexing, the server running its comments.
+type Reading = (Dialect, Lexing, Option<Server>);
 
 #[derive(Default)]
 pub struct AnalysisCache {
@@ -35,11 +35,16 @@ impl AnalysisCache {
 
     /// What `analyze_each_as(text, dialect, lexing)` returns, from the memo when it is there.
     pub fn analyze_as(&mut self, text: &str, dialect: Dialect, lexing: Lexing) -> Analyses {
-        let key = (dialect, lexing);
+        self.analyze_on(text, dialect, lexing, None)
+    }
+
+    /// What `analyze_each_on(text, dialect, lexing, server)` returns, from the memo when it is there.
+    pub fn analyze_on(&mut self, text: &str, dialect: Dialect, lexing: Lexing, server: Option<Server>) -> Analyses {
+        let key = (dialect, lexing, server);
         if let Some((_, found)) = self.entries.get(text).and_then(|per| per.iter().find(|(k, _)| *k == key)) {
             return Rc::clone(found);
         }
-        let analysis = Rc::new(analyze_each_as(text, dialect, lexing));
+        let analysis = Rc::new(analyze_each_on(text, dialect, lexing, server));
         if text.len() <= MAX_TEXT {
             if self.count >= MAX_ENTRIES || self.bytes + text.len() > MAX_BYTES {
                 self.entries.clear();

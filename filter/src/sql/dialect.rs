@@ -159,7 +159,7 @@ impl Dialect {
     /// The dialect the tokenizer reads `lexing` with: the parser's own for the default reading,
     /// otherwise that dialect with only the changed setting differing (and its type identity, so
     /// the tokenizer's dialect checks still see a Postgres or a MySQL dialect). Settings other
-    /// than Postgres's and MySQL's are not followed.
+    /// than Postgres's and MySQL's are not followed. It never expands `/*! ... */` itself.
     pub(crate) fn tokenizer_dialect(self, lexing: Lexing) -> &'static dyn sp::Dialect {
         static POSTGRES_BACKSLASH: Relexed<sp::PostgreSqlDialect> =
             Relexed { base: sp::PostgreSqlDialect {}, lexing: Lexing { backslash_escapes: true, ansi_quotes: true } };
@@ -169,18 +169,22 @@ impl Dialect {
             Relexed { base: sp::MySqlDialect {}, lexing: Lexing { backslash_escapes: true, ansi_quotes: false } },
             Relexed { base: sp::MySqlDialect {}, lexing: Lexing { backslash_escapes: true, ansi_quotes: true } },
         ];
-        if lexing == Lexing::default_for(self) {
-            return self.parser_dialect();
-        }
+        static GENERIC: Relexed<sp::GenericDialect> =
+            Relexed { base: sp::GenericDialect {}, lexing: Lexing { backslash_escapes: false, ansi_quotes: true } };
         match self {
-            Dialect::Postgres if lexing.backslash_escapes => &POSTGRES_BACKSLASH,
+            // MySQL's executable comments are expanded by the server's own rules (`comments`),
+            // and a generic server (Trino) runs none of them: sqlparser's expansion is off.
             Dialect::Mysql => &MYSQL[usize::from(lexing.backslash_escapes) * 2 + usize::from(lexing.ansi_quotes)],
+            Dialect::Trino | Dialect::Generic => &GENERIC,
+            _ if lexing == Lexing::default_for(self) => self.parser_dialect(),
+            Dialect::Postgres if lexing.backslash_escapes => &POSTGRES_BACKSLASH,
             _ => self.parser_dialect(),
         }
     }
 }
 
 /// A dialect as its tokenizer sees it, with `lexing` in place of its own string and quote rules.
+/// Every setting the tokenizer asks about is forwarded (the hash comments of MySQL among them).
 #[derive(Debug)]
 struct Relexed<D> {
     base: D,
@@ -222,7 +226,7 @@ impl<D: sp::Dialect> sp::Dialect for Relexed<D> {
         self.base.supports_geometric_types()
     }
     fn supports_multiline_comment_hints(&self) -> bool {
-        self.base.supports_multiline_comment_hints()
+        false
     }
     fn supports_nested_comments(&self) -> bool {
         self.base.supports_nested_comments()
@@ -247,5 +251,32 @@ impl<D: sp::Dialect> sp::Dialect for Relexed<D> {
     }
     fn supports_unicode_string_literal(&self) -> bool {
         self.base.supports_unicode_string_literal()
+    }
+    fn requires_hash_comment_space(&self) -> bool {
+        self.base.requires_hash_comment_space()
+    }
+    fn supports_copy_from_stdin_data(&self) -> bool {
+        self.base.supports_copy_from_stdin_data()
+    }
+    fn supports_hash_comment(&self) -> bool {
+        self.base.supports_hash_comment()
+    }
+    fn supports_literal_prefix_in_qualified_name(&self) -> bool {
+        self.base.supports_literal_prefix_in_qualified_name()
+    }
+    fn supports_national_string_literal(&self) -> bool {
+        self.base.supports_national_string_literal()
+    }
+    fn supports_non_decimal_integer_literals(&self) -> bool {
+        self.base.supports_non_decimal_integer_literals()
+    }
+    fn supports_tilde_like_match_operator(&self) -> bool {
+        self.base.supports_tilde_like_match_operator()
+    }
+    fn supports_tuple_element_access(&self) -> bool {
+        self.base.supports_tuple_element_access()
+    }
+    fn supports_unterminated_block_comments(&self) -> bool {
+        self.base.supports_unterminated_block_comments()
     }
 }

@@ -12,6 +12,7 @@
 
 mod bodies;
 mod cache;
+mod comments;
 mod dialect;
 mod intent;
 mod lexical;
@@ -22,12 +23,13 @@ mod statement;
 mod tautology;
 
 pub use cache::AnalysisCache;
+pub use comments::Server;
 pub use statement::Statement;
 
 use std::fmt;
 
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 pub use dialect::{Dialect, Lexing};
 pub use names::ObjectPath;
@@ -263,10 +265,17 @@ pub fn analyze_each(sql: &str, dialect: Dialect) -> Vec<StatementAnalysis> {
 /// [`analyze_each`], with the text cut into tokens as a session with `lexing` cuts it.
 #[allow(clippy::result_large_err)]
 pub fn analyze_each_as(sql: &str, dialect: Dialect, lexing: Lexing) -> Vec<StatementAnalysis> {
+    analyze_each_on(sql, dialect, lexing, None)
+}
+
+/// [`analyze_each_as`], as `server` runs the text's executable comments (`None`: every `/*!`
+/// runs, no `/*M!` does). [`readings`] names the servers that read a text differently.
+#[allow(clippy::result_large_err)]
+pub fn analyze_each_on(sql: &str, dialect: Dialect, lexing: Lexing, server: Option<Server>) -> Vec<StatementAnalysis> {
     let parser_dialect = dialect.parser_dialect();
-    let tokens = match Tokenizer::new(dialect.tokenizer_dialect(lexing), sql).tokenize_with_location() {
+    let tokens = match comments::tokenize(sql, dialect, lexing, server) {
         Ok(tokens) => tokens,
-        Err(err) => return vec![Err(lexical::unparsed_text(sql, &err.to_string()))],
+        Err(err) => return vec![Err(lexical::unparsed_text(sql, &err))],
     };
     let offsets = lexical::Offsets::new(sql);
     let segments = lexical::statement_segments(&tokens);
@@ -346,4 +355,10 @@ pub fn analyze_each_as(sql: &str, dialect: Dialect, lexing: Lexing) -> Vec<State
 /// A parser over the tokens from `index` on.
 fn parser_at<'d>(dialect: &'d dyn sqlparser::dialect::Dialect, tokens: &[TokenWithSpan], index: usize) -> Parser<'d> {
     Parser::new(dialect).with_recursion_limit(MAX_NESTING).with_tokens_with_locations(tokens[index.min(tokens.len())..].to_vec())
+}
+
+/// The MySQL-family servers whose readings of `sql` differ (one each), or `[None]` when every
+/// server reads it alike; an error when there are too many to read each.
+pub fn readings(sql: &str, dialect: Dialect) -> Result<Vec<Option<Server>>, SqlError> {
+    comments::readings(sql, dialect).map_err(|message| SqlError { kind: SqlErrorKind::TooComplex, message })
 }

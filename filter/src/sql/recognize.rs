@@ -52,10 +52,13 @@ pub(crate) fn statement(tokens: &[TokenWithSpan], start: usize, offsets: &Offset
     let end = lexical::next_semicolon(tokens, start);
     let part = Part::new(tokens, start, end, offsets, dialect);
     part.solid.first()?;
-    let found = bodies::nested(|| match dialect {
-        Dialect::Postgres => postgres(&part),
-        Dialect::Mysql => mysql(&part),
-        _ => None,
+    let found = bodies::nested(|| {
+        match dialect {
+            Dialect::Postgres => postgres(&part),
+            Dialect::Mysql => mysql(&part),
+            _ => None,
+        }
+        .or_else(|| execute_immediate(&part))
     })??;
     let end = found.end.unwrap_or(end).clamp(start, tokens.len());
     let own = &tokens[start..end];
@@ -92,6 +95,7 @@ fn mysql(part: &Part) -> Option<Found> {
             _ => None,
         },
         "PREPARE" => prepare(part),
+        "ANALYZE" => analyze_statement(part),
         "DROP" if part.is(1, "PREPARE") && part.all_simple(2) => Found::intent(empty_intent(&[Operation::Call])),
         "OPTIMIZE" | "REPAIR" => maintenance(part, Operation::Alter),
         "CHECK" | "CHECKSUM" => maintenance(part, Operation::Show),
@@ -544,22 +548,45 @@ fn prepare(part: &Part) -> Option<Found> {
     if !(matches!(part.token(1), Some(Token::Word(_))) && part.is(2, "FROM")) {
         return None;
     }
-    let mut found = empty_intent(&[Operation::Call]);
     if part.len() == 4 && matches!(part.token(3), Some(Token::Word(w)) if w.value.starts_with('@')) {
-        return Found::intent(found);
+        return Found::intent(empty_intent(&[Operation::Call]));
     }
+    literal_sql(part, 3)
+}
+
+/// `EXECUTE IMMEDIATE 'text'` (MariaDB, Snowflake, BigQuery, DuckDB): runs the literal now.
+fn execute_immediate(part: &Part) -> Option<Found> {
+    (part.word(0)? == "EXECUTE" && part.is(1, "IMMEDIATE")).then(|| literal_sql(part, 2))?
+}
+
+/// The SQL in the literals from solid token `from` to the end, analyzed as what it runs, and
+/// `call`; `None` when anything else follows (a variable, `USING`), left to the parser.
+fn literal_sql(part: &Part, from: usize) -> Option<Found> {
+    let mut found = empty_intent(&[Operation::Call]);
     // Adjacent literals are one string to MySQL: `'DROP ' 'TABLE t'`.
     let mut text = String::new();
-    for k in 3..part.len() {
+    for k in from..part.len() {
         text.push_str(part.token(k).and_then(bodies::literal_text)?);
     }
-    let result = bodies::nested(|| embedded(&text, part.dialect)).unwrap_or_else(|| {
-        Err(SqlError { kind: SqlErrorKind::TooComplex, message: "prepared statements nested too deep".into() })
-    });
+    let result = bodies::nested(|| embedded(&text, part.dialect))
+        .unwrap_or_else(|| Err(SqlError { kind: SqlErrorKind::TooComplex, message: "dynamic SQL nested too deep".into() }));
     Found::of(result.map(|inner| {
         merge(&mut found, &inner);
         found
     }))
+}
+
+/// MariaDB `ANALYZE [FORMAT=JSON] statement` runs the statement and reports on it: it counts as
+/// the statement. `ANALYZE TABLE t` is left to the parser.
+fn analyze_statement(part: &Part) -> Option<Found> {
+    let format = part.is(1, "FORMAT") && matches!(part.token(2), Some(Token::Eq));
+    let at = if format { 4 } else { 1 };
+    let runs = ["SELECT", "WITH", "INSERT", "REPLACE", "UPDATE", "DELETE"];
+    if !part.word(at).is_some_and(|w| runs.contains(&w.as_str())) {
+        return None;
+    }
+    let edits: Vec<(usize, Option<&str>)> = (0..at).map(|i| (i, None)).collect();
+    Found::of(part.parse_edited(&edits))
 }
 
 /// MySQL OPTIMIZE | REPAIR | CHECK | CHECKSUM [NO_WRITE_TO_BINLOG | LOCAL] TABLE t [, ...] [options].

@@ -2,8 +2,10 @@
 //! made of it, and where its unqualified names resolve. Requests hold these, never parallel lists
 //! of texts and analyses.
 
+use super::bodies::{empty_intent, merge};
 use super::{
-    analyze_each_as, AnalysisCache, Dialect, Intent, Lexing, Operation, SearchPath, SessionChange, StatementAnalysis, Unparsed,
+    analyze_each_on, readings, AnalysisCache, Dialect, Intent, Lexing, Operation, SearchPath, SessionChange, SqlError,
+    StatementAnalysis, Unparsed,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,17 +27,33 @@ impl Statement {
 
     /// Every statement of `text`, cut into tokens as `lexing` says, its names resolved from
     /// `search_path` on (`SET search_path` and `USE` change it for the statements after them).
+    /// A text that MySQL-family servers read differently (executable comments) yields the
+    /// statements of every reading, each reading resolved from `search_path` on its own: a deny
+    /// in any reading stands.
     pub fn all_read(
         text: &str,
         dialect: Dialect,
         lexing: Lexing,
         search_path: &SearchPath,
-        cache: Option<&mut AnalysisCache>,
+        mut cache: Option<&mut AnalysisCache>,
     ) -> Vec<Statement> {
-        let analyses = match cache {
-            Some(cache) => cache.analyze_as(text, dialect, lexing).as_ref().clone(),
-            None => analyze_each_as(text, dialect, lexing),
+        let servers = match readings(text, dialect) {
+            Ok(servers) => servers,
+            Err(error) => return vec![Statement::refused(text, dialect, lexing, error, search_path)],
         };
+        let mut statements = Vec::new();
+        for server in servers {
+            let analyses = match cache.as_deref_mut() {
+                Some(cache) => cache.analyze_on(text, dialect, lexing, server).as_ref().clone(),
+                None => analyze_each_on(text, dialect, lexing, server),
+            };
+            statements.extend(Statement::chained(text, dialect, analyses, search_path));
+        }
+        statements
+    }
+
+    /// The statements of one reading, each resolving names where the ones before it left them.
+    fn chained(text: &str, dialect: Dialect, analyses: Vec<StatementAnalysis>, search_path: &SearchPath) -> Vec<Statement> {
         let mut path = search_path.clone();
         analyses
             .into_iter()
@@ -50,6 +68,21 @@ impl Statement {
                 statement
             })
             .collect()
+    }
+
+    /// The whole text as one statement that cannot be read, with what its default reading suggests.
+    fn refused(text: &str, dialect: Dialect, lexing: Lexing, error: SqlError, search_path: &SearchPath) -> Statement {
+        let mut suspected = empty_intent(&[]);
+        for analysis in analyze_each_on(text, dialect, lexing, None) {
+            let intent = match &analysis {
+                Ok(intent) => intent,
+                Err(unparsed) => &unparsed.suspected,
+            };
+            merge(&mut suspected, intent);
+        }
+        suspected.span = (0, text.len());
+        let analysis = Err(Unparsed { error, suspected });
+        Statement { text: text.to_string(), dialect, analysis, search_path: search_path.clone() }
     }
 
     /// The search path the statements after this one start from.

@@ -1,11 +1,19 @@
 //! Is a WHERE clause always true? Constant folding for the `unbounded` check.
 //!
-//! Only what can be decided without data is decided: literals and their comparisons, boolean
-//! logic, casts of constants, `x = x`, `x LIKE '%'`, `x IS NULL OR x IS NOT NULL`. The top level
-//! is flattened iteratively, so `a = 1 OR ... OR 1 = 1` is caught however long the chain; below
-//! that, folding gives up (answers "unknown") past a small depth rather than recursing further.
+//! Only what can be decided without data is decided: literals (hex and bit ones too) and their
+//! comparisons, boolean logic, casts and collations of constants, deterministic functions of
+//! constants (`abs(1)`, `coalesce(1, 0)`), scalar subqueries of constants (`(SELECT 1)`), and
+//! predicates that hold for every non-NULL value whatever it is: a pure expression compared with
+//! itself (`x = x`, `lower(x) = lower(x)`, `id = id + 0`), `x LIKE '%'`, `x GLOB '*'`,
+//! `x IN (x)`, `x IS NULL OR x IS NOT NULL`. Such a WHERE filters on nothing but NULLs, so it counts
+//! as always true; `x IS NOT NULL` alone is a filter on the data and does not. The top level is
+//! flattened iteratively, so `a = 1 OR ... OR 1 = 1` is caught however long the chain; below that,
+//! folding gives up (answers "unknown") past a small depth rather than recursing further.
 
-use sqlparser::ast::{BinaryOperator, CastKind, Expr, InTarget, UnaryOperator, Value};
+use sqlparser::ast::{
+    BinaryOperator, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, InTarget, Query, SetExpr, UnaryOperator,
+    Value,
+};
 
 const MAX_DEPTH: usize = 32;
 
@@ -134,8 +142,116 @@ fn fold(expr: &Expr, depth: usize) -> Const {
         Expr::Like { negated: false, expr, pattern, .. } | Expr::ILike { negated: false, expr, pattern, .. } => {
             fold_like(expr, pattern, next)
         }
+        _ => fold_more(expr, next),
+    }
+}
+
+/// The forms `fold` hands on: collations, subqueries, functions, CASE.
+fn fold_more(expr: &Expr, next: usize) -> Const {
+    match expr {
+        // A collation changes how strings compare, not whether a constant is true.
+        Expr::Collate { expr, .. } => fold(expr, next),
+        Expr::Subquery(query) => scalar_subquery(query).map_or(Const::Unknown, |e| fold(e, next)),
+        Expr::Function(function) => {
+            let Some(name) = function.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()) else {
+                return Const::Unknown;
+            };
+            let FunctionArguments::List(list) = &function.args else { return Const::Unknown };
+            if function.filter.is_some() || function.over.is_some() || !list.clauses.is_empty() {
+                return Const::Unknown;
+            }
+            let args: Option<Vec<Const>> = list.args.iter().map(|a| argument(a).map(|e| fold(e, next))).collect();
+            args.map_or(Const::Unknown, |args| call(&name, &args))
+        }
+        Expr::Case { operand, conditions, else_result, .. } => {
+            let operand = operand.as_ref().map(|o| fold(o, next));
+            for when in conditions {
+                let hit = match &operand {
+                    Some(value) => equal(value, &fold(&when.condition, next)),
+                    None => fold(&when.condition, next).truth(),
+                };
+                match hit {
+                    Some(true) => return fold(&when.result, next),
+                    Some(false) => {}
+                    None => return Const::Unknown,
+                }
+            }
+            else_result.as_ref().map_or(Const::Null, |e| fold(e, next))
+        }
         _ => Const::Unknown,
     }
+}
+
+/// The one expression of `(SELECT expr)`: no table, filter, grouping or limit, so one row.
+fn scalar_subquery(query: &Query) -> Option<&Expr> {
+    let SetExpr::Select(select) = &*query.body else { return None };
+    let plain = query.with.is_none() && query.limit_clause.is_none() && query.fetch.is_none();
+    if !(plain && select.from.is_empty() && select.selection.is_none() && select.having.is_none()) {
+        return None;
+    }
+    match select.projection.as_slice() {
+        [sqlparser::ast::SelectItem::UnnamedExpr(e) | sqlparser::ast::SelectItem::ExprWithAlias { expr: e, .. }] => Some(e),
+        _ => None,
+    }
+}
+
+fn argument(arg: &FunctionArg) -> Option<&Expr> {
+    match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Deterministic functions of constants, as the servers compute them where it decides truth.
+fn call(name: &str, args: &[Const]) -> Const {
+    if args.contains(&Const::Unknown) {
+        return Const::Unknown;
+    }
+    let first = args.first();
+    let number = first.and_then(Const::number);
+    match (name, args.len()) {
+        ("coalesce" | "ifnull" | "nvl", _) => args.iter().find(|a| **a != Const::Null).cloned().unwrap_or(Const::Null),
+        ("nullif", 2) => match equal(&args[0], &args[1]) {
+            Some(true) => Const::Null,
+            Some(false) => args[0].clone(),
+            None => Const::Unknown,
+        },
+        ("if" | "iif", 3) => match args[0].truth() {
+            Some(true) => args[1].clone(),
+            Some(false) => args[2].clone(),
+            None => Const::Unknown,
+        },
+        (_, _) if args.contains(&Const::Null) => Const::Null,
+        ("abs", 1) => number.map_or(Const::Unknown, |n| Const::Num(n.abs())),
+        ("sign", 1) => number.map_or(Const::Unknown, |n| Const::Num(if n == 0.0 { 0.0 } else { n.signum() })),
+        ("ceil" | "ceiling", 1) => number.map_or(Const::Unknown, |n| Const::Num(n.ceil())),
+        ("floor", 1) => number.map_or(Const::Unknown, |n| Const::Num(n.floor())),
+        ("round", 1) => number.map_or(Const::Unknown, |n| Const::Num(n.round())),
+        ("length" | "char_length" | "character_length" | "len", 1) => match first {
+            Some(Const::Str(s)) => Const::Num(s.chars().count() as f64),
+            _ => Const::Unknown,
+        },
+        ("lower" | "lcase", 1) => text_of(first).map_or(Const::Unknown, |s| Const::Str(s.to_lowercase())),
+        ("upper" | "ucase", 1) => text_of(first).map_or(Const::Unknown, |s| Const::Str(s.to_uppercase())),
+        ("trim", 1) => text_of(first).map_or(Const::Unknown, |s| Const::Str(s.trim().to_string())),
+        ("greatest" | "max", n) if n > 1 => extreme(args, std::cmp::Ordering::Greater),
+        ("least" | "min", n) if n > 1 => extreme(args, std::cmp::Ordering::Less),
+        _ => Const::Unknown,
+    }
+}
+
+fn text_of(value: Option<&Const>) -> Option<&str> {
+    match value {
+        Some(Const::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The greatest or least of numbers; unknown when any is not a number.
+fn extreme(args: &[Const], wanted: std::cmp::Ordering) -> Const {
+    let numbers: Option<Vec<f64>> = args.iter().map(Const::number).collect();
+    let Some(numbers) = numbers else { return Const::Unknown };
+    numbers.into_iter().reduce(|a, b| if b.partial_cmp(&a) == Some(wanted) { b } else { a }).map_or(Const::Unknown, Const::Num)
 }
 
 fn unary(op: &UnaryOperator, value: Const) -> Const {
@@ -159,6 +275,25 @@ fn fold_binary(expr: &Expr, left: &Expr, op: &BinaryOperator, right: &Expr, dept
             (Some(a), Some(b)) => Const::Bool(a != b),
             _ => Const::Unknown,
         },
+        // SQLite's `a IS b`: NULL is NULL.
+        BinaryOperator::Is | BinaryOperator::IsNot => {
+            let same = if same_column_expression(left, right) {
+                Some(true)
+            } else {
+                match (fold(left, depth), fold(right, depth)) {
+                    (Const::Null, Const::Null) => Some(true),
+                    (Const::Unknown, _) | (_, Const::Unknown) => None,
+                    (Const::Null, _) | (_, Const::Null) => Some(false),
+                    (a, b) => equal(&a, &b),
+                }
+            };
+            same.map_or(Const::Unknown, |same| Const::Bool(same == (*op == BinaryOperator::Is)))
+        }
+        BinaryOperator::Glob => match fold(right, depth) {
+            // `*` matches every non-NULL value.
+            Const::Str(p) if !p.is_empty() && p.chars().all(|c| c == '*') => Const::Bool(true),
+            _ => Const::Unknown,
+        },
         _ if is_comparison(op) && same_column_expression(left, right) => Const::Bool(matches!(
             op,
             BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq | BinaryOperator::Spaceship
@@ -168,6 +303,9 @@ fn fold_binary(expr: &Expr, left: &Expr, op: &BinaryOperator, right: &Expr, dept
 }
 
 fn fold_in_list(expr: &Expr, list: &[Expr], negated: bool, depth: usize) -> Const {
+    if !negated && list.iter().take(256).any(|item| same_column_expression(expr, item)) {
+        return Const::Bool(true);
+    }
     let value = fold(expr, depth);
     if value == Const::Unknown || value == Const::Null {
         return Const::Unknown;
@@ -244,7 +382,30 @@ fn literal(value: &Value) -> Const {
         | Value::SingleQuotedRawStringLiteral(s)
         | Value::DoubleQuotedRawStringLiteral(s) => Const::Str(s.clone()),
         Value::DollarQuotedString(d) => Const::Str(d.value.clone()),
+        // `0x1F`, `X'1F'`: true when not zero (MariaDB reads `X'01'` as a string, false; a
+        // reading too true only denies).
+        Value::HexStringLiteral(digits) => radix(digits, 16),
+        // `b'101'`
+        Value::SingleQuotedByteStringLiteral(s) | Value::DoubleQuotedByteStringLiteral(s) => {
+            if !s.is_empty() && s.bytes().all(|b| b == b'0' || b == b'1') {
+                radix(s, 2)
+            } else {
+                Const::Str(s.clone())
+            }
+        }
         _ => Const::Unknown,
+    }
+}
+
+/// A number in `radix`, `_` separators allowed; past 64 bits, only whether it is zero.
+fn radix(digits: &str, radix: u32) -> Const {
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    match u64::from_str_radix(&digits, radix) {
+        Ok(n) => Const::Num(n as f64),
+        Err(_) if digits.chars().all(|c| c.is_digit(radix)) => {
+            Const::Num(if digits.chars().all(|c| c == '0') { 0.0 } else { 1.0 })
+        }
+        Err(_) => Const::Unknown,
     }
 }
 
@@ -261,28 +422,106 @@ fn is_comparison(op: &BinaryOperator) -> bool {
     )
 }
 
-/// `x = x`, `t.x >= t.x`: both sides the same column (not a function, which may be volatile).
+/// `x = x`, `lower(t.x) >= lower(t.x)`, `id = id + 0`: both sides the same pure expression (no
+/// subquery, no function that may differ between calls), up to parentheses, collations, unary
+/// plus and adding zero or multiplying by one.
 fn same_column_expression(left: &Expr, right: &Expr) -> bool {
-    fn column(e: &Expr) -> Option<&Expr> {
-        match e {
-            Expr::Nested(inner) => column(inner),
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Some(e),
-            _ => None,
-        }
+    let (left, right) = (plain(left, 0), plain(right, 0));
+    pure(left, 0) && pure(right, 0) && rendering(left) == rendering(right)
+}
+
+/// `expr` without what does not change its value for a non-NULL number.
+fn plain(expr: &Expr, depth: usize) -> &Expr {
+    if depth > MAX_DEPTH {
+        return expr;
     }
-    fn parts(e: &Expr) -> Vec<String> {
-        match e {
-            Expr::Identifier(i) => vec![i.value.to_lowercase()],
-            Expr::CompoundIdentifier(is) => is.iter().map(|i| i.value.to_lowercase()).collect(),
-            _ => Vec::new(),
+    let identity = |value: &Expr, neutral: f64| fold(value, depth + 1).number() == Some(neutral);
+    match expr {
+        Expr::Nested(inner) | Expr::Collate { expr: inner, .. } | Expr::UnaryOp { op: UnaryOperator::Plus, expr: inner } => {
+            plain(inner, depth + 1)
         }
+        Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus, right } if identity(right, 0.0) => {
+            plain(left, depth + 1)
+        }
+        Expr::BinaryOp { left, op: BinaryOperator::Plus, right } if identity(left, 0.0) => plain(right, depth + 1),
+        Expr::BinaryOp { left, op: BinaryOperator::Multiply | BinaryOperator::Divide, right } if identity(right, 1.0) => {
+            plain(left, depth + 1)
+        }
+        Expr::BinaryOp { left, op: BinaryOperator::Multiply, right } if identity(left, 1.0) => plain(right, depth + 1),
+        _ => expr,
     }
-    // Compared without case or quotes: `id = ID`, `[id] = id`. A difference that only quoting
-    // makes is rare, and the cost of a false "always true" is a denied write, not a leak.
-    match (column(left), column(right)) {
-        (Some(a), Some(b)) => parts(a) == parts(b),
+}
+
+/// Functions whose value depends only on their arguments.
+const DETERMINISTIC: &[&str] = &[
+    "abs",
+    "coalesce",
+    "ifnull",
+    "nvl",
+    "nullif",
+    "lower",
+    "upper",
+    "lcase",
+    "ucase",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "length",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "len",
+    "substr",
+    "substring",
+    "concat",
+    "replace",
+    "round",
+    "ceil",
+    "ceiling",
+    "floor",
+    "sign",
+    "hex",
+    "md5",
+    "sha1",
+    "sha2",
+    "cast",
+    "typeof",
+    "quote",
+    "instr",
+    "reverse",
+    "left",
+    "right",
+];
+
+/// No subquery, no volatile function, no variable: the same value each time it is computed.
+fn pure(expr: &Expr, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    let next = depth + 1;
+    match expr {
+        Expr::Identifier(i) => !i.value.starts_with('@'),
+        Expr::CompoundIdentifier(_) | Expr::Value(_) => true,
+        Expr::Nested(e) | Expr::Collate { expr: e, .. } | Expr::UnaryOp { expr: e, .. } | Expr::Cast { expr: e, .. } => {
+            pure(e, next)
+        }
+        Expr::IsNull(e) | Expr::IsNotNull(e) => pure(e, next),
+        Expr::BinaryOp { left, right, .. } => pure(left, next) && pure(right, next),
+        Expr::Function(function) => {
+            let name = function.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
+            let deterministic = name.is_some_and(|n| DETERMINISTIC.contains(&n.as_str()));
+            let FunctionArguments::List(list) = &function.args else { return false };
+            deterministic && function.over.is_none() && list.args.iter().all(|a| argument(a).is_some_and(|e| pure(e, next)))
+        }
         _ => false,
     }
+}
+
+/// How an expression reads, without case: `id = ID`, `[id] = id` compare alike. A difference only
+/// case or quoting makes is rare, and the cost of a false "always true" is a denied write.
+fn rendering(expr: &Expr) -> String {
+    let text = expr.to_string();
+    text.chars().filter(|c| !matches!(c, '"' | '`' | '[' | ']')).collect::<String>().to_lowercase()
 }
 
 fn equal(a: &Const, b: &Const) -> Option<bool> {
@@ -326,7 +565,13 @@ fn binary(op: &BinaryOperator, l: &Const, r: &Const) -> Const {
             (BinaryOperator::Plus, Some(x), Some(y)) => Const::Num(x + y),
             (BinaryOperator::Minus, Some(x), Some(y)) => Const::Num(x - y),
             (BinaryOperator::Multiply, Some(x), Some(y)) => Const::Num(x * y),
-            (BinaryOperator::Divide, Some(x), Some(y)) if y != 0.0 => Const::Num(x / y),
+            // Integers divide to an integer, as in SQLite, Postgres and SQL Server (MySQL's `3 / 2`
+            // is 1.5, which this does not follow).
+            (BinaryOperator::Divide, Some(x), Some(y)) if y != 0.0 => {
+                let integers = x.fract() == 0.0 && y.fract() == 0.0 && matches!((l, r), (Const::Num(_), Const::Num(_)));
+                Const::Num(if integers { (x / y).trunc() } else { x / y })
+            }
+            (BinaryOperator::Modulo, Some(x), Some(y)) if y != 0.0 => Const::Num(x % y),
             _ => Const::Unknown,
         },
     }
