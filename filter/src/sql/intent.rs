@@ -10,11 +10,12 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AlterView, AssignmentTarget, CopyIntoSnowflakeKind, CopySource, CopyTarget, Delete, Expr, FromTable, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, GrantObjects, Ident, Insert, Merge, MergeAction, MergeInsertKind, MergeUpdateKind,
-    ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableObject, Update, UtilityOption,
-    Visit, Visitor,
+    AssignmentTarget, Delete, Expr, FromTable, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Insert, Merge,
+    MergeAction, MergeClauseKind, MergeInsertKind, MergeUpdateKind, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    SetExpr, Statement, TableFactor, TableObject, Update, Visit, Visitor,
 };
+
+mod effects;
 
 use super::dialect::Dialect;
 use super::names::{canonical_ident, resolved_ident, ObjectPath};
@@ -23,16 +24,28 @@ use super::{tautology, Access, Intent, Operation, OperationSet, SqlError, Writte
 /// Functions that read or write files on the database server, or fetch remote data into it:
 /// each is an export of data out of the database's control.
 const SERVER_FILE_FUNCTIONS: &[&str] = &[
-    // Postgres
+    // Postgres (up to 18): generic file access, server-side large objects, adminpack (up to 16)
     "pg_read_file",
+    "pg_read_file_old",
     "pg_read_binary_file",
-    "pg_ls_dir",
     "pg_stat_file",
-    "lo_export",
+    "pg_ls_dir",
     "pg_ls_logdir",
     "pg_ls_waldir",
     "pg_ls_tmpdir",
     "pg_ls_archive_statusdir",
+    "pg_ls_logicalsnapdir",
+    "pg_ls_logicalmapdir",
+    "pg_ls_replslotdir",
+    "pg_ls_summariesdir",
+    "pg_current_logfile",
+    "lo_export",
+    "lo_import",
+    "pg_file_write",
+    "pg_file_rename",
+    "pg_file_unlink",
+    "pg_file_sync",
+    "pg_logdir_ls",
     // MySQL / MariaDB
     "load_file",
     // SQLite (fileio extension, CLI)
@@ -62,7 +75,8 @@ const SERVER_FILE_FUNCTIONS: &[&str] = &[
     "opendatasource",
 ];
 
-/// Functions that load data from outside into the database.
+/// Functions that load data from outside into the database (`lo_import` reads a server file
+/// besides, so it is an export too).
 const IMPORT_FUNCTIONS: &[&str] = &["lo_import", "lo_from_bytea"];
 
 /// Functions that run code or SQL the analyzer cannot see.
@@ -70,6 +84,11 @@ const DYNAMIC_FUNCTIONS: &[&str] = &[
     "dblink",
     "dblink_exec",
     "dblink_send_query",
+    "dblink_connect",
+    "dblink_connect_u",
+    "dblink_open",
+    "dblink_fetch",
+    "dblink_get_result",
     "query_to_xml",
     "xp_cmdshell",
     "sp_executesql",
@@ -238,10 +257,11 @@ impl Collector {
             None => return,
         };
         let path = ObjectPath::from_object_name(name, self.dialect);
+        if IMPORT_FUNCTIONS.contains(&base.as_str()) {
+            self.access(Operation::Import, path.clone());
+        }
         if SERVER_FILE_FUNCTIONS.contains(&base.as_str()) {
             self.access(Operation::Export, path);
-        } else if IMPORT_FUNCTIONS.contains(&base.as_str()) {
-            self.access(Operation::Import, path);
         } else if DYNAMIC_FUNCTIONS.contains(&base.as_str()) {
             self.access(Operation::Call, path);
         }
@@ -257,6 +277,15 @@ impl Collector {
                 self.access(Operation::Export, path);
             }
             TableObject::TableQuery(_) => self.op(op),
+        }
+        if insert.overwrite {
+            // Hive, Databricks, Snowflake `INSERT OVERWRITE`: the table's rows are replaced.
+            match &insert.table {
+                TableObject::TableName(name) => {
+                    self.access(Operation::Truncate, ObjectPath::from_object_name(name, self.dialect))
+                }
+                TableObject::TableFunction(_) | TableObject::TableQuery(_) => self.op(Operation::Truncate),
+            }
         }
         self.returning(insert.returning.as_ref());
         if insert.columns.is_empty() && insert.assignments.is_empty() {
@@ -308,6 +337,7 @@ impl Collector {
     }
 
     fn update(&mut self, update: &Update) {
+        self.op(Operation::Update);
         self.table_factor_target(Operation::Update, &update.table.relation);
         for join in &update.table.joins {
             self.table_factor_target(Operation::Update, &join.relation);
@@ -320,6 +350,7 @@ impl Collector {
     }
 
     fn delete(&mut self, delete: &Delete) {
+        self.op(Operation::Delete);
         if delete.tables.is_empty() {
             let from = match &delete.from {
                 FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables) => tables,
@@ -366,69 +397,21 @@ impl Collector {
         }
     }
 
-    fn explain(&mut self, analyze: bool, options: Option<&Vec<UtilityOption>>, inner: &Statement) {
-        self.op(Operation::Explain);
-        let analyze_option = options.is_some_and(|options| {
-            options.iter().any(|option| {
-                (option.name.value.eq_ignore_ascii_case("analyze") || option.name.value.eq_ignore_ascii_case("analyse"))
-                    && option.arg.as_ref().is_none_or(|arg| {
-                        !matches!(arg, Expr::Value(v) if matches!(&v.value,
-                            sqlparser::ast::Value::Boolean(false))
-                            || v.value.to_string().eq_ignore_ascii_case("off")
-                            || v.value.to_string() == "0")
-                            && !matches!(arg, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("off")
-                                || i.value.eq_ignore_ascii_case("false"))
-                    })
-            })
-        });
-        if !(analyze || analyze_option) {
-            self.planned_only.push(inner as *const Statement);
-        }
-    }
-
-    /// Operation and targets of one statement node (its children are walked afterwards).
-    /// Statements are grouped by family, as sqlparser's own parser groups them; each family
-    /// method says whether the statement was one of its own.
-    fn statement(&mut self, statement: &Statement) {
-        let known = self.dml(statement)
-            || self.create(statement)
-            || self.alter(statement)
-            || self.drop(statement)
-            || self.privileges(statement)
-            || self.transfer(statement)
-            || self.session(statement)
-            || self.dynamic(statement);
-        if !known {
-            self.op(Operation::Other);
-        }
-    }
-
-    /// Queries and data changes: SELECT, INSERT, UPDATE, DELETE, MERGE.
-    fn dml(&mut self, statement: &Statement) -> bool {
-        match statement {
-            Statement::Query(_) => self.op(Operation::Select),
-            Statement::Insert(insert) => self.insert(insert),
-            Statement::Update(update) => {
-                self.op(Operation::Update);
-                self.update(update)
-            }
-            Statement::Delete(delete) => {
-                self.op(Operation::Delete);
-                self.delete(delete)
-            }
-            Statement::Merge(merge) => self.merge(merge),
-            _ => return false,
-        }
-        true
-    }
-
+    /// A MERGE changes every target row when its ON matches every pair and a changing clause
+    /// has no real condition of its own; `WHEN NOT MATCHED BY SOURCE` is bounded only by its own.
     fn merge(&mut self, merge: &Merge) {
         self.table_factor_target(Operation::Merge, &merge.table);
-        let changes_rows = merge.clauses.iter().any(|c| matches!(c.action, MergeAction::Update(_) | MergeAction::Delete { .. }));
-        if changes_rows {
-            self.mark_unbounded(Some(&merge.on));
-        }
+        let on_matches_all = tautology::always_true(&merge.on);
         for clause in &merge.clauses {
+            let changes_rows = matches!(clause.action, MergeAction::Update(_) | MergeAction::Delete { .. });
+            let bounded_by_on = match clause.clause_kind {
+                MergeClauseKind::Matched => !on_matches_all,
+                MergeClauseKind::NotMatchedBySource => false,
+                MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget => true,
+            };
+            if changes_rows && !bounded_by_on {
+                self.mark_unbounded(clause.predicate.as_ref());
+            }
             self.merge_action(&clause.action);
         }
     }
@@ -458,330 +441,6 @@ impl Collector {
             }
             MergeAction::Delete { .. } => self.op(Operation::Delete),
             MergeAction::DoNothing { .. } => {}
-        }
-    }
-
-    /// CREATE of every kind, and what creates an object without the word (DECLARE, CACHE).
-    fn create(&mut self, statement: &Statement) -> bool {
-        use Operation as Op;
-        match statement {
-            Statement::CreateTable(create) => {
-                self.target(Op::Create, &create.name);
-                if let Some(clone) = &create.clone {
-                    // Snowflake CLONE copies the source table's data.
-                    self.access(Op::Select, ObjectPath::from_object_name(clone, self.dialect));
-                    self.targets.push(clone as *const ObjectName);
-                }
-            }
-            Statement::CreateView(view) => self.target(Op::Create, &view.name),
-            Statement::CreateIndex(index) => {
-                self.op(Op::Create);
-                self.target(Op::Alter, &index.table_name);
-            }
-            Statement::CreateVirtualTable { name, .. } => self.target(Op::Create, name),
-            Statement::Cache { table_name, .. } => {
-                self.op(Op::Create);
-                self.targets.push(table_name as *const ObjectName);
-            }
-            Statement::CreateSecret { .. }
-            | Statement::CreateServer(_)
-            | Statement::CreatePolicy(_)
-            | Statement::CreateConnector(_)
-            | Statement::CreateOperator(_)
-            | Statement::CreateOperatorFamily(_)
-            | Statement::CreateOperatorClass(_)
-            | Statement::CreateTextSearch(_)
-            | Statement::CreateExtension(_)
-            | Statement::CreateCollation(_)
-            | Statement::CreateSchema { .. }
-            | Statement::CreateDatabase { .. }
-            | Statement::CreateFunction(_)
-            | Statement::CreateTrigger(_)
-            | Statement::CreateProcedure { .. }
-            | Statement::CreateMacro { .. }
-            | Statement::CreateStage { .. }
-            | Statement::CreateFileFormat { .. }
-            | Statement::CreateWarehouse(_)
-            | Statement::CreateSequence { .. }
-            | Statement::CreateDomain(_)
-            | Statement::CreateType { .. }
-            | Statement::CreateAggregate(_)
-            | Statement::CreateForeignDataWrapper(_) => self.op(Op::Create),
-            Statement::CreateForeignTable(table) => self.target(Op::Create, &table.name),
-            // A rule rewrites every later statement on its table: the table is altered.
-            Statement::CreateRule(rule) => {
-                self.op(Op::Create);
-                self.target(Op::Alter, &rule.table_name);
-            }
-            // A user mapping stores credentials for a foreign server, as CREATE USER does.
-            Statement::CreateUserMapping(_) => {
-                self.op(Op::Create);
-                self.op(Op::Grant);
-            }
-            // A cursor is a read: its query is walked as a child and records what it does.
-            Statement::Declare { stmts, .. } if stmts.iter().all(|declare| declare.for_query.is_some()) => {}
-            Statement::Declare { .. } => self.op(Op::Create),
-            _ => return false,
-        }
-        true
-    }
-
-    /// ALTER, and the statements that change an object in place (RENAME, COMMENT, VACUUM...).
-    fn alter(&mut self, statement: &Statement) -> bool {
-        match statement {
-            Statement::AlterTable(alter) => self.target(Operation::Alter, &alter.name),
-            Statement::AlterIndex { name, .. } | Statement::AlterView(AlterView { name, .. }) => {
-                self.target(Operation::Alter, name)
-            }
-            Statement::AlterSchema(_)
-            | Statement::AlterFunction(_)
-            | Statement::AlterType(_)
-            | Statement::AlterCollation(_)
-            | Statement::AlterOperator(_)
-            | Statement::AlterOperatorFamily(_)
-            | Statement::AlterOperatorClass(_)
-            | Statement::AlterTextSearch(_)
-            | Statement::AlterPolicy(_)
-            | Statement::AlterConnector { .. }
-            | Statement::RenameTable(_)
-            | Statement::Comment { .. }
-            | Statement::Msck(_)
-            | Statement::OptimizeTable { .. }
-            | Statement::Vacuum(_)
-            | Statement::Analyze(_) => self.op(Operation::Alter),
-            Statement::AlterTrigger(trigger) => self.target(Operation::Alter, &trigger.table_name),
-            // REFRESH reruns the view's query and replaces its rows.
-            Statement::RefreshMaterializedView(refresh) => self.target(Operation::Alter, &refresh.name),
-            _ => return false,
-        }
-        true
-    }
-
-    /// DROP of every kind, TRUNCATE, and what detaches or forgets an object.
-    fn drop(&mut self, statement: &Statement) -> bool {
-        use Operation as Op;
-        match statement {
-            Statement::Truncate(truncate) => {
-                for target in &truncate.table_names {
-                    self.target(Op::Truncate, &target.name);
-                }
-            }
-            Statement::Drop { names, table, .. } => {
-                for name in names {
-                    self.target(Op::Drop, name);
-                }
-                if let Some(table) = table {
-                    self.target(Op::Alter, table);
-                }
-                self.op(Op::Drop);
-            }
-            Statement::DropFunction(_)
-            | Statement::DropDomain(_)
-            | Statement::DropProcedure { .. }
-            | Statement::DropSecret { .. }
-            | Statement::DropPolicy(_)
-            | Statement::DropConnector { .. }
-            | Statement::DropExtension(_)
-            | Statement::DropOperator(_)
-            | Statement::DropOperatorFamily(_)
-            | Statement::DropOperatorClass(_)
-            | Statement::DropTrigger(_)
-            | Statement::DetachDuckDBDatabase { .. }
-            | Statement::UNCache { .. } => self.op(Op::Drop),
-            Statement::DropRule(rule) => {
-                self.op(Op::Drop);
-                self.target(Op::Alter, &rule.table_name);
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    /// GRANT, REVOKE, DENY, and the roles and users that carry privileges.
-    fn privileges(&mut self, statement: &Statement) -> bool {
-        use Operation as Op;
-        match statement {
-            Statement::Grant(grant) => {
-                self.op(Op::Grant);
-                if let Some(objects) = &grant.objects {
-                    self.grant_objects(Op::Grant, objects);
-                }
-            }
-            Statement::GrantRole(_) | Statement::AlterDefaultPrivileges(_) => self.op(Op::Grant),
-            Statement::Deny(_) | Statement::RevokeRole(_) => self.op(Op::Revoke),
-            Statement::Revoke(revoke) => {
-                self.op(Op::Revoke);
-                if let Some(objects) = &revoke.objects {
-                    self.grant_objects(Op::Revoke, objects);
-                }
-            }
-            // Roles and users carry privileges (SUPERUSER, passwords): as dangerous as a GRANT.
-            Statement::CreateRole(_) | Statement::CreateUser(_) => {
-                self.op(Op::Create);
-                self.op(Op::Grant);
-            }
-            Statement::AlterRole { .. } | Statement::AlterUser(_) => self.op(Op::Grant),
-            _ => return false,
-        }
-        true
-    }
-
-    /// Data in and out of the database: COPY, UNLOAD, EXPORT DATA, LOAD DATA, stage files.
-    fn transfer(&mut self, statement: &Statement) -> bool {
-        use Operation as Op;
-        match statement {
-            Statement::Copy { source, to, target, .. } => self.copy(source, *to, target),
-            Statement::CopyIntoSnowflake { kind, into, from_obj, .. } => match kind {
-                CopyIntoSnowflakeKind::Table => {
-                    self.target(Op::Import, into);
-                    self.access(Op::Insert, ObjectPath::from_object_name(into, self.dialect));
-                }
-                CopyIntoSnowflakeKind::Location => {
-                    self.target(Op::Export, into);
-                    if let Some(from) = from_obj {
-                        self.target(Op::Select, from);
-                    }
-                }
-            },
-            Statement::Unload { query_text: Some(text), .. } => self.unload_text(text),
-            Statement::Unload { .. } | Statement::ExportData(_) | Statement::Directory { .. } => self.op(Op::Export),
-            Statement::List(_) => self.op(Op::Show),
-            Statement::Remove(_) => self.op(Op::Drop),
-            Statement::Put { .. } => self.op(Op::Import),
-            Statement::LoadData { table_name, .. } => {
-                self.target(Op::Import, table_name);
-                self.access(Op::Insert, ObjectPath::from_object_name(table_name, self.dialect));
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    fn copy(&mut self, source: &CopySource, to: bool, target: &CopyTarget) {
-        use Operation as Op;
-        let op = match (to, target) {
-            (true, _) => Op::Export,
-            // COPY ... FROM PROGRAM runs a shell command on the server.
-            (false, CopyTarget::Program { .. }) => {
-                self.op(Op::Call);
-                Op::Import
-            }
-            (false, _) => Op::Import,
-        };
-        if to && matches!(target, CopyTarget::Program { .. }) {
-            self.op(Op::Call);
-        }
-        match source {
-            CopySource::Table { table_name, .. } if to => {
-                self.target(Op::Select, table_name);
-                self.access(Op::Export, ObjectPath::from_object_name(table_name, self.dialect));
-            }
-            CopySource::Table { table_name, columns } => {
-                self.target(Op::Import, table_name);
-                self.op(Op::Insert);
-                self.access(Op::Insert, ObjectPath::from_object_name(table_name, self.dialect));
-                if columns.is_empty() {
-                    self.written.unknown = true;
-                }
-                for column in columns {
-                    let name = canonical_ident(column, self.dialect);
-                    self.write_column(name);
-                }
-            }
-            CopySource::Query(_) => self.op(op),
-        }
-        self.op(op);
-    }
-
-    /// Redshift passes UNLOAD's query as a string literal; what it reads still counts.
-    fn unload_text(&mut self, text: &str) {
-        self.op(Operation::Export);
-        if let Ok(inner) = super::analyze(text, self.dialect) {
-            for intent in inner {
-                for access in intent.accesses {
-                    self.access(access.operation, access.object);
-                }
-                for op in intent.operations.iter() {
-                    self.op(op);
-                }
-            }
-        }
-    }
-
-    /// Session state, transactions and introspection: SET, BEGIN, LOCK, EXPLAIN, SHOW, PRAGMA.
-    fn session(&mut self, statement: &Statement) -> bool {
-        use Operation as Op;
-        match statement {
-            Statement::Set(_) | Statement::Use(_) | Statement::Reset(_) | Statement::Discard { .. } => self.op(Op::Set),
-            Statement::StartTransaction { .. }
-            | Statement::Commit { .. }
-            | Statement::Rollback { .. }
-            | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. }
-            | Statement::Lock(_)
-            | Statement::LockTables { .. }
-            | Statement::UnlockTables => self.op(Op::Transaction),
-            // The rest of a read whose query was judged at DECLARE.
-            Statement::Fetch { .. } | Statement::Close { .. } => self.op(Op::Select),
-            Statement::Explain { analyze, options, statement, .. } => self.explain(*analyze, options.as_ref(), statement),
-            Statement::ExplainTable { table_name, .. } => {
-                self.op(Op::Show);
-                self.target(Op::Show, table_name);
-            }
-            Statement::ShowFunctions { .. }
-            | Statement::ShowVariable { .. }
-            | Statement::ShowStatus { .. }
-            | Statement::ShowVariables { .. }
-            | Statement::ShowCreate { .. }
-            | Statement::ShowColumns { .. }
-            | Statement::ShowCatalogs { .. }
-            | Statement::ShowDatabases { .. }
-            | Statement::ShowProcessList { .. }
-            | Statement::ShowSchemas { .. }
-            | Statement::ShowCharset(_)
-            | Statement::ShowObjects(_)
-            | Statement::ShowTables { .. }
-            | Statement::ShowViews { .. }
-            | Statement::ShowCollation { .. } => self.op(Op::Show),
-            // `PRAGMA x` reads a setting; `PRAGMA x = v` changes one.
-            Statement::Pragma { value, .. } => self.op(if value.is_some() { Op::Set } else { Op::Show }),
-            _ => return false,
-        }
-        true
-    }
-
-    /// What runs code or SQL the analyzer cannot see (CALL, EXECUTE, PREPARE, extensions), and
-    /// server administration (KILL, FLUSH).
-    fn dynamic(&mut self, statement: &Statement) -> bool {
-        match statement {
-            Statement::Call(function) => {
-                self.op(Operation::Call);
-                self.classify_function(&function.name);
-            }
-            Statement::Install { .. }
-            | Statement::Load { .. }
-            | Statement::AttachDatabase { .. }
-            | Statement::AttachDuckDBDatabase { .. }
-            | Statement::Execute { .. }
-            | Statement::Prepare { .. }
-            | Statement::Deallocate { .. } => self.op(Operation::Call),
-            Statement::Kill { .. } | Statement::Flush { .. } => self.op(Operation::Admin),
-            _ => return false,
-        }
-        true
-    }
-
-    fn grant_objects(&mut self, op: Operation, objects: &GrantObjects) {
-        let names: &[ObjectName] = match objects {
-            GrantObjects::Tables(names)
-            | GrantObjects::Views(names)
-            | GrantObjects::Schemas(names)
-            | GrantObjects::Databases(names)
-            | GrantObjects::Sequences(names) => names,
-            _ => &[],
-        };
-        for name in names {
-            self.target(op, name);
         }
     }
 
@@ -848,6 +507,10 @@ impl Collector {
 
     fn function_call(&mut self, function: &Function) {
         self.classify_function(&function.name);
+        if sets_identity(function) {
+            // `set_config('role', 'admin', false)` is `SET ROLE admin`.
+            self.op(Operation::Grant);
+        }
         if let FunctionArguments::List(list) = &function.args {
             for arg in &list.args {
                 let expr = match arg {
@@ -985,6 +648,23 @@ fn join_constraint(operator: &sqlparser::ast::JoinOperator) -> Option<&sqlparser
         | J::RightAnti(c) => Some(c),
         _ => None,
     }
+}
+
+/// Postgres `set_config(name, value, local)` whose name is `role` or `session_authorization`, or
+/// a name only known when it runs.
+fn sets_identity(function: &Function) -> bool {
+    let is_set_config =
+        function.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("set_config"));
+    let FunctionArguments::List(list) = &function.args else { return false };
+    let first = match list.args.first() {
+        Some(FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } | FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => e,
+        _ => return is_set_config,
+    };
+    let literal = match first {
+        Expr::Value(v) => v.value.clone().into_string(),
+        _ => None,
+    };
+    is_set_config && literal.is_none_or(|name| effects::is_identity_setting(&name))
 }
 
 /// A relation that is a file path, not a table.

@@ -4,6 +4,8 @@
 //! [`Dialect`] and reduces it to an [`Intent`]: the [`Operation`]s it performs anywhere in its
 //! tree (a DELETE inside a CTE counts), the objects each operation touches, the columns it writes
 //! and reads, whether an UPDATE or DELETE is unbounded, and a literal-free fingerprint.
+//! Operations name effects, not keywords (`ALTER TABLE t DROP COLUMN` is a drop, `SET ROLE` a
+//! grant), and every kind of statement sqlparser parses is classified by name (`intent::effects`).
 //!
 //! A statement that does not parse still yields a *suspected* intent from its tokens, so a deny
 //! rule can catch `DROP TABLE x <garbage>` even when the policy lets unparsable SQL through.

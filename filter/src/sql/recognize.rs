@@ -12,8 +12,11 @@
 //!   parsed as SQL and its intent merged; when it does not parse, neither does the statement.
 //! - Code (DO blocks, procedure, function and trigger bodies) is read as `bodies` reads it, and
 //!   DO, which runs it now, is `call` besides; so are routines in a language other than SQL.
+//! - ClickHouse `ALTER TABLE t DELETE | UPDATE ... WHERE e` is parsed as the DELETE or UPDATE it
+//!   performs (its WHERE judged as theirs), plus `alter` on `t`.
 //! - Families with no nested query (REINDEX, FETCH, MOVE, OPTIMIZE, HANDLER, SHUTDOWN, START
-//!   TRANSACTION, and Postgres catalog statements: see [`catalog_statement`]) are accepted only
+//!   TRANSACTION, DROP | TRUNCATE PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, and Postgres
+//!   catalog statements: see [`catalog_statement`]) are accepted only
 //!   when every token fits; the expressions of HANDLER, LOAD DATA
 //!   and MySQL SHOW (which only reads) add every operation and object their tokens suggest.
 
@@ -56,6 +59,7 @@ pub(crate) fn statement(tokens: &[TokenWithSpan], start: usize, offsets: &Offset
         match dialect {
             Dialect::Postgres => postgres(&part),
             Dialect::Mysql => mysql(&part),
+            Dialect::Clickhouse => clickhouse(&part),
             _ => None,
         }
         .or_else(|| execute_immediate(&part))
@@ -82,6 +86,13 @@ fn postgres(part: &Part) -> Option<Found> {
             _ => pg_rewrite(part).or_else(|| catalog_statement(part)),
         },
         "REINDEX" => reindex(part),
+        "REASSIGN" if part.is(1, "OWNED") && part.is(2, "BY") && part.all_simple(3) => {
+            Found::intent(empty_intent(&[Operation::Grant]))
+        }
+        "DROP" if part.is(1, "OWNED") && part.is(2, "BY") && part.all_simple(3) => {
+            Found::intent(empty_intent(&[Operation::Drop, Operation::Revoke]))
+        }
+        "ALTER" if part.is(1, "GROUP") => alter_group(part),
         "FETCH" | "MOVE" => part.all_simple(1).then(|| empty_intent(&[Operation::Select])).and_then(Found::intent),
         _ => pg_rewrite(part).or_else(|| catalog_statement(part)),
     }
@@ -104,7 +115,7 @@ fn mysql(part: &Part) -> Option<Found> {
         "LOAD" if part.is(1, "DATA") || part.is(1, "XML") => load_data(part),
         "SHUTDOWN" if part.all_simple(1) => Found::intent(empty_intent(&[Operation::Admin])),
         "START" if part.is(1, "TRANSACTION") && part.all_simple(2) => Found::intent(empty_intent(&[Operation::Transaction])),
-        "ALTER" => alter_table_options(part),
+        "ALTER" => alter_partitions(part).or_else(|| alter_table_options(part)),
         "SELECT" | "WITH" => mysql_select(part),
         "SHOW" => show(part),
         _ => None,
@@ -587,6 +598,96 @@ fn analyze_statement(part: &Part) -> Option<Found> {
     }
     let edits: Vec<(usize, Option<&str>)> = (0..at).map(|i| (i, None)).collect();
     Found::of(part.parse_edited(&edits))
+}
+
+/// Postgres ALTER GROUP g {ADD | DROP} USER u [, ...] (a role grant or revoke) | RENAME TO g2.
+fn alter_group(part: &Part) -> Option<Found> {
+    let (_, i) = part.name(2)?;
+    let op = match part.word(i)?.as_str() {
+        "ADD" => Operation::Grant,
+        "DROP" => Operation::Revoke,
+        "RENAME" if part.is(i + 1, "TO") => Operation::Alter,
+        _ => return None,
+    };
+    if !(op == Operation::Alter || part.is(i + 1, "USER")) || !part.all_simple(i + 2) || i + 2 >= part.len() {
+        return None;
+    }
+    Found::intent(empty_intent(&[op]))
+}
+
+/// `ALTER TABLE t [ON CLUSTER c]` (ClickHouse): the table, the index after its name and the
+/// index after the header.
+fn alter_table_header(part: &Part) -> Option<(ObjectPath, usize, usize)> {
+    if !(part.is(0, "ALTER") && part.is(1, "TABLE")) {
+        return None;
+    }
+    let (table, name_end) = part.name(2)?;
+    let cluster = part.is(name_end, "ON") && part.is(name_end + 1, "CLUSTER");
+    Some((table, name_end, if cluster { name_end + 3 } else { name_end }))
+}
+
+/// MySQL | ClickHouse ALTER TABLE t {DROP | TRUNCATE} {PARTITION | PART} p [, ...]: the rows
+/// of the partitions are gone, as with DROP or TRUNCATE.
+fn alter_partitions(part: &Part) -> Option<Found> {
+    let (table, _, i) = alter_table_header(part)?;
+    let op = match part.word(i)?.as_str() {
+        "DROP" => Operation::Drop,
+        "TRUNCATE" => Operation::Truncate,
+        _ => return None,
+    };
+    let mut at = i + 1;
+    if part.is(at, "DETACHED") {
+        at += 1;
+    }
+    if !(part.is(at, "PARTITION") || part.is(at, "PART")) || at + 1 >= part.len() {
+        return None;
+    }
+    let literal_or_simple = (at + 1..part.len()).all(|k| {
+        part.token(k).is_some_and(|t| {
+            bodies::literal_text(t).is_some() || matches!(t, Token::Word(_) | Token::Number(..) | Token::Comma | Token::Period)
+        })
+    });
+    if !literal_or_simple {
+        return None;
+    }
+    let mut found = empty_intent(&[]);
+    add_access(&mut found, Access { operation: Operation::Alter, object: table.clone() });
+    add_access(&mut found, Access { operation: op, object: table });
+    Found::intent(found)
+}
+
+fn clickhouse(part: &Part) -> Option<Found> {
+    match part.word(0)?.as_str() {
+        "ALTER" => clickhouse_mutation(part).or_else(|| alter_partitions(part)),
+        _ => None,
+    }
+}
+
+/// ClickHouse ALTER TABLE t [ON CLUSTER c] {DELETE WHERE e | UPDATE a = v, ... WHERE e}: a
+/// mutation, parsed as the `DELETE FROM t WHERE e` or `UPDATE t SET a = v WHERE e` it performs, so
+/// its WHERE is judged as theirs. Several commands in one ALTER are left to the parser.
+fn clickhouse_mutation(part: &Part) -> Option<Found> {
+    let (table, name_end, i) = alter_table_header(part)?;
+    let verb = part.word(i)?;
+    let top = part.top_level(i);
+    if !matches!(verb.as_str(), "DELETE" | "UPDATE") || top.iter().any(|&k| part.is(k, "IN") && part.is(k + 1, "PARTITION")) {
+        return None;
+    }
+    let where_at = *top.iter().find(|&&k| part.is(k, "WHERE"))?;
+    if top.iter().any(|&k| k > where_at && matches!(part.token(k), Some(Token::Comma))) {
+        return None;
+    }
+    let mut edits: Vec<(usize, Option<&str>)> = (name_end..i).map(|k| (k, None)).collect();
+    if verb == "DELETE" {
+        edits.extend([(0, Some("DELETE")), (1, Some("FROM")), (i, None)]);
+    } else {
+        edits.extend([(0, Some("UPDATE")), (1, None), (i, Some("SET"))]);
+    }
+    let result = part.parse_edited(&edits).map(|mut intent| {
+        add_access(&mut intent, Access { operation: Operation::Alter, object: table });
+        intent
+    });
+    Found::of(result)
 }
 
 /// MySQL OPTIMIZE | REPAIR | CHECK | CHECKSUM [NO_WRITE_TO_BINLOG | LOCAL] TABLE t [, ...] [options].
