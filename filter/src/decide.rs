@@ -166,6 +166,8 @@ pub enum Limit {
     AuditUnavailable,
     /// An MCP request's routing headers disagree with its body: always denied.
     McpHeaders,
+    /// Readings of the request's path or method match different routes: always denied.
+    AmbiguousRoute,
 }
 
 impl Limit {
@@ -177,6 +179,7 @@ impl Limit {
             Limit::EncodedBody => "limits.on_encoded_body",
             Limit::AuditUnavailable => "audit.on_unavailable",
             Limit::McpHeaders => "mcp.headers",
+            Limit::AmbiguousRoute => "routes",
         }
     }
 }
@@ -295,7 +298,7 @@ pub fn decide_limit(policy: &Policy, limit: Limit, detail: String) -> Decision {
         Limit::Unparsable => policy.limits.on_unparsable,
         Limit::EncodedBody => policy.limits.on_encoded_body,
         Limit::AuditUnavailable => policy.audit.as_ref().map_or(Effect::Allow, |a| a.on_unavailable),
-        Limit::McpHeaders => Effect::Deny,
+        Limit::McpHeaders | Limit::AmbiguousRoute => Effect::Deny,
     };
     finish(
         policy,

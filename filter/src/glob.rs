@@ -147,8 +147,18 @@ impl Glob {
     }
 
     pub fn matches(&self, text: &str) -> bool {
+        self.matches_folding(text, self.case_insensitive)
+    }
+
+    /// Matches as if the glob had been compiled case-insensitive: how a server that routes
+    /// paths regardless of case reads them.
+    pub fn matches_ignoring_case(&self, text: &str) -> bool {
+        self.matches_folding(text, true)
+    }
+
+    fn matches_folding(&self, text: &str, fold: bool) -> bool {
         if let Some(literal) = &self.literal {
-            return if self.case_insensitive { literal.eq_ignore_ascii_case(text) } else { literal == text };
+            return if fold { literal.eq_ignore_ascii_case(text) } else { literal == text };
         }
         let text: Vec<char> = text.chars().collect();
         let n = text.len();
@@ -171,7 +181,7 @@ impl Glob {
                 }
                 _ => {
                     for i in 0..n {
-                        if reachable[i] && self.piece_matches(piece, text[i]) {
+                        if reachable[i] && self.piece_matches(piece, text[i], fold) {
                             next[i + 1] = true;
                         }
                     }
@@ -185,16 +195,15 @@ impl Glob {
         reachable[n]
     }
 
-    fn piece_matches(&self, piece: &Piece, c: char) -> bool {
-        let fold = |x: char| if self.case_insensitive { x.to_ascii_lowercase() } else { x };
+    fn piece_matches(&self, piece: &Piece, c: char, fold: bool) -> bool {
+        let folded = |x: char| if fold { x.to_ascii_lowercase() } else { x };
         match piece {
-            Piece::Literal(l) => fold(*l) == fold(c),
+            Piece::Literal(l) => folded(*l) == folded(c),
             Piece::One => Some(c) != self.separator,
             Piece::Class { ranges, negated } => {
-                let c = fold(c);
-                let inside = ranges
-                    .iter()
-                    .any(|&(lo, hi)| (lo..=hi).contains(&c) || (self.case_insensitive && (fold(lo)..=fold(hi)).contains(&c)));
+                let c = folded(c);
+                let inside =
+                    ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&c) || (fold && (folded(lo)..=folded(hi)).contains(&c)));
                 inside != *negated && Some(c) != self.separator
             }
             Piece::Star | Piece::DeepStar => true,
@@ -241,6 +250,10 @@ mod tests {
         assert!(g.matches("ORDERS_2024"));
         assert!(Glob::case_insensitive("users").unwrap().matches("USERS"));
         assert!(!Glob::new("users").unwrap().matches("USERS"));
+        let path = Glob::with_separator("/api/[a-z]*/Rows", '/').unwrap();
+        assert!(!path.matches("/API/Users/rows"));
+        assert!(path.matches_ignoring_case("/API/Users/rows"));
+        assert!(!path.matches_ignoring_case("/API/Users/x/rows"));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The actor: who is acting (principal) and whether it is an AI agent or a person.
 //!
 //! Sources are read in the policy's order and the first that yields a value wins. A source that
-//! yields *conflicting* values (the same identity header twice with different values) yields
-//! nothing: a client that can add a header must not get to pick which copy counts.
+//! yields *conflicting* values (the same identity header twice with different values, as
+//! separate header entries or comma-joined in one, as a gateway that appends would send them)
+//! yields nothing: a client that can add a header must not get to pick which copy counts. An
+//! actor whose sources conflicted counts as an agent; one with no principal at all counts as
+//! `identity.unknown_actors` says (an agent unless told), never more leniently by default.
 
 use serde::Deserialize;
 
@@ -15,6 +18,8 @@ pub struct Identity {
     pub principal: Vec<PrincipalSource>,
     pub agent_when: Vec<AgentTest>,
     pub jwt_payload_key: String,
+    /// The kind of an actor no source yields a principal for.
+    pub unknown_actors: ActorKind,
 }
 
 /// One way of telling that the actor is an AI agent.
@@ -40,7 +45,8 @@ pub enum PrincipalSource {
     ClientAttribute(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     Agent,
     Human,
@@ -135,7 +141,14 @@ pub fn resolve(identity: &Identity, attributes: &dyn Attributes) -> Actor {
         }
         AgentTest::PeerSpiffe(glob) => spiffe.as_deref().is_some_and(|s| glob.matches(s)),
     });
-    Actor { principal, kind: if agent { ActorKind::Agent } else { ActorKind::Human }, source, spiffe, conflicts }
+    let kind = if agent || !conflicts.is_empty() {
+        ActorKind::Agent
+    } else if principal.is_some() {
+        ActorKind::Human
+    } else {
+        identity.unknown_actors
+    };
+    Actor { principal, kind, source, spiffe, conflicts }
 }
 
 /// Attributes of a database connection: its startup parameters (`user`, `database`,
@@ -176,8 +189,10 @@ impl<'a> HttpAttributes<'a> {
 }
 
 impl Attributes for HttpAttributes<'_> {
+    /// A header repeated and a header whose values are comma-joined are the same list (RFC 9110,
+    /// 5.3): proxy-wasm hands each entry of the header map, and a gateway may have joined them.
     fn values(&self, name: &str) -> Vec<&str> {
-        self.request.header_values(name).collect()
+        self.request.header_values(name).flat_map(|v| v.split(',')).collect()
     }
 
     fn jwt_claim(&self, payload_key: &str, claim: &str) -> Option<String> {
@@ -241,6 +256,40 @@ mod tests {
         assert_eq!(a.conflicts, vec!["header:x-agent-id"]);
         let same = actor(&id, &[("x-agent-id", "alice"), ("x-agent-id", "alice")], None, None);
         assert_eq!(same.principal.as_deref(), Some("alice"));
+        assert_eq!(same.kind, ActorKind::Human);
+    }
+
+    #[test]
+    fn comma_joined_values_conflict_like_repeated_headers() {
+        let id = identity("");
+        let joined = actor(&id, &[("x-agent-id", "alice, agent:bot")], None, None);
+        assert_eq!((joined.principal, joined.kind), (None, ActorKind::Agent));
+        assert_eq!(joined.conflicts, vec!["header:x-agent-id"]);
+        let repeated = actor(&id, &[("x-agent-id", "alice,alice")], None, None);
+        assert_eq!((repeated.principal.as_deref(), repeated.kind), (Some("alice"), ActorKind::Human));
+        let marked = actor(&id, &[("x-agent-id", "alice"), ("x-actor-kind", "human, agent")], None, None);
+        assert_eq!(marked.kind, ActorKind::Agent, "an agent marker among joined values");
+    }
+
+    #[test]
+    fn unknown_actors_count_as_agents_unless_told() {
+        let anonymous = actor(&identity(""), &[], None, None);
+        assert_eq!((anonymous.principal, anonymous.kind), (None, ActorKind::Agent));
+        let lenient = identity(r#""identity":{"unknown_actors":"human"},"#);
+        assert_eq!(actor(&lenient, &[], None, None).kind, ActorKind::Human);
+        let conflicting = actor(&lenient, &[("x-agent-id", "alice"), ("x-agent-id", "bob")], None, None);
+        assert_eq!(conflicting.kind, ActorKind::Agent, "a conflict is never an unknown human");
+        let found_later = actor(&lenient, &[("x-agent-id", "a, b")], Some(serde_json::json!({"sub": "alice"})), None);
+        assert_eq!((found_later.principal.as_deref(), found_later.kind), (Some("alice"), ActorKind::Agent));
+    }
+
+    #[test]
+    fn a_bad_unknown_actors_setting_is_reported_at_its_path() {
+        let policy = r#"{"version":1,"identity":{"unknown_actors":"robot"},"routes":[{"name":"r"}],"rules":[]}"#;
+        let errors = Policy::from_json(policy).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "identity.unknown_actors");
+        assert!(errors[0].message.contains("expected `agent` or `human`"), "{}", errors[0].message);
     }
 
     #[test]

@@ -39,7 +39,9 @@ fn environment(site: Site<'_>, audit_unavailable: bool) -> Environment<'_> {
 }
 
 fn http(policy: &Policy, path: &str, agent: bool, body: &str, audit_unavailable: bool) -> Conclusion {
-    let headers = if agent { vec![("x-actor-kind".to_string(), "agent".to_string())] } else { Vec::new() };
+    // A person is named: an actor without a principal counts as an agent.
+    let (name, value) = if agent { ("x-actor-kind", "agent") } else { ("x-agent-id", "alice") };
+    let headers = vec![(name.to_string(), value.to_string())];
     let request = Request::new("POST", path, "h", headers);
     let route = policy.route(&request).expect("a route");
     let actor = resolve(&policy.identity, &HttpAttributes::headers_only(&request));

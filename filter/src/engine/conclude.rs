@@ -147,7 +147,9 @@ impl Conclusion {
             _ if unparsed => Some(Count::Unparsable),
             Reason::Limit(Limit::Oversize) => Some(Count::Oversize),
             Reason::Limit(Limit::EncodedBody) => Some(Count::EncodedBody),
-            Reason::Limit(Limit::AuditUnavailable | Limit::McpHeaders) | Reason::Rule | Reason::RouteDefault => None,
+            Reason::Limit(Limit::AuditUnavailable | Limit::McpHeaders | Limit::AmbiguousRoute)
+            | Reason::Rule
+            | Reason::RouteDefault => None,
         };
         [Some(effect), would, limit].into_iter().flatten()
     }

@@ -161,6 +161,14 @@ fn limited(policy: &Policy, route: &Route, limit: Limit, detail: String) -> Outc
     Outcome { decision: decide_limit(policy, limit, detail), action: Action::nothing_read(&route.payload) }
 }
 
+/// A request whose readings match different routes (`routes`, in policy order), recorded on
+/// `route`, the first of them: denied, whatever their rules say.
+pub fn ambiguous(policy: &Policy, route: &Route, routes: &[usize]) -> Outcome {
+    let names: Vec<String> = routes.iter().filter_map(|&i| policy.routes.get(i)).map(|r| format!("{:?}", r.name)).collect();
+    let detail = format!("the request's path or method reads as more than one route ({}): denied as ambiguous", names.join(", "));
+    limited(policy, route, Limit::AmbiguousRoute, detail)
+}
+
 /// What a guarded request needs once its headers are in.
 #[derive(Clone, Debug)]
 pub enum AtHeaders {

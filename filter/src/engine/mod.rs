@@ -15,4 +15,6 @@ mod evaluate;
 
 pub use crate::decide::Outcome;
 pub use conclude::{conclude, unmaskable, Conclusion, Count, Environment, FilterState, Masking, ResponsePlan, Unmaskable};
-pub use evaluate::{at_headers, evaluate, evaluate_session_sql, evaluate_sql, oversize, unreadable, with_body, AtHeaders};
+pub use evaluate::{
+    ambiguous, at_headers, evaluate, evaluate_session_sql, evaluate_sql, oversize, unreadable, with_body, AtHeaders,
+};

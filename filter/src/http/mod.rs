@@ -1,14 +1,17 @@
-//! HTTP request facts: the normalized path, query parameters, headers, route matching.
+//! HTTP request facts: the path and its readings, query parameters, headers, route matching.
 //!
-//! Paths are matched after the normalization a server applies (percent-decoding of unreserved
-//! characters, dot segments, repeated slashes), so `/api//v2/./%73tatements` cannot slip past a
-//! route for `/api/v2/statements`. Header names are compared in lower case, as HTTP/2 and Envoy
-//! carry them.
+//! Routes are matched against every reading a server may make of the path ([`path`]) and every
+//! method the request may stand for (its own and any override), so `/api//v2/./%73tatements`
+//! cannot slip past a route for `/api/v2/statements`, nor `POST` + `X-HTTP-Method-Override:
+//! DELETE` past a route for `DELETE`. Header names are compared in lower case, as HTTP/2 and
+//! Envoy carry them.
 
 pub mod encoding;
 mod extract;
+mod path;
 
 pub use extract::{extract, parse_strict_json, ExtractError, Payload, PayloadSource, Preset};
+pub use path::{normalize_path, without_trailing_slash, Reading};
 
 use crate::glob::Glob;
 
@@ -22,6 +25,7 @@ pub struct Request {
     /// Header names in lower case; a repeated header appears once per value.
     pub headers: Vec<(String, String)>,
     path: String,
+    readings: Vec<Reading>,
 }
 
 impl Request {
@@ -34,12 +38,18 @@ impl Request {
             authority: authority.to_string(),
             headers,
             path: normalize_path(path_part),
+            readings: path::readings(path_part),
         }
     }
 
-    /// The normalized path, without the query string.
+    /// The canonical path, without the query string.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Every reading of the path a server may route on.
+    pub fn readings(&self) -> &[Reading] {
+        &self.readings
     }
 
     /// The raw query string, without `?`.
@@ -82,7 +92,7 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+            b'%' if i + 2 < bytes.len() => match (path::hex(bytes[i + 1]), path::hex(bytes[i + 2])) {
                 (Some(h), Some(l)) => {
                     out.push(h * 16 + l);
                     i += 3;
@@ -96,57 +106,6 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// RFC 3986 normalization plus slash merging: decode `%XX` of unreserved characters (and of
-/// `/`, which some servers also decode), resolve `.` and `..`, merge `//`.
-pub fn normalize_path(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                let c = h * 16 + l;
-                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'/' | b'\\') {
-                    decoded.push(if c == b'\\' { b'/' } else { c });
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        decoded.push(if bytes[i] == b'\\' { b'/' } else { bytes[i] });
-        i += 1;
-    }
-    let decoded = String::from_utf8_lossy(&decoded);
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    let mut out = String::with_capacity(path.len() + 1);
-    for s in &segments {
-        out.push('/');
-        out.push_str(s);
-    }
-    if out.is_empty() || (decoded.ends_with('/') && !segments.is_empty()) {
-        out.push('/');
-    }
-    out
 }
 
 /// A header condition of a route or rule.
@@ -199,52 +158,72 @@ pub struct RouteMatcher {
 /// that honour them make `POST` + `X-HTTP-Method-Override: DELETE` a DELETE.
 const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
+/// The query or form parameter Rails, Laravel, Symfony and Express's `method-override` read as
+/// the method.
+const METHOD_PARAMETER: &str = "_method";
+
 impl Request {
-    /// The method, and every method an override header asks for (upper case).
+    /// The method, and every method an override header or a `_method` query parameter asks
+    /// for (upper case, each once).
     pub fn effective_methods(&self) -> Vec<String> {
         let mut methods = vec![self.method.clone()];
-        for header in METHOD_OVERRIDES {
-            methods.extend(self.header_values(header).map(|v| v.trim().to_ascii_uppercase()));
+        let headers = METHOD_OVERRIDES.iter().flat_map(|header| self.header_values(header).map(str::to_string));
+        for method in headers.chain(self.query_values(METHOD_PARAMETER)) {
+            let method = method.trim().to_ascii_uppercase();
+            if !method.is_empty() && !methods.contains(&method) {
+                methods.push(method);
+            }
         }
         methods
+    }
+
+    /// A form POST, whose body may name another method in `_method`: the body arrives after the
+    /// route is chosen, so any method may be meant.
+    pub fn may_name_a_method_in_its_body(&self) -> bool {
+        let form = |v: &str| {
+            let media = v.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/x-www-form-urlencoded") || media.eq_ignore_ascii_case("multipart/form-data")
+        };
+        self.method == "POST" && self.header_values("content-type").any(form)
     }
 }
 
 impl RouteMatcher {
-    /// As a rule's `http` condition: a deny rule's `methods` match when the method or any
-    /// override is listed; an allow rule's only when all of them are.
+    /// As a rule's `http` condition: a deny rule matches when the method or any override is
+    /// listed and any reading of the path matches; an allow rule only when every one does.
     pub fn matches_for_rule(&self, request: &Request, deny: bool) -> bool {
-        if let Some(methods) = &self.methods {
-            let effective = request.effective_methods();
-            let listed = |m: &String| methods.contains(m);
-            let ok = if deny { effective.iter().any(listed) } else { effective.iter().all(listed) };
-            if !ok {
-                return false;
-            }
-        }
-        self.matches_except_methods(request)
+        let all_or_any = |mut each: Box<dyn Iterator<Item = bool> + '_>| if deny { each.any(|b| b) } else { each.all(|b| b) };
+        let effective = request.effective_methods();
+        all_or_any(Box::new(effective.iter().map(|m| self.method_holds(m))))
+            && all_or_any(Box::new(request.readings().iter().map(|r| self.path_holds(r))))
+            && self.rest_holds(request)
     }
 
-    pub fn matches(&self, request: &Request) -> bool {
-        if let Some(methods) = &self.methods {
-            if !methods.contains(&request.method) {
-                return false;
-            }
-        }
-        self.matches_except_methods(request)
+    /// The path conditions on one reading of the path.
+    pub fn path_holds(&self, reading: &Reading) -> bool {
+        let fold = reading.fold_case;
+        self.path_prefix.as_ref().is_none_or(|prefix| path_has_prefix(&reading.path, prefix, fold))
+            && self.path.as_ref().is_none_or(|glob| {
+                if fold {
+                    glob.matches_ignoring_case(&reading.path)
+                } else {
+                    glob.matches(&reading.path)
+                }
+            })
     }
 
-    fn matches_except_methods(&self, request: &Request) -> bool {
-        if let Some(prefix) = &self.path_prefix {
-            if !path_has_prefix(request.path(), prefix) {
-                return false;
-            }
-        }
-        if let Some(glob) = &self.path {
-            if !glob.matches(request.path()) {
-                return false;
-            }
-        }
+    /// For each reading of the request's path, whether every condition but the method holds.
+    pub fn readings_held(&self, request: &Request) -> Vec<bool> {
+        let rest = self.rest_holds(request);
+        request.readings().iter().map(|r| rest && self.path_holds(r)).collect()
+    }
+
+    pub fn method_holds(&self, method: &str) -> bool {
+        self.methods.as_ref().is_none_or(|methods| methods.iter().any(|m| m == method))
+    }
+
+    /// Every condition but the path and the method: the authority and the headers.
+    pub fn rest_holds(&self, request: &Request) -> bool {
         if let Some(glob) = &self.authority {
             let authority = request.authority.to_ascii_lowercase();
             // A pattern without a port matches the host on any port.
@@ -257,12 +236,14 @@ impl RouteMatcher {
     }
 }
 
-fn path_has_prefix(path: &str, prefix: &str) -> bool {
+fn path_has_prefix(path: &str, prefix: &str, fold: bool) -> bool {
     let prefix = prefix.trim_end_matches('/');
     if prefix.is_empty() {
         return true;
     }
-    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    let Some(head) = path.get(..prefix.len()) else { return false };
+    let same = if fold { head.eq_ignore_ascii_case(prefix) } else { head == prefix };
+    same && path.get(prefix.len()..).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn strip_port(authority: &str) -> &str {
@@ -279,34 +260,40 @@ fn strip_port(authority: &str) -> &str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn paths_are_normalized_like_a_server_would() {
-        assert_eq!(normalize_path("/api//v2/./%73tatements"), "/api/v2/statements");
-        assert_eq!(normalize_path("/api/v2/x/../statements"), "/api/v2/statements");
-        assert_eq!(normalize_path("/a/%2e%2e/b"), "/b");
-        assert_eq!(normalize_path("/api/v2/statements/"), "/api/v2/statements/");
-        assert_eq!(normalize_path(""), "/");
-        assert_eq!(normalize_path("/../../etc"), "/etc");
-        assert_eq!(normalize_path("/a\\b"), "/a/b");
-        // Reserved characters stay encoded: %3F is not a query separator.
-        assert_eq!(normalize_path("/a%3Fb"), "/a%3Fb");
+    /// Whether any reading of the request, with any of its methods, meets every condition.
+    fn matches(m: &RouteMatcher, request: &Request) -> bool {
+        let methods = request.effective_methods();
+        request.readings().iter().any(|r| m.path_holds(r)) && methods.iter().any(|x| m.method_holds(x)) && m.rest_holds(request)
     }
 
     #[test]
     fn prefixes_stop_at_segment_boundaries() {
         let m = RouteMatcher { path_prefix: Some("/api".into()), ..Default::default() };
         let req = |p: &str| Request::new("POST", p, "h", vec![]);
-        assert!(m.matches(&req("/api")));
-        assert!(m.matches(&req("/api/v2?x=1")));
-        assert!(!m.matches(&req("/apix")));
-        assert!(m.matches(&req("//api/../api/v2")));
+        assert!(matches(&m, &req("/api")));
+        assert!(matches(&m, &req("/api/v2?x=1")));
+        assert!(!matches(&m, &req("/apix")));
+        assert!(matches(&m, &req("//api/../api/v2")));
+        assert!(matches(&m, &req("/API/v2")), "a server that ignores case routes it to /api");
+        assert!(!matches(&m, &req("/\u{e9}\u{e9}i")));
+    }
+
+    #[test]
+    fn overrides_and_the_method_parameter_are_methods_of_the_request() {
+        let req = Request::new("POST", "/x?_method=delete", "h", vec![("X-HTTP-Method".into(), "put".into())]);
+        assert_eq!(req.effective_methods(), vec!["POST", "PUT", "DELETE"]);
+        let form = vec![("content-type".to_string(), "Application/X-WWW-Form-Urlencoded; charset=utf-8".to_string())];
+        assert!(Request::new("POST", "/x", "h", form.clone()).may_name_a_method_in_its_body());
+        assert!(!Request::new("PUT", "/x", "h", form).may_name_a_method_in_its_body());
+        assert!(!Request::new("POST", "/x", "h", vec![("content-type".into(), "application/json".into())])
+            .may_name_a_method_in_its_body());
     }
 
     #[test]
     fn authority_without_port_matches_any_port() {
         let m = RouteMatcher { authority: Some(Glob::case_insensitive("*.example.com").unwrap()), ..Default::default() };
-        assert!(m.matches(&Request::new("GET", "/", "db.Example.com:8443", vec![])));
-        assert!(!m.matches(&Request::new("GET", "/", "example.org", vec![])));
+        assert!(matches(&m, &Request::new("GET", "/", "db.Example.com:8443", vec![])));
+        assert!(!matches(&m, &Request::new("GET", "/", "example.org", vec![])));
     }
 
     #[test]

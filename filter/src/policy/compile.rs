@@ -242,7 +242,12 @@ impl Compiler {
                 _ => {}
             }
         }
-        Identity { principal: doc.principal, agent_when, jwt_payload_key: doc.jwt_payload_key }
+        Identity {
+            principal: doc.principal,
+            agent_when,
+            jwt_payload_key: doc.jwt_payload_key,
+            unknown_actors: doc.unknown_actors,
+        }
     }
 
     pub(super) fn header_condition(&mut self, doc: &HeaderMatchDoc, path: &str) -> Option<HeaderCondition> {

@@ -50,6 +50,27 @@ impl fmt::Display for PolicyError {
     }
 }
 
+/// Which route guards an HTTP request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteChoice {
+    /// No reading of the request matches a route: it passes untouched.
+    Unguarded,
+    Route(usize),
+    /// Readings of the request match different routes (in policy order): it is denied.
+    Ambiguous(Vec<usize>),
+}
+
+impl RouteChoice {
+    /// The guarding route; for an ambiguous request the first it may stand for.
+    pub fn route(&self) -> Option<usize> {
+        match self {
+            RouteChoice::Unguarded => None,
+            RouteChoice::Route(route) => Some(*route),
+            RouteChoice::Ambiguous(routes) => routes.first().copied(),
+        }
+    }
+}
+
 /// A compiled policy.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -77,13 +98,49 @@ impl Policy {
         compile::compile(value)
     }
 
-    /// The first route that matches the request.
+    /// The route that guards the request: for a request that reads two ways, the first of
+    /// the routes it may stand for.
     pub fn route(&self, request: &crate::http::Request) -> Option<&Route> {
         self.route_index(request).map(|i| &self.routes[i])
     }
 
     pub fn route_index(&self, request: &crate::http::Request) -> Option<usize> {
-        self.routes.iter().position(|r| r.matcher.matches(request))
+        self.route_choice(request).route()
+    }
+
+    /// For every reading of the request's path and every method it may stand for, the first
+    /// route that matches; the request is guarded by that route when every reading that
+    /// reaches one reaches the same one, and ambiguous when they reach different ones.
+    pub fn route_choice(&self, request: &crate::http::Request) -> RouteChoice {
+        let mut methods = request.effective_methods();
+        if request.may_name_a_method_in_its_body() {
+            for listed in self.routes.iter().filter_map(|r| r.matcher.methods.as_ref()).flatten() {
+                if !methods.contains(listed) {
+                    methods.push(listed.clone());
+                }
+            }
+        }
+        let readings = request.readings();
+        // Which readings each route's path, authority and headers hold for, computed once.
+        let holds: Vec<Vec<bool>> = self.routes.iter().map(|r| r.matcher.readings_held(request)).collect();
+        let mut chosen: Vec<usize> = Vec::new();
+        for reading in 0..readings.len() {
+            for method in &methods {
+                let first =
+                    self.routes.iter().zip(&holds).position(|(route, held)| {
+                        held.get(reading).copied().unwrap_or(false) && route.matcher.method_holds(method)
+                    });
+                if let Some(index) = first.filter(|i| !chosen.contains(i)) {
+                    chosen.push(index);
+                }
+            }
+        }
+        chosen.sort_unstable();
+        match chosen.as_slice() {
+            [] => RouteChoice::Unguarded,
+            [one] => RouteChoice::Route(*one),
+            _ => RouteChoice::Ambiguous(chosen),
+        }
     }
 
     /// The first route of a wire policy that matches a connection to `database` as `user`.

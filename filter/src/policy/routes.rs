@@ -199,6 +199,8 @@ impl Compiler {
             if !glob.starts_with('/') && !glob.starts_with('*') {
                 self.error(format!("{path}.path"), "must start with '/'");
             }
+            // A trailing slash is insignificant: the request path is read without one too.
+            let glob = crate::http::without_trailing_slash(glob);
             matcher.path = self.glob(&format!("{path}.path"), glob, |p| Glob::with_separator(p, '/'));
         }
         if let Some(methods) = &doc.methods {

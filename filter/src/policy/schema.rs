@@ -68,6 +68,9 @@ pub struct IdentityDoc {
     /// (`payload_in_metadata`).
     #[serde(default = "default_jwt_payload_key")]
     pub jwt_payload_key: String,
+    /// The kind of an actor no source yields a principal for.
+    #[serde(default = "default_unknown_actors")]
+    pub unknown_actors: ActorKind,
 }
 
 impl Default for IdentityDoc {
@@ -76,11 +79,17 @@ impl Default for IdentityDoc {
             principal: default_principal_sources(),
             agent_when: default_agent_conditions(),
             jwt_payload_key: default_jwt_payload_key(),
+            unknown_actors: default_unknown_actors(),
         }
     }
 }
 
-pub use crate::identity::PrincipalSource;
+pub use crate::identity::{ActorKind, PrincipalSource};
+
+/// An actor the filter cannot name is held to what an agent is held to.
+fn default_unknown_actors() -> ActorKind {
+    ActorKind::Agent
+}
 
 /// What the filter reads: HTTP requests, or a database's wire protocol (loaded as a network
 /// filter before `tcp_proxy`).

@@ -18,7 +18,7 @@ use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan,
 use crate::http::Request;
 use crate::identity::{self, Actor, HttpAttributes};
 use crate::mask::response::{self as masking, MaskSummary, Plan};
-use crate::policy::MaskRoute;
+use crate::policy::{MaskRoute, RouteChoice};
 use crate::reply::{HttpReply, Reply};
 
 /// Envoy's jwt_authn filter keeps verified payloads in dynamic metadata under this namespace.
@@ -80,7 +80,8 @@ impl HttpContext for Stream {
         };
         let policy = &shared.policy;
         let request = request_from(host::headers(MapType::HttpRequestHeaders));
-        let Some(route) = policy.route_index(&request) else { return Action::Continue };
+        let choice = policy.route_choice(&request);
+        let Some(route) = choice.route() else { return Action::Continue };
         let started = host::now_nanos();
         if policy.routes[route].mask.is_some() {
             // An uncompressed response can be masked as it comes; a compressed one is decoded.
@@ -89,6 +90,10 @@ impl HttpContext for Stream {
         let attributes = HttpAttributes { request: &request, jwt_claim: &jwt_claim, peer_spiffe: peer_spiffe() };
         let actor = identity::resolve(&policy.identity, &attributes);
         let guarded = Guarded { route, actor, request, started };
+        if let RouteChoice::Ambiguous(routes) = &choice {
+            let outcome = engine::ambiguous(policy, &policy.routes[route], routes);
+            return self.carry_out(&shared, &guarded, outcome);
+        }
         let cache = &mut shared.cache.borrow_mut();
         match engine::at_headers(policy, &policy.routes[route], &guarded.actor, &guarded.request, end_of_stream, Some(cache)) {
             AtHeaders::Decided(outcome) => self.carry_out(&shared, &guarded, *outcome),

@@ -302,11 +302,15 @@ fn identity_comes_from_headers_jwt_and_mtls_in_policy_order() {
     let twice = headers("POST", "/sql", &[("x-agent-id", "agent:etl"), ("x-agent-id", "agent:etl")]);
     let id = send(&mut host, &twice, unbounded);
     assert_eq!(denied_by(&host, id).as_deref(), Some("agents-bounded"));
-    // Conflicting copies yield nothing: the JWT subject (a person) is next, then nothing.
+    // Conflicting copies yield nothing: the JWT subject is next, and the actor counts as an
+    // agent, since a client that adds a header must not be held to less.
     let conflict = headers("POST", "/sql", &[("x-agent-id", "agent:etl"), ("x-agent-id", "alice")]);
     let jwt =
         serde_json::json!({"filter_metadata": {"envoy.filters.http.jwt_authn": {"jwt_payload": {"sub": "alice", "exp": 1.9e9}}}});
     let id = send_info(&mut host, &conflict, unbounded, StreamInfo { metadata: jwt.clone(), ..StreamInfo::default() });
+    assert_eq!(denied_by(&host, id).as_deref(), Some("agents-bounded"), "alice from the JWT, but a conflict");
+    let named = headers("POST", "/sql", &[]);
+    let id = send_info(&mut host, &named, unbounded, StreamInfo { metadata: jwt.clone(), ..StreamInfo::default() });
     assert!(passed(&host, id), "alice from the JWT is a person");
     let agent_jwt =
         serde_json::json!({"filter_metadata": {"envoy.filters.http.jwt_authn": {"jwt_payload": {"sub": "agent:claude"}}}});

@@ -11,4 +11,5 @@ mod host;
 mod istio;
 mod mask;
 mod readme;
+mod routes;
 mod wire;
