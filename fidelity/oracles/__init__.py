@@ -1,6 +1,8 @@
 """Real parsers as oracles. Each module's `Oracle` takes statement texts and answers, for each
 one it accepts, a `Truth` read off its own tree or its own action codes, never off ours."""
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 # The dangerous classes, and the operations of ours any one of which names each. A statement of
@@ -31,3 +33,21 @@ class Truth:
     # nothing it can see (SQLite's DROP ... IF EXISTS of a missing table): no claim of ours about
     # it is refuted.
     opaque: bool = False
+
+
+class Parsing:
+    """What an oracle counts of its own parser: the texts it tried, and the time it took on them."""
+
+    def __init__(self):
+        self.parse_seconds = 0.0
+        self.attempted = 0
+
+    @contextmanager
+    def parsing(self):
+        self.attempted += 1
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.parse_seconds += time.perf_counter() - started
+

@@ -5,11 +5,10 @@ or DELETE, TRUNCATE (a DELETE to DuckDB), the direction of COPY, ALTER ... DROP.
 """
 
 import json
-import time
 
 import duckdb
 
-from . import Truth
+from . import Parsing, Truth
 
 # DuckDB's table functions that read files or URLs (DuckDB documentation, "Data Import").
 FILE_FUNCTIONS = {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
@@ -23,27 +22,23 @@ NOT_A_DROP = {"not", "default", "identity", "expression"}
 FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".json", ".jsonl", ".ndjson", ".gz", ".zst")
 
 
-class Oracle:
+class Oracle(Parsing):
     dialect = "duckdb"
     name = f"duckdb {duckdb.__version__}"
     judged_claims = {"drop", "truncate", "grant", "revoke", "export", "unbounded"}
 
     def __init__(self):
-        self.parse_seconds = 0.0
-        self.attempted = 0
+        super().__init__()
         self.connection = duckdb.connect(":memory:")
 
     def judge(self, texts):
         judged = []
         for text in texts:
-            self.attempted += 1
-            started = time.perf_counter()
             try:
-                statements = self.connection.extract_statements(text)
+                with self.parsing():
+                    statements = self.connection.extract_statements(text)
             except duckdb.Error:
                 continue
-            finally:
-                self.parse_seconds += time.perf_counter() - started
             if len(statements) == 1:
                 judged.append((text, self._truth(statements[0].type.name, text)))
         return judged

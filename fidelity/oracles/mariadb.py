@@ -17,7 +17,7 @@ import time
 
 import pymysql
 
-from . import Truth
+from . import Parsing, Truth
 from . import second_opinion
 
 # ER_BAD_DB_ERROR, ER_BAD_FIELD_ERROR, ER_NON_UNIQ_ERROR, ER_UNKNOWN_TABLE, ER_NO_SUCH_TABLE,
@@ -33,15 +33,14 @@ def available():
     return shutil.which("mariadbd") is not None and shutil.which("mariadb-install-db") is not None
 
 
-class Oracle:
+class Oracle(Parsing):
     dialect = "mariadb"
     judged_claims = second_opinion.Oracle.judged_claims
 
     def __init__(self):
         self.name = "mariadbd (PREPARE), classes by sqlglot mysql"
+        super().__init__()
         self.classes = second_opinion.Oracle("mysql", set(), share=1)
-        self.parse_seconds = 0.0
-        self.attempted = 0
 
     def judge(self, texts):
         server = _start()
@@ -61,15 +60,12 @@ class Oracle:
         return [(text, read.get(text) or Truth(kind="other", opaque=True)) for text in accepted]
 
     def _prepares(self, cursor, text):
-        self.attempted += 1
-        started = time.perf_counter()
         try:
-            cursor.execute("PREPARE fidelity_statement FROM %s", (text,))
+            with self.parsing():
+                cursor.execute("PREPARE fidelity_statement FROM %s", (text,))
             return True
         except pymysql.MySQLError as error:
             return bool(error.args) and error.args[0] in RESOLUTION_ERRORS
-        finally:
-            self.parse_seconds += time.perf_counter() - started
 
 
 def _sqlglot_reads_as_mariadb(text):

@@ -5,11 +5,10 @@ BEGIN ATOMIC body counts as the statement's own.
 """
 
 import json
-import time
 
 from pglast import parser
 
-from . import Truth
+from . import Parsing, Truth
 
 DROPS = {"DropStmt", "DropdbStmt", "DropRoleStmt", "DropTableSpaceStmt", "DropOwnedStmt", "DropSubscriptionStmt",
          "DropUserMappingStmt"}  # fmt: skip
@@ -31,28 +30,21 @@ OTHER = {"ExplainStmt", "CallStmt", "DoStmt", "VacuumStmt", "CheckPointStmt", "L
          "ReassignOwnedStmt", "RefreshMatViewStmt"}  # fmt: skip
 
 
-class Oracle:
+class Oracle(Parsing):
     dialect = "postgres"
     name = "pglast (PostgreSQL %d.%d parser)" % parser.get_postgresql_version()
 
     judged_claims = {"drop", "truncate", "grant", "revoke", "export", "unbounded"}
 
-    def __init__(self):
-        self.parse_seconds = 0.0
-        self.attempted = 0
-
     def judge(self, texts):
         """[(statement text, Truth)] for every statement pglast accepts, a text cut at its statements."""
         judged = []
         for text in texts:
-            self.attempted += 1
-            started = time.perf_counter()
             try:
-                tree = json.loads(parser.parse_sql_json(text))
+                with self.parsing():
+                    tree = json.loads(parser.parse_sql_json(text))
             except parser.ParseError:
                 continue
-            finally:
-                self.parse_seconds += time.perf_counter() - started
             raw = text.encode("utf-8")
             for entry in tree.get("stmts", []):
                 start = entry.get("stmt_location", 0)

@@ -9,13 +9,12 @@ same quarter each run) and every statement of the policy corpus.
 """
 
 import logging
-import time
 import zlib
 
 import sqlglot
 from sqlglot import exp
 
-from . import Truth
+from . import Parsing, Truth
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -29,31 +28,27 @@ KINDS = {exp.Select: "read", exp.Union: "read", exp.Insert: "write", exp.Update:
          exp.Transaction: "session", exp.Commit: "session", exp.Rollback: "session", exp.Use: "session"}  # fmt: skip
 
 
-class Oracle:
+class Oracle(Parsing):
     judged_claims = {"drop", "truncate", "grant", "revoke", "export", "unbounded"}
 
     def __init__(self, dialect, always, share=SHARE):
+        super().__init__()
         self.dialect = dialect
         self.read = READS[dialect]
         self.name = f"sqlglot {sqlglot.__version__} ({self.read}), 1/{share} of the regression statements"
         self.always = always  # the texts read whatever their hash
         self.share = share
-        self.parse_seconds = 0.0
-        self.attempted = 0
 
     def judge(self, texts):
         judged = []
         for text in texts:
             if text not in self.always and zlib.crc32(text.encode()) % self.share:
                 continue
-            self.attempted += 1
-            started = time.perf_counter()
             try:
-                trees = sqlglot.parse(text, read=self.read)
+                with self.parsing():
+                    trees = sqlglot.parse(text, read=self.read)
             except (sqlglot.errors.SqlglotError, RecursionError, ValueError, KeyError, TypeError, AttributeError):
                 continue  # sqlglot's own bugs on odd input count as refusals too
-            finally:
-                self.parse_seconds += time.perf_counter() - started
             trees = [tree for tree in trees if tree is not None]
             if len(trees) == 1 and not any(isinstance(node, exp.Command) for node in trees[0].walk()):
                 judged.append((text, truth(trees[0])))
