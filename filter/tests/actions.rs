@@ -219,6 +219,26 @@ fn mcp_routing_headers_must_agree_with_the_body() {
 }
 
 #[test]
+fn mcp_name_is_compared_where_the_method_names_something_and_let_through_elsewhere() {
+    let p = policy();
+    let message = |method: &str, params: Value| json!({"jsonrpc": "2.0", "id": 3, "method": method, "params": params});
+    let refused = |method: &str, params: Value, name: &str| {
+        let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", method), ("mcp-name", name)];
+        mcp(&p, "alice", &headers, &message(method, params)).decision.reason == Reason::Limit(Limit::McpHeaders)
+    };
+    // The official Python SDK mirrors a task's id into Mcp-Name on tasks/* (SEP-2663).
+    assert!(!refused("tasks/get", json!({"taskId": "786512e2"}), "786512e2"));
+    assert!(refused("tasks/get", json!({"taskId": "786512e2"}), "other-task"));
+    assert!(!refused("tasks/cancel", json!({"taskId": "t-1"}), "=?base64?dC0x?="));
+    // Where the method names nothing, the header decides nothing and is let through.
+    assert!(!refused("tools/list", json!({}), "anything"));
+    assert!(!refused("tasks/list", json!({}), "anything"));
+    // The named methods still compare it.
+    assert!(refused("prompts/get", json!({"name": "summary"}), "secrets"));
+    assert!(refused("resources/read", json!({"uri": "file:///etc/passwd"}), "file:///tmp/x"));
+}
+
+#[test]
 fn graphql_mutations_are_seen_through_aliases_fragments_and_batches() {
     let p = policy();
     let gql = |who: &str, body: Value| rule(&send(&p, "POST", "/graphql", who, &[], Some(&body.to_string()))).map(str::to_string);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::audit::{decision_record, RecordFacts, Site};
-use crate::decide::{actor_matches, decide_limit, Limit, Outcome, Reason};
+use crate::decide::{actor_matches, decide_limit, Action, Limit, Outcome, Reason};
 use crate::identity::Actor;
 use crate::policy::{Effect, MaskRoute, Mode, Policy, Route};
 use crate::reply::{self, HttpReply, Reply};
@@ -136,6 +136,15 @@ pub fn conclude(
 }
 
 impl Conclusion {
+    /// A denial on an MCP route made before any message was read (the body is over the limit,
+    /// encoded, or not JSON-RPC): its JSON-RPC error answers no request, and an MCP client
+    /// whose call goes unanswered waits or gives up its session. The host reads the request's
+    /// id from the body as it discards it ([`crate::mcp::IdScan`]) and sends
+    /// [`reply::mcp::answering`] it.
+    pub fn awaits_request_id(&self) -> bool {
+        matches!(&self.outcome.action, Action::Mcp { calls, .. } if calls.is_empty()) && self.reply.is_some()
+    }
+
     /// The counters this conclusion moves, one each.
     pub fn counts(&self) -> impl Iterator<Item = Count> {
         let decision = &self.outcome.decision;

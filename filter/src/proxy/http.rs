@@ -18,8 +18,9 @@ use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan,
 use crate::http::Request;
 use crate::identity::{self, Actor, HttpAttributes};
 use crate::mask::response::{self as masking, MaskSummary, Plan};
+use crate::mcp::IdScan;
 use crate::policy::{MaskRoute, RouteChoice};
-use crate::reply::{HttpReply, Reply};
+use crate::reply::{self, HttpReply, Reply};
 
 /// Envoy's jwt_authn filter keeps verified payloads in dynamic metadata under this namespace.
 const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
@@ -55,16 +56,24 @@ enum Body {
     Withheld { body: String },
 }
 
+/// A denied MCP request whose reply waits for the request's id, read from the body as it is
+/// discarded ([`Conclusion::awaits_request_id`]).
+struct Unanswered {
+    scan: IdScan,
+    reply: HttpReply,
+}
+
 pub struct Stream {
     shared: Option<Shared>,
     /// A request waiting for its body.
     pending: Option<Guarded>,
+    unanswered: Option<Unanswered>,
     masked: Option<MaskedResponse>,
 }
 
 impl Stream {
     pub fn new(shared: Option<Shared>) -> Stream {
-        Stream { shared, pending: None, masked: None }
+        Stream { shared, pending: None, unanswered: None, masked: None }
     }
 }
 
@@ -90,40 +99,62 @@ impl HttpContext for Stream {
         let attributes = HttpAttributes { request: &request, jwt_claim: &jwt_claim, peer_spiffe: peer_spiffe() };
         let actor = identity::resolve(&policy.identity, &attributes);
         let guarded = Guarded { route, actor, request, started };
-        if let RouteChoice::Ambiguous(routes) = &choice {
+        // Without it (Istio) the headers go on, or no body callback would come.
+        let read_body = if policy.proxy.allow_on_headers_stop_iteration { Action::Pause } else { Action::Continue };
+        let action = if let RouteChoice::Ambiguous(routes) = &choice {
             let outcome = engine::ambiguous(policy, &policy.routes[route], routes);
-            return self.carry_out(&shared, &guarded, outcome);
-        }
-        let cache = &mut shared.cache.borrow_mut();
-        match engine::at_headers(policy, &policy.routes[route], &guarded.actor, &guarded.request, end_of_stream, Some(cache)) {
-            AtHeaders::Decided(outcome) => self.carry_out(&shared, &guarded, *outcome),
-            AtHeaders::ReadBody => {
-                self.pending = Some(guarded);
-                if policy.proxy.allow_on_headers_stop_iteration {
-                    Action::Pause
-                } else {
-                    Action::Continue
+            self.carry_out(&shared, &guarded, outcome)
+        } else {
+            let cache = &mut shared.cache.borrow_mut();
+            let (actor, request) = (&guarded.actor, &guarded.request);
+            match engine::at_headers(policy, &policy.routes[route], actor, request, end_of_stream, Some(cache)) {
+                AtHeaders::Decided(outcome) => self.carry_out(&shared, &guarded, *outcome),
+                AtHeaders::ReadBody => {
+                    self.pending = Some(guarded);
+                    return read_body;
                 }
             }
+        };
+        match self.unanswered {
+            Some(_) if end_of_stream => self.read_for_id(0, true),
+            Some(_) => read_body,
+            None => action,
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.unanswered.is_some() {
+            return self.read_for_id(body_size, end_of_stream);
+        }
         let (Some(shared), Some(_)) = (self.shared.clone(), &self.pending) else { return Action::Continue };
-        if body_size as u64 > shared.policy.limits.max_body_bytes {
-            return self.finish(&shared, |policy, route, _| engine::oversize(policy, route, body_size as u64));
-        }
-        if !end_of_stream {
+        let action = if body_size as u64 > shared.policy.limits.max_body_bytes {
+            self.finish(&shared, |policy, route, _| engine::oversize(policy, route, body_size as u64))
+        } else if !end_of_stream {
             return Action::Pause;
+        } else {
+            self.decide_body(&shared, body_size)
+        };
+        match self.unanswered {
+            Some(_) => self.read_for_id(body_size, end_of_stream),
+            None => action,
         }
-        self.decide_body(&shared, body_size)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        let (Some(shared), Some(_)) = (self.shared.clone(), &self.pending) else { return Action::Continue };
+        let Some(shared) = self.shared.clone() else { return Action::Continue };
         // The body ended without end_of_stream: the whole buffered body is readable here.
         let whole = shared.policy.limits.max_body_bytes as usize + 1;
-        self.decide_body(&shared, whole)
+        if self.unanswered.is_some() {
+            return self.read_for_id(whole, true);
+        }
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        let action = self.decide_body(&shared, whole);
+        match self.unanswered {
+            Some(_) => self.read_for_id(whole, true),
+            None => action,
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -235,7 +266,30 @@ impl Stream {
                 body: Body::Untouched,
             });
         }
+        if conclusion.awaits_request_id() {
+            if let Some(Reply::Http(reply)) = conclusion.reply.take() {
+                self.unanswered = Some(Unanswered { scan: IdScan::default(), reply });
+                return Action::Pause;
+            }
+        }
         reply(&conclusion, &guarded.request)
+    }
+
+    /// Reads the buffered body (`size` bytes at most) for the request id of an unanswered
+    /// denial and discards it; at the end of the body, the denial is sent.
+    fn read_for_id(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Some(unanswered) = self.unanswered.as_mut() else { return Action::Continue };
+        if size > 0 {
+            unanswered.scan.feed(&host::buffer(BufferType::HttpRequestBody, 0, size));
+            host::set_buffer(BufferType::HttpRequestBody, 0, size, &[]);
+        }
+        if end_of_stream {
+            if let Some(Unanswered { scan, reply }) = self.unanswered.take() {
+                let reply = scan.id().map(|id| reply::mcp::answering(&reply, id)).unwrap_or(reply);
+                host::send_reply(&reply);
+            }
+        }
+        Action::Pause
     }
 }
 

@@ -18,7 +18,8 @@ pub const HEADER_MISMATCH_CODE: i64 = -32020;
 
 /// The reply to a denied MCP request. Each request of the body gets a JSON-RPC error with its
 /// own id (a batch gets an array); the error's `data` carries what the HTTP deny body carries.
-/// A body of notifications and responses only has no id to answer, so it gets HTTP 403.
+/// A body of notifications and responses only has no id to answer, so it gets HTTP 403 (unless
+/// the id is read from the body afterwards: [`answering`]).
 ///
 /// Headers that disagree with the body get what MCP 2026-07-28 prescribes: HTTP 400 and
 /// `HeaderMismatch`.
@@ -45,4 +46,13 @@ pub fn denied(decision: &Decision, calls: &[Call], batch: bool, request_id: Opti
     reply.status = status;
     reply.body = body.to_string();
     reply
+}
+
+/// `reply` (a denial that answered no request) answering the request `id` read from the body
+/// afterwards: an MCP client matches the error to its call, and its session goes on.
+pub fn answering(reply: &HttpReply, id: Value) -> HttpReply {
+    let mut body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    let Some(error) = body.as_object_mut() else { return reply.clone() };
+    error.insert("id".to_string(), id);
+    HttpReply { status: 200, headers: reply.headers.clone(), body: body.to_string() }
 }

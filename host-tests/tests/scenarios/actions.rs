@@ -105,6 +105,37 @@ fn a_batch_answers_every_request_and_notifications_alone_get_403() {
 }
 
 #[test]
+fn an_oversize_mcp_call_is_answered_by_its_id_so_the_session_survives() {
+    // The Python SDK 1.x writes the id after params: it is read from the body as it is discarded.
+    let config = POLICY.replace("routes:", "limits: {max_body_bytes: 2048}\nroutes:");
+    let query = "x".repeat(5000);
+    let call = format!(
+        r#"{{"method":"tools/call","params":{{"name":"run_sql","arguments":{{"query":"{query}"}}}},"jsonrpc":"2.0","id":41}}"#
+    );
+    let length = call.len().to_string();
+    for declared in [false, true] {
+        for cut in [1, 700, 2047, 2049, call.len() - 3] {
+            let mut host = start(&config);
+            let extra = [("x-agent-id", "alice"), ("content-length", length.as_str())];
+            let head = headers("POST", "/mcp", &extra[..if declared { 2 } else { 1 }]);
+            let (first, rest) = call.as_bytes().split_at(cut);
+            let id = send(&mut host, &head, &[first, &rest[..rest.len() / 2], &rest[rest.len() / 2..]]);
+            let (status, body) = reply_json(&host, id).expect("denied");
+            assert_eq!((status, body["id"].as_i64()), (200, Some(41)), "declared {declared}, cut {cut}");
+            assert_eq!(body["error"]["data"]["rule"], "limits.on_oversize");
+            let upstream = &host.stream(id).request;
+            assert!(upstream.forwarded_body.is_empty(), "no byte reached the upstream");
+        }
+    }
+    // Nothing to answer: a body with no readable id keeps the plain denial.
+    let mut host = start(&config);
+    let junk = vec![b'x'; 5000];
+    let id = send(&mut host, &headers("POST", "/mcp", &[("x-agent-id", "alice")]), &[&junk]);
+    let (status, body) = reply_json(&host, id).expect("denied");
+    assert_eq!((status, body["id"].is_null()), (403, true));
+}
+
+#[test]
 fn mismatched_mcp_headers_get_400_header_mismatch() {
     let mut host = start(POLICY);
     let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "delete_project"}});

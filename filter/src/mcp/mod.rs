@@ -13,6 +13,10 @@
 //! `.../2026-07-28/basic/transports/streamable-http.mdx` with `seps/2243-http-standardization.md`
 //! (`Mcp-Method` / `Mcp-Name`, HTTP 400 with `-32020` HeaderMismatch on disagreement).
 
+mod id_scan;
+
+pub use id_scan::IdScan;
+
 use serde_json::Value;
 
 use crate::glob::Glob;
@@ -176,6 +180,8 @@ const HEADERS_REVISION: &str = "2026-07-28";
 /// revision. From 2026-07-28 (by `MCP-Protocol-Version`) they are also required: `Mcp-Method`
 /// on every request, `Mcp-Name` on `tools/call`, `resources/read` and `prompts/get`. Values are
 /// compared case-sensitively after trimming, `Mcp-Name` after decoding `=?base64?...?=`.
+/// `Mcp-Name` is compared on every method whose named parameter is known ([`name_key`]); on
+/// others it carries nothing the decision reads, and is let through as the SDK's servers do.
 pub fn check_headers(request: &Request, calls: &[Call]) -> Result<(), String> {
     let method_header: Vec<&str> = request.header_values("mcp-method").map(str::trim).collect();
     let name_header: Vec<&str> = request.header_values("mcp-name").map(str::trim).collect();
@@ -200,21 +206,38 @@ pub fn check_headers(request: &Request, calls: &[Call]) -> Result<(), String> {
         }
         _ => {}
     }
-    let named = matches!(method, "tools/call" | "resources/read" | "prompts/get");
-    match (name_header.first(), call.target.as_deref().filter(|_| named)) {
-        (Some(&header), Some(target)) => {
+    let Some(key) = name_key(method) else {
+        // Extensions may mirror a name on other methods; the body alone is decided there.
+        return Ok(());
+    };
+    let named = call.message.get("params").and_then(|p| p.get(key)).and_then(Value::as_str);
+    match (name_header.first(), named) {
+        (Some(&header), Some(named)) => {
             let decoded = decode_name(header)?;
-            if decoded != target {
-                return Err(format!("Mcp-Name header {decoded:?} does not match the body's {target:?}"));
+            if decoded != named {
+                return Err(format!("Mcp-Name header {decoded:?} does not match the body's params.{key} {named:?}"));
             }
         }
-        (Some(&header), None) => return Err(format!("Mcp-Name header {header:?} on a {method:?} message, which names nothing")),
-        (None, Some(_)) if required => {
+        (None, Some(_)) if required && NAME_REQUIRED.contains(&method) => {
             return Err(format!("Mcp-Name is required on {method} by MCP {HEADERS_REVISION} and missing"))
         }
         _ => {}
     }
     Ok(())
+}
+
+/// The methods on which MCP 2026-07-28 requires `Mcp-Name`.
+const NAME_REQUIRED: [&str; 3] = ["tools/call", "resources/read", "prompts/get"];
+
+/// The `params` member a method's `Mcp-Name` mirrors: SEP-2243's three, and `taskId` on
+/// `tasks/*` (SEP-2663, which the official Python SDK follows).
+fn name_key(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ if method.starts_with("tasks/") => Some("taskId"),
+        _ => None,
+    }
 }
 
 /// A plain value, or the base64 sentinel form `=?base64?...?=` of a UTF-8 one.
