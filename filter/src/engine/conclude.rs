@@ -86,6 +86,12 @@ pub struct Conclusion {
     pub response: ResponsePlan,
 }
 
+/// Whether `route` masks (or, in monitor mode, counts) what `actor` gets back: then, and only
+/// then, the request asks the upstream for an uncompressed response.
+pub fn masks_responses_of(route: &Route, actor: &Actor) -> bool {
+    route.mask.as_ref().is_some_and(|mask| actor_matches(mask.actor.as_ref(), actor))
+}
+
 /// Concludes a decision on `route` for `actor`, in the host's `environment`.
 pub fn conclude(
     policy: &Policy,
@@ -103,11 +109,10 @@ pub fn conclude(
         }
     }
     let decision = &outcome.decision;
-    let response = match &route.mask {
-        Some(mask) if !decision.is_deny() && actor_matches(mask.actor.as_ref(), actor) => {
-            ResponsePlan::Mask(if policy.mode == Mode::Monitor { Masking::CountOnly } else { Masking::Apply })
-        }
-        _ => ResponsePlan::Untouched,
+    let response = if decision.is_deny() || !masks_responses_of(route, actor) {
+        ResponsePlan::Untouched
+    } else {
+        ResponsePlan::Mask(if policy.mode == Mode::Monitor { Masking::CountOnly } else { Masking::Apply })
     };
     let record = policy.audit.is_some().then(|| {
         decision_record(&RecordFacts {

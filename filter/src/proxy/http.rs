@@ -92,12 +92,12 @@ impl HttpContext for Stream {
         let choice = policy.route_choice(&request);
         let Some(route) = choice.route() else { return Action::Continue };
         let started = host::now_nanos();
-        if policy.routes[route].mask.is_some() {
+        let attributes = HttpAttributes { request: &request, jwt_claim: &jwt_claim, peer_spiffe: peer_spiffe() };
+        let actor = identity::resolve(&policy.identity, &attributes);
+        if engine::masks_responses_of(&policy.routes[route], &actor) {
             // An uncompressed response can be masked as it comes; a compressed one is decoded.
             host::set_header(MapType::HttpRequestHeaders, "accept-encoding", Some("identity"));
         }
-        let attributes = HttpAttributes { request: &request, jwt_claim: &jwt_claim, peer_spiffe: peer_spiffe() };
-        let actor = identity::resolve(&policy.identity, &attributes);
         let guarded = Guarded { route, actor, request, started };
         // Without it (Istio) the headers go on, or no body callback would come.
         let read_body = if policy.proxy.allow_on_headers_stop_iteration { Action::Pause } else { Action::Continue };

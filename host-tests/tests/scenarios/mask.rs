@@ -103,6 +103,17 @@ fn people_and_binary_bodies_are_not_touched() {
     let id = get(&mut host, "alice");
     let (_, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[&body]);
     assert_eq!(got, body);
+    // A person's request keeps its accept-encoding, and the compressed answer passes as it is.
+    let id = get(&mut host, "alice");
+    let accept = host.stream(id).request.headers.iter().find(|(n, _)| n == "accept-encoding").map(|(_, v)| v.clone());
+    assert_eq!(accept.as_deref(), Some(&b"gzip, br"[..]));
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&body).unwrap();
+    let gz = e.finish().unwrap();
+    let compressed = [(":status", "200"), ("content-type", "application/json"), ("content-encoding", "gzip")];
+    let (_, got) = respond(&mut host, id, &compressed, &[&gz]);
+    assert_eq!(got, gz);
+    assert_eq!(header(&host, id, "content-encoding").as_deref(), Some("gzip"));
     let id = get(&mut host, "agent:support");
     let png = b"\x89PNG jane.doe@example.com";
     let (_, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "image/png"), ("content-length", "25")], &[png]);
