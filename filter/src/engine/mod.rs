@@ -14,7 +14,9 @@ mod conclude;
 mod evaluate;
 
 pub use crate::decide::Outcome;
-pub use conclude::{conclude, masks_responses_of, unmaskable, Conclusion, Count, Environment, FilterState, Masking, ResponsePlan, Unmaskable};
+pub use conclude::{
+    conclude, masks_responses_of, unmaskable, Conclusion, Count, Environment, FilterState, Masking, ResponsePlan, Unmaskable,
+};
 pub use evaluate::{
     ambiguous, at_headers, evaluate, evaluate_session_sql, evaluate_sql, oversize, unreadable, with_body, AtHeaders,
 };
