@@ -29,11 +29,12 @@ POLICY = {
     "routes": [
         {"name": "mcp", "match": {"path": "/mcp"},
          "mcp": {"sql": [{"tool": "run_sql", "pointer": "/arguments/query", "dialect": "postgres"}]},
-         "rules": ["agents-no-delete-tools", "no-drops"]},
+         "rules": ["agents-no-delete-tools", "no-drops", "no-secrets"]},
     ],
     "rules": [
         {"name": "agents-no-delete-tools", "effect": "deny", "when": {"actor": "agent", "mcp": {"tools": ["delete_*"]}}},
         {"name": "no-drops", "effect": "deny", "when": {"sql": {"operations": ["drop"]}}},
+        {"name": "no-secrets", "effect": "deny", "when": {"mcp": {"methods": ["resources/*"], "resources": ["secret://**"]}}},
     ],
 }
 # What the client must parse for each call of mcp_sdk.py's `check`: (first field, second field).
@@ -45,6 +46,10 @@ EXPECTED = {
     "run_sql DROP": lambda got: got[:2] == ["error", DENIED] and "no-drops" in got[2],
     "run_sql oversize": lambda got: got[:2] == ["error", DENIED] and "max_body_bytes" in got[2],
     "run_sql after the oversize one": lambda got: got == ["ok", "ran 8 bytes"],
+    "resources/read docs": lambda got: got == ["ok", "read me"],
+    "resources/read secret": lambda got: got[:2] == ["error", DENIED] and "no-secrets" in got[2],
+    "prompts/get": lambda got: got == ["ok", "Summarize orders."],
+    "tools/list at the end": lambda got: got == ["delete_project", "run_sql", "search"],
 }
 
 

@@ -40,6 +40,18 @@ def server():
     def run_sql(query: str) -> str:
         return f"ran {len(query)} bytes"
 
+    @app.resource("docs://readme")
+    def readme() -> str:
+        return "read me"
+
+    @app.resource("secret://db/password")
+    def password() -> str:
+        return "hunter2"
+
+    @app.prompt()
+    def summary(topic: str) -> str:
+        return f"Summarize {topic}."
+
     return app
 
 
@@ -82,6 +94,17 @@ class Session:
         if MAJOR < 2:
             await self.transport.__aexit__(*exc)
 
+    async def ask(self, request):
+        """["ok", text] or ["error", JSON-RPC code, message] for any request coroutine."""
+        try:
+            result = await request
+        except Exception as error:  # noqa: BLE001 (the SDK's error type differs across majors)
+            inner = getattr(error, "error", None)
+            return ["error", getattr(inner, "code", None), str(error)[:200]]
+        parts = getattr(result, "contents", None) or getattr(result, "messages", None) or []
+        texts = [getattr(getattr(p, "content", p), "text", "") for p in parts]
+        return ["ok", "".join(t for t in texts if isinstance(t, str))[:200]]
+
     async def call(self, name, arguments):
         """["ok" | "tool-error", text] or ["error", JSON-RPC code, message]."""
         try:
@@ -107,6 +130,20 @@ async def check(url):
         report("run_sql DROP", await session.call("run_sql", {"query": "DROP TABLE orders"}))
         report("run_sql oversize", await session.call("run_sql", {"query": OVERSIZE}))
         report("run_sql after the oversize one", await session.call("run_sql", {"query": "SELECT 1"}))
+        client = session.client
+        report("resources/read docs", await session.ask(client.read_resource(resource("docs://readme"))))
+        report("resources/read secret", await session.ask(client.read_resource(resource("secret://db/password"))))
+        report("prompts/get", await session.ask(client.get_prompt("summary", {"topic": "orders"})))
+        report("tools/list at the end", sorted(t.name for t in (await client.list_tools()).tools))
+
+
+def resource(uri):
+    """A URI as the SDK's read_resource takes it (1.x wants pydantic's AnyUrl)."""
+    if MAJOR >= 2:
+        return uri
+    from pydantic import AnyUrl  # noqa: PLC0415
+
+    return AnyUrl(uri)
 
 
 if __name__ == "__main__":
