@@ -97,7 +97,8 @@ fn add_side_effects(part: &Part, family: &Family, found: &mut Intent) {
         found.operations.insert(Operation::Drop);
     }
     // A new owner holds every privilege on the object; a role setting switches identity.
-    let sets_identity = (family.from..part.len()).any(|k| part.is(k, "SET") && (part.is(k + 1, "ROLE") || part.is(k + 1, "SESSION_AUTHORIZATION")));
+    let sets_identity = (family.from..part.len())
+        .any(|k| part.is(k, "SET") && (part.is(k + 1, "ROLE") || part.is(k + 1, "SESSION_AUTHORIZATION")));
     if any("OWNER") || sets_identity {
         found.operations.insert(Operation::Grant);
     }
@@ -113,7 +114,8 @@ fn fits(part: &Part, k: usize, symbols: bool) -> bool {
         Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("WITH") => !opens_query(part, k),
         // An option's value (`publish = insert`) is a word, not a statement.
         Some(Token::Word(w)) => {
-            matches!(part.token(k.wrapping_sub(1)), Some(Token::Eq)) || !QUERY_WORDS.iter().any(|q| w.value.eq_ignore_ascii_case(q))
+            matches!(part.token(k.wrapping_sub(1)), Some(Token::Eq))
+                || !QUERY_WORDS.iter().any(|q| w.value.eq_ignore_ascii_case(q))
         }
         Some(
             Token::Number(..)

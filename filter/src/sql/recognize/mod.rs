@@ -1,24 +1,30 @@
 //! Statements sqlparser 0.64 cannot read, or reads as something else, recognized over the tokens
 //! before the parser sees them. Each recognizer accepts only a shape it accounts for in full and
-//! returns `None` otherwise, so anything else still reaches the parser (and may be unparsable).
-//! Why none of them can call a write a read:
+//! returns `None` otherwise, so anything else still reaches the parser (and may be unparsable);
+//! each rejects a statement of another family by its first words. Why none of them can call a
+//! write a read:
 //! - Rewrites remove or replace only tokens without a data effect, then parse the rest exactly:
 //!   Postgres `ONLY` before a relation (a reserved word, so never a table's name: sqlparser
 //!   takes `DELETE FROM ONLY t` for a table `only`), MySQL `LOCK IN SHARE MODE`, `INTO @var`,
 //!   `INTO OUTFILE ...` (counted as `export`), `DO expr` (read as `SELECT expr`), table options
 //!   of `ALTER TABLE` (`ENGINE=BLACKHOLE`, which discards every row, counts as `truncate`).
 //!   `WHERE CURRENT OF c` becomes `WHERE FALSE`: the write is bounded to one row, not unbounded.
+//!   Postgres table, view, trigger and role DDL: see [`tables`] and [`roles`].
 //! - Embedded SQL (PREPARE's literal, a rule's actions and condition, a function's `RETURN`) is
 //!   parsed as SQL and its intent merged; when it does not parse, neither does the statement.
+//!   So is every expression a recognizer keeps (a domain's CHECK, a publication's row filter, the
+//!   expressions of CREATE STATISTICS): parsed as a `SELECT`, never skipped.
 //! - Code (DO blocks, procedure, function and trigger bodies) is read as `bodies` reads it, and
 //!   DO, which runs it now, is `call` besides; so are routines in a language other than SQL.
 //! - ClickHouse `ALTER TABLE t DELETE | UPDATE ... WHERE e` is parsed as the DELETE or UPDATE it
 //!   performs (its WHERE judged as theirs), plus `alter` on `t`.
 //! - Families with no nested query (REINDEX, FETCH, MOVE, OPTIMIZE, HANDLER, SHUTDOWN, START
-//!   TRANSACTION, DROP | TRUNCATE PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, and Postgres
-//!   catalog statements: see [`catalog_statement`]) are accepted only
+//!   TRANSACTION, DROP | TRUNCATE PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, GRANT | REVOKE on
+//!   kinds sqlparser lacks, and Postgres catalog statements: see [`catalog`]) are accepted only
 //!   when every token fits; the expressions of HANDLER, LOAD DATA
 //!   and MySQL SHOW (which only reads) add every operation and object their tokens suggest.
+//! - Effects follow `intent::effects`: a DROP of anything, or a DROP clause, is `drop`; GRANT and
+//!   REVOKE, CREATE USER | ROLE, OWNER TO and identity switches are `grant` / `revoke`.
 
 mod catalog;
 mod roles;

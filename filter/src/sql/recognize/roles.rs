@@ -29,7 +29,12 @@ pub(super) fn privileges(part: &Part, operation: Operation) -> Option<Found> {
     if !(columns_of_all || KINDS.iter().any(|kind| part.is(on + 1, kind))) {
         return None;
     }
-    let plain = |k: usize| matches!(part.token(k), Some(Token::Word(_) | Token::Number(..) | Token::Comma | Token::Period | Token::LParen | Token::RParen));
+    let plain = |k: usize| {
+        matches!(
+            part.token(k),
+            Some(Token::Word(_) | Token::Number(..) | Token::Comma | Token::Period | Token::LParen | Token::RParen)
+        )
+    };
     let to = if operation == Operation::Grant { "TO" } else { "FROM" };
     let to_at = top.iter().copied().find(|&k| k > on && part.is(k, to))?;
     if !(1..part.len()).all(plain) {
@@ -90,8 +95,11 @@ pub(super) fn set(part: &Part) -> Option<Found> {
     };
     if let Some(value) = identity {
         let unusual = scoped || part.is(value, "TO") || matches!(part.token(value), Some(Token::Eq));
-        let simple = (value..part.len()).all(|k| matches!(part.token(k), Some(Token::Word(_) | Token::SingleQuotedString(_) | Token::Eq)));
-        return (unusual && simple && value < part.len()).then(|| empty_intent(&[Operation::Set, Operation::Grant])).and_then(Found::intent);
+        let simple =
+            (value..part.len()).all(|k| matches!(part.token(k), Some(Token::Word(_) | Token::SingleQuotedString(_) | Token::Eq)));
+        return (unusual && simple && value < part.len())
+            .then(|| empty_intent(&[Operation::Set, Operation::Grant]))
+            .and_then(Found::intent);
     }
     let xml = part.is(1, "XML") && part.is(2, "OPTION") && part.len() == 4 && (part.is(3, "CONTENT") || part.is(3, "DOCUMENT"));
     let transaction = part.is(1, "TRANSACTION") && transaction_modes(part, 2);
@@ -113,7 +121,19 @@ pub(super) fn reset(part: &Part) -> Option<Found> {
 /// Whether the tokens from `from` are transaction modes: ISOLATION LEVEL ..., READ WRITE | ONLY,
 /// [NOT] DEFERRABLE, separated by commas or not.
 fn transaction_modes(part: &Part, from: usize) -> bool {
-    const MODES: [&str; 11] =
-        ["ISOLATION", "LEVEL", "SERIALIZABLE", "REPEATABLE", "READ", "COMMITTED", "UNCOMMITTED", "WRITE", "ONLY", "NOT", "DEFERRABLE"];
-    from < part.len() && (from..part.len()).all(|k| matches!(part.token(k), Some(Token::Comma)) || MODES.iter().any(|m| part.is(k, m)))
+    const MODES: [&str; 11] = [
+        "ISOLATION",
+        "LEVEL",
+        "SERIALIZABLE",
+        "REPEATABLE",
+        "READ",
+        "COMMITTED",
+        "UNCOMMITTED",
+        "WRITE",
+        "ONLY",
+        "NOT",
+        "DEFERRABLE",
+    ];
+    from < part.len()
+        && (from..part.len()).all(|k| matches!(part.token(k), Some(Token::Comma)) || MODES.iter().any(|m| part.is(k, m)))
 }

@@ -113,7 +113,13 @@ fn element_edits(part: &Part, open: usize, close: usize, removals: &mut Removals
         if depth == 1 && k == element_start && part.is(k, "LIKE") {
             if let Some((source, _)) = part.name(k + 1) {
                 let end = (k..close).find(|&e| matches!(part.token(e), Some(Token::Comma))).unwrap_or(close);
-                let (from, to) = if end < close { (k, end + 1) } else if k > open + 1 { (k - 1, end) } else { (k, end) };
+                let (from, to) = if end < close {
+                    (k, end + 1)
+                } else if k > open + 1 {
+                    (k - 1, end)
+                } else {
+                    (k, end)
+                };
                 removals.extend(from..to);
                 sources.push(source);
                 k = end;
@@ -130,16 +136,14 @@ fn element_edits(part: &Part, open: usize, close: usize, removals: &mut Removals
 /// Removals for the clause at solid index `k` of a column or constraint definition.
 fn element_word_edits(part: &Part, k: usize, removals: &mut Removals) {
     let after_word = matches!(part.token(k.wrapping_sub(1)), Some(Token::Word(_) | Token::RParen));
-    if part.is(k, "COMPRESSION") && after_word && part.word(k + 1).is_some() {
+    let pair = |first: &str, second: &str| part.is(k, first) && part.is(k + 1, second);
+    let compression = part.is(k, "COMPRESSION") && after_word && part.word(k + 1).is_some();
+    if compression || pair("NO", "INHERIT") || pair("NOT", "VALID") || pair("WITH", "OPTIONS") {
         removals.extend([k, k + 1]);
-    } else if part.is(k, "NO") && part.is(k + 1, "INHERIT") {
-        removals.extend([k, k + 1]);
-    } else if part.is(k, "NOT") && part.is(k + 1, "VALID") {
-        removals.extend([k, k + 1]);
-    } else if part.is(k, "WITH") && part.is(k + 1, "OPTIONS") {
-        removals.extend([k, k + 1]);
-    } else if part.is(k, "USING") && part.is(k + 1, "INDEX") && part.is(k + 2, "TABLESPACE") && part.name(k + 3).is_some() {
-        removals.extend(k..part.name(k + 3).map_or(k + 4, |(_, after)| after));
+    } else if part.is(k, "USING") && part.is(k + 1, "INDEX") && part.is(k + 2, "TABLESPACE") {
+        if let Some((_, after)) = part.name(k + 3) {
+            removals.extend(k..after);
+        }
     } else if part.is(k, "ON") && part.is(k + 2, "SET") {
         set_action_columns(part, k, removals);
     }
@@ -304,7 +308,8 @@ fn kept_action(part: &Part, from: usize, to: usize) -> Vec<usize> {
             element_word_edits(part, k, &mut removals);
         } else if part.is(k, "ON") {
             set_action_columns(part, k, &mut removals);
-        } else if part.is(k, "COLLATE") && (from..k).any(|t| part.is(t, "TYPE")) && part.name(k + 1).is_some_and(|(_, e)| e == to) {
+        } else if part.is(k, "COLLATE") && (from..k).any(|t| part.is(t, "TYPE")) && part.name(k + 1).is_some_and(|(_, e)| e == to)
+        {
             // The collation of a column whose type changes: ordering, not rows.
             removals.extend(k..to);
         }
@@ -358,7 +363,10 @@ fn column_action(part: &Part, at: usize, to: usize) -> Option<Option<Operation>>
     }
     const IDENTITY: [&str; 8] = ["GENERATED", "INCREMENT", "START", "MINVALUE", "MAXVALUE", "CYCLE", "CACHE", "NO"];
     let identity = part.is(at, "RESTART") || (part.is(at, "SET") && IDENTITY.iter().any(|w| part.is(at + 1, w)));
-    let simple = (at..to).all(|k| matches!(part.token(k), Some(Token::Word(w)) if w.quote_style.is_none()) || matches!(part.token(k), Some(Token::Number(..) | Token::Minus)));
+    let simple = (at..to).all(|k| {
+        matches!(part.token(k), Some(Token::Word(w)) if w.quote_style.is_none())
+            || matches!(part.token(k), Some(Token::Number(..) | Token::Minus))
+    });
     (identity && simple && !(at..to).any(|k| part.is(k, "DROP"))).then_some(None)
 }
 
@@ -373,6 +381,14 @@ fn option_list(part: &Part, open: usize, to: usize) -> bool {
 fn option_token(part: &Part, k: usize) -> bool {
     matches!(
         part.token(k),
-        Some(Token::Word(_) | Token::Number(..) | Token::SingleQuotedString(_) | Token::Eq | Token::Comma | Token::Period | Token::Minus)
+        Some(
+            Token::Word(_)
+                | Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::Eq
+                | Token::Comma
+                | Token::Period
+                | Token::Minus
+        )
     )
 }
