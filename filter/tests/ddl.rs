@@ -67,6 +67,14 @@ fn create_table_edits_never_hide_a_query() {
 }
 
 #[test]
+fn only_is_never_a_table_in_an_edited_statement() {
+    assert_eq!(objects("CREATE TABLE c (a) AS SELECT * FROM ONLY secrets"), ["create:c", "select:secrets"]);
+    assert_eq!(objects("CREATE VIEW v AS SELECT * FROM ONLY secrets WITH CHECK OPTION"), ["create:v", "select:secrets"]);
+    let filter = objects("ALTER PUBLICATION p SET TABLE ONLY t WHERE (a IN (SELECT id FROM ONLY secrets))");
+    assert!(filter.contains(&"select:secrets".to_string()) && !filter.iter().any(|o| o.ends_with(":only")), "{filter:?}");
+}
+
+#[test]
 fn alter_table_actions_sqlparser_lacks() {
     for sql in [
         "ALTER TABLE t ALTER COLUMN a SET STATISTICS -1",

@@ -94,7 +94,7 @@ fn postgres(part: &Part) -> Option<Found> {
             Some((i, "FUNCTION" | "PROCEDURE")) => pg_routine(part, i),
             Some((i, "RULE")) => rule(part, i),
             Some((_, "TRIGGER")) => tables::create_trigger(part),
-            _ => pg_create(part).or_else(|| pg_rewrite(part)).or_else(|| catalog::catalog_statement(part)),
+            _ => pg_create(part).or_else(|| catalog::catalog_statement(part)).or_else(|| pg_rewrite(part)),
         },
         "ALTER" if part.is(1, "TABLE") => tables::alter_table(part).or_else(|| pg_rewrite(part)),
         "GRANT" => roles::privileges(part, Operation::Grant),
@@ -111,7 +111,7 @@ fn postgres(part: &Part) -> Option<Found> {
         }
         "ALTER" if part.is(1, "GROUP") => alter_group(part),
         "FETCH" | "MOVE" => part.all_simple(1).then(|| empty_intent(&[Operation::Select])).and_then(Found::intent),
-        _ => pg_rewrite(part).or_else(|| catalog::catalog_statement(part)),
+        _ => catalog::catalog_statement(part).or_else(|| pg_rewrite(part)),
     }
 }
 
@@ -187,7 +187,26 @@ impl<'a> Part<'a> {
     /// calls or writes when the statement evaluates it.
     fn expression(&self, open: usize, close: usize) -> Result<Intent, SqlError> {
         let select = TokenWithSpan::new(Token::make_keyword("SELECT"), self.tokens[self.solid[open]].span);
-        parse_one([select].into_iter().chain((open..=close).filter_map(|k| self.solid_token(k))).collect(), self.dialect)
+        let only = self.only_keywords();
+        let inner = (open..=close).filter(|k| !only.contains(k)).filter_map(|k| self.solid_token(k));
+        parse_one([select].into_iter().chain(inner).collect(), self.dialect)
+    }
+
+    /// Postgres `ONLY` before a relation (solid indexes), which every edited parse leaves out:
+    /// a reserved word, so never a table's name, which sqlparser takes for one (`FROM ONLY t`
+    /// would read a table `only` aliased `t`).
+    fn only_keywords(&self) -> Vec<usize> {
+        if self.dialect != Dialect::Postgres {
+            return Vec::new();
+        }
+        const BEFORE: [&str; 9] = ["FROM", "JOIN", "UPDATE", "TABLE", "ON", "USING", "LOCK", "TRUNCATE", "EXISTS"];
+        (1..self.len())
+            .filter(|&i| {
+                let before_relation = matches!(self.token(i + 1), Some(Token::Word(_) | Token::LParen));
+                let after_keyword = matches!(self.token(i - 1), Some(Token::Comma)) || BEFORE.iter().any(|k| self.is(i - 1, k));
+                self.is(i, "ONLY") && before_relation && after_keyword
+            })
+            .collect()
     }
 
     /// The unquoted word at solid index `i`, upper case.
@@ -302,7 +321,8 @@ impl<'a> Part<'a> {
     /// The solid tokens, with `edits` applied (index, replacement word or removal), parsed as
     /// exactly one statement.
     fn parse_edited(&self, edits: &[(usize, Option<&str>)]) -> Result<Intent, SqlError> {
-        let tokens = (0..self.len()).filter_map(|i| match edits.iter().find(|(at, _)| *at == i) {
+        let only = self.only_keywords();
+        let tokens = (0..self.len()).filter(|i| !only.contains(i)).filter_map(|i| match edits.iter().find(|(at, _)| *at == i) {
             Some((_, Some(word))) => Some(TokenWithSpan::new(Token::make_keyword(word), self.tokens[self.solid[i]].span)),
             Some((_, None)) => None,
             None => Some(self.tokens[self.solid[i]].clone()),
@@ -492,25 +512,16 @@ fn reindex(part: &Part) -> Option<Found> {
 /// Postgres rewrites: `ONLY` before a relation, `WHERE CURRENT OF cursor`.
 fn pg_rewrite(part: &Part) -> Option<Found> {
     let mut edits: Vec<(usize, Option<&str>)> = Vec::new();
-    for i in 1..part.len() {
-        let before_relation = matches!(part.token(i + 1), Some(Token::Word(_) | Token::LParen));
-        let after_keyword = matches!(part.token(i - 1), Some(Token::Comma))
-            || ["FROM", "JOIN", "UPDATE", "TABLE", "ON", "USING", "LOCK", "TRUNCATE", "EXISTS"].iter().any(|k| part.is(i - 1, k));
-        if part.is(i, "ONLY") && before_relation && after_keyword {
-            edits.push((i, None));
-        }
-    }
     let writes = ["UPDATE", "DELETE", "WITH"].iter().any(|k| part.is(0, k));
     for &i in part.top_level(0).iter().filter(|&&i| writes && part.is(i, "CURRENT") && part.is(i + 1, "OF")) {
         if part.is(i - 1, "WHERE") && matches!(part.token(i + 2), Some(Token::Word(_))) {
             edits.extend([(i, Some("FALSE")), (i + 1, None), (i + 2, None)]);
         }
     }
-    if edits.is_empty() {
+    if edits.is_empty() && part.only_keywords().is_empty() {
         return None;
     }
-    // What does not parse so edited is left to the other recognizers and the parser.
-    part.parse_edited(&edits).ok().and_then(Found::intent)
+    Found::of(part.parse_edited(&edits))
 }
 
 /// MySQL CREATE PROCEDURE | FUNCTION: a header of parameters and characteristics, then a body
