@@ -64,7 +64,12 @@ pub(super) fn catalog_statement(part: &Part) -> Option<Found> {
     let from = family.from;
     let symbols = ["OPERATOR", "AGGREGATE"].iter().any(|k| (1..=3).any(|i| part.is(i, k)));
     let expressions = expression_groups(part, from)?;
-    let outside = |k: &usize| !expressions.iter().any(|&(open, close)| (open - 1..=close).contains(k));
+    // The groups are in order and apart: the last one opening at or before `k` is the only one
+    // that may hold it.
+    let outside = |k: &usize| {
+        let before = expressions.partition_point(|&(open, _)| open - 1 <= *k);
+        before.checked_sub(1).and_then(|g| expressions.get(g)).is_none_or(|&(_, close)| *k > close)
+    };
     if !(from..part.len()).filter(outside).all(|k| fits(part, k, symbols)) || part.parse_edited(&[]).is_ok() {
         return None;
     }

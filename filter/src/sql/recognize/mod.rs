@@ -188,7 +188,7 @@ impl<'a> Part<'a> {
     fn expression(&self, open: usize, close: usize) -> Result<Intent, SqlError> {
         let select = TokenWithSpan::new(Token::make_keyword("SELECT"), self.tokens[self.solid[open]].span);
         let only = self.only_keywords();
-        let inner = (open..=close).filter(|k| !only.contains(k)).filter_map(|k| self.solid_token(k));
+        let inner = (open..=close).filter(|k| only.binary_search(k).is_err()).filter_map(|k| self.solid_token(k));
         parse_one([select].into_iter().chain(inner).collect(), self.dialect)
     }
 
@@ -321,10 +321,19 @@ impl<'a> Part<'a> {
     /// The solid tokens, with `edits` applied (index, replacement word or removal), parsed as
     /// exactly one statement.
     fn parse_edited(&self, edits: &[(usize, Option<&str>)]) -> Result<Intent, SqlError> {
-        let only = self.only_keywords();
-        let tokens = (0..self.len()).filter(|i| !only.contains(i)).filter_map(|i| match edits.iter().find(|(at, _)| *at == i) {
-            Some((_, Some(word))) => Some(TokenWithSpan::new(Token::make_keyword(word), self.tokens[self.solid[i]].span)),
-            Some((_, None)) => None,
+        // One slot per token, so that many edits cost no more than a few.
+        let mut slots: Vec<Option<Option<&str>>> = vec![None; self.len()];
+        for &at in &self.only_keywords() {
+            slots[at] = Some(None);
+        }
+        for &(at, edit) in edits {
+            if let Some(slot) = slots.get_mut(at) {
+                slot.get_or_insert(edit);
+            }
+        }
+        let tokens = slots.iter().enumerate().filter_map(|(i, slot)| match slot {
+            Some(Some(word)) => Some(TokenWithSpan::new(Token::make_keyword(word), self.tokens[self.solid[i]].span)),
+            Some(None) => None,
             None => Some(self.tokens[self.solid[i]].clone()),
         });
         parse_one(tokens.collect(), self.dialect)
