@@ -6,7 +6,7 @@
 
 use sqlparser::ast::{
     AlterTable, AlterTableOperation, AlterView, CopyIntoSnowflakeKind, CopySource, CopyTarget, CreateForeignTable, CreateTable,
-    Declare, DiscardObject, Expr, GrantObjects, ObjectName, Reset, Set, Statement, Truncate, Use, UtilityOption,
+    CreateTrigger, Declare, DiscardObject, Expr, GrantObjects, ObjectName, Reset, Set, Statement, Truncate, Use, UtilityOption,
 };
 
 use super::super::names::canonical_ident;
@@ -40,7 +40,7 @@ impl Collector {
             // An index, a rule, a trigger or a policy changes how its table behaves.
             S::CreateIndex(index) => self.create_on(&index.table_name),
             S::CreateRule(rule) => self.create_on(&rule.table_name),
-            S::CreateTrigger(trigger) => self.create_on(&trigger.table_name),
+            S::CreateTrigger(trigger) => self.create_trigger(trigger),
             S::CreatePolicy(policy) => self.create_on(&policy.table_name),
             S::Cache { table_name, .. } => self.cache(table_name),
             S::Declare { stmts, .. } => self.declare(stmts),
@@ -207,6 +207,15 @@ impl Collector {
     fn create_on(&mut self, table: &ObjectName) {
         self.op(Operation::Create);
         self.target(Operation::Alter, table);
+    }
+
+    /// A trigger runs its function on every event it fires on: `call` on the function.
+    fn create_trigger(&mut self, trigger: &CreateTrigger) {
+        self.create_on(&trigger.table_name);
+        if let Some(body) = &trigger.exec_body {
+            self.access(Operation::Call, ObjectPath::from_object_name(&body.func_desc.name, self.dialect));
+            self.classify_function(&body.func_desc.name);
+        }
     }
 
     fn cache(&mut self, table: &ObjectName) {

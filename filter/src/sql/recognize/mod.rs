@@ -1,24 +1,34 @@
 //! Statements sqlparser 0.64 cannot read, or reads as something else, recognized over the tokens
 //! before the parser sees them. Each recognizer accepts only a shape it accounts for in full and
-//! returns `None` otherwise, so anything else still reaches the parser (and may be unparsable).
-//! Why none of them can call a write a read:
+//! returns `None` otherwise, so anything else still reaches the parser (and may be unparsable);
+//! each rejects a statement of another family by its first words. Why none of them can call a
+//! write a read:
 //! - Rewrites remove or replace only tokens without a data effect, then parse the rest exactly:
 //!   Postgres `ONLY` before a relation (a reserved word, so never a table's name: sqlparser
 //!   takes `DELETE FROM ONLY t` for a table `only`), MySQL `LOCK IN SHARE MODE`, `INTO @var`,
 //!   `INTO OUTFILE ...` (counted as `export`), `DO expr` (read as `SELECT expr`), table options
 //!   of `ALTER TABLE` (`ENGINE=BLACKHOLE`, which discards every row, counts as `truncate`).
 //!   `WHERE CURRENT OF c` becomes `WHERE FALSE`: the write is bounded to one row, not unbounded.
+//!   Postgres table, view, trigger and role DDL: see [`tables`] and [`roles`].
 //! - Embedded SQL (PREPARE's literal, a rule's actions and condition, a function's `RETURN`) is
 //!   parsed as SQL and its intent merged; when it does not parse, neither does the statement.
+//!   So is every expression a recognizer keeps (a domain's CHECK, a publication's row filter, the
+//!   expressions of CREATE STATISTICS): parsed as a `SELECT`, never skipped.
 //! - Code (DO blocks, procedure, function and trigger bodies) is read as `bodies` reads it, and
 //!   DO, which runs it now, is `call` besides; so are routines in a language other than SQL.
 //! - ClickHouse `ALTER TABLE t DELETE | UPDATE ... WHERE e` is parsed as the DELETE or UPDATE it
 //!   performs (its WHERE judged as theirs), plus `alter` on `t`.
 //! - Families with no nested query (REINDEX, FETCH, MOVE, OPTIMIZE, HANDLER, SHUTDOWN, START
-//!   TRANSACTION, DROP | TRUNCATE PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, and Postgres
-//!   catalog statements: see [`catalog_statement`]) are accepted only
+//!   TRANSACTION, DROP | TRUNCATE PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, GRANT | REVOKE on
+//!   kinds sqlparser lacks, and Postgres catalog statements: see [`catalog`]) are accepted only
 //!   when every token fits; the expressions of HANDLER, LOAD DATA
 //!   and MySQL SHOW (which only reads) add every operation and object their tokens suggest.
+//! - Effects follow `intent::effects`: a DROP of anything, or a DROP clause, is `drop`; GRANT and
+//!   REVOKE, CREATE USER | ROLE, OWNER TO and identity switches are `grant` / `revoke`.
+
+mod catalog;
+mod roles;
+mod tables;
 
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Word};
@@ -83,8 +93,15 @@ fn postgres(part: &Part) -> Option<Found> {
         "CREATE" => match part.after_create() {
             Some((i, "FUNCTION" | "PROCEDURE")) => pg_routine(part, i),
             Some((i, "RULE")) => rule(part, i),
-            _ => pg_rewrite(part).or_else(|| catalog_statement(part)),
+            Some((_, "TRIGGER")) => tables::create_trigger(part),
+            _ => pg_create(part).or_else(|| catalog::catalog_statement(part)).or_else(|| pg_rewrite(part)),
         },
+        "ALTER" if part.is(1, "TABLE") => tables::alter_table(part).or_else(|| pg_rewrite(part)),
+        "GRANT" => roles::privileges(part, Operation::Grant),
+        "REVOKE" => roles::privileges(part, Operation::Revoke),
+        "SET" => roles::set(part).or_else(|| catalog::catalog_statement(part)),
+        "START" => roles::start_transaction(part),
+        "RESET" => roles::reset(part),
         "REINDEX" => reindex(part),
         "REASSIGN" if part.is(1, "OWNED") && part.is(2, "BY") && part.all_simple(3) => {
             Found::intent(empty_intent(&[Operation::Grant]))
@@ -94,7 +111,28 @@ fn postgres(part: &Part) -> Option<Found> {
         }
         "ALTER" if part.is(1, "GROUP") => alter_group(part),
         "FETCH" | "MOVE" => part.all_simple(1).then(|| empty_intent(&[Operation::Select])).and_then(Found::intent),
-        _ => pg_rewrite(part).or_else(|| catalog_statement(part)),
+        _ => catalog::catalog_statement(part).or_else(|| pg_rewrite(part)),
+    }
+}
+
+/// Postgres CREATE USER | STATISTICS | TABLE | VIEW | MATERIALIZED VIEW in forms sqlparser lacks.
+fn pg_create(part: &Part) -> Option<Found> {
+    match part.word(1)?.as_str() {
+        "USER" | "ROLE" => return roles::create_role(part),
+        "STATISTICS" => return catalog::statistics(part),
+        _ => {}
+    }
+    let mut i = 1;
+    if part.is(i, "OR") && part.is(i + 1, "REPLACE") {
+        i += 2;
+    }
+    while ["GLOBAL", "LOCAL", "TEMP", "TEMPORARY", "UNLOGGED", "RECURSIVE"].iter().any(|k| part.is(i, k)) {
+        i += 1;
+    }
+    match part.word(i)?.as_str() {
+        "TABLE" => tables::create_table(part),
+        "VIEW" | "MATERIALIZED" => tables::create_view(part, i),
+        _ => None,
     }
 }
 
@@ -138,6 +176,37 @@ impl<'a> Part<'a> {
 
     fn token(&self, i: usize) -> Option<&'a Token> {
         self.solid.get(i).map(|&at| &self.tokens[at].token)
+    }
+
+    /// The solid token `i`, with its span.
+    fn solid_token(&self, i: usize) -> Option<TokenWithSpan> {
+        self.solid.get(i).and_then(|&at| self.tokens.get(at)).cloned()
+    }
+
+    /// The bracketed expression at solid `open..=close`, parsed as `SELECT (e)`: what it reads,
+    /// calls or writes when the statement evaluates it.
+    fn expression(&self, open: usize, close: usize) -> Result<Intent, SqlError> {
+        let select = TokenWithSpan::new(Token::make_keyword("SELECT"), self.tokens[self.solid[open]].span);
+        let only = self.only_keywords();
+        let inner = (open..=close).filter(|k| only.binary_search(k).is_err()).filter_map(|k| self.solid_token(k));
+        parse_one([select].into_iter().chain(inner).collect(), self.dialect)
+    }
+
+    /// Postgres `ONLY` before a relation (solid indexes), which every edited parse leaves out:
+    /// a reserved word, so never a table's name, which sqlparser takes for one (`FROM ONLY t`
+    /// would read a table `only` aliased `t`).
+    fn only_keywords(&self) -> Vec<usize> {
+        if self.dialect != Dialect::Postgres {
+            return Vec::new();
+        }
+        const BEFORE: [&str; 9] = ["FROM", "JOIN", "UPDATE", "TABLE", "ON", "USING", "LOCK", "TRUNCATE", "EXISTS"];
+        (1..self.len())
+            .filter(|&i| {
+                let before_relation = matches!(self.token(i + 1), Some(Token::Word(_) | Token::LParen));
+                let after_keyword = matches!(self.token(i - 1), Some(Token::Comma)) || BEFORE.iter().any(|k| self.is(i - 1, k));
+                self.is(i, "ONLY") && before_relation && after_keyword
+            })
+            .collect()
     }
 
     /// The unquoted word at solid index `i`, upper case.
@@ -252,9 +321,19 @@ impl<'a> Part<'a> {
     /// The solid tokens, with `edits` applied (index, replacement word or removal), parsed as
     /// exactly one statement.
     fn parse_edited(&self, edits: &[(usize, Option<&str>)]) -> Result<Intent, SqlError> {
-        let tokens = (0..self.len()).filter_map(|i| match edits.iter().find(|(at, _)| *at == i) {
-            Some((_, Some(word))) => Some(TokenWithSpan::new(Token::make_keyword(word), self.tokens[self.solid[i]].span)),
-            Some((_, None)) => None,
+        // One slot per token, so that many edits cost no more than a few.
+        let mut slots: Vec<Option<Option<&str>>> = vec![None; self.len()];
+        for &at in &self.only_keywords() {
+            slots[at] = Some(None);
+        }
+        for &(at, edit) in edits {
+            if let Some(slot) = slots.get_mut(at) {
+                slot.get_or_insert(edit);
+            }
+        }
+        let tokens = slots.iter().enumerate().filter_map(|(i, slot)| match slot {
+            Some(Some(word)) => Some(TokenWithSpan::new(Token::make_keyword(word), self.tokens[self.solid[i]].span)),
+            Some(None) => None,
             None => Some(self.tokens[self.solid[i]].clone()),
         });
         parse_one(tokens.collect(), self.dialect)
@@ -442,21 +521,13 @@ fn reindex(part: &Part) -> Option<Found> {
 /// Postgres rewrites: `ONLY` before a relation, `WHERE CURRENT OF cursor`.
 fn pg_rewrite(part: &Part) -> Option<Found> {
     let mut edits: Vec<(usize, Option<&str>)> = Vec::new();
-    for i in 1..part.len() {
-        let before_relation = matches!(part.token(i + 1), Some(Token::Word(_) | Token::LParen));
-        let after_keyword = matches!(part.token(i - 1), Some(Token::Comma))
-            || ["FROM", "JOIN", "UPDATE", "TABLE", "ON", "USING", "LOCK", "TRUNCATE", "EXISTS"].iter().any(|k| part.is(i - 1, k));
-        if part.is(i, "ONLY") && before_relation && after_keyword {
-            edits.push((i, None));
-        }
-    }
     let writes = ["UPDATE", "DELETE", "WITH"].iter().any(|k| part.is(0, k));
     for &i in part.top_level(0).iter().filter(|&&i| writes && part.is(i, "CURRENT") && part.is(i + 1, "OF")) {
         if part.is(i - 1, "WHERE") && matches!(part.token(i + 2), Some(Token::Word(_))) {
             edits.extend([(i, Some("FALSE")), (i + 1, None), (i + 2, None)]);
         }
     }
-    if edits.is_empty() {
+    if edits.is_empty() && part.only_keywords().is_empty() {
         return None;
     }
     Found::of(part.parse_edited(&edits))
@@ -919,151 +990,4 @@ fn mysql_select(part: &Part) -> Option<Found> {
 /// A clause keyword after which an `INTO OUTFILE` clause's options have ended.
 fn ends_into_clause(part: &Part, i: usize) -> bool {
     ["FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "FOR", "LOCK", "UNION", "WINDOW", "INTO"].iter().any(|k| part.is(i, k))
-}
-
-/// Postgres statements on catalog objects whose grammar holds no query and no expression the
-/// statement evaluates: publications, subscriptions, statistics, servers, casts, operators, event
-/// triggers, text search, collations, conversions, tablespaces; `ALTER INDEX | SEQUENCE | TYPE |
-/// DOMAIN | FOREIGN ...` and `DROP` of these kinds, `COMMENT ON`, `VACUUM`, `ANALYZE`, two-phase
-/// commit. Claimed only when sqlparser cannot parse the statement and no `CHECK` or `WHERE` (an
-/// expression evaluated now, which may call a function) and no query keyword appears. The
-/// operation comes from the leading words; a `DROP` anywhere adds `drop` (`ALTER TYPE ... DROP
-/// ATTRIBUTE`), an `OWNER` `grant`; a subscription also imports (it copies rows into local tables). Every name in
-/// the statement counts as an object of the operation, since the tokens do not say which words
-/// name objects: a deny rule on a table sees it however the statement names it.
-fn catalog_statement(part: &Part) -> Option<Found> {
-    let (operation, from) = catalog_family(part)?;
-    const UNSEEN: [&str; 8] = ["CHECK", "WHERE", "SELECT", "VALUES", "WITH", "INSERT", "UPDATE", "DELETE"];
-    let fits = (from..part.len()).all(|k| match part.token(k) {
-        Some(Token::Word(w)) => w.quote_style.is_some() || !UNSEEN.iter().any(|u| w.value.eq_ignore_ascii_case(u)),
-        Some(token) => matches!(
-            token,
-            Token::Number(..)
-                | Token::SingleQuotedString(_)
-                | Token::Comma
-                | Token::Period
-                | Token::LParen
-                | Token::RParen
-                | Token::Eq
-                | Token::Minus
-                | Token::Plus
-        ),
-        None => false,
-    });
-    if !fits || part.parse_edited(&[]).is_ok() {
-        return None;
-    }
-    let mut found = empty_intent(&[operation]);
-    if operation != Operation::Drop && (from..part.len()).any(|k| part.is(k, "DROP")) {
-        found.operations.insert(Operation::Drop);
-    }
-    if (from..part.len()).any(|k| part.is(k, "OWNER")) {
-        // A new owner holds every privilege on the object.
-        found.operations.insert(Operation::Grant);
-    }
-    if part.is(1, "SUBSCRIPTION") && operation != Operation::Drop {
-        found.operations.insert(Operation::Import);
-    }
-    let mut k = from;
-    while k < part.len() {
-        match part.name(k) {
-            Some((object, after)) if !is_catalog_syntax(part, k, after) => {
-                add_access(&mut found, Access { operation, object });
-                k = after;
-            }
-            Some((_, after)) => k = after,
-            None => k += 1,
-        }
-    }
-    Found::intent(found)
-}
-
-/// The operation of a catalog statement and the index of its first word after the kind.
-fn catalog_family(part: &Part) -> Option<(Operation, usize)> {
-    const KINDS: [&str; 21] = [
-        "PUBLICATION",
-        "SUBSCRIPTION",
-        "STATISTICS",
-        "SERVER",
-        "CAST",
-        "OPERATOR",
-        "EVENT",
-        "TEXT",
-        "COLLATION",
-        "CONVERSION",
-        "TABLESPACE",
-        "INDEX",
-        "SEQUENCE",
-        "TYPE",
-        "DOMAIN",
-        "FOREIGN",
-        "LANGUAGE",
-        "TRANSFORM",
-        "ACCESS",
-        "AGGREGATE",
-        "EXTENSION",
-    ];
-    let kind = |i: usize| KINDS.iter().any(|k| part.is(i, k));
-    let operation = match part.word(0)?.as_str() {
-        "CREATE" if kind(1) => Operation::Create,
-        "ALTER" if kind(1) => Operation::Alter,
-        "DROP" if kind(1) => Operation::Drop,
-        "COMMENT" if part.is(1, "ON") => Operation::Alter,
-        "VACUUM" | "ANALYZE" => return Some((Operation::Alter, 1)),
-        "PREPARE" if part.is(1, "TRANSACTION") => return Some((Operation::Transaction, 2)),
-        "COMMIT" | "ROLLBACK" if part.is(1, "PREPARED") => return Some((Operation::Transaction, 2)),
-        _ => return None,
-    };
-    Some((operation, 2))
-}
-
-/// Whether the name at `at` (ending before `after`) is one unquoted word of the statement's own
-/// syntax rather than an object's name.
-fn is_catalog_syntax(part: &Part, at: usize, after: usize) -> bool {
-    const SYNTAX: [&str; 42] = [
-        "ADD",
-        "ALL",
-        "ALTER",
-        "AS",
-        "ATTACH",
-        "ATTRIBUTE",
-        "VALUE",
-        "CASCADE",
-        "COLUMN",
-        "CONNECTION",
-        "CONSTRAINT",
-        "DATA",
-        "DEFAULT",
-        "DETACH",
-        "DISABLE",
-        "DROP",
-        "ENABLE",
-        "EXISTS",
-        "FOR",
-        "FROM",
-        "FUNCTION",
-        "IF",
-        "IN",
-        "IS",
-        "NOT",
-        "NULL",
-        "OF",
-        "ON",
-        "OPTIONS",
-        "OWNER",
-        "PARTITION",
-        "PUBLICATION",
-        "REFRESH",
-        "RENAME",
-        "RESET",
-        "RESTRICT",
-        "SCHEMA",
-        "SET",
-        "TABLE",
-        "TABLES",
-        "TO",
-        "WITH",
-    ];
-    let quoted = matches!(part.token(at), Some(Token::Word(w)) if w.quote_style.is_some());
-    after == at + 1 && !quoted && SYNTAX.iter().any(|w| part.is(at, w))
 }
