@@ -15,10 +15,11 @@
 //! - ClickHouse `ALTER TABLE t DELETE | UPDATE ... WHERE e` is parsed as the DELETE or UPDATE it
 //!   performs (its WHERE judged as theirs), plus `alter` on `t`.
 //! - Families with no nested query (REINDEX, FETCH, MOVE, OPTIMIZE, HANDLER, SHUTDOWN, START
-//!   TRANSACTION, DROP | TRUNCATE PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, and Postgres
-//!   catalog statements: see [`catalog_statement`]) are accepted only
-//!   when every token fits; the expressions of HANDLER, LOAD DATA
-//!   and MySQL SHOW (which only reads) add every operation and object their tokens suggest.
+//!   TRANSACTION, DROP | TRUNCATE | DETACH PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, ClickHouse
+//!   DROP | DETACH of one object, TRUNCATE DATABASE and SYSTEM, and Postgres catalog statements:
+//!   see [`catalog_statement`]) are accepted only when every token fits; the expressions of
+//!   HANDLER, LOAD DATA, ClickHouse KILL and MySQL SHOW (which only reads) add every operation and
+//!   object their tokens suggest.
 
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Word};
@@ -159,12 +160,19 @@ impl<'a> Part<'a> {
     /// Whether every token from `i` on is a word, a number, a sign, a comma or a period: a
     /// statement of options and names, with no expression or query in it.
     fn all_simple(&self, i: usize) -> bool {
-        (i..self.len()).all(|k| {
-            matches!(
-                self.token(k),
-                Some(Token::Word(_) | Token::Number(..) | Token::Minus | Token::Plus | Token::Comma | Token::Period)
-            )
-        })
+        (i..self.len()).all(|k| self.simple_at(k))
+    }
+
+    /// [`Part::all_simple`], string literals allowed too.
+    fn simple_or_literal(&self, i: usize) -> bool {
+        (i..self.len()).all(|k| self.simple_at(k) || self.token(k).and_then(bodies::literal_text).is_some())
+    }
+
+    fn simple_at(&self, k: usize) -> bool {
+        matches!(
+            self.token(k),
+            Some(Token::Word(_) | Token::Number(..) | Token::Minus | Token::Plus | Token::Comma | Token::Period)
+        )
     }
 
     /// After `CREATE [OR REPLACE] [DEFINER = who] [AGGREGATE]`: the index and kind word.
@@ -626,12 +634,15 @@ fn alter_table_header(part: &Part) -> Option<(ObjectPath, usize, usize)> {
     Some((table, name_end, if cluster { name_end + 3 } else { name_end }))
 }
 
-/// MySQL | ClickHouse ALTER TABLE t {DROP | TRUNCATE} {PARTITION | PART} p [, ...]: the rows
-/// of the partitions are gone, as with DROP or TRUNCATE.
+/// MySQL | ClickHouse ALTER TABLE t {DROP | TRUNCATE | DETACH} {PARTITION | PART} p [, ...]
+/// (p a name, a literal or a ClickHouse `tuple(...)` of them): the rows of the partitions are
+/// gone, as with DROP or TRUNCATE.
 fn alter_partitions(part: &Part) -> Option<Found> {
     let (table, _, i) = alter_table_header(part)?;
     let op = match part.word(i)?.as_str() {
         "DROP" => Operation::Drop,
+        // ClickHouse's own tree calls DETACH PARTITION a DROP_PARTITION: the rows leave the table.
+        "DETACH" if part.dialect == Dialect::Clickhouse => Operation::Drop,
         "TRUNCATE" => Operation::Truncate,
         _ => return None,
     };
@@ -644,7 +655,10 @@ fn alter_partitions(part: &Part) -> Option<Found> {
     }
     let literal_or_simple = (at + 1..part.len()).all(|k| {
         part.token(k).is_some_and(|t| {
-            bodies::literal_text(t).is_some() || matches!(t, Token::Word(_) | Token::Number(..) | Token::Comma | Token::Period)
+            let tuple = part.dialect == Dialect::Clickhouse && matches!(t, Token::LParen | Token::RParen);
+            tuple
+                || bodies::literal_text(t).is_some()
+                || matches!(t, Token::Word(_) | Token::Number(..) | Token::Comma | Token::Period)
         })
     });
     if !literal_or_simple {
@@ -659,8 +673,77 @@ fn alter_partitions(part: &Part) -> Option<Found> {
 fn clickhouse(part: &Part) -> Option<Found> {
     match part.word(0)?.as_str() {
         "ALTER" => clickhouse_mutation(part).or_else(|| alter_partitions(part)),
+        "DROP" | "DETACH" => clickhouse_drop(part),
+        "TRUNCATE" if part.is(1, "DATABASE") || part.is(1, "ALL") => clickhouse_truncate_database(part),
+        "KILL" if part.is(1, "QUERY") || part.is(1, "MUTATION") => clickhouse_kill(part),
+        "SYSTEM" if part.word(1).is_some() && part.simple_or_literal(1) => Found::intent(empty_intent(&[Operation::Admin])),
         _ => None,
     }
+}
+
+/// ClickHouse {DROP | DETACH} [TEMPORARY] {TABLE | VIEW | DICTIONARY | DATABASE} [IF EXISTS] name
+/// [ON CLUSTER c] [PERMANENTLY] [SYNC]: the object is gone for every client (a detached one until
+/// ATTACH, or past restarts when PERMANENTLY). Other shapes (several names) are left to the parser.
+fn clickhouse_drop(part: &Part) -> Option<Found> {
+    let mut i = 1 + usize::from(part.is(1, "TEMPORARY"));
+    if !["DICTIONARY", "TABLE", "VIEW", "DATABASE"].iter().any(|k| part.is(i, k)) {
+        return None;
+    }
+    i += 1;
+    if part.is(i, "IF") && part.is(i + 1, "EXISTS") {
+        i += 2;
+    }
+    let (name, mut at) = part.name(i)?;
+    if part.is(at, "ON") && part.is(at + 1, "CLUSTER") && part.token(at + 2).is_some() {
+        at += 3;
+    }
+    while ["PERMANENTLY", "SYNC"].iter().any(|k| part.is(at, k)) {
+        at += 1;
+    }
+    if at != part.len() {
+        return None;
+    }
+    let mut found = empty_intent(&[]);
+    add_access(&mut found, Access { operation: Operation::Drop, object: name });
+    Found::intent(found)
+}
+
+/// ClickHouse TRUNCATE DATABASE [IF EXISTS] db [ON CLUSTER c] | TRUNCATE ALL TABLES [IF EXISTS]
+/// FROM db [[NOT] LIKE 'pattern']: every table of `db` is emptied.
+fn clickhouse_truncate_database(part: &Part) -> Option<Found> {
+    let mut i = if part.is(1, "DATABASE") {
+        2
+    } else if part.is(2, "TABLES") {
+        3
+    } else {
+        return None;
+    };
+    if part.is(i, "IF") && part.is(i + 1, "EXISTS") {
+        i += 2;
+    }
+    if part.is(1, "ALL") {
+        if !(part.is(i, "FROM") || part.is(i, "IN")) {
+            return None;
+        }
+        i += 1;
+    }
+    let (database, at) = part.name(i)?;
+    if !part.simple_or_literal(at) {
+        return None;
+    }
+    let mut found = empty_intent(&[]);
+    add_access(&mut found, Access { operation: Operation::Truncate, object: database });
+    Found::intent(found)
+}
+
+/// ClickHouse KILL {QUERY | MUTATION} [ON CLUSTER c] WHERE e [SYNC | ASYNC | TEST]: ends other
+/// sessions' queries or mutations. Its WHERE reads system tables; what its tokens suggest is added.
+fn clickhouse_kill(part: &Part) -> Option<Found> {
+    let where_at = part.top_level(2).into_iter().find(|&k| part.is(k, "WHERE"))?;
+    let mut found = empty_intent(&[Operation::Admin]);
+    let rest = &part.tokens[*part.solid.get(where_at)?..part.solid.last()? + 1];
+    merge_suggested(&mut found, &lexical::suspect(rest, part.offsets, part.dialect));
+    Found::intent(found)
 }
 
 /// ClickHouse ALTER TABLE t [ON CLUSTER c] {DELETE WHERE e | UPDATE a = v, ... WHERE e}: a
