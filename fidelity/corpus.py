@@ -7,9 +7,10 @@ sources, with a private list and cache directory under target/ (the system's apt
 alone). apt checks the .dsc against the signed Release; the orig tarball's sha256 is checked
 against fidelity/sources.sha256 too. The scripts are kept under target/fidelity/.
 
-The ClickHouse statements come from tests/dialects/test_clickhouse.py of the pinned sqlglot's
-source distribution (fetched with `pip download`, its sha256 checked the same way), read with
-Python's own parser, never run.
+The ClickHouse statements come from fidelity/clickhouse.sql (the families the rest lacks) and
+tests/dialects/test_clickhouse.py of the pinned sqlglot's source distribution (fetched with `pip
+download`, its sha256 checked the same way), read with Python's own parser, never run. (Debian's
+`clickhouse` source package, whose stateless tests would serve, is not served by the mirror here.)
 """
 
 import ast
@@ -32,6 +33,7 @@ REGRESS = os.path.join(CACHE, "pg15-regress")
 SOURCE_PACKAGE = "postgresql-15"
 CASES = os.path.join(ROOT, "filter", "tests", "corpus", "cases.txt")
 SQLGLOT_TESTS = os.path.join(CACHE, "sqlglot-tests")
+CLICKHOUSE_FAMILIES = os.path.join(HERE, "clickhouse.sql")
 CLICKHOUSE_TESTS = "tests/dialects/test_clickhouse.py"
 
 
@@ -65,9 +67,10 @@ def policy_cases():
 
 
 def clickhouse_tests():
-    """The ClickHouse SQL of sqlglot's dialect tests: the first string argument of each call (its
-    `validate_identity`, `validate_all`, `parse_one`) and the clickhouse entries of `read=` and
-    `write=`. Texts that are no ClickHouse SQL (`write={"duckdb": ...}`) are not taken."""
+    """The ClickHouse SQL of fidelity/clickhouse.sql and of sqlglot's dialect tests: the first
+    string argument of each call (its `validate_identity`, `validate_all`, `parse_one`) and the
+    clickhouse entries of `read=` and `write=`. Texts that are no ClickHouse SQL (`write={"duckdb":
+    ...}`) are not taken."""
     import sqlglot  # noqa: PLC0415 - the pinned version names the sdist to fetch
 
     path = os.path.join(SQLGLOT_TESTS, sqlglot.__version__, os.path.basename(CLICKHOUSE_TESTS))
@@ -75,7 +78,8 @@ def clickhouse_tests():
         _fetch_sqlglot_tests(sqlglot.__version__, path)
     with open(path, encoding="utf-8") as handle:
         tree = ast.parse(handle.read())
-    texts = []
+    with open(CLICKHOUSE_FAMILIES, encoding="utf-8") as handle:
+        texts = [line for line in handle if not line.startswith("--")]
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue

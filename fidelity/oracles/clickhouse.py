@@ -5,7 +5,8 @@ off); `EXPLAIN AST` of ClickHouse's own rendering then gives the tree. Nothing i
 AST only parses, and the rendering, being one statement without inline data, leaves nothing
 after it for chdb's multi-statement mode to run (the raw text could: `INSERT ... VALUES (1);
 DROP ...`). A few texts the parser takes but EXPLAIN refuses (an unknown setting) are left out.
-It reads the ClickHouse statements of sqlglot's dialect tests (corpus.clickhouse_tests), every
+It reads the ClickHouse statements of corpus.clickhouse_tests (fidelity/clickhouse.sql, sqlglot's
+dialect tests), every
 statement of the policy corpus and half of the others (by a hash of their text, so the same half
 each run: chdb takes about 1 ms a statement).
 

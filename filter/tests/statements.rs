@@ -346,10 +346,39 @@ fn clickhouse_mutations_are_the_writes_they_perform() {
     ] {
         assert_eq!(objects(&one(sql, CH)), ["alter:orders", "drop:orders"], "{sql}");
     }
+    // Every row of a partition is unbounded too.
+    for sql in ["ALTER TABLE orders DELETE IN PARTITION 1 WHERE 1", "DELETE FROM orders IN PARTITION '2020' WHERE 1 = 1"] {
+        let delete = one(sql, CH);
+        assert!(delete.unbounded && has(&delete, Operation::Delete), "{sql}");
+    }
+    assert!(!one("ALTER TABLE orders UPDATE total = 0 IN PARTITION ID 'x' WHERE id = 7", CH).unbounded);
     // Shapes the recognizer does not account for stay unparsable, never a milder intent.
-    for sql in ["ALTER TABLE orders DELETE IN PARTITION 1 WHERE 1", "ALTER TABLE orders DELETE WHERE 1, DROP PARTITION 2"] {
+    for sql in
+        ["ALTER TABLE orders DELETE WHERE 1, DROP PARTITION 2", "ALTER TABLE orders DELETE IN PARTITION (SELECT 1) WHERE 1"]
+    {
         assert!(analyze_each(sql, CH)[0].is_err(), "{sql}");
     }
+}
+
+#[test]
+fn clickhouse_clear_entity_drops_exchange_and_format() {
+    const CH: Dialect = Dialect::Clickhouse;
+    for sql in [
+        "ALTER TABLE orders CLEAR COLUMN total IN PARTITION 202001",
+        "ALTER TABLE orders ON CLUSTER c CLEAR INDEX i",
+        "ALTER TABLE orders DROP STATISTICS total",
+    ] {
+        assert_eq!(objects(&one(sql, CH)), ["alter:orders", "drop:orders"], "{sql}");
+    }
+    for sql in
+        ["DROP QUOTA IF EXISTS q", "DROP ROW POLICY p ON shop.orders", "DROP SETTINGS PROFILE p", "DROP NAMED COLLECTION c"]
+    {
+        assert_eq!(ops(&one(sql, CH)), ["drop"], "{sql}");
+    }
+    assert_eq!(objects(&one("EXCHANGE TABLES shop.a AND shop.b", CH)), ["alter:shop.a", "alter:shop.b"]);
+    assert_eq!(objects(&one("SELECT id FROM orders FORMAT JSONEachRow", CH)), ["select:orders"]);
+    // FORMAT does not hide what the rest does.
+    assert!(analyze_each("SELECT id FROM orders INTO OUTFILE 'x' FORMAT CSV", CH)[0].is_err());
 }
 
 #[test]
