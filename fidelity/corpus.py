@@ -1,11 +1,19 @@
-"""The shared corpus: PostgreSQL 15's regression scripts and the policy corpus's SQL.
+"""The shared corpus: PostgreSQL 15's regression scripts and the policy corpus's SQL; and the
+ClickHouse statements of sqlglot's own dialect tests.
 
 The regression scripts come from the source package of `postgresql-15` Debian ships, fetched
 with `apt-get source` through deb-src entries made at run time from this machine's own apt
 sources, with a private list and cache directory under target/ (the system's apt state is left
 alone). apt checks the .dsc against the signed Release; the orig tarball's sha256 is checked
 against fidelity/sources.sha256 too. The scripts are kept under target/fidelity/.
+
+The ClickHouse statements come from fidelity/clickhouse.sql (the families the rest lacks) and
+tests/dialects/test_clickhouse.py of the pinned sqlglot's source distribution (fetched with `pip
+download`, its sha256 checked the same way), read with Python's own parser, never run. (Debian's
+`clickhouse` source package, whose stateless tests would serve, is not served by the mirror here.)
 """
+
+import ast
 
 import glob
 import hashlib
@@ -24,6 +32,9 @@ APT = os.path.join(CACHE, "apt")
 REGRESS = os.path.join(CACHE, "pg15-regress")
 SOURCE_PACKAGE = "postgresql-15"
 CASES = os.path.join(ROOT, "filter", "tests", "corpus", "cases.txt")
+SQLGLOT_TESTS = os.path.join(CACHE, "sqlglot-tests")
+CLICKHOUSE_FAMILIES = os.path.join(HERE, "clickhouse.sql")
+CLICKHOUSE_TESTS = "tests/dialects/test_clickhouse.py"
 
 
 def regress_scripts():
@@ -53,6 +64,46 @@ def policy_cases():
             if len(fields) == 8:
                 cases.append((fields[0].strip(), fields[7].replace("\\n", "\n")))
     return cases
+
+
+def clickhouse_tests():
+    """The ClickHouse SQL of fidelity/clickhouse.sql and of sqlglot's dialect tests: the first
+    string argument of each call (its `validate_identity`, `validate_all`, `parse_one`) and the
+    clickhouse entries of `read=` and `write=`. Texts that are no ClickHouse SQL (`write={"duckdb":
+    ...}`) are not taken."""
+    import sqlglot  # noqa: PLC0415 - the pinned version names the sdist to fetch
+
+    path = os.path.join(SQLGLOT_TESTS, sqlglot.__version__, os.path.basename(CLICKHOUSE_TESTS))
+    if not os.path.exists(path):
+        _fetch_sqlglot_tests(sqlglot.__version__, path)
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    with open(CLICKHOUSE_FAMILIES, encoding="utf-8") as handle:
+        texts = [line for line in handle if not line.startswith("--")]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        first = node.args[:1]
+        texts.extend(arg.value for arg in first if isinstance(arg, ast.Constant) and isinstance(arg.value, str))
+        for keyword in node.keywords:
+            if keyword.arg in ("read", "write") and isinstance(keyword.value, ast.Dict):
+                texts.extend(value.value for key, value in zip(keyword.value.keys, keyword.value.values)
+                             if isinstance(key, ast.Constant) and key.value == "clickhouse"
+                             and isinstance(value, ast.Constant) and isinstance(value.value, str))  # fmt: skip
+    return list(dict.fromkeys(text.strip() for text in texts if text.strip()))
+
+
+def _fetch_sqlglot_tests(version, path):
+    download = os.path.join(SQLGLOT_TESTS, "sdist")
+    os.makedirs(download, exist_ok=True)
+    _run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", f"sqlglot=={version}",
+          "-d", download], CACHE)  # fmt: skip
+    tarball = _verified(os.path.join(download, f"sqlglot-{version}.tar.gz"))
+    with tarfile.open(tarball) as archive:
+        member = archive.getmember(f"sqlglot-{version}/{CLICKHOUSE_TESTS}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as out:
+            out.write(archive.extractfile(member).read())
 
 
 def _fetch_regress():

@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 import corpus  # noqa: E402
 from oracles import DANGEROUS  # noqa: E402
 from oracles import duckdb as duckdb_oracle  # noqa: E402
-from oracles import mariadb, postgres, second_opinion, sqlite  # noqa: E402
+from oracles import clickhouse, mariadb, postgres, second_opinion, sqlite  # noqa: E402
 
 ROOT = corpus.ROOT
 RATCHET = os.path.join(HERE, "ratchet.json")
@@ -59,6 +59,7 @@ def main():
     oracles += [mariadb.Oracle()] if mariadb.available() else []
     skipped = [] if mariadb.available() else ["mariadb: not judged, mariadbd is not installed (make deps installs it)"]
     oracles += [second_opinion.Oracle(dialect, policy) for dialect in second_opinion.DIALECTS]
+    oracles += [clickhouse.Oracle(corpus.clickhouse_tests(), policy)]
     results = [compare(oracle, statements, options.analyzer) for oracle in oracles]
     lines, passed, failed = verdict(results, options.update)
     lines.extend(skipped)

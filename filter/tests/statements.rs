@@ -346,10 +346,97 @@ fn clickhouse_mutations_are_the_writes_they_perform() {
     ] {
         assert_eq!(objects(&one(sql, CH)), ["alter:orders", "drop:orders"], "{sql}");
     }
+    // Every row of a partition is unbounded too.
+    for sql in ["ALTER TABLE orders DELETE IN PARTITION 1 WHERE 1", "DELETE FROM orders IN PARTITION '2020' WHERE 1 = 1"] {
+        let delete = one(sql, CH);
+        assert!(delete.unbounded && has(&delete, Operation::Delete), "{sql}");
+    }
+    assert!(!one("ALTER TABLE orders UPDATE total = 0 IN PARTITION ID 'x' WHERE id = 7", CH).unbounded);
     // Shapes the recognizer does not account for stay unparsable, never a milder intent.
-    for sql in ["ALTER TABLE orders DELETE IN PARTITION 1 WHERE 1", "ALTER TABLE orders DELETE WHERE 1, DROP PARTITION 2"] {
+    for sql in
+        ["ALTER TABLE orders DELETE WHERE 1, DROP PARTITION 2", "ALTER TABLE orders DELETE IN PARTITION (SELECT 1) WHERE 1"]
+    {
         assert!(analyze_each(sql, CH)[0].is_err(), "{sql}");
     }
+}
+
+#[test]
+fn clickhouse_clear_entity_drops_exchange_and_format() {
+    const CH: Dialect = Dialect::Clickhouse;
+    for sql in [
+        "ALTER TABLE orders CLEAR COLUMN total IN PARTITION 202001",
+        "ALTER TABLE orders ON CLUSTER c CLEAR INDEX i",
+        "ALTER TABLE orders DROP STATISTICS total",
+    ] {
+        assert_eq!(objects(&one(sql, CH)), ["alter:orders", "drop:orders"], "{sql}");
+    }
+    for sql in
+        ["DROP QUOTA IF EXISTS q", "DROP ROW POLICY p ON shop.orders", "DROP SETTINGS PROFILE p", "DROP NAMED COLLECTION c"]
+    {
+        assert_eq!(ops(&one(sql, CH)), ["drop"], "{sql}");
+    }
+    assert_eq!(objects(&one("EXCHANGE TABLES shop.a AND shop.b", CH)), ["alter:shop.a", "alter:shop.b"]);
+    assert_eq!(objects(&one("SELECT id FROM orders FORMAT JSONEachRow", CH)), ["select:orders"]);
+    // FORMAT does not hide what the rest does.
+    assert!(analyze_each("SELECT id FROM orders INTO OUTFILE 'x' FORMAT CSV", CH)[0].is_err());
+}
+
+#[test]
+fn clickhouse_table_functions_that_reach_outside_the_server_are_exports() {
+    const CH: Dialect = Dialect::Clickhouse;
+    for sql in [
+        "SELECT * FROM remote('evil:9000', db, t)",
+        "SELECT * FROM remoteSecure('evil:9440', db.t, 'u', 'p')",
+        "SELECT * FROM mysql('h:3306', 'db', 't', 'u', 'p')",
+        "SELECT * FROM postgresql('h:5432', 'db', 't', 'u', 'p')",
+        "SELECT * FROM s3Cluster('c', 'https://b/x.csv')",
+        "SELECT * FROM users WHERE id IN (SELECT id FROM cluster('c', db.t))",
+    ] {
+        assert!(has(&one(sql, CH), Operation::Export), "{sql}");
+    }
+    assert!(has(&one("SELECT * FROM executable('script.sh', TSV, 'x String')", CH), Operation::Call));
+    // Only ClickHouse's: elsewhere a function of that name is what it is.
+    assert!(!has(&one("SELECT * FROM remote(1)", PG), Operation::Export));
+}
+
+#[test]
+fn clickhouse_detach_is_a_drop() {
+    const CH: Dialect = Dialect::Clickhouse;
+    for sql in ["ALTER TABLE orders DETACH PARTITION 202001", "ALTER TABLE orders DETACH PART 'all_1_1_0'"] {
+        assert_eq!(objects(&one(sql, CH)), ["alter:orders", "drop:orders"], "{sql}");
+    }
+    let tuple = one("ALTER TABLE orders ON CLUSTER c DROP PARTITION tuple(toYYYYMM(toDate('2019-01-25')))", CH);
+    assert_eq!(objects(&tuple), ["alter:orders", "drop:orders"]);
+    for (sql, object) in [
+        ("DETACH TABLE shop.orders PERMANENTLY", "drop:shop.orders"),
+        ("DETACH DICTIONARY d", "drop:d"),
+        ("DETACH DATABASE shop ON CLUSTER c", "drop:shop"),
+        ("DROP DICTIONARY IF EXISTS db.d", "drop:db.d"),
+        ("DROP TEMPORARY TABLE t", "drop:t"),
+        ("DROP TABLE IF EXISTS db.t ON CLUSTER c SYNC", "drop:db.t"),
+    ] {
+        assert_eq!(objects(&one(sql, CH)), [object], "{sql}");
+    }
+    assert!(analyze_each("DETACH TABLE t AS (SELECT 1)", CH)[0].is_err());
+}
+
+#[test]
+fn clickhouse_truncate_database_kill_and_system() {
+    const CH: Dialect = Dialect::Clickhouse;
+    assert_eq!(objects(&one("TRUNCATE DATABASE IF EXISTS shop ON CLUSTER c", CH)), ["truncate:shop"]);
+    assert_eq!(objects(&one("TRUNCATE ALL TABLES FROM shop LIKE 'tmp%'", CH)), ["truncate:shop"]);
+    for sql in [
+        "KILL QUERY WHERE query_id = 'x' SYNC",
+        "KILL MUTATION WHERE database = 'db'",
+        "SYSTEM SHUTDOWN",
+        "SYSTEM DROP REPLICA 'r' FROM TABLE t",
+        "SYSTEM STOP MERGES",
+    ] {
+        assert_eq!(ops(&one(sql, CH)), ["admin"], "{sql}");
+    }
+    let reads = one("KILL QUERY WHERE user IN (SELECT name FROM secrets)", CH);
+    assert!(has(&reads, Operation::Admin) && has(&reads, Operation::Select));
+    assert!(analyze_each("KILL QUERY", CH)[0].is_err());
 }
 
 #[test]

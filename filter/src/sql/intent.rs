@@ -75,6 +75,42 @@ const SERVER_FILE_FUNCTIONS: &[&str] = &[
     "opendatasource",
 ];
 
+/// ClickHouse table functions that reach data outside the server's own tables (other servers,
+/// databases, object stores, lakes): reading through one sends the query's data out and brings
+/// outside data in, as `url` and `s3` do. Only ClickHouse's, so a function of these names in
+/// another dialect keeps its meaning.
+const CLICKHOUSE_OUTSIDE_FUNCTIONS: &[&str] = &[
+    "remote",
+    "remotesecure",
+    "cluster",
+    "clusterallreplicas",
+    "mysql",
+    "postgresql",
+    "mongodb",
+    "redis",
+    "sqlite",
+    "odbc",
+    "jdbc",
+    "filecluster",
+    "urlcluster",
+    "s3cluster",
+    "hdfscluster",
+    "azureblobstoragecluster",
+    "oss",
+    "cosn",
+    "iceberg",
+    "icebergs3",
+    "icebergazure",
+    "iceberghdfs",
+    "iceberglocal",
+    "deltalake",
+    "deltalakes3",
+    "deltalakeazure",
+    "hudi",
+    "arrowflight",
+    "ytsaurus",
+];
+
 /// Functions that load data from outside into the database (`lo_import` reads a server file
 /// besides, so it is an export too).
 const IMPORT_FUNCTIONS: &[&str] = &["lo_import", "lo_from_bytea"];
@@ -260,9 +296,11 @@ impl Collector {
         if IMPORT_FUNCTIONS.contains(&base.as_str()) {
             self.access(Operation::Import, path.clone());
         }
-        if SERVER_FILE_FUNCTIONS.contains(&base.as_str()) {
+        let clickhouse = self.dialect == Dialect::Clickhouse;
+        if SERVER_FILE_FUNCTIONS.contains(&base.as_str()) || clickhouse && CLICKHOUSE_OUTSIDE_FUNCTIONS.contains(&base.as_str()) {
             self.access(Operation::Export, path);
-        } else if DYNAMIC_FUNCTIONS.contains(&base.as_str()) {
+        } else if DYNAMIC_FUNCTIONS.contains(&base.as_str()) || clickhouse && base == "executable" {
+            // ClickHouse `executable(script, ...)` runs a script on the server.
             self.access(Operation::Call, path);
         }
     }

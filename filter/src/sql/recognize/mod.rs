@@ -19,14 +19,16 @@
 //! - ClickHouse `ALTER TABLE t DELETE | UPDATE ... WHERE e` is parsed as the DELETE or UPDATE it
 //!   performs (its WHERE judged as theirs), plus `alter` on `t`.
 //! - Families with no nested query (REINDEX, FETCH, MOVE, OPTIMIZE, HANDLER, SHUTDOWN, START
-//!   TRANSACTION, DROP | TRUNCATE PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, GRANT | REVOKE on
-//!   kinds sqlparser lacks, and Postgres catalog statements: see [`catalog`]) are accepted only
-//!   when every token fits; the expressions of HANDLER, LOAD DATA
-//!   and MySQL SHOW (which only reads) add every operation and object their tokens suggest.
+//!   TRANSACTION, DROP | TRUNCATE | DETACH PARTITION, REASSIGN | DROP OWNED, ALTER GROUP, GRANT |
+//!   REVOKE on kinds sqlparser lacks, ClickHouse DROP | DETACH of one object, TRUNCATE DATABASE
+//!   and SYSTEM, and Postgres catalog statements: see [`catalog`]) are accepted only when every
+//!   token fits; the expressions of HANDLER, LOAD DATA, ClickHouse KILL and MySQL SHOW (which
+//!   only reads) add every operation and object their tokens suggest.
 //! - Effects follow `intent::effects`: a DROP of anything, or a DROP clause, is `drop`; GRANT and
 //!   REVOKE, CREATE USER | ROLE, OWNER TO and identity switches are `grant` / `revoke`.
 
 mod catalog;
+mod clickhouse;
 mod roles;
 mod tables;
 
@@ -69,7 +71,7 @@ pub(crate) fn statement(tokens: &[TokenWithSpan], start: usize, offsets: &Offset
         match dialect {
             Dialect::Postgres => postgres(&part),
             Dialect::Mysql => mysql(&part),
-            Dialect::Clickhouse => clickhouse(&part),
+            Dialect::Clickhouse => clickhouse::clickhouse(&part),
             _ => None,
         }
         .or_else(|| execute_immediate(&part))
@@ -228,12 +230,19 @@ impl<'a> Part<'a> {
     /// Whether every token from `i` on is a word, a number, a sign, a comma or a period: a
     /// statement of options and names, with no expression or query in it.
     fn all_simple(&self, i: usize) -> bool {
-        (i..self.len()).all(|k| {
-            matches!(
-                self.token(k),
-                Some(Token::Word(_) | Token::Number(..) | Token::Minus | Token::Plus | Token::Comma | Token::Period)
-            )
-        })
+        (i..self.len()).all(|k| self.simple_at(k))
+    }
+
+    /// [`Part::all_simple`], string literals allowed too.
+    fn simple_or_literal(&self, i: usize) -> bool {
+        (i..self.len()).all(|k| self.simple_at(k) || self.token(k).and_then(bodies::literal_text).is_some())
+    }
+
+    fn simple_at(&self, k: usize) -> bool {
+        matches!(
+            self.token(k),
+            Some(Token::Word(_) | Token::Number(..) | Token::Minus | Token::Plus | Token::Comma | Token::Period)
+        )
     }
 
     /// After `CREATE [OR REPLACE] [DEFINER = who] [AGGREGATE]`: the index and kind word.
@@ -697,12 +706,16 @@ fn alter_table_header(part: &Part) -> Option<(ObjectPath, usize, usize)> {
     Some((table, name_end, if cluster { name_end + 3 } else { name_end }))
 }
 
-/// MySQL | ClickHouse ALTER TABLE t {DROP | TRUNCATE} {PARTITION | PART} p [, ...]: the rows
-/// of the partitions are gone, as with DROP or TRUNCATE.
+
+/// MySQL | ClickHouse ALTER TABLE t {DROP | TRUNCATE | DETACH} {PARTITION | PART} p [, ...]
+/// (p a name, a literal or a ClickHouse `tuple(...)` of them): the rows of the partitions are
+/// gone, as with DROP or TRUNCATE.
 fn alter_partitions(part: &Part) -> Option<Found> {
     let (table, _, i) = alter_table_header(part)?;
     let op = match part.word(i)?.as_str() {
         "DROP" => Operation::Drop,
+        // ClickHouse's own tree calls DETACH PARTITION a DROP_PARTITION: the rows leave the table.
+        "DETACH" if part.dialect == Dialect::Clickhouse => Operation::Drop,
         "TRUNCATE" => Operation::Truncate,
         _ => return None,
     };
@@ -715,7 +728,10 @@ fn alter_partitions(part: &Part) -> Option<Found> {
     }
     let literal_or_simple = (at + 1..part.len()).all(|k| {
         part.token(k).is_some_and(|t| {
-            bodies::literal_text(t).is_some() || matches!(t, Token::Word(_) | Token::Number(..) | Token::Comma | Token::Period)
+            let tuple = part.dialect == Dialect::Clickhouse && matches!(t, Token::LParen | Token::RParen);
+            tuple
+                || bodies::literal_text(t).is_some()
+                || matches!(t, Token::Word(_) | Token::Number(..) | Token::Comma | Token::Period)
         })
     });
     if !literal_or_simple {
@@ -725,40 +741,6 @@ fn alter_partitions(part: &Part) -> Option<Found> {
     add_access(&mut found, Access { operation: Operation::Alter, object: table.clone() });
     add_access(&mut found, Access { operation: op, object: table });
     Found::intent(found)
-}
-
-fn clickhouse(part: &Part) -> Option<Found> {
-    match part.word(0)?.as_str() {
-        "ALTER" => clickhouse_mutation(part).or_else(|| alter_partitions(part)),
-        _ => None,
-    }
-}
-
-/// ClickHouse ALTER TABLE t [ON CLUSTER c] {DELETE WHERE e | UPDATE a = v, ... WHERE e}: a
-/// mutation, parsed as the `DELETE FROM t WHERE e` or `UPDATE t SET a = v WHERE e` it performs, so
-/// its WHERE is judged as theirs. Several commands in one ALTER are left to the parser.
-fn clickhouse_mutation(part: &Part) -> Option<Found> {
-    let (table, name_end, i) = alter_table_header(part)?;
-    let verb = part.word(i)?;
-    let top = part.top_level(i);
-    if !matches!(verb.as_str(), "DELETE" | "UPDATE") || top.iter().any(|&k| part.is(k, "IN") && part.is(k + 1, "PARTITION")) {
-        return None;
-    }
-    let where_at = *top.iter().find(|&&k| part.is(k, "WHERE"))?;
-    if top.iter().any(|&k| k > where_at && matches!(part.token(k), Some(Token::Comma))) {
-        return None;
-    }
-    let mut edits: Vec<(usize, Option<&str>)> = (name_end..i).map(|k| (k, None)).collect();
-    if verb == "DELETE" {
-        edits.extend([(0, Some("DELETE")), (1, Some("FROM")), (i, None)]);
-    } else {
-        edits.extend([(0, Some("UPDATE")), (1, None), (i, Some("SET"))]);
-    }
-    let result = part.parse_edited(&edits).map(|mut intent| {
-        add_access(&mut intent, Access { operation: Operation::Alter, object: table });
-        intent
-    });
-    Found::of(result)
 }
 
 /// MySQL OPTIMIZE | REPAIR | CHECK | CHECKSUM [NO_WRITE_TO_BINLOG | LOCAL] TABLE t [, ...] [options].
