@@ -216,7 +216,8 @@ const MAX_FINGERPRINT: usize = 1024;
 /// A literal-free rendering, as pg_stat_statements makes one: literals become `?`, lists of
 /// them collapse to `?, ...`, keywords are upper case, identifiers canonical, comments gone.
 pub(crate) fn fingerprint(tokens: &[TokenWithSpan], dialect: Dialect) -> String {
-    let mut out = String::new();
+    // About as long as the text (a token and its blank average some four bytes): one allocation.
+    let mut out = String::with_capacity(tokens.len().saturating_mul(4).min(MAX_FINGERPRINT + 8));
     let mut previous: Option<&Token> = None;
     let mut run = 0; // literals in the current comma-separated run
     for token in tokens.iter().map(|t| &t.token).filter(|t| !is_blank(t)) {
