@@ -136,8 +136,12 @@ bench: bench-engine bench-host bench-envoy
 bench-envoy: wasm venv deps guardrails
 	$(VENV)/bin/python envoy/bench.py
 
-bench-engine:
+# The engine per statement over a mixed corpus (analysis and decision), then its statements/s on
+# the PostgreSQL regression statements of make fidelity: release build, analysis only, not asserted.
+bench-engine: venv
 	$(CARGO) bench -p access-guardrails --bench engine
+	$(CARGO) build -q --release -p guardrails-fidelity
+	$(VENV)/bin/python fidelity/bench.py
 
 # Per-request cost of the filter in wasmtime next to the empty filter. The host is built with
 # the test profile: the guest runs as cranelift compiles it, and wasmtime is built only once.

@@ -4,13 +4,14 @@
 //! Tokens come from sqlparser's tokenizer, so comments, quoted identifiers, string literals and
 //! dollar quoting are already told apart: `SELECT 'DROP TABLE x'` has no DROP word in it.
 
+use std::fmt::Write;
 use std::ops::Range;
 
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Word};
 
 use super::dialect::Dialect;
-use super::names::{canonical, ObjectPath};
+use super::names::{canonical, push_canonical_unquoted, ObjectPath};
 use super::{
     Access, Intent, Operation, OperationSet, SqlError, SqlErrorKind, Unparsed, WrittenColumns, MAX_NESTING, MAX_OPERATOR_CHAIN,
 };
@@ -215,7 +216,8 @@ const MAX_FINGERPRINT: usize = 1024;
 /// A literal-free rendering, as pg_stat_statements makes one: literals become `?`, lists of
 /// them collapse to `?, ...`, keywords are upper case, identifiers canonical, comments gone.
 pub(crate) fn fingerprint(tokens: &[TokenWithSpan], dialect: Dialect) -> String {
-    let mut out = String::new();
+    // About as long as the text (a token and its blank average some four bytes): one allocation.
+    let mut out = String::with_capacity(tokens.len().saturating_mul(4).min(MAX_FINGERPRINT + 8));
     let mut previous: Option<&Token> = None;
     let mut run = 0; // literals in the current comma-separated run
     for token in tokens.iter().map(|t| &t.token).filter(|t| !is_blank(t)) {
@@ -256,7 +258,10 @@ pub(crate) fn fingerprint(tokens: &[TokenWithSpan], dialect: Dialect) -> String 
         } else {
             match token {
                 Token::Word(word) => push_word(&mut out, word, dialect),
-                other => out.push_str(&other.to_string()),
+                // Written in place: a String per punctuation token cost more than the rest.
+                other => {
+                    let _ = write!(out, "{other}");
+                }
             }
         }
         previous = Some(token);
@@ -293,13 +298,14 @@ fn push_word(out: &mut String, word: &Word, dialect: Dialect) {
             out.push_str(&word.value);
             out.push(close);
         }
-        None if is_structural(&word.value) => out.push_str(&word.value.to_ascii_uppercase()),
-        None => out.push_str(&canonical(&word.value, false, dialect)),
+        None if is_structural(&word.value) => out.extend(word.value.chars().map(|c| c.to_ascii_uppercase())),
+        None => push_canonical_unquoted(out, &word.value, dialect),
     }
 }
 
-/// Keywords written in upper case in fingerprints. sqlparser marks many plain words (`id`,
-/// `name`) as keywords, so the tokenizer's flag cannot decide what is an identifier.
+/// Keywords written in upper case in fingerprints, sorted for a binary search. sqlparser marks
+/// many plain words (`id`, `name`) as keywords, so the tokenizer's flag cannot decide what is an
+/// identifier.
 const STRUCTURAL: &[&str] = &[
     "ALL",
     "ALTER",
@@ -381,8 +387,15 @@ const STRUCTURAL: &[&str] = &[
     "WITH",
 ];
 
+/// The longest word in [`STRUCTURAL`].
+const MAX_STRUCTURAL: usize = 9;
+
 fn is_structural(word: &str) -> bool {
-    STRUCTURAL.iter().any(|k| k.eq_ignore_ascii_case(word))
+    let mut upper = [0u8; MAX_STRUCTURAL];
+    let Some(upper) = upper.get_mut(..word.len()) else { return false };
+    upper.copy_from_slice(word.as_bytes());
+    upper.make_ascii_uppercase();
+    STRUCTURAL.binary_search_by(|k| k.as_bytes().cmp(upper)).is_ok()
 }
 
 /// Keywords that reveal an operation, and whether an object name follows them.
@@ -585,6 +598,18 @@ mod tests {
         let rows = vec!["(1, 'x')"; 5000].join(", ");
         let bulk = fingerprint(&tokens(&format!("INSERT INTO t (a, b) VALUES {rows} RETURNING a")), Dialect::Postgres);
         assert_eq!(bulk, "INSERT INTO t(a, b) VALUES (?, ...) RETURNING a");
+    }
+
+    #[test]
+    fn structural_words_are_found_in_any_case_and_only_they() {
+        assert!(STRUCTURAL.windows(2).all(|w| w[0] < w[1]), "sorted, for the binary search");
+        assert_eq!(STRUCTURAL.iter().map(|k| k.len()).max(), Some(MAX_STRUCTURAL));
+        for word in STRUCTURAL {
+            assert!(is_structural(word) && is_structural(&word.to_lowercase()), "{word}");
+        }
+        for word in ["selec", "selectx", "users", "", "ſelect", "İn", "recursives", "intersect\u{0}"] {
+            assert_eq!(is_structural(word), STRUCTURAL.iter().any(|k| k.eq_ignore_ascii_case(word)), "{word}");
+        }
     }
 
     #[test]

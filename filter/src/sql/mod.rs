@@ -15,6 +15,7 @@
 mod bodies;
 mod cache;
 mod comments;
+mod cursor;
 mod dialect;
 mod intent;
 mod lexical;
@@ -29,9 +30,6 @@ pub use comments::Server;
 pub use statement::Statement;
 
 use std::fmt;
-
-use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 pub use dialect::{Dialect, Lexing};
 pub use names::ObjectPath;
@@ -301,26 +299,19 @@ pub fn analyze_each_on(sql: &str, dialect: Dialect, lexing: Lexing, server: Opti
     }
 
     let mut results = Vec::new();
-    // The parser cannot seek: after an error, a fresh one resumes at the next `;`, and `base`
-    // maps its indexes back into `tokens`.
-    let mut base = 0;
-    let mut parser = parser_at(parser_dialect, &tokens, 0);
-    loop {
-        while parser.consume_token(&Token::SemiColon) {}
-        if parser.peek_token_ref().token == Token::EOF {
-            break;
-        }
-        let start = base + parser.index();
+    let mut tokens = tokens;
+    let mut cursor = cursor::Cursor::new(parser_dialect);
+    while let Some(start) = cursor.next_statement(&tokens) {
         if let Some(recognized) = recognize::statement(&tokens, start, &offsets, dialect) {
             results.push(recognized.analysis);
-            while base + parser.index() < recognized.end && parser.next_token().token != Token::EOF {}
+            cursor.skip_to(&tokens, recognized.end);
             continue;
         }
-        match parser.parse_statement() {
+        match cursor.parse(&mut tokens) {
             Ok(statement) => {
                 // A statement not followed by `;` is followed by the next one (T-SQL needs no
                 // separator); the loop parses it as a statement of its own.
-                let end = (base + parser.index()).min(tokens.len());
+                let end = cursor.at().min(tokens.len());
                 let part = &tokens[start..end];
                 results.push(match intent::of_statement(&statement, dialect) {
                     Ok(mut found) => {
@@ -333,7 +324,7 @@ pub fn analyze_each_on(sql: &str, dialect: Dialect, lexing: Lexing, server: Opti
                 });
             }
             Err(err) => {
-                let resume = lexical::next_semicolon(&tokens, (base + parser.index()).max(start));
+                let resume = lexical::next_semicolon(&tokens, cursor.at().max(start));
                 let part = &tokens[start..resume];
                 let kind = match err {
                     sqlparser::parser::ParserError::RecursionLimitExceeded => SqlErrorKind::TooComplex,
@@ -343,8 +334,7 @@ pub fn analyze_each_on(sql: &str, dialect: Dialect, lexing: Lexing, server: Opti
                     error: SqlError { kind, message: err.to_string() },
                     suspected: lexical::suspect(part, &offsets, dialect),
                 }));
-                base = resume;
-                parser = parser_at(parser_dialect, &tokens, resume);
+                cursor.resume_at(&tokens, resume);
             }
         }
         if results.len() > MAX_STATEMENTS {
@@ -352,11 +342,6 @@ pub fn analyze_each_on(sql: &str, dialect: Dialect, lexing: Lexing, server: Opti
         }
     }
     results
-}
-
-/// A parser over the tokens from `index` on.
-fn parser_at<'d>(dialect: &'d dyn sqlparser::dialect::Dialect, tokens: &[TokenWithSpan], index: usize) -> Parser<'d> {
-    Parser::new(dialect).with_recursion_limit(MAX_NESTING).with_tokens_with_locations(tokens[index.min(tokens.len())..].to_vec())
 }
 
 /// The MySQL-family servers whose readings of `sql` differ (one each), or `[None]` when every

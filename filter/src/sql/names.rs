@@ -89,6 +89,15 @@ pub(crate) fn canonical_ident(ident: &Ident, dialect: Dialect) -> String {
     canonical(&ident.value, ident.quote_style.is_some(), dialect)
 }
 
+/// Appends [`canonical`] of an unquoted `value` to `out`, without a String of its own when it is ASCII.
+pub(crate) fn push_canonical_unquoted(out: &mut String, value: &str, dialect: Dialect) {
+    match dialect.case_rule() {
+        CaseRule::Sensitive => out.push_str(value),
+        _ if value.is_ascii() => out.extend(value.chars().map(|c| c.to_ascii_lowercase())),
+        _ => out.push_str(&value.to_lowercase()),
+    }
+}
+
 pub(crate) fn canonical(value: &str, quoted: bool, dialect: Dialect) -> String {
     match (dialect.case_rule(), quoted) {
         (CaseRule::Sensitive, _) => value.to_string(),

@@ -65,6 +65,9 @@ impl Found {
 /// The statement starting at token `start`, if one of the families below recognizes it.
 pub(crate) fn statement(tokens: &[TokenWithSpan], start: usize, offsets: &Offsets, dialect: Dialect) -> Option<Recognized> {
     let end = lexical::next_semicolon(tokens, start);
+    if !may_be_claimed(tokens.get(start..end)?, dialect) {
+        return None;
+    }
     let part = Part::new(tokens, start, end, offsets, dialect);
     part.solid.first()?;
     let found = bodies::nested(|| {
@@ -87,6 +90,25 @@ pub(crate) fn statement(tokens: &[TokenWithSpan], start: usize, offsets: &Offset
         Err(error) => Err(Unparsed { error, suspected: lexical::suspect(own, offsets, dialect) }),
     };
     Some(Recognized { analysis, end })
+}
+
+/// Queries and writes, which sqlparser reads in full: the only recognizers for them are MySQL's
+/// `SELECT` rewrites and Postgres's `ONLY` and `WHERE CURRENT OF` (a recognizer added for one of
+/// these first words must be added below too). Most statements start with one, and cost no
+/// [`Part`] when none applies.
+const READ_IN_FULL: [&str; 9] = ["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "TABLE", "MERGE", "EXPLAIN"];
+
+/// Whether any recognizer may claim the statement of tokens `own`, by its first word.
+fn may_be_claimed(own: &[TokenWithSpan], dialect: Dialect) -> bool {
+    let Some(first) = own.iter().map(|t| &t.token).find(|t| !lexical::is_blank(t)) else { return false };
+    if !lexical::is_keyword(first, &READ_IN_FULL) {
+        return true;
+    }
+    match dialect {
+        Dialect::Mysql => lexical::is_keyword(first, &["SELECT", "WITH"]),
+        Dialect::Postgres => own.iter().any(|t| lexical::is_keyword(&t.token, &["ONLY", "CURRENT"])),
+        _ => false,
+    }
 }
 
 fn postgres(part: &Part) -> Option<Found> {
