@@ -93,7 +93,8 @@ pub(crate) fn statement(tokens: &[TokenWithSpan], start: usize, offsets: &Offset
 }
 
 /// Queries and writes, which sqlparser reads in full: the only recognizers for them are MySQL's
-/// `SELECT` rewrites and Postgres's `ONLY` and `WHERE CURRENT OF` (a recognizer added for one of
+/// `SELECT` rewrites, Postgres's `ONLY` and `WHERE CURRENT OF`, ClickHouse's `FORMAT` and `IN
+/// PARTITION` (a recognizer added for one of
 /// these first words must be added below too). Most statements start with one, and cost no
 /// [`Part`] when none applies.
 const READ_IN_FULL: [&str; 9] = ["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "TABLE", "MERGE", "EXPLAIN"];
@@ -107,6 +108,8 @@ fn may_be_claimed(own: &[TokenWithSpan], dialect: Dialect) -> bool {
     match dialect {
         Dialect::Mysql => lexical::is_keyword(first, &["SELECT", "WITH"]),
         Dialect::Postgres => own.iter().any(|t| lexical::is_keyword(&t.token, &["ONLY", "CURRENT"])),
+        // `SELECT ... FORMAT f` and `DELETE ... IN PARTITION p`.
+        Dialect::Clickhouse => own.iter().any(|t| lexical::is_keyword(&t.token, &["FORMAT", "PARTITION"])),
         _ => false,
     }
 }
