@@ -33,6 +33,12 @@
 //!   what the query reads; reading more (`WITH NO DATA` reads nothing) only widens the analysis.
 //! - `COPY ... (HEADER MATCH)`, `FREEZE`, `ENCODING 'x'`: how rows are read, not where to or from.
 //! - `COLLATION FOR (x)` -> `pg_collation_for(x)`: the function it stands for.
+//! - `(f(x)).*` -> `(f(x)), *`: the call stays, and every column of every table is read, a
+//!   wider read than the composite's fields.
+//! - `x ISNULL`, `x NOTNULL` -> `x IS NULL`, `x IS NOT NULL`: the same test.
+//! - `OVERRIDING {SYSTEM | USER} VALUE`: who picks identity values, the same rows written; a
+//!   MERGE's `INSERT DEFAULT VALUES` -> `INSERT *`: an insert into the same target whose columns
+//!   are not listed.
 //!
 //! EXPLAIN keeps its options (sqlparser reads them, ANALYZE included, and the analysis treats
 //! EXPLAIN ANALYZE as running its statement); only the statement under it is rewritten. Each
@@ -157,6 +163,9 @@ fn rewrite(solid: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
         passes::relation_options,
         passes::copy_options,
         passes::collation_for,
+        passes::composite_expansion,
+        passes::null_tests,
+        passes::insert_forms,
     ];
     let mut tokens = solid.to_vec();
     for pass in PASSES {

@@ -552,5 +552,60 @@ pub(super) fn collation_for(t: &[TokenWithSpan]) -> Tokens {
     out
 }
 
+/// `(f(x)).*` -> `(f(x)), *`: every field of a composite becomes every column of every table,
+/// a wider read.
+pub(super) fn composite_expansion(t: &[TokenWithSpan]) -> Tokens {
+    let mut out = Vec::with_capacity(t.len());
+    for (i, token) in t.iter().enumerate() {
+        let expansion = token.token == Token::Period && before(t, i) == Some(&Token::RParen) && at(t, i + 1) == Some(&Token::Mul);
+        let ends_item = matches!(at(t, i + 2), None | Some(Token::Comma | Token::Word(_)));
+        if expansion && ends_item {
+            out.push(like(token, Token::Comma));
+        } else {
+            out.push(token.clone());
+        }
+    }
+    out
+}
+
+/// `x ISNULL`, `x NOTNULL` -> `x IS NULL`, `x IS NOT NULL`.
+pub(super) fn null_tests(t: &[TokenWithSpan]) -> Tokens {
+    let mut out = Vec::with_capacity(t.len());
+    for (i, token) in t.iter().enumerate() {
+        let postfix = at(t, i + 1) != Some(&Token::LParen) && i > 0;
+        if postfix && kw(&token.token, "ISNULL") {
+            out.extend([Token::make_keyword("IS"), Token::make_keyword("NULL")].map(|new| like(token, new)));
+        } else if postfix && kw(&token.token, "NOTNULL") {
+            out.extend([Token::make_keyword("IS"), Token::make_keyword("NOT"), Token::make_keyword("NULL")].map(|new| like(token, new)));
+        } else {
+            out.push(token.clone());
+        }
+    }
+    out
+}
+
+/// An INSERT's `OVERRIDING {SYSTEM | USER} VALUE` (who picks identity values) goes; a MERGE's
+/// `THEN INSERT DEFAULT VALUES` becomes `THEN INSERT *`, a row whose columns are not listed.
+pub(super) fn insert_forms(t: &[TokenWithSpan]) -> Tokens {
+    let mut out = Vec::with_capacity(t.len());
+    let mut i = 0;
+    while i < t.len() {
+        let token = &t[i].token;
+        if kw(token, "OVERRIDING") && is_kw_at(t, i + 1, &["SYSTEM", "USER"]) && is_kw_at(t, i + 2, &["VALUE"]) {
+            i += 3;
+            continue;
+        }
+        let merge_default = kw(token, "DEFAULT") && is_kw_at(t, i + 1, &["VALUES"]);
+        if merge_default && is_kw_at(t, i.wrapping_sub(1), &["INSERT"]) && is_kw_at(t, i.wrapping_sub(2), &["THEN"]) {
+            out.push(like(&t[i], Token::Mul));
+            i += 2;
+            continue;
+        }
+        out.push(t[i].clone());
+        i += 1;
+    }
+    out
+}
+
 mod xml;
 pub(super) use xml::xml_forms;
