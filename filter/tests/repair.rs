@@ -223,3 +223,36 @@ fn statements_around_a_repaired_one_keep_their_own_analysis() {
     assert!(all[0].as_ref().is_ok_and(|i| i.unbounded));
     assert!(all[1].as_ref().is_ok_and(|i| !i.unbounded));
 }
+
+#[test]
+fn rows_from_reads_its_calls() {
+    let rows = one("SELECT * FROM (VALUES (1),(2)) v(r), ROWS FROM( rngfunc_sql(11,11), rngfunc_mat(10+r,13) ) WITH ORDINALITY AS f(a, b, o)");
+    assert_eq!(ops(&rows), ["select"]);
+    let hidden = one("SELECT * FROM ROWS FROM( dblink('host=x', 'DELETE FROM users') AS (n int) )");
+    assert!(hidden.operations.contains(Operation::Call), "{:?}", hidden.operations);
+}
+
+#[test]
+fn conflict_inference_expressions_go_but_calls_that_matter_stay() {
+    let insert = one("insert into fruits values (20, 'Quince') on conflict (key, lower(fruit) collate \"C\" text_pattern_ops) do update set fruit = excluded.fruit");
+    assert_eq!(ops(&insert), ["insert", "update"]);
+    assert_eq!(objects(&insert), ["insert:fruits"]);
+    assert_eq!(ops(&one("explain (costs off) insert into t values (0, 'x') on conflict (lower(fruit), key) do nothing")), ["explain"]);
+    assert!(unparsable("insert into t values (1) on conflict (dblink_exec('x', 'drop table y')) do nothing"));
+    assert!(unparsable("insert into t values (1) on conflict ((select 1)) do nothing"));
+}
+
+#[test]
+fn merge_from_a_join_keeps_target_and_sources() {
+    let merge = one(
+        "MERGE INTO cj_target t USING cj_source2 s2 INNER JOIN cj_source1 s1 ON sid1 = sid2 AND scat = 20 ON t.tid = sid1 \
+         WHEN MATCHED THEN DELETE",
+    );
+    let found = objects(&merge);
+    for object in ["merge:cj_target", "select:cj_source2", "select:cj_source1"] {
+        assert!(found.contains(&object.to_string()), "{object}: {found:?}");
+    }
+    assert!(merge.operations.contains(Operation::Delete));
+    let all = one("MERGE INTO t USING a JOIN b ON a.id = b.id ON true WHEN MATCHED THEN DELETE");
+    assert!(all.unbounded, "ON true deletes every matched row");
+}

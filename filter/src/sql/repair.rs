@@ -39,6 +39,12 @@
 //! - `OVERRIDING {SYSTEM | USER} VALUE`: who picks identity values, the same rows written; a
 //!   MERGE's `INSERT DEFAULT VALUES` -> `INSERT *`: an insert into the same target whose columns
 //!   are not listed.
+//! - `ROWS FROM (f(x), g(y)) [WITH ORDINALITY]` -> `(SELECT * FROM f(x), g(y))`: the same calls.
+//! - `ON CONFLICT (lower(k), c text_pattern_ops)` -> `ON CONFLICT (c)`: inference elements are
+//!   compared with index definitions, never evaluated; an expression goes only when it holds no
+//!   subquery and calls only pure built-ins (`lower`, `coalesce`, ...); the columns stay.
+//! - `MERGE ... USING a JOIN b ON c ON d` -> `USING (SELECT * FROM a JOIN b ON c) AS
+//!   merge_source ON d`: the same source read through a derived table; target and ON stay.
 //!
 //! EXPLAIN keeps its options (sqlparser reads them, ANALYZE included, and the analysis treats
 //! EXPLAIN ANALYZE as running its statement); only the statement under it is rewritten. Each
@@ -166,6 +172,9 @@ fn rewrite(solid: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
         passes::composite_expansion,
         passes::null_tests,
         passes::insert_forms,
+        passes::rows_from,
+        passes::conflict_targets,
+        passes::merge_join_sources,
     ];
     let mut tokens = solid.to_vec();
     for pass in PASSES {

@@ -607,5 +607,134 @@ pub(super) fn insert_forms(t: &[TokenWithSpan]) -> Tokens {
     out
 }
 
+/// `ROWS FROM (f(x), g(y)) [WITH ORDINALITY]` -> `(SELECT * FROM f(x), g(y))`: the same calls,
+/// read as a FROM list.
+pub(super) fn rows_from(t: &[TokenWithSpan]) -> Tokens {
+    let pairs = partners(t);
+    let mut closes: Vec<usize> = Vec::new();
+    let mut out = Vec::with_capacity(t.len() + 2);
+    let mut i = 0;
+    while i < t.len() {
+        if kw(&t[i].token, "ROWS") && is_kw_at(t, i + 1, &["FROM"]) && at(t, i + 2) == Some(&Token::LParen) {
+            if let Some(close) = pairs[i + 2] {
+                let opening = [Token::LParen, Token::make_keyword("SELECT"), Token::Mul, Token::make_keyword("FROM")];
+                out.extend(opening.map(|new| like(&t[i], new)));
+                closes.push(close);
+                i += 3;
+                continue;
+            }
+        }
+        let ordinality = kw(&t[i].token, "WITH") && is_kw_at(t, i + 1, &["ORDINALITY"]);
+        if ordinality && i.checked_sub(1).is_some_and(|close| closes.contains(&close)) {
+            i += 2;
+            continue;
+        }
+        out.push(t[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// `ON CONFLICT (lower(fruit), key text_pattern_ops, b COLLATE "C")` -> `ON CONFLICT (key, b)`:
+/// index inference elements are matched against index definitions, never evaluated; columns
+/// keep their name, expressions go when they hold no subquery and call only pure built-ins.
+/// With no column left, the target goes.
+pub(super) fn conflict_targets(t: &[TokenWithSpan]) -> Tokens {
+    let pairs = partners(t);
+    let mut out = Vec::with_capacity(t.len());
+    let mut i = 0;
+    while i < t.len() {
+        let target = kw(&t[i].token, "ON") && is_kw_at(t, i + 1, &["CONFLICT"]) && at(t, i + 2) == Some(&Token::LParen);
+        if let Some(close) = pairs.get(i + 2).copied().flatten().filter(|_| target) {
+            if let Some(columns) = inference_columns(&t[i + 3..close]) {
+                out.extend_from_slice(&t[i..i + 2]);
+                if !columns.is_empty() {
+                    out.push(t[i + 2].clone());
+                    for (k, column) in columns.into_iter().enumerate() {
+                        if k > 0 {
+                            out.push(like(column, Token::Comma));
+                        }
+                        out.push(column.clone());
+                    }
+                    out.push(t[close].clone());
+                }
+                i = close + 1;
+                continue;
+            }
+        }
+        out.push(t[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// The column names of an inference list, or `None` when an element is neither a column nor
+/// an expression that may go.
+fn inference_columns(inner: &[TokenWithSpan]) -> Option<Vec<&TokenWithSpan>> {
+    let mut columns = Vec::new();
+    let mut depth = 0usize;
+    let mut element_start = 0;
+    for k in 0..=inner.len() {
+        match inner.get(k).map(|t| &t.token) {
+            Some(Token::LParen) => depth += 1,
+            Some(Token::RParen) => depth = depth.saturating_sub(1),
+            Some(Token::Comma) | None if depth == 0 => {
+                let element = &inner[element_start..k];
+                let named = element.iter().all(|t| matches!(t.token, Token::Word(_)));
+                match element.first() {
+                    Some(first) if named => columns.push(first),
+                    Some(_) if is_inert_expression(element) => {}
+                    _ => return None,
+                }
+                element_start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    Some(columns)
+}
+
+/// Built-in functions without side effects that index expressions use.
+const PURE_FUNCTIONS: &[&str] = &["lower", "upper", "coalesce", "abs", "md5", "btrim", "length", "substr", "date_trunc", "round"];
+
+fn is_inert_expression(element: &[TokenWithSpan]) -> bool {
+    element.iter().enumerate().all(|(k, token)| match &token.token {
+        Token::Word(w) if at(element, k + 1) == Some(&Token::LParen) => PURE_FUNCTIONS.contains(&w.value.to_ascii_lowercase().as_str()),
+        Token::Word(_) => !is_keyword(&token.token, QUERY_WORDS),
+        _ => true,
+    })
+}
+
+/// `MERGE INTO t USING a JOIN b ON c ON d` -> `MERGE INTO t USING (SELECT * FROM a JOIN b ON c)
+/// AS merge_source ON d`: the same source rows, read through a derived table; target and ON stay.
+pub(super) fn merge_join_sources(t: &[TokenWithSpan]) -> Tokens {
+    let mut depth = 0usize;
+    let mut merge = false;
+    let mut using = None;
+    let mut join = false;
+    let mut last_on = None;
+    for (i, token) in t.iter().enumerate() {
+        match token.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            _ if depth > 0 => {}
+            _ if kw(&token.token, "MERGE") => merge = true,
+            _ if merge && using.is_none() && kw(&token.token, "USING") => using = Some(i),
+            _ if using.is_some() && kw(&token.token, "JOIN") => join = true,
+            _ if using.is_some() && kw(&token.token, "ON") => last_on = Some(i),
+            _ if using.is_some() && kw(&token.token, "WHEN") => break,
+            _ => {}
+        }
+    }
+    let (Some(using), Some(on), true) = (using, last_on, join) else { return t.to_vec() };
+    let mut out = Vec::with_capacity(t.len() + 7);
+    out.extend_from_slice(&t[..=using]);
+    out.extend([Token::LParen, Token::make_keyword("SELECT"), Token::Mul, Token::make_keyword("FROM")].map(|new| like(&t[using], new)));
+    out.extend_from_slice(&t[using + 1..on]);
+    out.extend([Token::RParen, Token::make_keyword("AS"), Token::make_word("merge_source", None)].map(|new| like(&t[on], new)));
+    out.extend_from_slice(&t[on..]);
+    out
+}
+
 mod xml;
 pub(super) use xml::xml_forms;
