@@ -88,16 +88,12 @@ fn search_and_cycle_clauses_keep_the_recursive_body() {
          where g.f = sg.t) search depth first by f, t set seq select * from search_graph order by seq",
     );
     assert_eq!(objects(&search), ["select:graph"]);
-    let cycle = one(
-        "with recursive sg(f, t) as (select * from graph g union all select g.* from graph g, sg where g.f = sg.t) \
-         cycle f, t set is_cycle to true default false using path select * from sg",
-    );
+    let cycle = one("with recursive sg(f, t) as (select * from graph g union all select g.* from graph g, sg where g.f = sg.t) \
+         cycle f, t set is_cycle to true default false using path select * from sg");
     assert_eq!(objects(&cycle), ["select:graph"]);
     // A write in the CTE is still a write, unbounded as it is.
-    let write = one(
-        "WITH RECURSIVE gone AS (DELETE FROM accounts RETURNING id) SEARCH BREADTH FIRST BY id SET ord \
-         CYCLE id SET c USING p SELECT * FROM gone",
-    );
+    let write = one("WITH RECURSIVE gone AS (DELETE FROM accounts RETURNING id) SEARCH BREADTH FIRST BY id SET ord \
+         CYCLE id SET c USING p SELECT * FROM gone");
     assert!(write.operations.contains(Operation::Delete), "{:?}", write.operations);
     assert!(objects(&write).contains(&"delete:accounts".to_string()));
     assert!(write.unbounded);
@@ -115,10 +111,8 @@ fn sql_xml_forms_are_calls_on_the_same_arguments() {
     assert_eq!(ops(&one("SELECT xmlroot(xml '<foo/>', version no value, standalone yes)")), ["select"]);
     assert_eq!(ops(&one("SELECT xmlparse(document '<abc>x</abc>')")), ["select"]);
     assert_eq!(objects(&one("SELECT xmlserialize(content data as character varying(20)) FROM xmltest")), ["select:xmltest"]);
-    let table = one(
-        "SELECT xmltable.* FROM xmldata, LATERAL xmltable('/ROWS/ROW' PASSING data COLUMNS id int PATH '@id', \
-         _id FOR ORDINALITY, name text PATH 'NAME' NOT NULL, premier text PATH 'P' DEFAULT 'none')",
-    );
+    let table = one("SELECT xmltable.* FROM xmldata, LATERAL xmltable('/ROWS/ROW' PASSING data COLUMNS id int PATH '@id', \
+         _id FOR ORDINALITY, name text PATH 'NAME' NOT NULL, premier text PATH 'P' DEFAULT 'none')");
     assert_eq!(objects(&table), ["select:xmldata"]);
 }
 
@@ -237,17 +231,19 @@ fn conflict_inference_expressions_go_but_calls_that_matter_stay() {
     let insert = one("insert into fruits values (20, 'Quince') on conflict (key, lower(fruit) collate \"C\" text_pattern_ops) do update set fruit = excluded.fruit");
     assert_eq!(ops(&insert), ["insert", "update"]);
     assert_eq!(objects(&insert), ["insert:fruits"]);
-    assert_eq!(ops(&one("explain (costs off) insert into t values (0, 'x') on conflict (lower(fruit), key) do nothing")), ["explain"]);
+    assert_eq!(
+        ops(&one("explain (costs off) insert into t values (0, 'x') on conflict (lower(fruit), key) do nothing")),
+        ["explain"]
+    );
     assert!(unparsable("insert into t values (1) on conflict (dblink_exec('x', 'drop table y')) do nothing"));
     assert!(unparsable("insert into t values (1) on conflict ((select 1)) do nothing"));
 }
 
 #[test]
 fn merge_from_a_join_keeps_target_and_sources() {
-    let merge = one(
-        "MERGE INTO cj_target t USING cj_source2 s2 INNER JOIN cj_source1 s1 ON sid1 = sid2 AND scat = 20 ON t.tid = sid1 \
-         WHEN MATCHED THEN DELETE",
-    );
+    let merge =
+        one("MERGE INTO cj_target t USING cj_source2 s2 INNER JOIN cj_source1 s1 ON sid1 = sid2 AND scat = 20 ON t.tid = sid1 \
+         WHEN MATCHED THEN DELETE");
     let found = objects(&merge);
     for object in ["merge:cj_target", "select:cj_source2", "select:cj_source1"] {
         assert!(found.contains(&object.to_string()), "{object}: {found:?}");

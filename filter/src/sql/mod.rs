@@ -336,7 +336,7 @@ pub fn analyze_each_on(sql: &str, dialect: Dialect, lexing: Lexing, server: Opti
             Err(err) => {
                 let resume = lexical::next_semicolon(&tokens, (base + parser.index()).max(start));
                 let too_deep = matches!(err, sqlparser::parser::ParserError::RecursionLimitExceeded);
-                let repaired = (!too_deep).then(|| repair::reparse(&tokens, start, resume, &offsets, dialect, &results)).flatten();
+                let repaired = if too_deep { None } else { repair::reparse(&tokens, start, resume, &offsets, dialect, &results) };
                 if let Some(repaired) = repaired {
                     results.truncate(results.len() - repaired.replaces);
                     results.push(Ok(repaired.intent));

@@ -151,9 +151,12 @@ fn has_top_level(t: &[TokenWithSpan], word: &str) -> bool {
     false
 }
 
+/// One rewrite over a statement's solid tokens.
+type Pass = fn(&[TokenWithSpan]) -> Vec<TokenWithSpan>;
+
 /// Every pass once, in order; `None` when none changed anything.
 fn rewrite(solid: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
-    const PASSES: &[fn(&[TokenWithSpan]) -> Vec<TokenWithSpan>] = &[
+    const PASSES: &[Pass] = &[
         passes::table_queries,
         passes::variadic,
         passes::assignment_subscripts,

@@ -65,7 +65,8 @@ pub(super) fn table_queries(t: &[TokenWithSpan]) -> Tokens {
     const QUERY_BEFORE: &[&str] = &["UNION", "INTERSECT", "EXCEPT", "ALL", "DISTINCT", "AS"];
     let mut out = Vec::with_capacity(t.len() + 2);
     for (i, token) in t.iter().enumerate() {
-        let query_position = i == 0 || matches!(before(t, i), Some(Token::LParen)) || before(t, i).is_some_and(|p| is_keyword(p, QUERY_BEFORE));
+        let query_position =
+            i == 0 || matches!(before(t, i), Some(Token::LParen)) || before(t, i).is_some_and(|p| is_keyword(p, QUERY_BEFORE));
         if kw(&token.token, "TABLE") && query_position && is_word(at(t, i + 1)) {
             out.extend([Token::make_keyword("SELECT"), Token::Mul, Token::make_keyword("FROM")].map(|new| like(token, new)));
         } else {
@@ -362,7 +363,10 @@ pub(super) fn grouping(t: &[TokenWithSpan]) -> Tokens {
     let mut i = 0;
     while i < t.len() {
         let token = &t[i].token;
-        if is_keyword(token, &["DISTINCT", "ALL"]) && is_kw_at(t, i.wrapping_sub(1), &["BY"]) && is_kw_at(t, i.wrapping_sub(2), &["GROUP"]) {
+        if is_keyword(token, &["DISTINCT", "ALL"])
+            && is_kw_at(t, i.wrapping_sub(1), &["BY"])
+            && is_kw_at(t, i.wrapping_sub(2), &["GROUP"])
+        {
             i += 1;
             continue;
         }
@@ -372,7 +376,9 @@ pub(super) fn grouping(t: &[TokenWithSpan]) -> Tokens {
             continue;
         }
         match token {
-            Token::LParen => sets.push(is_kw_at(t, i.wrapping_sub(1), &["SETS"]) && is_kw_at(t, i.wrapping_sub(2), &["GROUPING"])),
+            Token::LParen => {
+                sets.push(is_kw_at(t, i.wrapping_sub(1), &["SETS"]) && is_kw_at(t, i.wrapping_sub(2), &["GROUPING"]))
+            }
             Token::RParen => {
                 sets.pop();
             }
@@ -471,7 +477,9 @@ pub(super) fn relation_options(t: &[TokenWithSpan]) -> Tokens {
     let Some(create) = creates else { return t.to_vec() };
     let pairs = partners(t);
     let mut end = t.len();
-    let tail = |n: usize, words: &[&[&str]]| n >= words.len() && words.iter().enumerate().all(|(k, w)| is_kw_at(t, n - words.len() + k, w));
+    let tail = |n: usize, words: &[&[&str]]| {
+        n >= words.len() && words.iter().enumerate().all(|(k, w)| is_kw_at(t, n - words.len() + k, w))
+    };
     for pattern in [
         &[&["WITH"][..], &["NO"], &["DATA"]][..],
         &[&["WITH"], &["DATA"]],
@@ -506,7 +514,11 @@ pub(super) fn relation_options(t: &[TokenWithSpan]) -> Tokens {
 }
 
 fn is_name_list(inner: &[TokenWithSpan]) -> bool {
-    !inner.is_empty() && inner.iter().enumerate().all(|(k, token)| if k % 2 == 0 { is_word(Some(&token.token)) } else { token.token == Token::Comma })
+    !inner.is_empty()
+        && inner
+            .iter()
+            .enumerate()
+            .all(|(k, token)| if k % 2 == 0 { is_word(Some(&token.token)) } else { token.token == Token::Comma })
 }
 
 /// COPY's `HEADER MATCH` -> `HEADER`, and its old options sqlparser lacks: `FREEZE`, `ENCODING 'x'`.
@@ -576,7 +588,9 @@ pub(super) fn null_tests(t: &[TokenWithSpan]) -> Tokens {
         if postfix && kw(&token.token, "ISNULL") {
             out.extend([Token::make_keyword("IS"), Token::make_keyword("NULL")].map(|new| like(token, new)));
         } else if postfix && kw(&token.token, "NOTNULL") {
-            out.extend([Token::make_keyword("IS"), Token::make_keyword("NOT"), Token::make_keyword("NULL")].map(|new| like(token, new)));
+            out.extend(
+                [Token::make_keyword("IS"), Token::make_keyword("NOT"), Token::make_keyword("NULL")].map(|new| like(token, new)),
+            );
         } else {
             out.push(token.clone());
         }
@@ -699,7 +713,9 @@ const PURE_FUNCTIONS: &[&str] = &["lower", "upper", "coalesce", "abs", "md5", "b
 
 fn is_inert_expression(element: &[TokenWithSpan]) -> bool {
     element.iter().enumerate().all(|(k, token)| match &token.token {
-        Token::Word(w) if at(element, k + 1) == Some(&Token::LParen) => PURE_FUNCTIONS.contains(&w.value.to_ascii_lowercase().as_str()),
+        Token::Word(w) if at(element, k + 1) == Some(&Token::LParen) => {
+            PURE_FUNCTIONS.contains(&w.value.to_ascii_lowercase().as_str())
+        }
         Token::Word(_) => !is_keyword(&token.token, QUERY_WORDS),
         _ => true,
     })
@@ -729,7 +745,9 @@ pub(super) fn merge_join_sources(t: &[TokenWithSpan]) -> Tokens {
     let (Some(using), Some(on), true) = (using, last_on, join) else { return t.to_vec() };
     let mut out = Vec::with_capacity(t.len() + 7);
     out.extend_from_slice(&t[..=using]);
-    out.extend([Token::LParen, Token::make_keyword("SELECT"), Token::Mul, Token::make_keyword("FROM")].map(|new| like(&t[using], new)));
+    out.extend(
+        [Token::LParen, Token::make_keyword("SELECT"), Token::Mul, Token::make_keyword("FROM")].map(|new| like(&t[using], new)),
+    );
     out.extend_from_slice(&t[using + 1..on]);
     out.extend([Token::RParen, Token::make_keyword("AS"), Token::make_word("merge_source", None)].map(|new| like(&t[on], new)));
     out.extend_from_slice(&t[on..]);

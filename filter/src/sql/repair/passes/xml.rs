@@ -161,7 +161,9 @@ fn parse(t: &[TokenWithSpan], i: usize, close: usize) -> usize {
         return 2;
     }
     let type_only = close < t.len()
-        && t[i + 1..close].iter().all(|t| matches!(t.token, Token::Word(_) | Token::Number(..) | Token::LParen | Token::RParen | Token::Comma));
+        && t[i + 1..close]
+            .iter()
+            .all(|t| matches!(t.token, Token::Word(_) | Token::Number(..) | Token::LParen | Token::RParen | Token::Comma));
     if kw(token, "AS") && type_only {
         return close - i;
     }
