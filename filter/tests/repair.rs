@@ -252,3 +252,15 @@ fn merge_from_a_join_keeps_target_and_sources() {
     let all = one("MERGE INTO t USING a JOIN b ON a.id = b.id ON true WHEN MATCHED THEN DELETE");
     assert!(all.unbounded, "ON true deletes every matched row");
 }
+
+#[test]
+fn xmltable_columns_drop_only_names_types_and_options() {
+    // Where a type goes, the rewrite takes only names, types and sizes: a call there stops it.
+    let call = "SELECT * FROM t, LATERAL xmltable('/r' PASSING t.x COLUMNS a dblink_exec('host=x', 'drop table t') PATH 'a')";
+    assert!(unparsable(call));
+    let sized =
+        one("SELECT * FROM t, LATERAL xmltable('/r' PASSING t.x COLUMNS a numeric(10, 2) PATH 'a', b int[] PATH 'b' NOT NULL)");
+    assert_eq!(objects(&sized), ["select:t"]);
+    // MySQL's multi-table `t.*` is no descendant star.
+    assert!(unparsable("DELETE FROM t1.*, t2.* USING t1 JOIN t2 garbage"));
+}

@@ -454,7 +454,8 @@ pub(super) fn descendant_star(t: &[TokenWithSpan]) -> Tokens {
     let mut out: Tokens = Vec::with_capacity(t.len());
     let mut name_from: Option<usize> = None;
     for (i, token) in t.iter().enumerate() {
-        if token.token == Token::Mul && name_from.is_some() && !is_literal(at(t, i + 1)) && at(t, i + 1) != Some(&Token::LParen) {
+        let after_name = is_word(before(t, i)) && !is_literal(at(t, i + 1)) && at(t, i + 1) != Some(&Token::LParen);
+        if token.token == Token::Mul && name_from.is_some() && after_name {
             name_from = None;
             continue;
         }

@@ -100,14 +100,18 @@ fn passing(t: &[TokenWithSpan], i: usize, close: usize, out: &mut Tokens) -> usi
         return 2;
     }
     if kw(token, "COLUMNS") && close < t.len() {
-        columns(&t[i + 1..close], out);
-        return close - i;
+        if let Some(expressions) = columns(&t[i + 1..close]) {
+            out.extend(expressions);
+            return close - i;
+        }
     }
     0
 }
 
-/// xmltable's column definitions -> `, e` for each PATH or DEFAULT expression.
-fn columns(definitions: &[TokenWithSpan], out: &mut Tokens) {
+/// xmltable's column definitions -> `, e` for each PATH or DEFAULT expression; `None` when what
+/// goes (names, types with their sizes, FOR ORDINALITY, NOT NULL) holds anything else.
+fn columns(definitions: &[TokenWithSpan]) -> Option<Tokens> {
+    let mut out = Vec::with_capacity(definitions.len());
     let mut depth = 0usize;
     let mut capturing = false;
     for (k, token) in definitions.iter().enumerate() {
@@ -132,8 +136,20 @@ fn columns(definitions: &[TokenWithSpan], out: &mut Tokens) {
         }
         if capturing {
             out.push(token.clone());
+        } else {
+            // A name, a type and its sizes (`numeric(10, 2)`, `int[]`), the words of an option.
+            let kept = match token.token {
+                Token::Word(_) | Token::LBracket | Token::RBracket => depth == 0,
+                Token::LParen | Token::Number(..) => depth == 1,
+                Token::RParen | Token::Comma => true,
+                _ => false,
+            };
+            if !kept {
+                return None;
+            }
         }
     }
+    Some(out)
 }
 
 fn root(t: &[TokenWithSpan], i: usize, out: &mut Tokens) -> usize {
