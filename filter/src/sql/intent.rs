@@ -305,6 +305,23 @@ impl Collector {
         }
     }
 
+    fn read_table_queries(&mut self, body: &SetExpr) {
+        match body {
+            SetExpr::Table(table) => {
+                let parts = table.schema_name.iter().chain(&table.table_name);
+                let name = ObjectName(parts.cloned().map(ObjectNamePart::Identifier).collect());
+                if !name.0.is_empty() {
+                    self.read_relation(&name);
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                self.read_table_queries(left);
+                self.read_table_queries(right);
+            }
+            _ => {}
+        }
+    }
+
     fn insert(&mut self, insert: &Insert) {
         let op = Operation::Insert;
         match &insert.table {
@@ -615,13 +632,8 @@ impl Visitor for Collector {
         }
         // `TABLE t` names its table in idents, not as a relation the visitor walks; read here,
         // once the query's own CTEs are visible.
-        if let SetExpr::Table(table) = &*query.body {
-            let parts = table.schema_name.iter().chain(&table.table_name);
-            let name = ObjectName(parts.cloned().map(ObjectNamePart::Identifier).collect());
-            if !name.0.is_empty() {
-                self.read_relation(&name);
-            }
-        }
+        // `SELECT ... UNION TABLE t` holds it in a set operation, no query of its own.
+        self.read_table_queries(&query.body);
         if query.with.is_some() && self.ctes.last().is_some_and(|f| f.owner == ptr) {
             self.ctes.pop();
         }

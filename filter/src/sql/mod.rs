@@ -21,6 +21,7 @@ mod intent;
 mod lexical;
 mod names;
 mod recognize;
+mod repair;
 mod session;
 mod statement;
 mod tautology;
@@ -325,15 +326,19 @@ pub fn analyze_each_on(sql: &str, dialect: Dialect, lexing: Lexing, server: Opti
             }
             Err(err) => {
                 let resume = lexical::next_semicolon(&tokens, cursor.at().max(start));
-                let part = &tokens[start..resume];
-                let kind = match err {
-                    sqlparser::parser::ParserError::RecursionLimitExceeded => SqlErrorKind::TooComplex,
-                    _ => SqlErrorKind::Syntax,
-                };
-                results.push(Err(Unparsed {
-                    error: SqlError { kind, message: err.to_string() },
-                    suspected: lexical::suspect(part, &offsets, dialect),
-                }));
+                let too_deep = matches!(err, sqlparser::parser::ParserError::RecursionLimitExceeded);
+                let repaired = if too_deep { None } else { repair::reparse(&tokens, start, resume, &offsets, dialect, &results) };
+                if let Some(repaired) = repaired {
+                    results.truncate(results.len() - repaired.replaces);
+                    results.push(Ok(repaired.intent));
+                } else {
+                    let part = &tokens[start..resume];
+                    let kind = if too_deep { SqlErrorKind::TooComplex } else { SqlErrorKind::Syntax };
+                    results.push(Err(Unparsed {
+                        error: SqlError { kind, message: err.to_string() },
+                        suspected: lexical::suspect(part, &offsets, dialect),
+                    }));
+                }
                 cursor.resume_at(&tokens, resume);
             }
         }
