@@ -154,7 +154,11 @@ mod tests {
         ];
         for sql in texts {
             for skip in [0, 1, 3, 6, 40] {
-                assert_eq!(by_cursor(&PostgreSqlDialect {}, sql, skip), by_parser(&PostgreSqlDialect {}, sql, skip), "{sql} {skip}");
+                assert_eq!(
+                    by_cursor(&PostgreSqlDialect {}, sql, skip),
+                    by_parser(&PostgreSqlDialect {}, sql, skip),
+                    "{sql} {skip}"
+                );
             }
         }
         let tsql = "SELECT 1 SELECT 2 ; SELECT 3";

@@ -5,8 +5,8 @@
 use sqlparser::tokenizer::Token;
 
 use super::super::bodies::{add_access, empty_intent, merge_suggested};
-use super::super::{Access, Operation};
 use super::super::{bodies, lexical};
+use super::super::{Access, Operation};
 use super::{alter_partitions, alter_table_header, Found, Part};
 
 /// The statements of a ClickHouse route sqlparser lacks, by their first word.

@@ -731,7 +731,6 @@ fn alter_table_header(part: &Part) -> Option<(ObjectPath, usize, usize)> {
     Some((table, name_end, if cluster { name_end + 3 } else { name_end }))
 }
 
-
 /// MySQL | ClickHouse ALTER TABLE t {DROP | TRUNCATE | DETACH} {PARTITION | PART} p [, ...]
 /// (p a name, a literal or a ClickHouse `tuple(...)` of them): the rows of the partitions are
 /// gone, as with DROP or TRUNCATE.
