@@ -3,23 +3,23 @@
 //! it, and no write smuggled into an expression, a clause or after an unbalanced bracket may pass
 //! as DDL or a read.
 
+mod common;
+
 use access_guardrails::sql::{analyze_each, Dialect, Intent, Operation};
 
 const PG: Dialect = Dialect::Postgres;
 
-/// The one statement of `sql`, analyzed; panics if it is unparsable or not alone.
+/// The one statement of `sql`, analyzed as Postgres.
 fn one(sql: &str) -> Intent {
-    let mut all = analyze_each(sql, PG);
-    assert_eq!(all.len(), 1, "{sql}: {all:?}");
-    all.remove(0).unwrap_or_else(|unparsed| panic!("{sql}: unparsable: {}", unparsed.error))
+    common::one(sql, PG)
 }
 
 fn ops(sql: &str) -> Vec<&'static str> {
-    one(sql).operations.iter().map(Operation::as_str).collect()
+    common::ops(&one(sql))
 }
 
 fn objects(sql: &str) -> Vec<String> {
-    one(sql).accesses.iter().map(|a| format!("{}:{}", a.operation, a.object)).collect()
+    common::objects(&one(sql))
 }
 
 /// Whether `sql` is either unparsable or, if analyzed, names every one of `ops`.

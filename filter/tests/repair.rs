@@ -2,21 +2,14 @@
 //! 15's regression suite has them all): each is analyzed with the operations and objects the
 //! server gives it, and a write, a drop or a call hidden in the rewritten part is still seen.
 
+mod common;
+
 use access_guardrails::sql::{analyze_each, Dialect, Intent, Operation};
+use common::{objects, ops};
 
-/// The one statement of `sql`, analyzed; panics if it is unparsable or not alone.
+/// The one statement of `sql`, analyzed as Postgres.
 fn one(sql: &str) -> Intent {
-    let mut all = analyze_each(sql, Dialect::Postgres);
-    assert_eq!(all.len(), 1, "{sql}: {all:?}");
-    all.remove(0).unwrap_or_else(|unparsed| panic!("{sql}: unparsable: {}", unparsed.error))
-}
-
-fn ops(intent: &Intent) -> Vec<&'static str> {
-    intent.operations.iter().map(Operation::as_str).collect()
-}
-
-fn objects(intent: &Intent) -> Vec<String> {
-    intent.accesses.iter().map(|a| format!("{}:{}", a.operation, a.object)).collect()
+    common::one(sql, Dialect::Postgres)
 }
 
 fn unparsable(sql: &str) -> bool {

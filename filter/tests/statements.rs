@@ -2,22 +2,10 @@
 //! be analyzed (never unparsable) with the operations and objects the server gives it, and none
 //! may hide a write (each family has a case that tries).
 
+mod common;
+
 use access_guardrails::sql::{analyze_each, Dialect, Intent, Operation};
-
-/// The one statement of `sql`, analyzed; panics if it is unparsable or not alone.
-fn one(sql: &str, dialect: Dialect) -> Intent {
-    let mut all = analyze_each(sql, dialect);
-    assert_eq!(all.len(), 1, "{sql}: {all:?}");
-    all.remove(0).unwrap_or_else(|unparsed| panic!("{sql}: unparsable: {}", unparsed.error))
-}
-
-fn ops(intent: &Intent) -> Vec<&'static str> {
-    intent.operations.iter().map(Operation::as_str).collect()
-}
-
-fn objects(intent: &Intent) -> Vec<String> {
-    intent.accesses.iter().map(|a| format!("{}:{}", a.operation, a.object)).collect()
-}
+use common::{objects, one, ops};
 
 fn has(intent: &Intent, op: Operation) -> bool {
     intent.operations.contains(op)
