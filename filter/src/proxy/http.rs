@@ -134,10 +134,7 @@ impl HttpContext for Stream {
         } else {
             self.decide_body(&shared, body_size)
         };
-        match self.unanswered {
-            Some(_) => self.read_for_id(body_size, end_of_stream),
-            None => action,
-        }
+        self.unless_unanswered(action, body_size, end_of_stream)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
@@ -151,10 +148,7 @@ impl HttpContext for Stream {
             return Action::Continue;
         }
         let action = self.decide_body(&shared, whole);
-        match self.unanswered {
-            Some(_) => self.read_for_id(whole, true),
-            None => action,
-        }
+        self.unless_unanswered(action, whole, true)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -273,6 +267,15 @@ impl Stream {
             }
         }
         reply(&conclusion, &guarded.request)
+    }
+
+    /// `action`, unless the decision just carried out waits for the request's id: then the
+    /// body buffered so far (`size` bytes at most) is read for it.
+    fn unless_unanswered(&mut self, action: Action, size: usize, end_of_stream: bool) -> Action {
+        match self.unanswered {
+            Some(_) => self.read_for_id(size, end_of_stream),
+            None => action,
+        }
     }
 
     /// Reads the buffered body (`size` bytes at most) for the request id of an unanswered
