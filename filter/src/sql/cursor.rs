@@ -84,6 +84,17 @@ fn parser_over(dialect: &dyn Dialect, tokens: Vec<TokenWithSpan>) -> Parser<'_> 
     Parser::new(dialect).with_recursion_limit(MAX_NESTING).with_tokens_with_locations(tokens)
 }
 
+/// `tokens` (an edited or embedded text) parsed as exactly one statement, `;`s after it allowed.
+pub(crate) fn single_statement(dialect: &dyn Dialect, tokens: Vec<TokenWithSpan>) -> Result<Statement, ParserError> {
+    let mut parser = parser_over(dialect, tokens);
+    let statement = parser.parse_statement()?;
+    while parser.consume_token(&Token::SemiColon) {}
+    match &parser.peek_token_ref().token {
+        Token::EOF => Ok(statement),
+        next => Err(ParserError::ParserError(format!("unexpected {next} after the statement"))),
+    }
+}
+
 /// The index of the first token from `from` on that is not whitespace, or the end.
 fn next_solid(tokens: &[TokenWithSpan], from: usize) -> usize {
     let rest = tokens.get(from..).unwrap_or_default();

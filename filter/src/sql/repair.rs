@@ -50,11 +50,10 @@
 //! EXPLAIN ANALYZE as running its statement); only the statement under it is rewritten. Each
 //! rewrite is one forward pass over the tokens, and the passes run once each, in a fixed order.
 
-use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::lexical::{self, is_blank, Offsets};
-use super::{intent, session, Dialect, Intent, StatementAnalysis, MAX_NESTING};
+use super::{cursor, intent, session, Dialect, Intent, StatementAnalysis};
 
 mod passes;
 
@@ -108,13 +107,7 @@ fn reread(part: &[TokenWithSpan], offsets: &Offsets, dialect: Dialect) -> Option
         return None;
     }
     let rewritten = rewrite(&solid)?;
-    let mut parser =
-        Parser::new(dialect.parser_dialect()).with_recursion_limit(MAX_NESTING).with_tokens_with_locations(rewritten.clone());
-    let statement = parser.parse_statement().ok()?;
-    while parser.consume_token(&Token::SemiColon) {}
-    if parser.peek_token_ref().token != Token::EOF {
-        return None;
-    }
+    let statement = cursor::single_statement(dialect.parser_dialect(), rewritten.clone()).ok()?;
     let mut found = intent::of_statement(&statement, dialect).ok()?;
     found.session = session::change_of(&statement, &rewritten, dialect);
     lexical::complete(&mut found, part, part, offsets, dialect);

@@ -32,14 +32,14 @@ mod clickhouse;
 mod roles;
 mod tables;
 
-use sqlparser::parser::{Parser, ParserError};
+use sqlparser::parser::ParserError;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 
 use super::bodies::{self, add_access, empty_intent, merge, merge_suggested};
 use super::dialect::Dialect;
 use super::lexical::{self, Offsets};
 use super::names::{canonical, ObjectPath};
-use super::{analyze_each, intent, Access, Intent, Operation, SqlError, SqlErrorKind, StatementAnalysis, Unparsed, MAX_NESTING};
+use super::{analyze_each, cursor, intent, Access, Intent, Operation, SqlError, SqlErrorKind, StatementAnalysis, Unparsed};
 
 /// A recognized statement: its analysis and the index of the token after it.
 pub(crate) struct Recognized {
@@ -376,16 +376,11 @@ impl<'a> Part<'a> {
 
 /// Exactly one statement from `tokens`, reduced to its intent.
 fn parse_one(tokens: Vec<TokenWithSpan>, dialect: Dialect) -> Result<Intent, SqlError> {
-    let syntax = |message: String| SqlError { kind: SqlErrorKind::Syntax, message };
-    let mut parser = Parser::new(dialect.parser_dialect()).with_recursion_limit(MAX_NESTING).with_tokens_with_locations(tokens);
-    let statement = parser.parse_statement().map_err(|err| match err {
-        ParserError::RecursionLimitExceeded => SqlError { kind: SqlErrorKind::TooComplex, message: err.to_string() },
-        _ => syntax(err.to_string()),
+    let statement = cursor::single_statement(dialect.parser_dialect(), tokens).map_err(|err| {
+        let kind =
+            if matches!(err, ParserError::RecursionLimitExceeded) { SqlErrorKind::TooComplex } else { SqlErrorKind::Syntax };
+        SqlError { kind, message: err.to_string() }
     })?;
-    while parser.consume_token(&Token::SemiColon) {}
-    if parser.peek_token_ref().token != Token::EOF {
-        return Err(syntax(format!("sql parser error: unexpected {} after the statement", parser.peek_token_ref().token)));
-    }
     intent::of_statement(&statement, dialect)
 }
 
