@@ -11,7 +11,8 @@
 //! - A JSON document is held whole here (never in Envoy's buffer), up to `mask.max_body_bytes`,
 //!   and masked at the end of the stream.
 //!
-//! Compressed bodies are decoded chunk by chunk, each chunk's output bounded by the same limit.
+//! Compressed bodies are decoded chunk by chunk, what one chunk decodes to bounded by the larger
+//! of `mask.max_body_bytes` and 16 MiB (more is taken for a compression bomb).
 
 use std::collections::BTreeMap;
 
@@ -56,10 +57,14 @@ pub struct Streamer {
     in_key: bool,
     /// Masking was given up: decoded bytes go as they are.
     passing: bool,
-    /// The bound on a held line, event or document, and on what one chunk decodes to.
+    /// The bound on a held line, event or document.
     limit: usize,
     pub counts: BTreeMap<String, u32>,
 }
+
+/// What one compressed chunk may decode to, at least: Envoy hands over up to about a megabyte at
+/// a time, and text compresses tenfold; a chunk decoding to more is taken for a bomb.
+const DECODED_CHUNK_FLOOR: usize = 16 << 20;
 
 /// How far back an END line split across chunks is looked for.
 const KEY_END_TAIL: usize = 64;
@@ -69,7 +74,8 @@ impl Streamer {
     pub fn new<'h>(masker: &Masker, kind: Kind, encodings: impl Iterator<Item = &'h str>) -> Result<Streamer, String> {
         let limit = usize::try_from(masker.max_body_bytes).unwrap_or(usize::MAX);
         let encodings: Vec<&str> = encodings.filter(|e| !e.trim().is_empty()).collect();
-        let decoder = if encodings.is_empty() { None } else { Some(StreamDecoder::new(encodings.into_iter(), limit)?) };
+        let chunk_limit = limit.max(DECODED_CHUNK_FLOOR);
+        let decoder = if encodings.is_empty() { None } else { Some(StreamDecoder::new(encodings.into_iter(), chunk_limit)?) };
         let (held, context, searched, in_key, passing, counts) = (Vec::new(), 0, 0, false, false, BTreeMap::new());
         Ok(Streamer { kind, decoder, held, context, searched, in_key, passing, limit, counts })
     }
@@ -106,7 +112,10 @@ impl Streamer {
         let Some(decoder) = self.decoder.as_mut() else { return Ok(chunk.to_vec()) };
         match decoder.feed(chunk, end) {
             Decoded::Body(body) => Ok(body.into_owned()),
-            Decoded::TooLarge => Err(format!("a chunk of the response decodes to over mask.max_body_bytes ({})", self.limit)),
+            Decoded::TooLarge => Err(format!(
+                "a chunk of the response decodes to over {} bytes (a compression bomb)",
+                self.limit.max(DECODED_CHUNK_FLOOR)
+            )),
             Decoded::Unsupported(reason) | Decoded::Corrupt(reason) => Err(reason),
         }
     }
@@ -499,9 +508,12 @@ mod tests {
         }
         out.extend(s.feed(&m, &mut cache, b"", true).unwrap());
         assert_eq!(out, b"to [REDACTED:email]\n".repeat(1000));
-        let bomb = gzip(&vec![b' '; 10_000_000]);
+        // A compressed chunk may decode to far more than max_body_bytes, not to more than 16 MiB.
         let mut s = Streamer::new(&m, Kind::Text, ["gzip"].into_iter()).unwrap();
-        assert!(s.feed(&m, &mut cache, &bomb, false).unwrap_err().contains("decodes to over"));
+        assert_eq!(s.feed(&m, &mut cache, &gzip(&vec![b' '; 1 << 20]), true).unwrap().len(), 1 << 20);
+        let bomb = gzip(&vec![b' '; 20_000_000]);
+        let mut s = Streamer::new(&m, Kind::Text, ["gzip"].into_iter()).unwrap();
+        assert!(s.feed(&m, &mut cache, &bomb, false).unwrap_err().contains("compression bomb"));
         assert!(Streamer::new(&m, Kind::Text, ["br"].into_iter()).is_err());
     }
 
