@@ -143,7 +143,11 @@ impl Write for Layer {
                     let next = *next.take().ok_or_else(|| io::Error::other("deflate decoder reused"))?;
                     let zlib = head[0] & 0x0f == 8 && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
                     let head = std::mem::take(head);
-                    *self = if zlib { Layer::Zlib(Box::new(write::ZlibDecoder::new(next))) } else { Layer::Raw(Box::new(write::DeflateDecoder::new(next))) };
+                    *self = if zlib {
+                        Layer::Zlib(Box::new(write::ZlibDecoder::new(next)))
+                    } else {
+                        Layer::Raw(Box::new(write::DeflateDecoder::new(next)))
+                    };
                     self.write_all(&head)?;
                 }
                 Ok(buf.len())

@@ -80,6 +80,9 @@ mod tests {
         assert_eq!(plan(&m, Some("image/png"), none(), Some(10), false), Plan::Pass("binary content type"));
         assert_eq!(plan(&m, Some("text/plain"), none(), None, true), Plan::Pass("no body"));
         assert!(matches!(plan(&m, Some("text/plain"), ["br"].into_iter(), None, false), Plan::Unmaskable(_)));
-        assert_eq!(plan(&m, Some("text/plain"), ["gzip"].into_iter(), None, false), Plan::Mask { kind: Kind::Text, decode: true });
+        assert_eq!(
+            plan(&m, Some("text/plain"), ["gzip"].into_iter(), None, false),
+            Plan::Mask { kind: Kind::Text, decode: true }
+        );
     }
 }

@@ -218,7 +218,11 @@ impl Streamer {
 
     fn within_limit(&self, what: &str) -> Result<(), String> {
         if self.held.len() > self.limit {
-            return Err(format!("{what} of the response (over {} bytes) is over mask.max_body_bytes ({})", self.held.len(), self.limit));
+            return Err(format!(
+                "{what} of the response (over {} bytes) is over mask.max_body_bytes ({})",
+                self.held.len(),
+                self.limit
+            ));
         }
         Ok(())
     }
