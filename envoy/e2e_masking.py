@@ -25,7 +25,8 @@ AGENT = {"x-agent-id": "agent:e2e"}
 POLICY = {
     "version": 1,
     "identity": {"principal": [{"header": "x-agent-id"}], "agent_when": [{"principal": "agent:*"}]},
-    "routes": [{"name": "masked", "match": {"path_prefix": "/"}, "mask": {"actor": "agent", "detectors": {"email": "redact"}},
+    "routes": [{"name": "masked", "match": {"path_prefix": "/"}, "mask": {"actor": "agent", "detectors": {"email": "redact"},
+                                                                          "fields": [{"name": "ssn"}], "max_body_bytes": 8 << 20},
                 "rules": []}],
     "rules": [],
 }
@@ -33,6 +34,8 @@ LINE = "order {:08d} for jane.doe@example.com\n"
 MASKED = "order {:08d} for [REDACTED:email]\n"
 BIG_LINES = 50 * 1024 * 1024 // len(LINE.format(0))
 GZIP_LINES = 100_000
+# A 3 MB JSON document: held whole by the filter (max_body_bytes 8 MiB), over Envoy's 1 MiB buffer.
+CUSTOMERS = [{"id": i, "email": f"user{i}@example.com", "ssn": f"{i:09d}"} for i in range(50_000)]
 PROGRESS = "mailing jane.doe@example.com"
 
 
@@ -43,23 +46,26 @@ def lines(template, count, per_chunk=1600):
 
 
 def stream_upstream():
-    """Chunked text: /text (50 MB), /gzip (gzip-compressed whatever accept-encoding says, each chunk
-    flushed so it streams)."""
+    """Chunked bodies: /text (50 MB), /gzip (gzip-compressed whatever accept-encoding says, each
+    chunk flushed so it streams), /json (one 3 MB document)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
-            gzip = self.path.startswith("/gzip")
+            gzip, document = self.path.startswith("/gzip"), self.path.startswith("/json")
             self.send_response(200)
-            self.send_header("content-type", "text/plain; charset=utf-8")
+            self.send_header("content-type", "application/json" if document else "text/plain; charset=utf-8")
             self.send_header("transfer-encoding", "chunked")
             if gzip:
                 self.send_header("content-encoding", "gzip")
             self.end_headers()
             compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+            body = json.dumps({"customers": CUSTOMERS}).encode() if document else b""
             try:
-                for chunk in lines(LINE, GZIP_LINES if gzip else BIG_LINES):
+                for at in range(0, len(body), 65536):
+                    self._chunk(body[at:at + 65536])
+                for chunk in lines(LINE, GZIP_LINES if gzip else BIG_LINES) if not document else ():
                     self._chunk(compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH) if gzip else chunk)
                 if gzip:
                     self._chunk(compressor.flush())
@@ -121,8 +127,22 @@ def big_and_gzip(results):
         results.check("a gzip upstream's stream arrives decoded and masked, content-encoding gone",
                       status == 200 and (digest, size) == (want, want_size) and "content-encoding" not in headers,
                       f"status {status}, {size} of {want_size} bytes, {dict(headers)}, {detail}")
+        json_document(results)
     finally:
         upstream.shutdown()
+
+
+def json_document(results):
+    import httpx  # noqa: PLC0415
+
+    try:
+        response = httpx.get(f"http://127.0.0.1:{ENVOY_PORT}/json", headers=AGENT, timeout=60)
+        got = response.json()["customers"]
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        got, response = repr(error), None
+    want = [{"id": i, "email": "[REDACTED:email]", "ssn": "[REDACTED:ssn]"} for i in range(len(CUSTOMERS))]
+    results.check("a 3 MB JSON document (over Envoy's 1 MiB buffer) arrives masked and valid, fields too",
+                  got == want, f"{response and response.status_code} {str(got)[:300]}")
 
 
 def serve_mcp(port, directory):
