@@ -127,3 +127,26 @@ fn a_gzip_stream_is_decoded_and_masked_as_it_comes() {
     let expected: String = (0..5000).map(|i| format!("{i}: mail [REDACTED:email]\n")).collect();
     assert_eq!(String::from_utf8(got).unwrap(), expected);
 }
+
+#[test]
+fn monitor_mode_streams_unchanged_and_the_record_counts_at_the_end() {
+    use access_guardrails::audit::encode::records;
+    use access_guardrails::policy::schema::AuditFormat;
+    let audited =
+        format!("mode: monitor\n{POLICY}audit: {{cluster: audit_log, path: /, batch: {{max_records: 1, flush_ms: 1}}}}\n");
+    let mut host = start_with(&audited, |o| o.clusters = vec!["audit_log".into()]);
+    let body = b"data: {\"m\": \"a@b.io\"}\n\ndata: {\"ssn\": 1, \"m\": \"c@d.io\"}\n\n";
+    let chunks: Vec<&[u8]> = body.chunks(5).collect();
+    assert_eq!(respond(&mut host, "text/event-stream", &[], &chunks), body);
+    host.advance(std::time::Duration::from_millis(60));
+    let record: serde_json::Value = host
+        .http_calls()
+        .iter()
+        .flat_map(|c| records(AuditFormat::Ndjson, &c.body).unwrap())
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r).unwrap())
+        .find(|r| r["route"] == "events")
+        .expect("a record");
+    assert_eq!(record["mask_detectors"], serde_json::json!(["email", "ssn"]));
+    assert_eq!(record["mask_counts"], serde_json::json!([2, 1]));
+    assert_eq!(record["mask_note"], "monitor mode: counted, not applied");
+}
