@@ -1,7 +1,7 @@
 """Where a run's parts are: the binaries, the work directory, and the fixed loopback port of every
 process the demo, the end-to-end suite and the benchmark start, so that none of them collide.
 
-Ports: 18100-18119 Envoy (listener, admin), upstreams (18103 the MCP SDK's server); 18123/18124 ClickHouse (HTTP, native);
+Ports: 18100-18119 Envoy (listener, admin), upstreams (18103 the MCP SDK's server, 18104 the masking section's streams); 18123/18124 ClickHouse (HTTP, native);
 18130-18131 PostgreSQL and Envoy in front of it, 18140-18141 MariaDB and Envoy in front of it,
 18150 the wire Envoy's admin; 18132 and 18151 a plain tcp_proxy Envoy for pgbench's baseline.
 """
@@ -15,7 +15,7 @@ WASM = os.environ.get("GUARDRAILS_WASM", os.path.join(ROOT, "target/wasm32-wasip
 EMPTY_WASM = os.path.join(os.path.dirname(WASM), "empty_filter.wasm")
 GUARDRAILS = os.path.join(ROOT, "target/debug/guardrails")
 
-ENVOY_PORT, ENVOY_ADMIN, UPSTREAM_PORT, MCP_SERVER = 18100, 18101, 18102, 18103
+ENVOY_PORT, ENVOY_ADMIN, UPSTREAM_PORT, MCP_SERVER, STREAM_UPSTREAM = 18100, 18101, 18102, 18103, 18104
 # The MCP SDK 1.x (envoy/requirements-mcp1.txt): a venv of its own, since 2.x is in the main one.
 MCP1_PYTHON = os.path.join(ROOT, ".venv-mcp1", "bin", "python")
 PYTHON = os.path.join(ROOT, ".venv", "bin", "python")

@@ -13,6 +13,7 @@
 pub mod detectors;
 pub mod json;
 pub mod response;
+pub mod stream;
 
 use std::collections::BTreeMap;
 
@@ -98,6 +99,10 @@ pub struct Masker {
     /// The largest body held for masking.
     pub max_body_bytes: u64,
 }
+
+/// Longer than the longest bounded built-in value (a 255-character GitHub token, an email of
+/// 64 + 255 characters), with room for most JWTs.
+const STREAM_WINDOW: usize = 4096;
 
 /// The lazy DFA's state cache: one per masker and VM, reused across responses.
 pub struct MaskCache(Option<regex_automata::hybrid::regex::Cache>);
@@ -195,6 +200,28 @@ impl Masker {
             self.find_all(regex, cache, text, 0, text.len(), &mut found);
         }
         found
+    }
+
+    /// [`Masker::find`] on `text[from..]`, the bytes before `from` read only as context (a word
+    /// boundary's): how a stream resumes after what it already let go.
+    pub fn find_from(&self, cache: &mut MaskCache, text: &[u8], from: usize) -> Vec<Found> {
+        let mut found = Vec::new();
+        if let (Some(regex), Some(cache)) = (&self.regex, cache.0.as_mut()) {
+            self.find_all(regex, cache, text, from.min(text.len()), text.len(), &mut found);
+        }
+        found
+    }
+
+    /// What a streamed text holds back: a value longer than this is cut at the window's end (see
+    /// [`stream`]). Every built-in fits but private key blocks, which streams mask to their end.
+    pub fn window(&self) -> usize {
+        STREAM_WINDOW
+    }
+
+    /// The replacement masking writes for `found`, whose bytes are `text`.
+    pub fn replacement(&self, found: &Found, text: &[u8]) -> Vec<u8> {
+        let detector = &self.detectors[found.detector];
+        self.replace(detector.action, &detector.name, text)
     }
 
     /// The policy's name of a detector or custom pattern ([`Found::detector`]).

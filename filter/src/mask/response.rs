@@ -1,19 +1,20 @@
-//! One response through the masker: what its headers allow (mask, pass, or refuse), and the
-//! masked body once it has all arrived. The proxy glue carries these out.
+//! One response through the masker: what its headers allow (mask as a stream of some kind,
+//! pass, or refuse). The proxy glue carries it out, the body through [`super::stream`].
 
 use std::collections::BTreeMap;
 
-use super::{readable, MaskCache, Masker};
-use crate::http::encoding::{self, Decoded};
+use super::stream::Kind;
+use super::{readable, Masker};
+use crate::http::encoding;
 
 /// What the response headers say about masking the body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
     /// Nothing to mask (no body, or a binary type); the note says why, for the record.
     Pass(&'static str),
-    /// Buffer the body and mask it. `decode`: the body is compressed and is masked decoded
-    /// (the `content-encoding` header goes). `content-length` goes in every case.
-    Mask { json: bool, decode: bool },
+    /// Mask the body as it streams, cut as `kind` says. `decode`: the body is compressed and
+    /// is masked decoded (the `content-encoding` header goes). `content-length` goes in every case.
+    Mask { kind: Kind, decode: bool },
     /// The body cannot be masked: `mask.on_unmaskable` decides.
     Unmaskable(String),
 }
@@ -30,47 +31,20 @@ pub fn plan<'h>(
         return Plan::Pass("no body");
     }
     let Some(json) = readable(content_type) else { return Plan::Pass("binary content type") };
+    let kind = Kind::of(content_type, json);
     let encodings: Vec<&str> = encodings.collect();
     if let Err(reason) = encoding::check(encodings.iter().copied()) {
         return Plan::Unmaskable(reason);
     }
-    if let Some(length) = content_length.filter(|&l| l > masker.max_body_bytes) {
+    // Only a JSON document is held whole: streams have no length limit.
+    if let Some(length) = content_length.filter(|&l| kind == Kind::Json && l > masker.max_body_bytes) {
         return Plan::Unmaskable(format!(
             "the response ({length} bytes) is over mask.max_body_bytes ({})",
             masker.max_body_bytes
         ));
     }
     let decode = encodings.iter().any(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
-    Plan::Mask { json, decode }
-}
-
-/// The body over `mask.max_body_bytes`, met while it streams in.
-pub fn oversize(masker: &Masker, size: usize) -> String {
-    format!("the response (over {size} bytes) is over mask.max_body_bytes ({})", masker.max_body_bytes)
-}
-
-/// Masks a whole body, decoding it first when it came compressed.
-pub fn mask_body<'h>(
-    masker: &Masker,
-    cache: &mut MaskCache,
-    raw: &[u8],
-    json: bool,
-    encodings: impl Iterator<Item = &'h str>,
-) -> Result<super::Masked, String> {
-    let limit = masker.max_body_bytes as usize;
-    if raw.len() > limit {
-        return Err(oversize(masker, raw.len()));
-    }
-    let body = match encoding::decode(encodings, raw, limit) {
-        Decoded::Body(body) => body,
-        Decoded::TooLarge => return Err(format!("the decoded response is over mask.max_body_bytes ({limit})")),
-        Decoded::Unsupported(reason) | Decoded::Corrupt(reason) => return Err(reason),
-    };
-    let masked = masker.mask(cache, &body, json);
-    if !masked.complete {
-        return Err("the response is not valid JSON, so its fields cannot be masked".to_string());
-    }
-    Ok(masked)
+    Plan::Mask { kind, decode }
 }
 
 /// What the audit record says about masking.
@@ -97,25 +71,18 @@ mod tests {
     fn plans_follow_the_headers() {
         let m = masker();
         let none = std::iter::empty::<&str>;
-        assert_eq!(plan(&m, Some("application/json"), none(), Some(10), false), Plan::Mask { json: true, decode: false });
+        assert_eq!(plan(&m, Some("application/json"), none(), Some(10), false), Plan::Mask { kind: Kind::Json, decode: false });
+        assert!(matches!(plan(&m, Some("application/json"), none(), Some(65), false), Plan::Unmaskable(_)));
+        let stream = Plan::Mask { kind: Kind::Text, decode: false };
+        assert_eq!(plan(&m, Some("text/plain"), none(), Some(65), false), stream, "a stream has no length limit");
+        let events = Plan::Mask { kind: Kind::Sse, decode: false };
+        assert_eq!(plan(&m, Some("text/event-stream"), none(), None, false), events);
         assert_eq!(plan(&m, Some("image/png"), none(), Some(10), false), Plan::Pass("binary content type"));
         assert_eq!(plan(&m, Some("text/plain"), none(), None, true), Plan::Pass("no body"));
-        assert!(matches!(plan(&m, Some("text/plain"), none(), Some(65), false), Plan::Unmaskable(_)));
         assert!(matches!(plan(&m, Some("text/plain"), ["br"].into_iter(), None, false), Plan::Unmaskable(_)));
-        assert_eq!(plan(&m, Some("text/plain"), ["gzip"].into_iter(), None, false), Plan::Mask { json: false, decode: true });
-    }
-
-    #[test]
-    fn compressed_bodies_are_masked_decoded_and_bombs_are_refused() {
-        use std::io::Write;
-        let m = masker();
-        let gzip = |data: &[u8]| {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        };
-        let out = mask_body(&m, &mut m.cache(), &gzip(b"to a@b.io"), false, ["gzip"].into_iter()).unwrap();
-        assert_eq!(out.body, b"to [REDACTED:email]");
-        assert!(mask_body(&m, &mut m.cache(), &gzip(&[b'x'; 10_000]), false, ["gzip"].into_iter()).is_err());
+        assert_eq!(
+            plan(&m, Some("text/plain"), ["gzip"].into_iter(), None, false),
+            Plan::Mask { kind: Kind::Text, decode: true }
+        );
     }
 }

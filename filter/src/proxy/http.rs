@@ -1,8 +1,9 @@
 //! The HTTP filter stream: a request's facts to the engine, its conclusion carried out, and a
-//! masked response held and edited.
+//! masked response streamed through the masker.
 //!
 //! Body handling follows Envoy: a paused body callback buffers, and the next one reports the
-//! whole buffered size. With `proxy.allow_on_headers_stop_iteration` the headers of a request
+//! whole buffered size. A masked response never pauses: each chunk is replaced by what the
+//! masker lets go, so Envoy's buffer limit never applies to it. With `proxy.allow_on_headers_stop_iteration` the headers of a request
 //! whose body must be read are held too; without it (Istio) they go on, because a paused header
 //! callback would get no body callbacks at all.
 
@@ -18,6 +19,7 @@ use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan,
 use crate::http::Request;
 use crate::identity::{self, Actor, HttpAttributes};
 use crate::mask::response::{self as masking, MaskSummary, Plan};
+use crate::mask::stream::Streamer;
 use crate::mcp::IdScan;
 use crate::policy::{MaskRoute, RouteChoice};
 use crate::reply::{self, HttpReply, Reply};
@@ -50,8 +52,8 @@ struct MaskedResponse {
 enum Body {
     /// Not read (yet, or at all).
     Untouched,
-    /// Held until it ends, then masked.
-    Held { json: bool, encodings: Vec<String> },
+    /// Masked as it streams.
+    Streaming(Box<Streamer>),
     /// Replaced: every chunk is dropped and the last one becomes this body.
     Withheld { body: String },
 }
@@ -163,7 +165,7 @@ impl HttpContext for Stream {
         let length = value("content-length").first().and_then(|l| l.trim().parse::<u64>().ok());
         match masking::plan(&mask.masker, content_type.as_deref(), encodings.iter().map(String::as_str), length, end_of_stream) {
             Plan::Pass(note) => masked.summary.note = Some(note.to_string()),
-            Plan::Mask { json, decode } => {
+            Plan::Mask { kind, decode } => {
                 // A body that is only counted keeps its headers.
                 if masked.masking == Masking::Apply {
                     host::set_header(MapType::HttpResponseHeaders, "content-length", None);
@@ -171,7 +173,11 @@ impl HttpContext for Stream {
                         host::set_header(MapType::HttpResponseHeaders, "content-encoding", None);
                     }
                 }
-                masked.body = Body::Held { json, encodings };
+                let encodings = encodings.iter().map(String::as_str).filter(|_| decode);
+                match Streamer::new(&mask.masker, kind, encodings) {
+                    Ok(streamer) => masked.body = Body::Streaming(Box::new(streamer)),
+                    Err(reason) => masked.unmaskable(shared, mask, &reason, true),
+                }
             }
             Plan::Unmaskable(reason) => masked.unmaskable(shared, mask, &reason, true),
         }
@@ -180,16 +186,7 @@ impl HttpContext for Stream {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
-        if matches!(masked.body, Body::Held { .. }) {
-            if body_size as u64 > mask.masker.max_body_bytes {
-                masked.unmaskable(shared, mask, &masking::oversize(&mask.masker, body_size), false);
-            } else if !end_of_stream {
-                return Action::Pause;
-            } else {
-                masked.mask(shared, mask, body_size);
-                return Action::Continue;
-            }
-        }
+        masked.stream(shared, mask, body_size, end_of_stream);
         if let Body::Withheld { body } = &masked.body {
             let replacement = if end_of_stream { body.as_bytes() } else { &[] };
             host::set_buffer(BufferType::HttpResponseBody, 0, body_size, replacement);
@@ -199,11 +196,10 @@ impl HttpContext for Stream {
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
-        let whole = mask.masker.max_body_bytes as usize + 1;
-        if matches!(masked.body, Body::Held { .. }) {
-            masked.mask(shared, mask, whole);
-        } else if let Body::Withheld { body } = &masked.body {
-            host::set_buffer(BufferType::HttpResponseBody, 0, whole, body.as_bytes());
+        // The body ended without end_of_stream: what the masker still holds goes now.
+        masked.stream(shared, mask, 0, true);
+        if let Body::Withheld { body } = &masked.body {
+            host::set_buffer(BufferType::HttpResponseBody, 0, 0, body.as_bytes());
         }
         Action::Continue
     }
@@ -329,36 +325,45 @@ impl MaskedResponse {
         }
     }
 
-    /// Masks the whole held body (`read_size` at least its size) and lets it go.
-    fn mask(&mut self, shared: &Shared, mask: &MaskRoute, read_size: usize) {
-        let Body::Held { json, encodings } = std::mem::replace(&mut self.body, Body::Untouched) else { return };
-        let raw = host::buffer(BufferType::HttpResponseBody, 0, read_size);
-        let masked = {
-            let mut caches = shared.mask_caches.borrow_mut();
-            if caches.len() <= self.route {
-                caches.resize_with(self.route + 1, || None);
-            }
-            let cache = caches[self.route].get_or_insert_with(|| mask.masker.cache());
-            masking::mask_body(&mask.masker, cache, &raw, json, encodings.iter().map(String::as_str))
-        };
-        match masked {
-            Ok(masked) => {
-                self.summary.counts = masked.counts;
-                match self.masking.note() {
-                    Some(note) => self.summary.note = Some(note.to_string()),
-                    None => {
-                        host::set_buffer(BufferType::HttpResponseBody, 0, read_size, &masked.body);
-                    }
+    /// Feeds the current chunk (`size` bytes) to the masker and replaces it with what the masker
+    /// lets go; in monitor mode the chunk goes as it is and is only counted.
+    fn stream(&mut self, shared: &Shared, mask: &MaskRoute, size: usize, end_of_stream: bool) {
+        let Body::Streaming(streamer) = &mut self.body else { return };
+        let chunk = if size > 0 { host::buffer(BufferType::HttpResponseBody, 0, size) } else { Vec::new() };
+        let fed = with_cache(shared, self.route, mask, |cache| streamer.feed(&mask.masker, cache, &chunk, end_of_stream));
+        self.summary.counts.clone_from(&streamer.counts);
+        match fed {
+            Ok(out) => {
+                if self.masking == Masking::Apply {
+                    host::set_buffer(BufferType::HttpResponseBody, 0, size, &out);
+                }
+                if let (true, Some(note)) = (end_of_stream, self.masking.note()) {
+                    self.summary.note = Some(note.to_string());
                 }
             }
-            Err(reason) => {
-                self.unmaskable(shared, mask, &reason, false);
-                if let Body::Withheld { body } = &self.body {
-                    host::set_buffer(BufferType::HttpResponseBody, 0, read_size, body.as_bytes());
-                }
-            }
+            Err(reason) => self.give_up(shared, mask, &reason, size),
         }
     }
+
+    /// A body the masker cannot go on with: withheld from here, or let go unmasked.
+    fn give_up(&mut self, shared: &Shared, mask: &MaskRoute, reason: &str, size: usize) {
+        let Body::Streaming(mut streamer) = std::mem::replace(&mut self.body, Body::Untouched) else { return };
+        self.unmaskable(shared, mask, reason, false);
+        if matches!(self.body, Body::Untouched) && self.masking == Masking::Apply {
+            // Passed unmasked: what was held goes, and the rest is still decoded.
+            host::set_buffer(BufferType::HttpResponseBody, 0, size, &streamer.pass());
+            self.body = Body::Streaming(streamer);
+        }
+    }
+}
+
+/// The route's mask cache on this VM, made on first use.
+fn with_cache<T>(shared: &Shared, route: usize, mask: &MaskRoute, f: impl FnOnce(&mut crate::mask::MaskCache) -> T) -> T {
+    let mut caches = shared.mask_caches.borrow_mut();
+    if caches.len() <= route {
+        caches.resize_with(route + 1, || None);
+    }
+    f(caches[route].get_or_insert_with(|| mask.masker.cache()))
 }
 
 /// A claim of the payload Envoy's jwt_authn stored under `payload_key` (dotted names reach

@@ -10,6 +10,7 @@ mod filter;
 mod host;
 mod istio;
 mod mask;
+mod mask_stream;
 mod readme;
 mod routes;
 mod wire;

@@ -1,0 +1,533 @@
+//! A response body masked as it streams: fed each chunk, [`Streamer::feed`] returns the bytes to
+//! let go now, so streams stay streams and nothing waits in Envoy's buffer.
+//!
+//! - Text holds back the last [`Masker::window`] bytes (plus one let-go byte, the context a word
+//!   boundary reads): a value split across chunks is found whole, and the output is the same
+//!   however the body is cut. A value longer than the window is cut at its end, except a private
+//!   key block, whose rest is dropped up to its END line (or a closing quote): fail closed.
+//! - NDJSON holds the current line, SSE the current event, each up to `mask.max_body_bytes`:
+//!   a complete line is masked as a JSON document (field rules too), an event as soon as its blank
+//!   line arrives, its `data:` as the JSON it carries when it parses, else as text.
+//! - A JSON document is held whole here (never in Envoy's buffer), up to `mask.max_body_bytes`,
+//!   and masked at the end of the stream.
+//!
+//! Compressed bodies are decoded chunk by chunk, what one chunk decodes to bounded by the larger
+//! of `mask.max_body_bytes` and 16 MiB (more is taken for a compression bomb).
+
+use std::collections::BTreeMap;
+
+use super::{MaskCache, Masked, Masker};
+use crate::http::encoding::{Decoded, StreamDecoder};
+
+/// How a body is cut into the pieces that are masked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    /// One JSON document per line (`application/x-ndjson`, `application/jsonl`).
+    Ndjson,
+    /// Server-sent events (`text/event-stream`).
+    Sse,
+    /// One JSON document.
+    Json,
+}
+
+impl Kind {
+    /// The kind of a readable body: `json` is what [`super::readable`] says of its type.
+    pub fn of(content_type: Option<&str>, json: bool) -> Kind {
+        let essence = content_type.and_then(|ct| ct.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "text/event-stream" => Kind::Sse,
+            "application/x-ndjson" | "application/jsonl" => Kind::Ndjson,
+            _ if json => Kind::Json,
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// One response body on its way through the masker.
+pub struct Streamer {
+    kind: Kind,
+    decoder: Option<StreamDecoder>,
+    /// Decoded bytes not let go yet (for text, after `context` let-go bytes).
+    held: Vec<u8>,
+    context: usize,
+    /// NDJSON and SSE: where the search for the end of the current line or event resumes.
+    searched: usize,
+    /// Text: inside a private key block cut by the window.
+    in_key: bool,
+    /// Masking was given up: decoded bytes go as they are.
+    passing: bool,
+    /// The bound on a held line, event or document.
+    limit: usize,
+    pub counts: BTreeMap<String, u32>,
+}
+
+/// What one compressed chunk may decode to, at least: Envoy hands over up to about a megabyte at
+/// a time, and text compresses tenfold; a chunk decoding to more is taken for a bomb.
+const DECODED_CHUNK_FLOOR: usize = 16 << 20;
+
+/// How far back an END line split across chunks is looked for.
+const KEY_END_TAIL: usize = 64;
+
+impl Streamer {
+    /// A body of `kind`; `encodings` are undone first (none when empty).
+    pub fn new<'h>(masker: &Masker, kind: Kind, encodings: impl Iterator<Item = &'h str>) -> Result<Streamer, String> {
+        let limit = usize::try_from(masker.max_body_bytes).unwrap_or(usize::MAX);
+        let encodings: Vec<&str> = encodings.filter(|e| !e.trim().is_empty()).collect();
+        let chunk_limit = limit.max(DECODED_CHUNK_FLOOR);
+        let decoder = if encodings.is_empty() { None } else { Some(StreamDecoder::new(encodings.into_iter(), chunk_limit)?) };
+        let (held, context, searched, in_key, passing, counts) = (Vec::new(), 0, 0, false, false, BTreeMap::new());
+        Ok(Streamer { kind, decoder, held, context, searched, in_key, passing, limit, counts })
+    }
+
+    /// The bytes to let go for `chunk`. `Err` says why the body cannot be masked: the caller
+    /// withholds the rest or calls [`Streamer::pass`].
+    pub fn feed(&mut self, masker: &Masker, cache: &mut MaskCache, chunk: &[u8], end: bool) -> Result<Vec<u8>, String> {
+        let decoded = self.decode(chunk, end);
+        if self.passing {
+            return Ok(decoded.unwrap_or_default());
+        }
+        self.held.extend(decoded?);
+        match self.kind {
+            Kind::Text => Ok(self.text(masker, cache, end)),
+            Kind::Ndjson => self.lines(masker, cache, end),
+            Kind::Sse => self.events(masker, cache, end),
+            Kind::Json => self.document(masker, cache, end),
+        }
+    }
+
+    /// Gives masking up: the bytes held, unmasked, and from now on every chunk as it decodes.
+    pub fn pass(&mut self) -> Vec<u8> {
+        self.passing = true;
+        let held = std::mem::take(&mut self.held);
+        held.get(self.context..).unwrap_or_default().to_vec()
+    }
+
+    /// How many bytes are held back now.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    fn decode(&mut self, chunk: &[u8], end: bool) -> Result<Vec<u8>, String> {
+        let Some(decoder) = self.decoder.as_mut() else { return Ok(chunk.to_vec()) };
+        match decoder.feed(chunk, end) {
+            Decoded::Body(body) => Ok(body.into_owned()),
+            Decoded::TooLarge => Err(format!(
+                "a chunk of the response decodes to over {} bytes (a compression bomb)",
+                self.limit.max(DECODED_CHUNK_FLOOR)
+            )),
+            Decoded::Unsupported(reason) | Decoded::Corrupt(reason) => Err(reason),
+        }
+    }
+
+    fn text(&mut self, masker: &Masker, cache: &mut MaskCache, end: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.in_key && !self.skip_key(end) {
+            return out;
+        }
+        let limit = if end { self.held.len() } else { self.held.len().saturating_sub(masker.window()) }.max(self.context);
+        let mut at = self.context;
+        for found in masker.find_from(cache, &self.held, self.context) {
+            if found.start >= limit {
+                break;
+            }
+            out.extend_from_slice(&self.held[at..found.start]);
+            out.extend(masker.replacement(&found, &self.held[found.start..found.end]));
+            *self.counts.entry(masker.detector_name(found.detector).to_string()).or_insert(0) += 1;
+            at = found.end;
+            if !end && found.end == self.held.len() && masker.detector_name(found.detector) == "private_key" {
+                self.in_key = true;
+            }
+        }
+        let cut = at.max(limit);
+        out.extend_from_slice(&self.held[at..cut]);
+        let keep = cut.saturating_sub(1);
+        self.held.drain(..keep);
+        self.context = cut - keep;
+        out
+    }
+
+    /// Drops the rest of a private key block cut by the window; true once it is over.
+    fn skip_key(&mut self, end: bool) -> bool {
+        let rest = self.held.get(self.context..).unwrap_or_default();
+        let dropped = match key_end(rest) {
+            Some(n) => {
+                self.in_key = false;
+                self.context + n
+            }
+            None if end => self.held.len(),
+            None => self.held.len().saturating_sub(KEY_END_TAIL).max(self.context),
+        };
+        self.held.drain(..dropped);
+        self.context = 0;
+        !self.in_key
+    }
+
+    fn lines(&mut self, masker: &Masker, cache: &mut MaskCache, end: bool) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while let Some(newline) = self.held.get(self.searched..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+            let line_end = self.searched + newline + 1;
+            out.extend(line(masker, cache, &self.held[start..line_end], &mut self.counts)?);
+            (start, self.searched) = (line_end, line_end);
+        }
+        if end && start < self.held.len() {
+            out.extend(line(masker, cache, &self.held[start..], &mut self.counts)?);
+            start = self.held.len();
+        }
+        self.held.drain(..start);
+        self.searched = self.held.len();
+        self.within_limit("a line")?;
+        Ok(out)
+    }
+
+    fn events(&mut self, masker: &Masker, cache: &mut MaskCache, end: bool) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        loop {
+            let (complete, resume) = event_end(&self.held, self.searched, end);
+            self.searched = resume;
+            let Some(event_end) = complete.or_else(|| (end && start < self.held.len()).then_some(self.held.len())) else {
+                break;
+            };
+            out.extend(event(masker, cache, &self.held[start..event_end], &mut self.counts));
+            (start, self.searched) = (event_end, event_end);
+            if event_end == self.held.len() {
+                break;
+            }
+        }
+        self.held.drain(..start);
+        self.searched -= start;
+        self.within_limit("an event")?;
+        Ok(out)
+    }
+
+    fn document(&mut self, masker: &Masker, cache: &mut MaskCache, end: bool) -> Result<Vec<u8>, String> {
+        self.within_limit("the response")?;
+        if !end {
+            return Ok(Vec::new());
+        }
+        let masked = masker.mask(cache, &self.held, true);
+        if !masked.complete {
+            return Err("the response is not valid JSON, so its fields cannot be masked".to_string());
+        }
+        self.held.clear();
+        add_counts(&mut self.counts, &masked);
+        Ok(masked.body)
+    }
+
+    fn within_limit(&self, what: &str) -> Result<(), String> {
+        if self.held.len() > self.limit {
+            return Err(format!(
+                "{what} of the response (over {} bytes) is over mask.max_body_bytes ({})",
+                self.held.len(),
+                self.limit
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn add_counts(counts: &mut BTreeMap<String, u32>, masked: &Masked) {
+    for (name, n) in &masked.counts {
+        *counts.entry(name.clone()).or_insert(0) += n;
+    }
+}
+
+/// Where the rest of a private key block ends in `rest`: after its END line, or before a quote
+/// (a JSON string's end, where the whole-body pattern stops too).
+fn key_end(rest: &[u8]) -> Option<usize> {
+    let quote = rest.iter().position(|&b| b == b'"');
+    let end_line = find(rest, b"-----END ")
+        .and_then(|at| find(&rest[at..], b"PRIVATE KEY-----").map(|k| at + k + b"PRIVATE KEY-----".len()));
+    match (quote, end_line) {
+        (Some(q), Some(e)) => Some(q.min(e)),
+        (q, e) => q.or(e),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One NDJSON line (with its newline) masked as a JSON document; blank lines go as they are.
+fn line(masker: &Masker, cache: &mut MaskCache, raw: &[u8], counts: &mut BTreeMap<String, u32>) -> Result<Vec<u8>, String> {
+    let body_len = raw.len() - terminator_len(raw);
+    let (content, newline) = raw.split_at(body_len);
+    if content.iter().all(u8::is_ascii_whitespace) {
+        return Ok(raw.to_vec());
+    }
+    let masked = masker.mask(cache, content, true);
+    if !masked.complete {
+        return Err("a line of the response is not valid JSON, so its fields cannot be masked".to_string());
+    }
+    add_counts(counts, &masked);
+    let mut out = masked.body;
+    out.extend_from_slice(newline);
+    Ok(out)
+}
+
+/// How many bytes of line terminator (`\n`, `\r\n` or `\r`) `line` ends with.
+fn terminator_len(line: &[u8]) -> usize {
+    match line {
+        [.., b'\r', b'\n'] => 2,
+        [.., b'\n'] | [.., b'\r'] => 1,
+        _ => 0,
+    }
+}
+
+/// Searches `buf` from the line start `from` for the blank line that ends an event: the event's
+/// end if found, and the line start where the search resumes. A `\r` last in `buf` waits for the
+/// next byte (it may be half of `\r\n`), unless the body ends.
+fn event_end(buf: &[u8], from: usize, end: bool) -> (Option<usize>, usize) {
+    let mut line_start = from;
+    while let Some(offset) = buf.get(line_start..).and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r')) {
+        let at = line_start + offset;
+        let length = match (buf[at], buf.get(at + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            (b'\r', None) if !end => return (None, line_start),
+            _ => 1,
+        };
+        let blank = at == line_start;
+        line_start = at + length;
+        if blank {
+            return (Some(line_start), line_start);
+        }
+    }
+    (None, line_start)
+}
+
+/// The lines of an event, each split into its content and its terminator.
+fn event_lines(event: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while start < event.len() {
+        let rest = &event[start..];
+        let (content, length) = match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(at) if rest[at] == b'\r' && rest.get(at + 1) == Some(&b'\n') => (at, at + 2),
+            Some(at) => (at, at + 1),
+            None => (rest.len(), rest.len()),
+        };
+        lines.push((&rest[..content], &rest[content..length]));
+        start += length;
+    }
+    lines
+}
+
+/// Where a `data` line's value starts (after `data:` and one space), or `None` for other lines.
+fn data_value(line: &[u8]) -> Option<usize> {
+    let after = line.strip_prefix(b"data")?;
+    match after {
+        [] => Some(4),
+        [b':', b' ', ..] => Some(6),
+        [b':', ..] => Some(5),
+        _ => None,
+    }
+}
+
+/// One SSE event masked: its data as the JSON it carries when it parses (else as text), every
+/// other line as text.
+fn event(masker: &Masker, cache: &mut MaskCache, raw: &[u8], counts: &mut BTreeMap<String, u32>) -> Vec<u8> {
+    let lines = event_lines(raw);
+    let values: Vec<&[u8]> =
+        lines.iter().filter_map(|(content, _)| data_value(content).map(|at| content.get(at..).unwrap_or_default())).collect();
+    let data = values.join(&b'\n');
+    let is_json = !values.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_ok();
+    let masked_data = masker.mask(cache, &data, is_json);
+    add_counts(counts, &masked_data);
+    let mut masked_lines = masked_data.body.split(|&b| b == b'\n');
+    let mut data_seen = 0;
+    let mut out = Vec::with_capacity(raw.len());
+    for (content, terminator) in &lines {
+        match data_value(content) {
+            Some(at) => {
+                data_seen += 1;
+                out.extend_from_slice(&content[..at.min(content.len())]);
+                out.extend_from_slice(masked_lines.next().unwrap_or_default());
+                out.extend_from_slice(terminator);
+                if data_seen == values.len() {
+                    for extra in masked_lines.by_ref() {
+                        out.extend_from_slice(b"data: ");
+                        out.extend_from_slice(extra);
+                        out.extend_from_slice(terminator);
+                    }
+                }
+            }
+            None => {
+                let masked = masker.mask(cache, content, false);
+                add_counts(counts, &masked);
+                out.extend(masked.body);
+                out.extend_from_slice(terminator);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::glob::Glob;
+    use crate::mask::{detectors, Action, FieldMatch, FieldRule};
+
+    fn masker() -> Masker {
+        let builtins = detectors::names().iter().map(|n| (n.to_string(), Action::Redact)).collect();
+        let fields = vec![FieldRule {
+            matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()),
+            action: Action::Redact,
+            label: "ssn".into(),
+        }];
+        let mut m = Masker::compile(&builtins, &[], fields, None).unwrap_or_else(|_| panic!("compiles"));
+        m.max_body_bytes = 1 << 16;
+        m
+    }
+
+    fn run(m: &Masker, kind: Kind, chunks: &[&[u8]]) -> Result<Vec<u8>, String> {
+        let mut s = Streamer::new(m, kind, std::iter::empty())?;
+        let mut cache = m.cache();
+        let mut out = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            out.extend(s.feed(m, &mut cache, chunk, i + 1 == chunks.len())?);
+        }
+        Ok(out)
+    }
+
+    /// Every cut into two chunks, and one-byte chunks, give what the whole body gives.
+    fn same_however_cut(m: &Masker, kind: Kind, body: &[u8]) -> Vec<u8> {
+        let whole = run(m, kind, &[body]).unwrap();
+        for cut in 0..=body.len() {
+            assert_eq!(run(m, kind, &[&body[..cut], &body[cut..]]).unwrap(), whole, "{kind:?} cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_eq!(run(m, kind, &bytes).unwrap(), whole, "{kind:?} in bytes");
+        whole
+    }
+
+    #[test]
+    fn text_is_masked_the_same_however_it_is_cut() {
+        let m = masker();
+        let body = b"mail jane.doe@example.com, card 4111 1111 1111 1111, ssn 123-45-6789 from 10.0.0.1 ok";
+        let out = same_however_cut(&m, Kind::Text, body);
+        assert_eq!(out, m.mask(&mut m.cache(), body, false).body);
+        assert_eq!(out, b"mail [REDACTED:email], card [REDACTED:credit_card], ssn [REDACTED:us_ssn] from [REDACTED:ipv4] ok");
+    }
+
+    #[test]
+    fn text_goes_on_holding_only_the_window() {
+        let m = masker();
+        let mut s = Streamer::new(&m, Kind::Text, std::iter::empty()).unwrap();
+        let mut cache = m.cache();
+        let chunk = b"a line with jane@example.com in it\n".repeat(500);
+        let mut out = Vec::new();
+        for _ in 0..10 {
+            out.extend(s.feed(&m, &mut cache, &chunk, false).unwrap());
+            assert!(s.held() <= m.window() + 1, "{}", s.held());
+            assert!(!out.is_empty(), "text goes before the end");
+        }
+        out.extend(s.feed(&m, &mut cache, b"", true).unwrap());
+        assert_eq!(out, b"a line with [REDACTED:email] in it\n".repeat(5000));
+        assert_eq!(s.counts.get("email"), Some(&5000));
+    }
+
+    #[test]
+    fn a_private_key_longer_than_the_window_is_masked_to_its_end() {
+        let m = masker();
+        let key = format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----", "MIIEow\n".repeat(2000));
+        let body = format!("before {key} after");
+        let chunks: Vec<&[u8]> = body.as_bytes().chunks(1000).collect();
+        let out = String::from_utf8(run(&m, Kind::Text, &chunks).unwrap()).unwrap();
+        assert_eq!(out, "before [REDACTED:private_key] after");
+        // Without its END line, the rest of the stream is dropped: fail closed.
+        let open = format!("before -----BEGIN PRIVATE KEY-----\n{}", "MIIEow\n".repeat(2000));
+        let chunks: Vec<&[u8]> = open.as_bytes().chunks(1000).collect();
+        assert_eq!(run(&m, Kind::Text, &chunks).unwrap(), b"before [REDACTED:private_key]");
+    }
+
+    #[test]
+    fn ndjson_lines_get_field_rules_as_they_complete() {
+        let m = masker();
+        let body = b"{\"ssn\": \"123456789\", \"mail\": \"a@b.io\"}\n\n{\"n\": 1, \"note\": \"x@y.com\"}\r\n{\"ssn\": 1}";
+        let out = same_however_cut(&m, Kind::Ndjson, body);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"ssn\": \"[REDACTED:ssn]\", \"mail\": \"[REDACTED:email]\"}\n\n{\"n\": 1, \"note\": \"[REDACTED:email]\"}\r\n{\"ssn\": \"[REDACTED:ssn]\"}"
+        );
+        let mut s = Streamer::new(&m, Kind::Ndjson, std::iter::empty()).unwrap();
+        let first = s.feed(&m, &mut m.cache(), b"{\"ssn\": 1}\n{\"ss", false).unwrap();
+        assert_eq!(first, b"{\"ssn\": \"[REDACTED:ssn]\"}\n");
+        assert!(run(&m, Kind::Ndjson, &[b"{\"ok\": 1}\nnot json\n"]).is_err());
+        let long = format!("{{\"pad\": \"{}\"", "x".repeat(1 << 16));
+        assert!(run(&m, Kind::Ndjson, &[long.as_bytes(), b"}\n"]).unwrap_err().contains("a line"));
+    }
+
+    #[test]
+    fn sse_events_go_when_complete_their_data_masked_as_json() {
+        let m = masker();
+        let body = b"event: progress\ndata: {\"message\": \"mail jane@example.com\", \"ssn\": 5}\n\n: ping a@b.io\r\n\r\n\
+                     data: {\"multi\":\ndata: \"x@y.com\"}\n\ndata:plain 123-45-6789\r\rid: 3\ndata: last";
+        let out = String::from_utf8(same_however_cut(&m, Kind::Sse, body)).unwrap();
+        assert_eq!(
+            out,
+            "event: progress\ndata: {\"message\": \"mail [REDACTED:email]\", \"ssn\": \"[REDACTED:ssn]\"}\n\n: ping [REDACTED:email]\r\n\r\n\
+             data: {\"multi\":\ndata: \"[REDACTED:email]\"}\n\ndata:plain [REDACTED:us_ssn]\r\rid: 3\ndata: last"
+        );
+        let mut s = Streamer::new(&m, Kind::Sse, std::iter::empty()).unwrap();
+        let mut cache = m.cache();
+        assert_eq!(s.feed(&m, &mut cache, b"data: {\"a\": \"x@y.com\"}\n", false).unwrap(), b"");
+        assert_eq!(s.feed(&m, &mut cache, b"\ndata: next", false).unwrap(), b"data: {\"a\": \"[REDACTED:email]\"}\n\n");
+    }
+
+    #[test]
+    fn a_json_document_is_held_here_and_masked_at_the_end() {
+        let m = masker();
+        let body = br#"{"ssn": "1", "e": "a@b.io"}"#;
+        let mut s = Streamer::new(&m, Kind::Json, std::iter::empty()).unwrap();
+        let mut cache = m.cache();
+        assert_eq!(s.feed(&m, &mut cache, &body[..10], false).unwrap(), b"");
+        assert_eq!(s.feed(&m, &mut cache, &body[10..], true).unwrap(), br#"{"ssn": "[REDACTED:ssn]", "e": "[REDACTED:email]"}"#);
+        assert!(run(&m, Kind::Json, &[b"{\"ssn\": oops"]).is_err());
+        let big = vec![b' '; (1 << 16) + 1];
+        let mut s = Streamer::new(&m, Kind::Json, std::iter::empty()).unwrap();
+        assert!(s.feed(&m, &mut cache, &big, false).is_err());
+        assert_eq!(s.pass().len(), big.len(), "passing lets the held bytes go");
+        assert_eq!(s.feed(&m, &mut cache, b"x", true).unwrap(), b"x");
+    }
+
+    #[test]
+    fn compressed_streams_are_decoded_as_they_come_and_bombs_refused() {
+        use std::io::Write;
+        let m = masker();
+        let gzip = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        let text = b"to jane@example.com\n".repeat(1000);
+        let gz = gzip(&text);
+        let mut s = Streamer::new(&m, Kind::Text, ["gzip"].into_iter()).unwrap();
+        let mut cache = m.cache();
+        let mut out = Vec::new();
+        for chunk in gz.chunks(100) {
+            out.extend(s.feed(&m, &mut cache, chunk, false).unwrap());
+        }
+        out.extend(s.feed(&m, &mut cache, b"", true).unwrap());
+        assert_eq!(out, b"to [REDACTED:email]\n".repeat(1000));
+        // A compressed chunk may decode to far more than max_body_bytes, not to more than 16 MiB.
+        let mut s = Streamer::new(&m, Kind::Text, ["gzip"].into_iter()).unwrap();
+        assert_eq!(s.feed(&m, &mut cache, &gzip(&vec![b' '; 1 << 20]), true).unwrap().len(), 1 << 20);
+        let bomb = gzip(&vec![b' '; 20_000_000]);
+        let mut s = Streamer::new(&m, Kind::Text, ["gzip"].into_iter()).unwrap();
+        assert!(s.feed(&m, &mut cache, &bomb, false).unwrap_err().contains("compression bomb"));
+        assert!(Streamer::new(&m, Kind::Text, ["br"].into_iter()).is_err());
+    }
+
+    #[test]
+    fn kinds_follow_the_content_type() {
+        assert_eq!(Kind::of(Some("text/event-stream; charset=utf-8"), false), Kind::Sse);
+        assert_eq!(Kind::of(Some("application/x-ndjson"), false), Kind::Ndjson);
+        assert_eq!(Kind::of(Some("application/jsonl"), false), Kind::Ndjson);
+        assert_eq!(Kind::of(Some("application/json"), true), Kind::Json);
+        assert_eq!(Kind::of(Some("text/plain"), false), Kind::Text);
+        assert_eq!(Kind::of(None, false), Kind::Text);
+    }
+}
