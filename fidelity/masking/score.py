@@ -1,0 +1,237 @@
+"""Scores the masker's detectors, and Presidio's pattern recognizers, on the labeled data set
+(generate.py): per detector, recall (labeled values a span of the right type overlaps), precision
+(spans that overlap a labeled value of the right type, over all its spans) and F1; overall on
+the types Presidio covers and on all types. The secret detectors count as one family: a secret
+masked by another secret detector is masked (a detector name this script does not know, as new
+ones are added, is taken for a secret detector).
+
+    score.py [--presidio] [--findings FILE] [--ratchet RATCHET --report REPORT] [--spans-bin BIN]
+
+Ours come from the mask-spans bin (`Masker::find` with every built-in detector on the raw text:
+escaped JSON is scored as written). `--presidio` adds Presidio's column (presidio_spans.py).
+`--findings` writes, per detector, counts of misses by value variant and of false positives by
+look-alike, and the 15 most telling of each with their context. `--ratchet` fails when a
+detector falls below its floor in RATCHET and writes `N passed, M failed` to REPORT.
+"""
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PII = ["email", "phone", "credit_card", "us_ssn", "iban", "ipv4", "ipv6"]
+SECRETS = ["aws_access_key", "github_token", "slack_token", "jwt", "private_key", "api_key"]
+TYPES = PII + SECRETS
+
+
+def kind_of(detector):
+    """The label type a detector's spans stand for (`secret` for a detector added later)."""
+    return detector if detector in TYPES else "secret"
+
+
+def right_type(detector, label_type):
+    kind = kind_of(detector)
+    return kind == label_type or (label_type in SECRETS and (kind in SECRETS or kind == "secret"))
+
+
+def overlapping(span, labels):
+    return [label for label in labels if span["start"] < label["end"] and label["start"] < span["end"]]
+
+
+class Tally:
+    """Counts for one detector (or one overall row) of one system."""
+
+    def __init__(self):
+        self.labels = self.found = self.spans = self.correct = 0
+
+    def scores(self):
+        recall = self.found / self.labels if self.labels else None
+        precision = self.correct / self.spans if self.spans else None
+        if recall is None or precision is None:
+            return recall, precision, None
+        f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+        return recall, precision, f1
+
+
+def evaluate(docs, spans_of):
+    """Tallies per detector and overall, and the misses and false positives themselves."""
+    tallies = defaultdict(Tally)
+    misses, false_positives = defaultdict(list), defaultdict(list)
+    for doc in docs:
+        spans = spans_of.get(doc["id"], [])
+        for label in doc["labels"]:
+            hit = any(right_type(s["detector"], label["type"]) for s in overlapping(label, spans))
+            for row in (label["type"], "all", "presidio types" if label["type"] in PII else None):
+                if row:
+                    tallies[row].labels += 1
+                    tallies[row].found += hit
+            if not hit:
+                misses[label["type"]].append((doc, label))
+        for span in spans:
+            good = any(right_type(span["detector"], label["type"]) for label in overlapping(span, doc["labels"]))
+            kind = kind_of(span["detector"])
+            for row in (span["detector"], "all", "presidio types" if kind in PII else None):
+                if row:
+                    tallies[row].spans += 1
+                    tallies[row].correct += good
+            if not good:
+                false_positives[span["detector"]].append((doc, span))
+    return tallies, misses, false_positives
+
+
+def our_spans(docs_path, spans_bin):
+    with open(docs_path, "rb") as stdin:
+        out = subprocess.run([spans_bin], stdin=stdin, capture_output=True, check=True).stdout
+    return {row["id"]: row["spans"] for row in map(json.loads, out.splitlines())}
+
+
+def percent(value):
+    return "    -" if value is None else f"{100 * value:5.1f}"
+
+
+def table(columns):
+    """One row per detector: labeled values, then recall, precision, F1 of each system."""
+    names = list(columns)
+    rows = TYPES + sorted({d for tallies, _, _ in columns.values() for d in tallies} - set(TYPES) - {"all", "presidio types"})
+    head = f"{'detector':<16} {'values':>6}" + "".join(f" | {name + ' R':>11} {'P':>5} {'F1':>5}" for name in names)
+    lines = [head, "-" * len(head)]
+    for row in rows + ["presidio types", "all"]:
+        first = columns[names[0]][0].get(row)
+        count = first.labels if first else 0
+        cells = ""
+        for name in names:
+            tally = columns[name][0].get(row, Tally())
+            if name != names[0] and row not in PII + ["presidio types"]:
+                cells += f" | {'':>11} {'':>5} {'':>5}"
+                continue
+            recall, precision, f1 = tally.scores()
+            cells += f" | {percent(recall):>11} {percent(precision):>5} {percent(f1):>5}"
+        if row == "presidio types":
+            lines.append("-" * len(head))
+        lines.append(f"{row:<16} {count:>6}{cells}")
+    return "\n".join(lines)
+
+
+def context(doc, start, end, width=50):
+    raw = doc["text"].encode()
+    before = raw[max(0, start - width):start].decode(errors="replace")
+    after = raw[end:end + width].decode(errors="replace")
+    value = raw[start:end].decode(errors="replace")
+    return json.dumps(f"{before}⟦{value}⟧{after}", ensure_ascii=False)
+
+
+def telling(items, key, limit=15):
+    """Up to `limit` items, round-robin over their groups, most frequent group first."""
+    groups = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    order = sorted(groups, key=lambda g: (-len(groups[g]), g))
+    chosen, depth = [], 0
+    while len(chosen) < limit and any(depth < len(groups[g]) for g in order):
+        for group in order:
+            if depth < len(groups[group]) and len(chosen) < limit:
+                chosen.append((group, groups[group][depth]))
+        depth += 1
+    return chosen, Counter({g: len(groups[g]) for g in order})
+
+
+def decoy_kind(doc, span):
+    kinds = sorted({d["kind"] for d in overlapping(span, doc.get("decoys", []))})
+    labels = sorted({label["type"] for label in overlapping(span, doc["labels"])})
+    return "look-alike " + "+".join(kinds) if kinds else ("other type " + "+".join(labels) if labels else f"unlabeled in {doc['kind']}")
+
+
+def findings(name, evaluation, types):
+    _, misses, false_positives = evaluation
+    out = [f"## {name}: misses and false positives per detector", ""]
+    for detector in types + sorted(set(false_positives) - set(TYPES)):
+        missed = misses.get(detector, [])
+        wrong = false_positives.get(detector, [])
+        if not missed and not wrong:
+            continue
+        out.append(f"### {detector}")
+        if missed:
+            chosen, counts = telling(missed, lambda m: f"{m[0]['kind']}:{m[1]['sub'].split('/')[0]}")
+            out.append(f"{len(missed)} missed; by document kind and variant: " + ", ".join(f"{g} {n}" for g, n in counts.most_common()))
+            out += [f"- FN [{g}] {m[0]['id']}: {context(m[0], m[1]['start'], m[1]['end'])}" for g, m in chosen]
+        if wrong:
+            chosen, counts = telling(wrong, lambda w: decoy_kind(*w))
+            out.append(f"{len(wrong)} false positives; by what was matched: " + ", ".join(f"{g} {n}" for g, n in counts.most_common()))
+            out += [f"- FP [{g}] {w[0]['id']}: {context(w[0], w[1]['start'], w[1]['end'])}" for g, w in chosen]
+        out.append("")
+    return "\n".join(out)
+
+
+def by_kind(docs, spans_of):
+    """Our recall and precision per document kind (escaped JSON apart from plain)."""
+    kinds = sorted({doc["kind"] for doc in docs})
+    lines = [f"{'kind':<22} {'values':>6} {'R':>6} {'P':>6}"]
+    for kind in kinds:
+        tallies, _, _ = evaluate([d for d in docs if d["kind"] == kind], spans_of)
+        recall, precision, _ = tallies["all"].scores()
+        lines.append(f"{kind:<22} {tallies['all'].labels:>6} {percent(recall):>6} {percent(precision):>6}")
+    return "\n".join(lines)
+
+
+def ratchet(evaluation, ratchet_path, report_path):
+    floors = json.loads(Path(ratchet_path).read_text())
+    tallies = evaluation[0]
+    passed, failed, lines = 0, 0, []
+    for detector, floor in sorted(floors.items()):
+        recall, precision, _ = tallies.get(detector, Tally()).scores()
+        for measure, value in (("recall", recall), ("precision", precision)):
+            value = 1.0 if value is None and measure == "precision" else (value or 0.0)
+            ok = value + 1e-9 >= floor[measure]
+            passed, failed = passed + ok, failed + (not ok)
+            if not ok:
+                lines.append(f"FAIL {detector} {measure} {value:.4f} below its floor {floor[measure]:.4f} ({ratchet_path})")
+    for detector in sorted(set(tallies) - set(floors) - {"all", "presidio types"} - set(TYPES)):
+        lines.append(f"note: detector {detector} has no floor in {ratchet_path}")
+    lines.append(f"{passed} passed, {failed} failed")
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(report_path, "a") as report:
+        report.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return failed == 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", type=Path, default=ROOT / "target/masking/dataset.jsonl")
+    parser.add_argument("--spans-bin", default=str(ROOT / "target/release/mask-spans"))
+    parser.add_argument("--presidio", action="store_true")
+    parser.add_argument("--findings", type=Path)
+    parser.add_argument("--ratchet", type=Path)
+    parser.add_argument("--report", type=Path, default=ROOT / "target/reports/masking.txt")
+    args = parser.parse_args()
+    raw = args.dataset.read_bytes()
+    docs = [json.loads(line) for line in raw.splitlines()]
+    ours = our_spans(args.dataset, args.spans_bin)
+    columns = {"ours": evaluate(docs, ours)}
+    if args.presidio:
+        from presidio_spans import presidio_spans
+        spans = presidio_spans(docs, hashlib.sha256(raw).hexdigest(), args.dataset.parent / "presidio.jsonl")
+        columns["presidio"] = evaluate(docs, spans)
+    labels = sum(len(d["labels"]) for d in docs)
+    decoys = sum(len(d.get("decoys", [])) for d in docs)
+    print(f"masking quality: {len(docs)} documents, {labels} labeled values, {decoys} look-alikes ({args.dataset.name})")
+    print("R recall, P precision, F1, in %; Presidio has pattern recognizers for the PII types only")
+    print(table(columns))
+    print()
+    print(by_kind(docs, ours))
+    if args.findings:
+        text = ["# Masking quality findings (fidelity/masking/score.py --presidio --findings)", "", "```", table(columns), "```", ""]
+        text += [findings(name, evaluation, TYPES if name == "ours" else PII) for name, evaluation in columns.items()]
+        args.findings.write_text("\n".join(text))
+        print(f"findings: {args.findings}")
+    if args.ratchet and not ratchet(columns["ours"], args.ratchet, args.report):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
