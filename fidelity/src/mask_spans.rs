@@ -34,7 +34,8 @@ struct Answer<'a> {
 }
 
 fn masker() -> Result<Masker, String> {
-    let builtins: BTreeMap<String, Action> = detectors::names().into_iter().map(|name| (name.to_string(), Action::Redact)).collect();
+    let builtins: BTreeMap<String, Action> =
+        detectors::names().into_iter().map(|name| (name.to_string(), Action::Redact)).collect();
     Masker::compile(&builtins, &[], Vec::new(), None).map_err(|errors| format!("{} detectors did not compile", errors.len()))
 }
 
@@ -43,10 +44,8 @@ fn spans(masker: &Masker, documents: &[Document]) -> Result<(), String> {
     let mut out = BufWriter::new(io::stdout().lock());
     for document in documents {
         let found = masker.find(&mut cache, document.text.as_bytes());
-        let spans = found
-            .iter()
-            .map(|f| Span { start: f.start, end: f.end, detector: masker.detector_name(f.detector) })
-            .collect();
+        let spans =
+            found.iter().map(|f| Span { start: f.start, end: f.end, detector: masker.detector_name(f.detector) }).collect();
         serde_json::to_writer(&mut out, &Answer { id: &document.id, spans }).map_err(|err| err.to_string())?;
         out.write_all(b"\n").map_err(|err| err.to_string())?;
     }
