@@ -150,10 +150,10 @@ e2e: wasm venv deps guardrails
 bench: bench-engine bench-host bench-envoy bench-masking
 
 # Recall, precision and F1 per detector on the labeled data set, ours next to Presidio's pattern
-# recognizers, then Masker::mask's native MB/s on it (release build).
+# recognizers (PII) and detect-secrets (secrets), then Masker::mask's native MB/s on it.
 bench-masking: masking-data
 	$(CARGO) build -q --release -p guardrails-fidelity --bin mask-spans
-	$(VENV)/bin/python fidelity/masking/score.py --presidio
+	$(VENV)/bin/python fidelity/masking/score.py --presidio --detect-secrets
 	target/release/mask-spans --bench < $(MASKING_DATA)
 
 # wrk against a real Envoy: native buffer filter, empty proxy-wasm filter, Access Guardrails.

@@ -5,10 +5,11 @@ the types Presidio covers and on all types. The secret detectors count as one fa
 masked by another secret detector is masked (a detector name this script does not know, as new
 ones are added, is taken for a secret detector).
 
-    score.py [--presidio] [--findings FILE] [--ratchet RATCHET [--update-ratchet]] [--spans-bin BIN]
+    score.py [--presidio] [--detect-secrets] [--findings FILE] [--ratchet RATCHET [--update-ratchet]] [--spans-bin BIN]
 
 Ours come from the mask-spans bin (`Masker::find` with every built-in detector on the raw text:
-escaped JSON is scored as written). `--presidio` adds Presidio's column (presidio_spans.py).
+escaped JSON is scored as written). `--presidio` adds Presidio's column (presidio_spans.py),
+`--detect-secrets` Yelp's detect-secrets' (detect_secrets_spans.py), each on the types it covers.
 `--findings` writes, per detector, counts of misses by value variant and of false positives by
 look-alike, and the 15 most telling of each with their context. `--ratchet` fails when one of
 our detectors falls below its recall or precision floor in RATCHET, and ends with the line
@@ -60,6 +61,12 @@ class Tally:
         return recall, precision, f1
 
 
+def rows(kind, detector=None):
+    """The table rows a value or span of this type counts in: its own, and the overall ones."""
+    kinds = SECRETS if kind == "secret" else [kind]
+    return [detector or kind] + [name for name, types in OVERALL.items() if set(kinds) & set(types)]
+
+
 def evaluate(docs, spans_of):
     """Tallies per detector and overall, and the misses and false positives themselves."""
     tallies = defaultdict(Tally)
@@ -68,19 +75,16 @@ def evaluate(docs, spans_of):
         spans = spans_of.get(doc["id"], [])
         for label in doc["labels"]:
             hit = any(right_type(s["detector"], label["type"]) for s in overlapping(label, spans))
-            for row in (label["type"], "all", "presidio types" if label["type"] in PII else None):
-                if row:
-                    tallies[row].labels += 1
-                    tallies[row].found += hit
+            for row in rows(label["type"]):
+                tallies[row].labels += 1
+                tallies[row].found += hit
             if not hit:
                 misses[label["type"]].append((doc, label))
         for span in spans:
             good = any(right_type(span["detector"], label["type"]) for label in overlapping(span, doc["labels"]))
-            kind = kind_of(span["detector"])
-            for row in (span["detector"], "all", "presidio types" if kind in PII else None):
-                if row:
-                    tallies[row].spans += 1
-                    tallies[row].correct += good
+            for row in rows(kind_of(span["detector"]), span["detector"]):
+                tallies[row].spans += 1
+                tallies[row].correct += good
             if not good:
                 false_positives[span["detector"]].append((doc, span))
     return tallies, misses, false_positives
@@ -96,26 +100,30 @@ def percent(value):
     return "    -" if value is None else f"{100 * value:5.1f}"
 
 
+OVERALL = {"presidio types": PII, "secret types": SECRETS, "all": TYPES}
+PEERS = {"presidio": PII, "detect-secrets": SECRETS}
+
+
 def table(columns):
-    """One row per detector: labeled values, then recall, precision, F1 of each system."""
+    """One row per detector: labeled values, then recall, precision, F1 of each system on the
+    types it covers."""
     names = list(columns)
-    rows = TYPES + sorted({d for tallies, _, _ in columns.values() for d in tallies} - set(TYPES) - {"all", "presidio types"})
-    head = f"{'detector':<16} {'values':>6}" + "".join(f" | {name + ' R':>11} {'P':>5} {'F1':>5}" for name in names)
+    extra = sorted({d for tallies, _, _ in columns.values() for d in tallies} - set(TYPES) - set(OVERALL))
+    head = f"{'detector':<16} {'values':>6}" + "".join(f" | {name + ' R':>16} {'P':>5} {'F1':>5}" for name in names)
     lines = [head, "-" * len(head)]
-    for row in rows + ["presidio types", "all"]:
+    for row in TYPES + extra + list(OVERALL):
         first = columns[names[0]][0].get(row)
-        count = first.labels if first else 0
         cells = ""
         for name in names:
-            tally = columns[name][0].get(row, Tally())
-            if name != names[0] and row not in PII + ["presidio types"]:
-                cells += f" | {'':>11} {'':>5} {'':>5}"
+            covered = PEERS.get(name, TYPES)
+            if row not in covered and not (row in OVERALL and set(OVERALL[row]) <= set(covered)):
+                cells += f" | {'':>16} {'':>5} {'':>5}"
                 continue
-            recall, precision, f1 = tally.scores()
-            cells += f" | {percent(recall):>11} {percent(precision):>5} {percent(f1):>5}"
+            recall, precision, f1 = columns[name][0].get(row, Tally()).scores()
+            cells += f" | {percent(recall):>16} {percent(precision):>5} {percent(f1):>5}"
         if row == "presidio types":
             lines.append("-" * len(head))
-        lines.append(f"{row:<16} {count:>6}{cells}")
+        lines.append(f"{row:<16} {first.labels if first else 0:>6}{cells}")
     return "\n".join(lines)
 
 
@@ -190,7 +198,7 @@ def ratchet(tallies, floors):
             passed, failed = passed + ok, failed + (not ok)
             if not ok:
                 lines.append(f"FAIL {detector} {measure} {100 * value:.1f}% is below its floor {100 * floor[measure]:.1f}%")
-    for detector in sorted(set(tallies) - set(floors) - {"all", "presidio types"}):
+    for detector in sorted(set(tallies) - set(floors) - set(OVERALL)):
         lines.append(f"note: detector {detector} has no floor yet")
     return passed, failed, lines
 
@@ -198,7 +206,7 @@ def ratchet(tallies, floors):
 def measured_floors(tallies):
     """Today's recall and precision per detector, rounded down to 0.1%: the floors to hold."""
     floors = {}
-    for detector in sorted(set(tallies) - {"all", "presidio types"}):
+    for detector in sorted(set(tallies) - set(OVERALL)):
         recall, precision, _ = tallies[detector].scores()
         floors[detector] = {"recall": math.floor(1000 * (recall or 0.0)) / 1000,
                             "precision": math.floor(1000 * (1.0 if precision is None else precision)) / 1000}
@@ -210,6 +218,7 @@ def main():
     parser.add_argument("--dataset", type=Path, default=ROOT / "target/masking/dataset.jsonl")
     parser.add_argument("--spans-bin", default=str(ROOT / "target/release/mask-spans"))
     parser.add_argument("--presidio", action="store_true")
+    parser.add_argument("--detect-secrets", action="store_true")
     parser.add_argument("--findings", type=Path)
     parser.add_argument("--ratchet", type=Path)
     parser.add_argument("--update-ratchet", action="store_true", help="write today's values to RATCHET as its floors")
@@ -222,16 +231,20 @@ def main():
         from presidio_spans import presidio_spans
         spans = presidio_spans(docs, hashlib.sha256(raw).hexdigest(), args.dataset.parent / "presidio.jsonl")
         columns["presidio"] = evaluate(docs, spans)
+    if args.detect_secrets:
+        from detect_secrets_spans import detect_secrets_spans
+        spans = detect_secrets_spans(docs, hashlib.sha256(raw).hexdigest(), args.dataset.parent / "detect-secrets.jsonl")
+        columns["detect-secrets"] = evaluate(docs, spans)
     labels = sum(len(d["labels"]) for d in docs)
     decoys = sum(len(d.get("decoys", [])) for d in docs)
     print(f"masking quality: {len(docs)} documents, {labels} labeled values, {decoys} look-alikes ({args.dataset.name})")
-    print("R recall, P precision, F1, in %; Presidio has pattern recognizers for the PII types only")
+    print("R recall, P precision, F1, in %; each peer on the types it covers (Presidio PII, detect-secrets secrets)")
     print(table(columns))
     print()
     print(by_kind(docs, ours))
     if args.findings:
         text = ["# Masking quality findings (fidelity/masking/score.py --presidio --findings)", "", "```", table(columns), "```", ""]
-        text += [findings(name, evaluation, TYPES if name == "ours" else PII) for name, evaluation in columns.items()]
+        text += [findings(name, evaluation, PEERS.get(name, TYPES)) for name, evaluation in columns.items()]
         args.findings.write_text("\n".join(text))
         print(f"findings: {args.findings}")
     if args.ratchet and args.update_ratchet:
