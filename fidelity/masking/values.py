@@ -110,12 +110,12 @@ class Values:
         if r < 0.87:
             return Lab(f"{f.user_name()}@{self.pick(IDN_DOMAINS)}", "email", "idn_domain")
         if r < 0.93:
-            first, last = f.first_name(), f.last_name()
-            return Lab(f"{first}.{last}@{f.domain_word().capitalize()}.COM", "email", "mixed_case")
+            return Lab(f"{f.user_name().capitalize()}@{f.domain_word().capitalize()}.COM", "email", "mixed_case")
         return Lab(f"{f.user_name()}@mail.{self.pick(['eu', 'corp', 'int'])}.{f.domain_name(2)}", "email", "subdomain")
 
     def _valid_phone(self):
-        """A number valid in the document's region (Faker's own format), or in another country."""
+        """A number valid in the document's region (Faker's own format), or in another country
+        (None for its text: a foreign number is written internationally)."""
         region = REGIONS.get(self.locale, "US")
         if self.chance(0.8):
             for _ in range(40):
@@ -135,12 +135,12 @@ class Values:
             candidate = national[:keep] + self.chars(string.digits, len(national) - keep)
             number = phonenumbers.parse("+" + str(example.country_code) + candidate, None)
             if phonenumbers.is_valid_number(number):
-                return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL), number
-        return phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL), example
+                return None, number
+        return None, example
 
     def phone(self):
         text, number = self._valid_phone()
-        r = self.rng.random()
+        r = self.rng.random() if text else 0.4 + 0.4 * self.rng.random()
         if r < 0.4:
             sub = "faker"
         elif r < 0.6:
