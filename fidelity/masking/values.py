@@ -243,7 +243,7 @@ class Values:
     def jwt(self):
         header = {"alg": self.pick(["HS256", "RS256", "ES256"]), "typ": "JWT"}
         payload = {"sub": self.fake.uuid4(), "name": self.fake.name(), "iat": self.rng.randint(1600000000, 1800000000)}
-        part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")  # noqa: E731
+        part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")  # noqa: E731
         return Lab(f"{part(header)}.{part(payload)}.{self.chars(B64URL, 43)}", "jwt", header["alg"])
 
     def private_key(self):
