@@ -1,0 +1,101 @@
+//! The masker's side of the masking quality benchmark (fidelity/masking/score.py): compiles every
+//! built-in detector (action redact), reads the data set's JSON lines `{"id", "text", ...}` on
+//! stdin and answers each with `{"id", "spans": [{"start", "end", "detector"}]}`, the byte spans
+//! `Masker::find` takes in the text as it is (escaped JSON included).
+//!
+//! `--bench` instead measures native throughput: `Masker::mask` over the data set's text
+//! documents (as text) and its JSON documents (as JSON), MB/s of input, best of three rounds.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::time::{Duration, Instant};
+
+use access_guardrails::mask::{detectors, Action, MaskCache, Masker};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct Document {
+    id: String,
+    kind: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Span<'a> {
+    start: usize,
+    end: usize,
+    detector: &'a str,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    id: &'a str,
+    spans: Vec<Span<'a>>,
+}
+
+fn masker() -> Result<Masker, String> {
+    let builtins: BTreeMap<String, Action> =
+        detectors::names().into_iter().map(|name| (name.to_string(), Action::Redact)).collect();
+    Masker::compile(&builtins, &[], Vec::new(), None).map_err(|errors| format!("{} detectors did not compile", errors.len()))
+}
+
+fn spans(masker: &Masker, documents: &[Document]) -> Result<(), String> {
+    let mut cache = masker.cache();
+    let mut out = BufWriter::new(io::stdout().lock());
+    for document in documents {
+        let found = masker.find(&mut cache, document.text.as_bytes());
+        let spans =
+            found.iter().map(|f| Span { start: f.start, end: f.end, detector: masker.detector_name(f.detector) }).collect();
+        serde_json::to_writer(&mut out, &Answer { id: &document.id, spans }).map_err(|err| err.to_string())?;
+        out.write_all(b"\n").map_err(|err| err.to_string())?;
+    }
+    out.flush().map_err(|err| err.to_string())
+}
+
+/// Seconds for one pass of `mask` over the documents.
+fn pass(masker: &Masker, cache: &mut MaskCache, documents: &[&Document], as_json: bool) -> f64 {
+    let started = Instant::now();
+    let mut masked = 0usize;
+    for document in documents {
+        masked += masker.mask(cache, document.text.as_bytes(), as_json).body.len();
+    }
+    assert!(masked > 0, "mask returned bodies");
+    started.elapsed().as_secs_f64()
+}
+
+fn bench(masker: &Masker, documents: &[Document]) {
+    let mut cache = masker.cache();
+    println!("mask-spans --bench: Masker::mask natively, all {} detectors, on the data set", detectors::names().len());
+    println!("  {:<8} {:>6} {:>10} {:>10}", "kind", "docs", "bytes", "MB/s");
+    for (label, as_json) in [("text", false), ("json", true)] {
+        let chosen: Vec<&Document> = documents.iter().filter(|d| d.kind.starts_with("json") == as_json).collect();
+        let bytes: usize = chosen.iter().map(|d| d.text.len()).sum();
+        pass(masker, &mut cache, &chosen, as_json);
+        let mut best = f64::MAX;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(2) || best == f64::MAX {
+            best = best.min(pass(masker, &mut cache, &chosen, as_json));
+        }
+        println!("  {:<8} {:>6} {:>10} {:>10.1}", label, chosen.len(), bytes, bytes as f64 / 1e6 / best);
+    }
+}
+
+fn main() -> Result<(), String> {
+    let bench_mode = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--bench") => true,
+        Some(other) => return Err(format!("unknown argument {other:?} (only --bench)")),
+    };
+    let mut documents = Vec::new();
+    for line in io::stdin().lock().lines() {
+        let line = line.map_err(|err| err.to_string())?;
+        documents.push(serde_json::from_str::<Document>(&line).map_err(|err| format!("bad input line: {err}"))?);
+    }
+    let masker = masker()?;
+    if bench_mode {
+        bench(&masker, &documents);
+        Ok(())
+    } else {
+        spans(&masker, &documents)
+    }
+}
