@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{readable, MaskCache, Masker};
+use super::{readable, BodyKind, MaskCache, Masker};
 use crate::http::encoding::{self, Decoded};
 
 /// What the response headers say about masking the body.
@@ -11,9 +11,9 @@ use crate::http::encoding::{self, Decoded};
 pub enum Plan {
     /// Nothing to mask (no body, or a binary type); the note says why, for the record.
     Pass(&'static str),
-    /// Buffer the body and mask it. `decode`: the body is compressed and is masked decoded
-    /// (the `content-encoding` header goes). `content-length` goes in every case.
-    Mask { json: bool, decode: bool },
+    /// Buffer the body and mask it as `kind`. `decode`: the body is compressed and is masked
+    /// decoded (the `content-encoding` header goes). `content-length` goes in every case.
+    Mask { kind: BodyKind, decode: bool },
     /// The body cannot be masked: `mask.on_unmaskable` decides.
     Unmaskable(String),
 }
@@ -29,7 +29,7 @@ pub fn plan<'h>(
     if end_of_stream || content_length == Some(0) {
         return Plan::Pass("no body");
     }
-    let Some(json) = readable(content_type) else { return Plan::Pass("binary content type") };
+    let Some(kind) = readable(content_type) else { return Plan::Pass("binary content type") };
     let encodings: Vec<&str> = encodings.collect();
     if let Err(reason) = encoding::check(encodings.iter().copied()) {
         return Plan::Unmaskable(reason);
@@ -41,7 +41,7 @@ pub fn plan<'h>(
         ));
     }
     let decode = encodings.iter().any(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
-    Plan::Mask { json, decode }
+    Plan::Mask { kind, decode }
 }
 
 /// The body over `mask.max_body_bytes`, met while it streams in.
@@ -54,7 +54,7 @@ pub fn mask_body<'h>(
     masker: &Masker,
     cache: &mut MaskCache,
     raw: &[u8],
-    json: bool,
+    kind: BodyKind,
     encodings: impl Iterator<Item = &'h str>,
 ) -> Result<super::Masked, String> {
     let limit = masker.max_body_bytes as usize;
@@ -66,7 +66,7 @@ pub fn mask_body<'h>(
         Decoded::TooLarge => return Err(format!("the decoded response is over mask.max_body_bytes ({limit})")),
         Decoded::Unsupported(reason) | Decoded::Corrupt(reason) => return Err(reason),
     };
-    let masked = masker.mask(cache, &body, json);
+    let masked = masker.mask_as(cache, &body, kind);
     if !masked.complete {
         return Err("the response is not valid JSON, so its fields cannot be masked".to_string());
     }
@@ -97,12 +97,18 @@ mod tests {
     fn plans_follow_the_headers() {
         let m = masker();
         let none = std::iter::empty::<&str>;
-        assert_eq!(plan(&m, Some("application/json"), none(), Some(10), false), Plan::Mask { json: true, decode: false });
+        assert_eq!(
+            plan(&m, Some("application/json"), none(), Some(10), false),
+            Plan::Mask { kind: BodyKind::Json, decode: false }
+        );
         assert_eq!(plan(&m, Some("image/png"), none(), Some(10), false), Plan::Pass("binary content type"));
         assert_eq!(plan(&m, Some("text/plain"), none(), None, true), Plan::Pass("no body"));
         assert!(matches!(plan(&m, Some("text/plain"), none(), Some(65), false), Plan::Unmaskable(_)));
         assert!(matches!(plan(&m, Some("text/plain"), ["br"].into_iter(), None, false), Plan::Unmaskable(_)));
-        assert_eq!(plan(&m, Some("text/plain"), ["gzip"].into_iter(), None, false), Plan::Mask { json: false, decode: true });
+        assert_eq!(
+            plan(&m, Some("text/plain"), ["gzip"].into_iter(), None, false),
+            Plan::Mask { kind: BodyKind::Text, decode: true }
+        );
     }
 
     #[test]
@@ -114,8 +120,8 @@ mod tests {
             e.write_all(data).unwrap();
             e.finish().unwrap()
         };
-        let out = mask_body(&m, &mut m.cache(), &gzip(b"to a@b.io"), false, ["gzip"].into_iter()).unwrap();
+        let out = mask_body(&m, &mut m.cache(), &gzip(b"to a@b.io"), BodyKind::Text, ["gzip"].into_iter()).unwrap();
         assert_eq!(out.body, b"to [REDACTED:email]");
-        assert!(mask_body(&m, &mut m.cache(), &gzip(&[b'x'; 10_000]), false, ["gzip"].into_iter()).is_err());
+        assert!(mask_body(&m, &mut m.cache(), &gzip(&[b'x'; 10_000]), BodyKind::Text, ["gzip"].into_iter()).is_err());
     }
 }

@@ -18,6 +18,7 @@ use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan,
 use crate::http::Request;
 use crate::identity::{self, Actor, HttpAttributes};
 use crate::mask::response::{self as masking, MaskSummary, Plan};
+use crate::mask::BodyKind;
 use crate::mcp::IdScan;
 use crate::policy::{MaskRoute, RouteChoice};
 use crate::reply::{self, HttpReply, Reply};
@@ -51,7 +52,7 @@ enum Body {
     /// Not read (yet, or at all).
     Untouched,
     /// Held until it ends, then masked.
-    Held { json: bool, encodings: Vec<String> },
+    Held { kind: BodyKind, encodings: Vec<String> },
     /// Replaced: every chunk is dropped and the last one becomes this body.
     Withheld { body: String },
 }
@@ -163,7 +164,7 @@ impl HttpContext for Stream {
         let length = value("content-length").first().and_then(|l| l.trim().parse::<u64>().ok());
         match masking::plan(&mask.masker, content_type.as_deref(), encodings.iter().map(String::as_str), length, end_of_stream) {
             Plan::Pass(note) => masked.summary.note = Some(note.to_string()),
-            Plan::Mask { json, decode } => {
+            Plan::Mask { kind, decode } => {
                 // A body that is only counted keeps its headers.
                 if masked.masking == Masking::Apply {
                     host::set_header(MapType::HttpResponseHeaders, "content-length", None);
@@ -171,7 +172,7 @@ impl HttpContext for Stream {
                         host::set_header(MapType::HttpResponseHeaders, "content-encoding", None);
                     }
                 }
-                masked.body = Body::Held { json, encodings };
+                masked.body = Body::Held { kind, encodings };
             }
             Plan::Unmaskable(reason) => masked.unmaskable(shared, mask, &reason, true),
         }
@@ -331,7 +332,7 @@ impl MaskedResponse {
 
     /// Masks the whole held body (`read_size` at least its size) and lets it go.
     fn mask(&mut self, shared: &Shared, mask: &MaskRoute, read_size: usize) {
-        let Body::Held { json, encodings } = std::mem::replace(&mut self.body, Body::Untouched) else { return };
+        let Body::Held { kind, encodings } = std::mem::replace(&mut self.body, Body::Untouched) else { return };
         let raw = host::buffer(BufferType::HttpResponseBody, 0, read_size);
         let masked = {
             let mut caches = shared.mask_caches.borrow_mut();
@@ -339,7 +340,7 @@ impl MaskedResponse {
                 caches.resize_with(self.route + 1, || None);
             }
             let cache = caches[self.route].get_or_insert_with(|| mask.masker.cache());
-            masking::mask_body(&mask.masker, cache, &raw, json, encodings.iter().map(String::as_str))
+            masking::mask_body(&mask.masker, cache, &raw, kind, encodings.iter().map(String::as_str))
         };
         match masked {
             Ok(masked) => {
