@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstraps  # noqa: E402
 import e2e_mysql  # noqa: E402
 import e2e_postgres  # noqa: E402
+import e2e_mask_escapes  # noqa: E402
 import e2e_mcp_sdk  # noqa: E402
 import e2e_routes  # noqa: E402
 import e2e_tools  # noqa: E402
@@ -210,6 +211,7 @@ def main():
     agent_actions(results, upstream)
     e2e_routes.routes(results, upstream)
     e2e_mcp_sdk.mcp_sdk(results)
+    e2e_mask_escapes.mask_escapes(results)
     wire(results, clickhouse)
     results.finish()
 
