@@ -7,45 +7,51 @@
 //! characters and whole units before mapping it, so an edit never cuts an escape or a UTF-8
 //! sequence in two. A text with nothing to decode is borrowed as it is (no allocation).
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 pub struct Decoded<'a> {
-    text: Cow<'a, [u8]>,
+    text: &'a [u8],
     /// Where the decoded text's raw bytes start in the body.
     base: usize,
     /// For each decoded byte, the raw offset (from `base`) of the unit it comes from, and the
     /// raw length last; empty when the text is borrowed.
+    map: &'a [usize],
+}
+
+/// The buffers decoded texts are written to, reused from one string to the next.
+#[derive(Default)]
+pub struct Scratch {
+    text: Vec<u8>,
     map: Vec<usize>,
 }
 
-impl<'a> Decoded<'a> {
+impl Scratch {
     /// A JSON string's content (between the quotes) at `base`. Every escape is decoded,
     /// surrogate pairs included; a lone surrogate reads as U+FFFD (as serde_json's lossy mode and
     /// most clients show it), and a malformed escape, which the scanner refuses before this,
     /// stays a literal backslash.
-    pub fn json(raw: &'a [u8], base: usize) -> Decoded<'a> {
+    pub fn json<'a>(&'a mut self, raw: &'a [u8], base: usize) -> Decoded<'a> {
         if !raw.contains(&b'\\') {
-            return Decoded { text: Cow::Borrowed(raw), base, map: Vec::new() };
+            return Decoded::plain(raw, base);
         }
-        let mut decoder = Builder::new(raw.len());
+        self.start(raw.len());
         let mut i = 0;
         while let Some(&byte) = raw.get(i) {
             let (unit, len) = if byte == b'\\' { json_escape_at(raw, i) } else { (Unit::Byte(byte), 1) };
-            decoder.push(unit, i);
+            self.push(unit, i);
             i += len;
         }
-        decoder.finish(raw.len(), base)
+        self.finish(raw.len(), base)
     }
 
     /// One key or value of an `application/x-www-form-urlencoded` body at `base`: `+` is a
     /// space and `%XX` a byte; a `%` not followed by two hex digits stays itself (as WHATWG
     /// URL parsers and Python's `parse_qs` read it).
-    pub fn form(raw: &'a [u8], base: usize) -> Decoded<'a> {
+    pub fn form<'a>(&'a mut self, raw: &'a [u8], base: usize) -> Decoded<'a> {
         if !raw.iter().any(|b| matches!(b, b'%' | b'+')) {
-            return Decoded { text: Cow::Borrowed(raw), base, map: Vec::new() };
+            return Decoded::plain(raw, base);
         }
-        let mut decoder = Builder::new(raw.len());
+        self.start(raw.len());
         let mut i = 0;
         while let Some(&byte) = raw.get(i) {
             let percent = (byte == b'%').then(|| hex(raw, i + 1, 2)).flatten();
@@ -54,14 +60,46 @@ impl<'a> Decoded<'a> {
                 (b'+', _) => (Unit::Byte(b' '), 1),
                 _ => (Unit::Byte(byte), 1),
             };
-            decoder.push(unit, i);
+            self.push(unit, i);
             i += len;
         }
-        decoder.finish(raw.len(), base)
+        self.finish(raw.len(), base)
+    }
+
+    fn start(&mut self, capacity: usize) {
+        self.text.clear();
+        self.map.clear();
+        self.text.reserve(capacity);
+        self.map.reserve(capacity + 1);
+    }
+
+    fn push(&mut self, unit: Unit, raw_at: usize) {
+        let mut buffer = [0u8; 4];
+        let bytes: &[u8] = match unit {
+            Unit::Byte(b) => {
+                buffer[0] = b;
+                &buffer[..1]
+            }
+            Unit::Char(c) => c.encode_utf8(&mut buffer).as_bytes(),
+        };
+        self.text.extend_from_slice(bytes);
+        self.map.extend(std::iter::repeat_n(raw_at, bytes.len()));
+    }
+
+    fn finish(&mut self, raw_len: usize, base: usize) -> Decoded<'_> {
+        self.map.push(raw_len);
+        Decoded { text: &self.text, base, map: &self.map }
+    }
+}
+
+impl<'a> Decoded<'a> {
+    /// A text with nothing to decode, at `base`.
+    pub fn plain(text: &'a [u8], base: usize) -> Decoded<'a> {
+        Decoded { text, base, map: &[] }
     }
 
     pub fn text(&self) -> &[u8] {
-        &self.text
+        self.text
     }
 
     /// The decoded span `start..end` widened to whole characters and units, and the raw body
@@ -97,35 +135,6 @@ impl<'a> Decoded<'a> {
 enum Unit {
     Byte(u8),
     Char(char),
-}
-
-struct Builder {
-    text: Vec<u8>,
-    map: Vec<usize>,
-}
-
-impl Builder {
-    fn new(capacity: usize) -> Builder {
-        Builder { text: Vec::with_capacity(capacity), map: Vec::with_capacity(capacity + 1) }
-    }
-
-    fn push(&mut self, unit: Unit, raw_at: usize) {
-        let mut buffer = [0u8; 4];
-        let bytes: &[u8] = match unit {
-            Unit::Byte(b) => {
-                buffer[0] = b;
-                &buffer[..1]
-            }
-            Unit::Char(c) => c.encode_utf8(&mut buffer).as_bytes(),
-        };
-        self.text.extend_from_slice(bytes);
-        self.map.extend(std::iter::repeat_n(raw_at, bytes.len()));
-    }
-
-    fn finish<'a>(mut self, raw_len: usize, base: usize) -> Decoded<'a> {
-        self.map.push(raw_len);
-        Decoded { text: Cow::Owned(self.text), base, map: self.map }
-    }
 }
 
 /// The unit of the escape at `raw[i] == b'\\'` and its raw length.
@@ -209,7 +218,8 @@ mod tests {
     #[test]
     fn json_escapes_decode_with_their_raw_spans() {
         let raw = br#"Jane \u003cjane\u0040x.io\u003e \ud83d\ude00 \/ \ud800 \n"#;
-        let d = Decoded::json(raw, 10);
+        let mut scratch = Scratch::default();
+        let d = scratch.json(raw, 10);
         assert_eq!(String::from_utf8_lossy(d.text()), "Jane <jane@x.io> \u{1F600} / \u{FFFD} \n");
         let at = d.text().iter().position(|b| *b == b'j').unwrap();
         let (decoded, span) = d.raw_span(at, at + "jane@x.io".len());
@@ -224,11 +234,12 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed_and_malformed_escapes_stay_literal() {
-        let d = Decoded::json(b"plain", 3);
-        assert!(matches!(d.text, Cow::Borrowed(_)));
+        let mut scratch = Scratch::default();
+        let d = scratch.json(b"plain", 3);
+        assert!(d.map.is_empty(), "borrowed");
         assert_eq!(d.raw_span(1, 3), (1..3, 4..6));
         for raw in [&br"\u12"[..], br"\x", br"\", br"\ud83d\u12"] {
-            let d = Decoded::json(raw, 0);
+            let d = scratch.json(raw, 0);
             assert!(d.text().starts_with(b"\\") || d.text().starts_with("\u{FFFD}".as_bytes()), "{raw:?}");
             let (_, span) = d.raw_span(0, d.text().len());
             assert!(span.end <= raw.len());
@@ -238,7 +249,8 @@ mod tests {
     #[test]
     fn form_components_decode_and_encode() {
         let raw = b"jane.doe%40example.com+or+%E2%82%AC%zz";
-        let d = Decoded::form(raw, 0);
+        let mut scratch = Scratch::default();
+        let d = scratch.form(raw, 0);
         assert_eq!(String::from_utf8_lossy(d.text()), "jane.doe@example.com or \u{20AC}%zz");
         let (decoded, span) = d.raw_span(0, 20);
         assert_eq!((decoded, &raw[span]), (0..20, &b"jane.doe%40example.com"[..]));

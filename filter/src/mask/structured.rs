@@ -8,7 +8,7 @@
 //! what the client reads, and is edited as it is. Only strings with escapes, and tokens a raw
 //! match crossed into from JSON structure, are decoded and matched one by one.
 
-use super::decoded::{form_encoded, json_encoded, Decoded};
+use super::decoded::{form_encoded, json_encoded, Decoded, Scratch};
 use super::json::{self, Token, TokenKind};
 use super::{quoted, Action, Edits, Found, MaskCache, Masker};
 
@@ -25,10 +25,11 @@ impl Masker {
             None => false,
         };
         let scan = json::scan(body, take, &mut taken)?;
+        let mut scratch = Scratch::default();
         for (&(start, end, is_string), &field) in taken.iter().zip(&fields_of) {
             let rule = &self.fields[field];
             if is_string {
-                let content = Decoded::json(&body[start + 1..end - 1], start + 1);
+                let content = scratch.json(&body[start + 1..end - 1], start + 1);
                 let replacement = self.replace(rule.action, &rule.label, content.text());
                 edits.push(&rule.label, start + 1..end - 1, json_encoded(replacement));
             } else {
@@ -38,7 +39,7 @@ impl Masker {
                 edits.push(&rule.label, start..end, quoted(json_encoded(replacement)));
             }
         }
-        self.mask_json_content(cache, body, &scan.tokens, &taken, edits);
+        self.mask_json_content(cache, body, &scan.tokens, &taken, &mut scratch, edits);
         Ok(())
     }
 
@@ -49,6 +50,7 @@ impl Masker {
         body: &[u8],
         tokens: &[Token],
         taken: &[(usize, usize, bool)],
+        scratch: &mut Scratch,
         edits: &mut Edits,
     ) {
         let found = self.find(cache, body);
@@ -85,7 +87,7 @@ impl Masker {
         for (token, _) in tokens.iter().zip(&again).filter(|(_, again)| **again) {
             match token.kind {
                 TokenKind::String => {
-                    let content = Decoded::json(&body[token.start + 1..token.end - 1], token.start + 1);
+                    let content = scratch.json(&body[token.start + 1..token.end - 1], token.start + 1);
                     self.edit_decoded(cache, &content, json_encoded, edits);
                 }
                 TokenKind::Number => {
@@ -106,7 +108,7 @@ impl Masker {
         match token.kind {
             TokenKind::String => {
                 let content_start = token.start + 1;
-                let content = Decoded::json(&body[content_start..token.end - 1], content_start);
+                let content = Decoded::plain(&body[content_start..token.end - 1], content_start);
                 let (text, raw) = content.raw_span(found.start - content_start, found.end - content_start);
                 let replacement = self.replace(detector.action, &detector.name, &content.text()[text]);
                 edits.push(&detector.name, raw, json_encoded(replacement));
@@ -137,13 +139,14 @@ impl Masker {
 
     /// Content detectors on each key and value of an `application/x-www-form-urlencoded` body.
     pub(super) fn mask_form(&self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits) {
+        let mut scratch = Scratch::default();
         let mut at = 0;
         for pair in body.split(|b| *b == b'&') {
             let key_end = pair.iter().position(|b| *b == b'=').unwrap_or(pair.len());
             let (key, value) = pair.split_at(key_end);
-            self.edit_decoded(cache, &Decoded::form(key, at), form_encoded, edits);
+            self.edit_decoded(cache, &scratch.form(key, at), form_encoded, edits);
             if let Some(value) = value.get(1..) {
-                self.edit_decoded(cache, &Decoded::form(value, at + key_end + 1), form_encoded, edits);
+                self.edit_decoded(cache, &scratch.form(value, at + key_end + 1), form_encoded, edits);
             }
             at += pair.len() + 1;
         }
