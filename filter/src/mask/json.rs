@@ -227,6 +227,8 @@ mod tests {
             .map(|t| std::str::from_utf8(&text[t.start..t.end]).unwrap())
             .collect();
         assert_eq!(numbers, vec!["1", "-2.5e3"]);
+        let escaped = super::scan(br#"["a", "b\u0040c", "d\/"]"#, |_| false, &mut taken).unwrap();
+        assert_eq!(escaped.tokens.iter().map(|t| t.escaped).collect::<Vec<_>>(), vec![false, true, true]);
     }
 
     #[test]
