@@ -18,6 +18,7 @@ import bootstraps  # noqa: E402
 import e2e_mysql  # noqa: E402
 import e2e_postgres  # noqa: E402
 import e2e_masking  # noqa: E402
+import e2e_mask_escapes  # noqa: E402
 import e2e_mcp_sdk  # noqa: E402
 import e2e_routes  # noqa: E402
 import e2e_tools  # noqa: E402
@@ -212,6 +213,7 @@ def main():
     e2e_routes.routes(results, upstream)
     e2e_mcp_sdk.mcp_sdk(results)
     e2e_masking.masking(results)
+    e2e_mask_escapes.mask_escapes(results)
     wire(results, clickhouse)
     results.finish()
 

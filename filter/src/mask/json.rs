@@ -17,6 +17,8 @@ pub struct Token {
     pub kind: TokenKind,
     pub start: usize,
     pub end: usize,
+    /// A string with a backslash: its text is what decoding its escapes gives.
+    pub escaped: bool,
 }
 
 /// One step of a value's path.
@@ -80,13 +82,13 @@ pub fn scan(text: &[u8], mut take: impl FnMut(&[Step]) -> bool, taken: &mut Vec<
                         }
                     }
                     b'"' => {
-                        let end = string_end(text, i)?;
-                        tokens.push(Token { kind: TokenKind::String, start: i, end });
+                        let (end, escaped) = string_end(text, i)?;
+                        tokens.push(Token { kind: TokenKind::String, start: i, end, escaped });
                         i = end;
                     }
                     b'-' | b'0'..=b'9' => {
                         let end = i + text[i..].iter().take_while(|b| b"+-.eE0123456789".contains(b)).count();
-                        tokens.push(Token { kind: TokenKind::Number, start: i, end });
+                        tokens.push(Token { kind: TokenKind::Number, start: i, end, escaped: false });
                         i = end;
                     }
                     _ => {
@@ -129,8 +131,8 @@ fn read_key(text: &[u8], i: usize, tokens: &mut Vec<Token>) -> Result<(String, u
     if text.get(i) != Some(&b'"') {
         return Err(format!("expected a key at {i}"));
     }
-    let end = string_end(text, i)?;
-    tokens.push(Token { kind: TokenKind::String, start: i, end });
+    let (end, escaped) = string_end(text, i)?;
+    tokens.push(Token { kind: TokenKind::String, start: i, end, escaped });
     let key: String = serde_json::from_slice(&text[i..end]).map_err(|e| format!("bad key at {i}: {e}"))?;
     let colon = skip_ws(text, end);
     if text.get(colon) != Some(&b':') {
@@ -146,13 +148,23 @@ fn skip_ws(text: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The index after the closing quote of the string starting at `i`.
-fn string_end(text: &[u8], i: usize) -> Result<usize, String> {
+/// The index after the closing quote of the string starting at `i`, and whether it has escapes.
+/// An escape JSON does not define (`\x`, `\u12`) is an error: a client's parser refuses it too,
+/// and the string could not be read as that client reads it.
+fn string_end(text: &[u8], i: usize) -> Result<(usize, bool), String> {
     let mut j = i + 1;
-    while j < text.len() {
-        match text[j] {
-            b'"' => return Ok(j + 1),
-            b'\\' => j += 2,
+    let mut escaped = false;
+    while let Some(&byte) = text.get(j) {
+        match byte {
+            b'"' => return Ok((j + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                j += match text.get(j + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                    Some(b'u') if text.get(j + 2..j + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) => 6,
+                    _ => return Err(format!("invalid escape at {j}")),
+                };
+            }
             _ => j += 1,
         }
     }
@@ -162,14 +174,14 @@ fn string_end(text: &[u8], i: usize) -> Result<usize, String> {
 /// The index after the value starting at `i`, containers included (balanced, strings aware).
 fn skip_value(text: &[u8], i: usize) -> Result<usize, String> {
     match text.get(i) {
-        Some(b'"') => string_end(text, i),
+        Some(b'"') => string_end(text, i).map(|(end, _)| end),
         Some(b'{' | b'[') => {
             let mut depth = 0usize;
             let mut j = i;
             while j < text.len() {
                 match text[j] {
                     b'"' => {
-                        j = string_end(text, j)?;
+                        j = string_end(text, j)?.0;
                         continue;
                     }
                     b'{' | b'[' => depth += 1,
@@ -215,6 +227,8 @@ mod tests {
             .map(|t| std::str::from_utf8(&text[t.start..t.end]).unwrap())
             .collect();
         assert_eq!(numbers, vec!["1", "-2.5e3"]);
+        let escaped = super::scan(br#"["a", "b\u0040c", "d\/"]"#, |_| false, &mut taken).unwrap();
+        assert_eq!(escaped.tokens.iter().map(|t| t.escaped).collect::<Vec<_>>(), vec![false, true, true]);
     }
 
     #[test]
@@ -230,7 +244,19 @@ mod tests {
     #[test]
     fn broken_and_deep_documents_are_errors() {
         let mut taken = Vec::new();
-        for bad in [&b"{"[..], b"[1,", b"{\"a\" 1}", b"\"abc", b"[1] x", b"{\"a\":tru}", b""] {
+        for bad in [
+            &b"{"[..],
+            b"[1,",
+            b"{\"a\" 1}",
+            b"\"abc",
+            b"[1] x",
+            b"{\"a\":tru}",
+            b"",
+            br#""\x""#,
+            br#""\u12""#,
+            br#"["\u12"]"#,
+            br#""\"#,
+        ] {
             assert!(scan(bad, |_| false, &mut taken).is_err(), "{:?}", std::str::from_utf8(bad));
         }
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));

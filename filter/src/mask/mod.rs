@@ -4,16 +4,19 @@
 //! Every pattern of a route is compiled once, at configuration, into one multi-pattern lazy DFA
 //! (`regex-automata`'s hybrid engine, leftmost-first, on bytes), so a body is scanned once
 //! whatever the number of detectors. A candidate its detector's check rejects (Luhn, mod 97)
-//! is retried with the other patterns anchored at the same place. JSON bodies are edited in
-//! place: a match inside a string stays inside it, a number that matches becomes a string,
-//! formatting and key order are kept, and the result is always valid JSON.
+//! is retried with the other patterns anchored at the same place. JSON and form bodies are
+//! matched as their clients read them, escapes decoded ([`structured`]), and edited in place:
+//! a match inside a string stays inside it, a number that matches becomes a string, formatting
+//! and key order are kept, and the result is always valid JSON.
 //!
 //! Counts per detector (never values) go to the audit record.
 
+mod decoded;
 pub mod detectors;
 pub mod json;
 pub mod response;
 pub mod stream;
+mod structured;
 
 use std::collections::BTreeMap;
 
@@ -26,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::glob::Glob;
 use detectors::Builtin;
-use json::{Step, TokenKind};
+use json::Step;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -235,99 +238,38 @@ impl Masker {
 
     /// Masks a body: as JSON (fields and content) when `as_json`, else as text (content).
     pub fn mask(&self, cache: &mut MaskCache, body: &[u8], as_json: bool) -> Masked {
-        let mut counts = BTreeMap::new();
-        let mut edits: Vec<Edit> = Vec::new();
-        let mut complete = true;
-        let mut structure = None;
-        if as_json {
-            let mut taken = Vec::new();
-            let mut fields_of: Vec<usize> = Vec::new();
-            let scanned = json::scan(
-                body,
-                |path| match self.fields.iter().position(|f| f.matches(path)) {
-                    Some(i) => {
-                        fields_of.push(i);
-                        true
-                    }
-                    None => false,
-                },
-                &mut taken,
-            );
-            match scanned {
-                Ok(scan) => {
-                    for (&(start, end, is_string), &field) in taken.iter().zip(&fields_of) {
-                        let rule = &self.fields[field];
-                        let (from, to) = if is_string { (start + 1, end - 1) } else { (start, end) };
-                        let text = &body[from..to];
-                        let container = matches!(body[start], b'{' | b'[');
-                        let action = if container && rule.action == Action::Partial { Action::Redact } else { rule.action };
-                        let replacement = self.replace(action, &rule.label, text);
-                        let replacement = if is_string { replacement } else { quoted(replacement) };
-                        edits.push(Edit { start: from, end: to, replacement });
-                        *counts.entry(rule.label.clone()).or_insert(0) += 1;
-                    }
-                    structure = Some((scan.tokens, taken));
-                }
-                Err(_) => complete = self.fields.is_empty(),
-            }
-        }
-        if let (Some(regex), Some(cache)) = (&self.regex, cache.0.as_mut()) {
-            let mut found = Vec::new();
-            self.find_all(regex, cache, body, 0, body.len(), &mut found);
-            match &structure {
-                None => edits.extend(found.into_iter().map(|f| self.edit(body, f, false, &mut counts))),
-                Some((tokens, taken)) => {
-                    for found in found {
-                        // Taken values are in document order and never overlap.
-                        let before = taken.partition_point(|&(s, _, _)| s < found.end);
-                        if before > 0 && taken[before - 1].1 > found.start {
-                            continue;
-                        }
-                        self.place_in_json(regex, cache, body, tokens, found, &mut edits, &mut counts);
-                    }
-                }
-            }
-        }
-        Masked { body: apply(body, edits), counts, complete }
+        self.mask_as(cache, body, if as_json { BodyKind::Json } else { BodyKind::Text })
     }
 
-    /// Turns a match found in a JSON text into an edit that keeps it valid JSON.
-    #[allow(clippy::too_many_arguments)]
-    fn place_in_json(
-        &self,
-        regex: &Regex,
-        cache: &mut regex_automata::hybrid::regex::Cache,
-        body: &[u8],
-        tokens: &[json::Token],
-        found: Found,
-        edits: &mut Vec<Edit>,
-        counts: &mut BTreeMap<String, u32>,
-    ) {
-        let at = tokens.partition_point(|t| t.start <= found.start).checked_sub(1).map(|i| tokens[i]);
-        match at {
-            Some(t) if t.kind == TokenKind::String && found.start > t.start && found.end < t.end => {
-                edits.push(self.edit(body, found, false, counts));
-            }
-            Some(t) if t.kind == TokenKind::Number && found.end <= t.end => {
-                let whole = Found { start: t.start, end: t.end, ..found };
-                edits.push(self.edit(body, whole, true, counts));
-            }
-            _ => {
-                // The match crosses JSON structure: look again inside each string it touches.
-                for t in tokens.iter().filter(|t| t.kind == TokenKind::String && t.start < found.end && found.start < t.end) {
-                    let mut inner = Vec::new();
-                    self.find_all(regex, cache, body, t.start + 1, t.end - 1, &mut inner);
-                    edits.extend(inner.into_iter().map(|f| self.edit(body, f, false, counts)));
+    /// Masks a body as what its content type declares it is.
+    pub fn mask_as(&self, cache: &mut MaskCache, body: &[u8], kind: BodyKind) -> Masked {
+        let mut edits = Edits::default();
+        let complete = match kind {
+            BodyKind::Json => match self.mask_json(cache, body, &mut edits) {
+                Ok(()) => true,
+                Err(_) => {
+                    self.mask_text(cache, body, &mut edits);
+                    self.fields.is_empty()
                 }
+            },
+            BodyKind::Form => {
+                self.mask_form(cache, body, &mut edits);
+                true
             }
-        }
+            BodyKind::Text => {
+                self.mask_text(cache, body, &mut edits);
+                true
+            }
+        };
+        Masked { body: apply(body, edits.list), counts: edits.counts, complete }
     }
 
-    fn edit(&self, body: &[u8], found: Found, quote: bool, counts: &mut BTreeMap<String, u32>) -> Edit {
-        let detector = &self.detectors[found.detector];
-        *counts.entry(detector.name.clone()).or_insert(0) += 1;
-        let replacement = self.replace(detector.action, &detector.name, &body[found.start..found.end]);
-        Edit { start: found.start, end: found.end, replacement: if quote { quoted(replacement) } else { replacement } }
+    fn mask_text(&self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits) {
+        for found in self.find(cache, body) {
+            let detector = &self.detectors[found.detector];
+            let replacement = self.replace(detector.action, &detector.name, &body[found.start..found.end]);
+            edits.push(&detector.name, found.start..found.end, replacement);
+        }
     }
 
     /// Every accepted match in `body[from..to]`, left to right, without overlaps.
@@ -415,12 +357,10 @@ fn build<P: AsRef<str>>(patterns: &[P]) -> Result<Regex, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Keeps what identifies the value to a person without revealing it; `None` where that would
-/// not be safe (escapes in the text), and the value is redacted instead.
+/// Keeps what identifies the value to a person without revealing it; `None` when too little
+/// would be hidden, and the value is redacted instead. JSON text arrives decoded, and what this
+/// keeps is encoded again where it is written.
 fn partial(name: &str, text: &[u8]) -> Option<Vec<u8>> {
-    if text.iter().any(|b| matches!(b, b'\\' | b'"') || b.is_ascii_control()) {
-        return None;
-    }
     if name == "email" {
         let at = text.iter().position(|b| *b == b'@')?;
         let mut out = vec![*text.first()?];
@@ -472,6 +412,20 @@ struct Edit {
     replacement: Vec<u8>,
 }
 
+/// The edits of one body and the values they mask, per detector or field label.
+#[derive(Default)]
+struct Edits {
+    list: Vec<Edit>,
+    counts: BTreeMap<String, u32>,
+}
+
+impl Edits {
+    fn push(&mut self, label: &str, span: std::ops::Range<usize>, replacement: Vec<u8>) {
+        *self.counts.entry(label.to_string()).or_insert(0) += 1;
+        self.list.push(Edit { start: span.start, end: span.end, replacement });
+    }
+}
+
 /// Applies edits in order; one that overlaps an earlier one is dropped (the earlier covers it).
 fn apply(body: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
     if edits.is_empty() {
@@ -492,10 +446,20 @@ fn apply(body: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
     out
 }
 
-/// Whether a response of this content type is text the masker reads (JSON when the second
-/// value is true). Binary types (images, archives, octet streams) are passed as they are.
-pub fn readable(content_type: Option<&str>) -> Option<bool> {
-    let Some(ct) = content_type else { return Some(false) };
+/// How a body is read, as its content type declares it: as its client will read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Field rules and content; every string is matched decoded.
+    Json,
+    /// `application/x-www-form-urlencoded`: every key and value is matched percent-decoded.
+    Form,
+    Text,
+}
+
+/// How a response of this content type is masked; `None` for binary types (images, archives,
+/// octet streams), which are passed as they are.
+pub fn readable(content_type: Option<&str>) -> Option<BodyKind> {
+    let Some(ct) = content_type else { return Some(BodyKind::Text) };
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let json = essence == "application/json"
         || essence.ends_with("+json")
@@ -505,17 +469,14 @@ pub fn readable(content_type: Option<&str>) -> Option<bool> {
         || essence.ends_with("+xml")
         || matches!(
             essence.as_str(),
-            "application/xml"
-                | "application/javascript"
-                | "application/csv"
-                | "application/x-www-form-urlencoded"
-                | "application/graphql-response+json"
-                | ""
+            "application/xml" | "application/javascript" | "application/csv" | "application/graphql-response+json" | ""
         );
-    if json {
-        Some(essence != "application/x-ndjson" && essence != "application/jsonl")
-    } else if text {
-        Some(false)
+    if json && essence != "application/x-ndjson" && essence != "application/jsonl" {
+        Some(BodyKind::Json)
+    } else if essence == "application/x-www-form-urlencoded" {
+        Some(BodyKind::Form)
+    } else if json || text {
+        Some(BodyKind::Text)
     } else {
         None
     }
@@ -637,10 +598,12 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(readable(Some("application/json; charset=utf-8")), Some(true));
-        assert_eq!(readable(Some("application/problem+json")), Some(true));
-        assert_eq!(readable(Some("text/csv")), Some(false));
-        assert_eq!(readable(None), Some(false));
+        assert_eq!(readable(Some("application/json; charset=utf-8")), Some(BodyKind::Json));
+        assert_eq!(readable(Some("application/problem+json")), Some(BodyKind::Json));
+        assert_eq!(readable(Some("application/x-ndjson")), Some(BodyKind::Text));
+        assert_eq!(readable(Some("Application/X-WWW-Form-Urlencoded; charset=utf-8")), Some(BodyKind::Form));
+        assert_eq!(readable(Some("text/csv")), Some(BodyKind::Text));
+        assert_eq!(readable(None), Some(BodyKind::Text));
         assert_eq!(readable(Some("image/png")), None);
         assert_eq!(readable(Some("application/octet-stream")), None);
     }

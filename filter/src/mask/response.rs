@@ -30,8 +30,8 @@ pub fn plan<'h>(
     if end_of_stream || content_length == Some(0) {
         return Plan::Pass("no body");
     }
-    let Some(json) = readable(content_type) else { return Plan::Pass("binary content type") };
-    let kind = Kind::of(content_type, json);
+    let Some(body) = readable(content_type) else { return Plan::Pass("binary content type") };
+    let kind = Kind::of(content_type, body);
     let encodings: Vec<&str> = encodings.collect();
     if let Err(reason) = encoding::check(encodings.iter().copied()) {
         return Plan::Unmaskable(reason);

@@ -8,15 +8,15 @@
 //! - NDJSON holds the current line, SSE the current event, each up to `mask.max_body_bytes`:
 //!   a complete line is masked as a JSON document (field rules too), an event as soon as its blank
 //!   line arrives, its `data:` as the JSON it carries when it parses, else as text.
-//! - A JSON document is held whole here (never in Envoy's buffer), up to `mask.max_body_bytes`,
-//!   and masked at the end of the stream.
+//! - A JSON (or form-encoded) document is held whole here (never in Envoy's buffer), up to
+//!   `mask.max_body_bytes`, and masked at the end of the stream.
 //!
 //! Compressed bodies are decoded chunk by chunk, what one chunk decodes to bounded by the larger
 //! of `mask.max_body_bytes` and 16 MiB (more is taken for a compression bomb).
 
 use std::collections::BTreeMap;
 
-use super::{MaskCache, Masked, Masker};
+use super::{BodyKind, MaskCache, Masked, Masker};
 use crate::http::encoding::{Decoded, StreamDecoder};
 
 /// How a body is cut into the pieces that are masked.
@@ -29,17 +29,20 @@ pub enum Kind {
     Sse,
     /// One JSON document.
     Json,
+    /// One form-encoded document (`application/x-www-form-urlencoded`).
+    Form,
 }
 
 impl Kind {
-    /// The kind of a readable body: `json` is what [`super::readable`] says of its type.
-    pub fn of(content_type: Option<&str>, json: bool) -> Kind {
+    /// The kind of a readable body: `body` is what [`super::readable`] says of its type.
+    pub fn of(content_type: Option<&str>, body: BodyKind) -> Kind {
         let essence = content_type.and_then(|ct| ct.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
-        match essence.as_str() {
-            "text/event-stream" => Kind::Sse,
-            "application/x-ndjson" | "application/jsonl" => Kind::Ndjson,
-            _ if json => Kind::Json,
-            _ => Kind::Text,
+        match (essence.as_str(), body) {
+            ("text/event-stream", _) => Kind::Sse,
+            ("application/x-ndjson" | "application/jsonl", _) => Kind::Ndjson,
+            (_, BodyKind::Json) => Kind::Json,
+            (_, BodyKind::Form) => Kind::Form,
+            (_, BodyKind::Text) => Kind::Text,
         }
     }
 }
@@ -92,7 +95,8 @@ impl Streamer {
             Kind::Text => Ok(self.text(masker, cache, end)),
             Kind::Ndjson => self.lines(masker, cache, end),
             Kind::Sse => self.events(masker, cache, end),
-            Kind::Json => self.document(masker, cache, end),
+            Kind::Json => self.document(masker, cache, BodyKind::Json, end),
+            Kind::Form => self.document(masker, cache, BodyKind::Form, end),
         }
     }
 
@@ -202,12 +206,12 @@ impl Streamer {
         Ok(out)
     }
 
-    fn document(&mut self, masker: &Masker, cache: &mut MaskCache, end: bool) -> Result<Vec<u8>, String> {
+    fn document(&mut self, masker: &Masker, cache: &mut MaskCache, body: BodyKind, end: bool) -> Result<Vec<u8>, String> {
         self.within_limit("the response")?;
         if !end {
             return Ok(Vec::new());
         }
-        let masked = masker.mask(cache, &self.held, true);
+        let masked = masker.mask_as(cache, &self.held, body);
         if !masked.complete {
             return Err("the response is not valid JSON, so its fields cannot be masked".to_string());
         }
@@ -523,11 +527,12 @@ mod tests {
 
     #[test]
     fn kinds_follow_the_content_type() {
-        assert_eq!(Kind::of(Some("text/event-stream; charset=utf-8"), false), Kind::Sse);
-        assert_eq!(Kind::of(Some("application/x-ndjson"), false), Kind::Ndjson);
-        assert_eq!(Kind::of(Some("application/jsonl"), false), Kind::Ndjson);
-        assert_eq!(Kind::of(Some("application/json"), true), Kind::Json);
-        assert_eq!(Kind::of(Some("text/plain"), false), Kind::Text);
-        assert_eq!(Kind::of(None, false), Kind::Text);
+        assert_eq!(Kind::of(Some("text/event-stream; charset=utf-8"), BodyKind::Text), Kind::Sse);
+        assert_eq!(Kind::of(Some("application/x-ndjson"), BodyKind::Text), Kind::Ndjson);
+        assert_eq!(Kind::of(Some("application/jsonl"), BodyKind::Text), Kind::Ndjson);
+        assert_eq!(Kind::of(Some("application/json"), BodyKind::Json), Kind::Json);
+        assert_eq!(Kind::of(Some("text/plain"), BodyKind::Text), Kind::Text);
+        assert_eq!(Kind::of(Some("application/x-www-form-urlencoded"), BodyKind::Form), Kind::Form);
+        assert_eq!(Kind::of(None, BodyKind::Text), Kind::Text);
     }
 }

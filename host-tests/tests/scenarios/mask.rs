@@ -1,6 +1,7 @@
 //! Response masking through the compiled filter: JSON and text bodies split anywhere, the
 //! headers a masked response gets, compressed, binary, oversize and streaming responses, whose
-//! responses are masked, monitor mode, and what the audit record says.
+//! responses are masked, monitor mode, what the audit record says, and escaped JSON (Go's and
+//! Python's defaults) and form bodies matched as their clients read them.
 
 use std::io::Write;
 use std::time::Duration;
@@ -228,4 +229,43 @@ fn the_record_counts_what_was_masked_never_the_values() {
     for secret in ["jane.doe@example.com", "123-45-6789", "4111", "1990-04-01"] {
         assert!(!text.contains(secret), "{secret} leaked into the record");
     }
+}
+
+#[test]
+fn go_and_python_escaped_json_is_masked_as_the_client_reads_it_and_stays_valid() {
+    let mut host = start_masking(POLICY);
+    // Go's encoding/json escapes <, > and &; Python's json.dumps writes non-ASCII (and, here, an
+    // escaped @) as \uXXXX and astral characters as surrogate pairs.
+    let go = br#"{"name": "Jane \u003cjane.doe@example.com\u003e \u0026 co", "card": "4111\u00201111\u00201111\u00201111"}"#;
+    let python =
+        br#"{"name": "Ren\u00e9 \ud83d\ude00", "email": "jane.doe\u0040example.com", "notes": "ssn 123\u002d45\u002d6789"}"#;
+    for body in [&go[..], &python[..]] {
+        let id = get(&mut host, "agent:support");
+        let (status, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[body]);
+        assert_eq!(status, "200");
+        let v: Value = serde_json::from_slice(&got).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&got)));
+        let text = v.to_string();
+        for secret in ["jane.doe@example.com", "4111 1111 1111 1111", "123-45-6789"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        host.close(id);
+    }
+    let id = get(&mut host, "agent:support");
+    let (_, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[go]);
+    let v: Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!((v["name"].as_str(), v["card"].as_str()), (Some("Jane <[REDACTED:email]> & co"), Some("**** **** **** 1111")));
+    let id = get(&mut host, "agent:support");
+    let (_, got) = respond(&mut host, id, &[(":status", "200"), ("content-type", "application/json")], &[python]);
+    let v: Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!(v["name"], "Ren\u{e9} \u{1F600}");
+    assert_eq!((v["email"].as_str(), v["notes"].as_str()), (Some("[REDACTED:email]"), Some("ssn [REDACTED:us_ssn]")));
+}
+
+#[test]
+fn a_form_encoded_response_is_masked_percent_decoded() {
+    let mut host = start_masking(POLICY);
+    let id = get(&mut host, "agent:support");
+    let form = [(":status", "200"), ("content-type", "application/x-www-form-urlencoded")];
+    let (_, got) = respond(&mut host, id, &form, &[b"user=jane&email=jane.doe%40example.com&note=call+me"]);
+    assert_eq!(String::from_utf8(got).unwrap(), "user=jane&email=%5BREDACTED%3Aemail%5D&note=call+me");
 }
