@@ -259,7 +259,8 @@ fn word(text: &[u8], at: usize, enabled: Enabled, out: &mut Vec<Hit>) -> usize {
         if !may_start_number(text, at, end) {
             return end;
         }
-        numbers::at_digit(text, at, enabled).or_else(|| phone::phone(text, at, enabled)).or_else(|| numbers::ipv4(text, at, enabled))
+        // A dotted quad that is an address is not also read as a phone number.
+        numbers::at_digit(text, at, enabled).or_else(|| numbers::ipv4(text, at, enabled)).or_else(|| phone::phone(text, at, enabled))
     } else if may_start_token(text, at) {
         secrets::at_word(text, at, enabled).or_else(|| numbers::iban(text, at, enabled))
     } else {

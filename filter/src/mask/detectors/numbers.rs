@@ -109,7 +109,7 @@ fn issuer_ok(text: &[u8], digits: usize) -> bool {
             34 | 37 => digits == 15,
             36 | 38 | 39 => digits >= 14,
             30 => ((300..=305).contains(&p3) || p4 == 3095) && digits >= 14,
-            35 => (3528..=3589).contains(&p4) && digits >= 16,
+            35 => digits >= 16,
             _ => false,
         },
         6 => digits >= 16,
@@ -201,7 +201,7 @@ pub fn iban_ok(text: &[u8]) -> bool {
 }
 
 /// Words before four numbers that make them a version, not an address.
-const VERSION_WORDS: &[&str] = &["version", "ver", "v", "release", "build", "firmware", "os"];
+const VERSION_WORDS: &[&str] = &["version", "ver", "v", "rv", "release", "build", "firmware", "os", "oid"];
 
 /// A dotted quad, not glued to more dotted numbers (OIDs), not a netmask, not a version.
 pub(super) fn ipv4(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
@@ -245,7 +245,7 @@ fn dotted_before(text: &[u8], at: usize) -> bool {
 /// Whether the word just before `at` (past spaces, `:`, `=`) is one of `words` (lower case).
 pub(super) fn preceded_by_word(text: &[u8], at: usize, words: &[&str]) -> bool {
     let mut end = at;
-    while end > 0 && at - end < 4 && matches!(text[end - 1], b' ' | b':' | b'=' | b'"') {
+    while end > 0 && at - end < 4 && matches!(text[end - 1], b' ' | b':' | b'=' | b'"' | b'\'') {
         end -= 1;
     }
     let mut start = end;
@@ -253,5 +253,7 @@ pub(super) fn preceded_by_word(text: &[u8], at: usize, words: &[&str]) -> bool {
         start -= 1;
     }
     let word = &text[start..end];
-    !word.is_empty() && words.iter().any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
+    // `os_version`, `SNMP_OID`: the last part of a name counts.
+    let last = word.rsplit(|b| *b == b'_').next().unwrap_or(word);
+    !last.is_empty() && words.iter().any(|w| last.eq_ignore_ascii_case(w.as_bytes()))
 }

@@ -86,10 +86,13 @@ pub(super) fn phone(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
     let (groups, count) = read_groups(text, if plus { at + 1 } else { at });
     // Looked up only for the shapes that need it: most numbers are not phones.
     let near_words = || context(text, at, 24, PHONE_WORDS);
+    // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
+    let glued = at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric();
     let count = (1..=count).rev().find(|&n| {
         let last = groups[n - 1];
         let after = last.end + usize::from(last.parens);
-        !word_at(text, after) && valid(text, &groups[..n], plus, &near_words)
+        let cut = n < count && text.get(after) != Some(&b' ');
+        !glued && !cut && !word_at(text, after) && valid(text, &groups[..n], plus, &near_words)
     })?;
     let last = groups[count - 1];
     let end = last.end + usize::from(last.parens);

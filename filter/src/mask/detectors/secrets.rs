@@ -96,7 +96,8 @@ fn slack(text: &[u8], at: usize) -> Option<usize> {
     while end > from && text[end - 1] == b'-' {
         end -= 1;
     }
-    (end - from >= 10 && end - from <= 250 && !word_at(text, end)).then_some(end)
+    let digits = text[from..end].iter().any(u8::is_ascii_digit);
+    (end - from >= 10 && end - from <= 250 && digits && !word_at(text, end)).then_some(end)
 }
 
 /// Incoming webhooks (`/services/T…/B…/…`) and workflow triggers (`/workflows/…`, `/triggers/…`).
@@ -139,16 +140,16 @@ fn authorization(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
         return None;
     }
     let from = super::run(text, at + word.len(), 3, |b| b == b' ');
-    if from == at + word.len() || !text.get(from).is_some_and(|b| alnum(*b)) {
+    let token_byte = |b: u8| alnum(b) || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'=' | b'-');
+    if from == at + word.len() || !text.get(from).is_some_and(|b| token_byte(*b)) {
         return None;
     }
     // A known token keeps its own name (`Bearer eyJ…` is a jwt); `Bearer Bearer …` recurses no further.
-    if bearer && !matches!(text[from], b'B' | b'b') {
+    if bearer && alnum(text[from]) && !matches!(text[from], b'B' | b'b') {
         if let Some(hit) = at_word(text, from, enabled) {
             return Some(hit);
         }
     }
-    let token_byte = |b: u8| alnum(b) || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'=' | b'-');
     let end = super::run(text, from, 4096, token_byte);
     let token = &text[from..end];
     let ok = if bearer {
@@ -174,6 +175,9 @@ const NOT_SECRETS: &[&str] = &[
     "${", "{{", "$(", "%(", "<", "arn:aws:secretsmanager:", "arn:aws:ssm:", "vault:", "secretsmanager:", "op://", "ref+", "env:", "file:",
     "pk_live_", "pk_test_", "[redacted", "undefined", "********",
 ];
+
+/// Values that stand in for a secret in examples and templates.
+const PLACEHOLDERS: &[&str] = &["xxxx", "your-", "your_", "changeme", "replace", "placeholder", "example"];
 
 fn secret_name(name: &[u8]) -> bool {
     SECRET_NAMES.iter().any(|k| {
@@ -205,34 +209,43 @@ pub(super) fn assignment(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit
     while name_start > 0 && name_end - name_start < 64 && name_byte(text[name_start - 1]) {
         name_start -= 1;
     }
-    if !secret_name(&text[name_start..name_end]) {
+    // `…:secret:prod/db` inside an ARN is a path, not a name.
+    if (name_start > 0 && text[name_start - 1] == b':') || !secret_name(&text[name_start..name_end]) {
         return None;
     }
     let (start, end) = value(text, at + 1)?;
     let value = &text[start..end];
     let reference = NOT_SECRETS.iter().any(|p| value.len() >= p.len() && value[..p.len()].eq_ignore_ascii_case(p.as_bytes()));
     let uniform = value.iter().all(|b| *b == value[0]);
-    ((8..=512).contains(&value.len()) && !reference && !uniform).then_some(Hit { start, end, kind: Kind::ApiKey })
+    let placeholder = PLACEHOLDERS.iter().any(|p| value.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p.as_bytes())));
+    ((8..=512).contains(&value.len()) && !reference && !uniform && !placeholder).then_some(Hit { start, end, kind: Kind::ApiKey })
 }
 
-/// A value from `from`: in quotes up to the closing one (an escaped `\"` too), else up to a
-/// space or delimiter; never across whitespace.
+/// A value from `from`: in quotes up to the closing one (`\"` closes what `\"` opened; other
+/// escapes are part of the value), else up to whitespace, a quote or a closing bracket; never
+/// across whitespace.
 fn value(text: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut start = super::run(text, from, 4, |b| b == b' ' || b == b'\t');
-    if text.get(start) == Some(&b'\\') {
-        start += 1;
+    let escaped = text.get(start) == Some(&b'\\');
+    start += usize::from(escaped);
+    let Some(quote) = text.get(start).copied().filter(|b| matches!(b, b'"' | b'\'')) else {
+        let mut end = super::run(text, start, 513, |b| !b.is_ascii_whitespace() && !b"\"'\\".contains(&b));
+        while end > start && b",;}])".contains(&text[end - 1]) {
+            end -= 1;
+        }
+        return (end > start).then_some((start, end));
+    };
+    start += 1;
+    let mut end = start;
+    while end < text.len() && end - start <= 512 && !text[end].is_ascii_whitespace() {
+        match text[end] {
+            b'\\' if escaped && text.get(end + 1) == Some(&quote) => return (end > start).then_some((start, end)),
+            b'\\' => end += 2,
+            b if b == quote => return (end > start).then_some((start, end)),
+            _ => end += 1,
+        }
     }
-    let quote = text.get(start).copied().filter(|b| matches!(b, b'"' | b'\''));
-    start += usize::from(quote.is_some());
-    let end = match quote {
-        Some(q) => super::run(text, start, 513, |b| b != q && b != b'\\' && !b.is_ascii_whitespace()),
-        None => super::run(text, start, 513, |b| !b.is_ascii_whitespace() && !b",;&\"'}]<>)\\".contains(&b)),
-    };
-    let closed = match quote {
-        Some(q) => text.get(end) == Some(&q) || (text.get(end) == Some(&b'\\') && text.get(end + 1) == Some(&q)),
-        None => true,
-    };
-    (closed && end > start).then_some((start, end))
+    None
 }
 
 /// A PEM (`-----BEGIN RSA PRIVATE KEY-----`) or PGP (`-----BEGIN PGP PRIVATE KEY BLOCK-----`)

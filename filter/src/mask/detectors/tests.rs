@@ -156,3 +156,26 @@ fn numbers_that_are_not_addresses() {
     assert_finds("ipv4", &[("from 10.0.12.7 ok", "10.0.12.7")]);
     assert_finds("ipv6", &[("via fe80::1: unreachable", "fe80::1")]);
 }
+
+#[test]
+fn data_set_findings() {
+    assert_finds("credit_card", &[("card=3593749642174220 ok", "3593749642174220")]);
+    assert_eq!(found("phone=010 123 3179\n47.137.152.162 - -")[1], ("ipv4".to_string(), "47.137.152.162".to_string()));
+    assert_finds(
+        "api_key",
+        &[
+            ("headers={Authorization: Bearer --uT_urs30j3_vjt7blXTWPuneHcBdo9i~3C} host", "--uT_urs30j3_vjt7blXTWPuneHcBdo9i~3C"),
+            ("loaded api_key=D6)2Kbex*(+YjT9Z_Mme8 version", "D6)2Kbex*(+YjT9Z_Mme8"),
+            (r#"{"password": "w37_#5lG\u00263Ok3N#vB3i"}"#, r"w37_#5lG\u00263Ok3N#vB3i"),
+        ],
+    );
+    assert_clean(&[
+        r#"{"ref": "arn:aws:secretsmanager:us-east-1:678079812329:secret:prod/db-4n0DbO"}"#,
+        "api_key: 'sk-XXXXXXXX'",
+        "api_key : xoxb-your-token",
+        "API_KEY=changeme",
+        r#"{"order": "606-8692089-4284006"}"#,
+        r#"{"os_version": "4.18.2.10", "oid": "2.5.29.37"}"#,
+        "Gecko rv:1.9.6.20",
+    ]);
+}
