@@ -1,13 +1,14 @@
 //! Response masking: sensitive values found by content (built-in detectors and custom
 //! patterns) or by JSON field are replaced before the response reaches the client.
 //!
-//! Every pattern of a route is compiled once, at configuration, into one multi-pattern lazy DFA
-//! (`regex-automata`'s hybrid engine, leftmost-first, on bytes), so a body is scanned once
-//! whatever the number of detectors. A candidate its detector's check rejects (Luhn, mod 97)
-//! is retried with the other patterns anchored at the same place. JSON and form bodies are
-//! matched as their clients read them, escapes decoded ([`structured`]), and edited in place:
-//! a match inside a string stays inside it, a number that matches becomes a string, formatting
-//! and key order are kept, and the result is always valid JSON.
+//! The built-in detectors are code ([`detectors::scan`]: one pass, checks around trigger
+//! bytes); a route's custom patterns are compiled once, at configuration, into one
+//! multi-pattern lazy DFA (`regex-automata`'s hybrid engine, leftmost-first, on bytes). Of all
+//! their hits the leftmost wins, at the same start a custom pattern, then the built-ins in
+//! priority order, and the scan goes on after it. JSON and form bodies are matched as their
+//! clients read them, escapes decoded ([`structured`]), and edited in place: a match inside a
+//! string stays inside it, a number that matches becomes a string, formatting and key order are
+//! kept, and the result is always valid JSON.
 //!
 //! Counts per detector (never values) go to the audit record.
 
@@ -24,11 +25,11 @@ use hmac::{Hmac, Mac};
 use regex_automata::hybrid::{dfa, regex::Regex};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, PatternID};
+use regex_automata::Input;
 use sha2::{Digest, Sha256};
 
 use crate::glob::Glob;
-use detectors::Builtin;
+use detectors::{Enabled, Kind};
 use json::Step;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -44,18 +45,10 @@ pub enum Action {
     Hash,
 }
 
-/// What one pattern of the DFA stands for.
-#[derive(Clone, Debug)]
-struct PatternInfo {
-    detector: usize,
-}
-
 #[derive(Clone, Debug)]
 struct Detector {
     name: String,
     action: Action,
-    check: Option<fn(&[u8]) -> bool>,
-    value_only: bool,
 }
 
 /// Which JSON values a field rule masks whole.
@@ -94,8 +87,11 @@ impl FieldRule {
 /// A route's compiled `mask` section.
 #[derive(Clone, Debug)]
 pub struct Masker {
+    /// The custom patterns, pattern `i` for detector `i`.
     regex: Option<std::sync::Arc<Regex>>,
-    patterns: Vec<PatternInfo>,
+    builtins: Enabled,
+    /// The detector index of each enabled built-in, by [`Kind`].
+    builtin_detector: [usize; detectors::BUILTINS.len()],
     detectors: Vec<Detector>,
     pub fields: Vec<FieldRule>,
     hash_key: Option<Vec<u8>>,
@@ -107,7 +103,7 @@ pub struct Masker {
 /// 64 + 255 characters), with room for most JWTs.
 const STREAM_WINDOW: usize = 4096;
 
-/// The lazy DFA's state cache: one per masker and VM, reused across responses.
+/// The custom patterns' lazy DFA state cache: one per masker and VM, reused across responses.
 pub struct MaskCache(Option<regex_automata::hybrid::regex::Cache>);
 
 /// A masked body.
@@ -136,8 +132,8 @@ pub enum MaskError {
 }
 
 impl Masker {
-    /// Compiles built-in detectors (name -> action), custom patterns and field rules into one
-    /// DFA. Built-ins keep their priority order whatever order the policy lists them in.
+    /// Compiles built-in detectors (name -> action), custom patterns (into one DFA) and field
+    /// rules. Built-ins keep their priority order whatever order the policy lists them in.
     pub fn compile(
         builtins: &BTreeMap<String, Action>,
         custom: &[CustomPattern<'_>],
@@ -146,36 +142,29 @@ impl Masker {
     ) -> Result<Masker, Vec<MaskError>> {
         let mut errors = Vec::new();
         for name in builtins.keys() {
-            if detectors::builtin(name).is_none() {
+            if Kind::from_name(name).is_none() {
                 errors.push(MaskError::UnknownDetector(name.clone()));
             }
         }
         let mut sources: Vec<String> = Vec::new();
-        let mut patterns = Vec::new();
         let mut detectors = Vec::new();
-        let chosen: Vec<(&Builtin, Action)> =
-            detectors::BUILTINS.iter().filter_map(|b| builtins.get(b.name).map(|a| (b, *a))).collect();
         // Custom patterns come first: a policy's own pattern is more specific than a built-in.
         for (index, pattern) in custom.iter().enumerate() {
             if let Err(e) = build(&[pattern.regex]) {
                 errors.push(MaskError::Pattern { index, message: e });
                 continue;
             }
-            patterns.push(PatternInfo { detector: detectors.len() });
             sources.push(pattern.regex.to_string());
-            detectors.push(Detector { name: pattern.name.to_string(), action: pattern.action, check: None, value_only: false });
+            detectors.push(Detector { name: pattern.name.to_string(), action: pattern.action });
         }
-        for (builtin, action) in chosen {
-            for source in builtin.patterns {
-                patterns.push(PatternInfo { detector: detectors.len() });
-                sources.push(source.to_string());
+        let mut enabled = Enabled::default();
+        let mut builtin_detector = [0; detectors::BUILTINS.len()];
+        for (kind, name) in detectors::BUILTINS.iter().filter_map(|n| Some((Kind::from_name(n)?, *n))) {
+            if let Some(&action) = builtins.get(name) {
+                enabled = enabled.with(kind);
+                builtin_detector[kind as usize] = detectors.len();
+                detectors.push(Detector { name: name.to_string(), action });
             }
-            detectors.push(Detector {
-                name: builtin.name.to_string(),
-                action,
-                check: builtin.check,
-                value_only: builtin.value_only,
-            });
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -187,7 +176,8 @@ impl Masker {
         };
         Ok(Masker {
             regex,
-            patterns,
+            builtins: enabled,
+            builtin_detector,
             detectors,
             fields,
             hash_key: hash_key.map(|k| k.as_bytes().to_vec()),
@@ -199,19 +189,15 @@ impl Masker {
     /// masking `text` as text would replace (the quality benchmark scores these spans).
     pub fn find(&self, cache: &mut MaskCache, text: &[u8]) -> Vec<Found> {
         let mut found = Vec::new();
-        if let (Some(regex), Some(cache)) = (&self.regex, cache.0.as_mut()) {
-            self.find_all(regex, cache, text, 0, text.len(), &mut found);
-        }
+        self.find_all(cache, text, 0, text.len(), &mut found);
         found
     }
 
     /// [`Masker::find`] on `text[from..]`, the bytes before `from` read only as context (a word
     /// boundary's): how a stream resumes after what it already let go.
     pub fn find_from(&self, cache: &mut MaskCache, text: &[u8], from: usize) -> Vec<Found> {
-        let mut found = Vec::new();
-        if let (Some(regex), Some(cache)) = (&self.regex, cache.0.as_mut()) {
-            self.find_all(regex, cache, text, from.min(text.len()), text.len(), &mut found);
-        }
+        let mut found = self.find(cache, text);
+        found.retain(|f| f.start >= from);
         found
     }
 
@@ -272,61 +258,37 @@ impl Masker {
         }
     }
 
-    /// Every accepted match in `body[from..to]`, left to right, without overlaps.
-    fn find_all(
-        &self,
-        regex: &Regex,
-        cache: &mut regex_automata::hybrid::regex::Cache,
-        body: &[u8],
-        from: usize,
-        to: usize,
-        out: &mut Vec<Found>,
-    ) {
-        let mut at = from;
-        while at < to {
-            let input = Input::new(body).range(at..to);
-            let Ok(Some(m)) = regex.try_search(cache, &input) else { return };
-            match self.accept(regex, cache, body, to, m.start(), m.pattern()) {
-                Some(found) => {
-                    at = found.end.max(m.start() + 1);
-                    out.push(found);
+    /// Every accepted match in `body[from..to]`, left to right, without overlaps: of the hits of
+    /// custom patterns and built-ins, the leftmost, at the same start the first in priority.
+    fn find_all(&self, cache: &mut MaskCache, body: &[u8], from: usize, to: usize, out: &mut Vec<Found>) {
+        let Some(text) = body.get(from..to) else { return };
+        // (start, end, detector): detectors are numbered in priority order, custom patterns first.
+        let mut hits: Vec<(usize, usize, usize)> = Vec::new();
+        if let (Some(regex), Some(cache)) = (&self.regex, cache.0.as_mut()) {
+            let mut at = 0;
+            while at < text.len() {
+                let Ok(Some(m)) = regex.try_search(cache, &Input::new(text).range(at..)) else { break };
+                if m.is_empty() {
+                    at = m.start() + 1;
+                    continue;
                 }
-                None => at = m.start() + 1,
+                hits.push((m.start(), m.end(), m.pattern().as_usize()));
+                at = m.end();
             }
         }
-    }
-
-    /// The match at `start` of `pattern`, if its detector's check accepts it; otherwise the
-    /// next pattern that matches anchored at the same place and is accepted.
-    fn accept(
-        &self,
-        regex: &Regex,
-        cache: &mut regex_automata::hybrid::regex::Cache,
-        body: &[u8],
-        to: usize,
-        start: usize,
-        first: PatternID,
-    ) -> Option<Found> {
-        for index in first.as_usize()..self.patterns.len() {
-            let pattern = PatternID::new_unchecked(index);
-            let input = Input::new(body).range(start..to).anchored(Anchored::Pattern(pattern));
-            let Ok(Some(m)) = regex.try_search(cache, &input) else { continue };
-            if m.is_empty() {
-                continue;
-            }
-            let detector_index = self.patterns[index].detector;
-            let detector = &self.detectors[detector_index];
-            let text = &body[m.start()..m.end()];
-            if detector.check.is_some_and(|check| !check(text)) {
-                continue;
-            }
-            let (s, e) = if detector.value_only { detectors::value_span(text) } else { (0, text.len()) };
-            if s == e {
-                continue;
-            }
-            return Some(Found { start: m.start() + s, end: m.start() + e, detector: detector_index });
+        if !self.builtins.is_empty() {
+            let mut found = Vec::new();
+            detectors::scan(text, self.builtins, &mut found);
+            hits.extend(found.iter().map(|h| (h.start, h.end, self.builtin_detector[h.kind as usize])));
         }
-        None
+        hits.sort_unstable_by_key(|&(start, _, detector)| (start, detector));
+        let mut taken_to = 0;
+        for (start, end, detector) in hits {
+            if start >= taken_to {
+                out.push(Found { start: from + start, end: from + end, detector });
+                taken_to = end;
+            }
+        }
     }
 
     fn replace(&self, action: Action, name: &str, text: &[u8]) -> Vec<u8> {
@@ -363,7 +325,9 @@ fn build<P: AsRef<str>>(patterns: &[P]) -> Result<Regex, String> {
 fn partial(name: &str, text: &[u8]) -> Option<Vec<u8>> {
     if name == "email" {
         let at = text.iter().position(|b| *b == b'@')?;
-        let mut out = vec![*text.first()?];
+        // The first character, not byte: a local part may start with a non-ASCII one.
+        let first = std::str::from_utf8(&text[..at]).ok()?.chars().next()?;
+        let mut out = first.to_string().into_bytes();
         out.extend_from_slice(b"***");
         out.extend_from_slice(&text[at..]);
         return Some(out);

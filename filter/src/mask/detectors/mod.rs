@@ -1,0 +1,292 @@
+//! The built-in detectors, found by code instead of a regular expression: one pass reads a
+//! byte-class table and stops only at a trigger (a word start, `@`, `:`, `=`, `+`, `(`, `-`),
+//! where the families that trigger can start look around it and check what they find (Luhn,
+//! mod 97, SSN ranges, national number plans, base64 of `user:pass`).
+//!
+//! A word is tried once, from its first byte: `4111 1111 1111 1111` (credit_card), `+49 (0)30
+//! 1234567` and `020 7946 0958` (phone), `"SSN": "123456789"` (us_ssn, a bare number after its
+//! keyword), `ghp_…` (github_token), `Authorization: Basic dXNlcjpwYXNz` (api_key). An `@` looks
+//! back for `o'neil@bücher.de` (email), a `:` for `fe80::1` (ipv6) and for a secret-looking
+//! name before it (`"password": "…"`, api_key, the value only). Hits may overlap; the masker
+//! keeps the leftmost, the higher priority (the order of [`BUILTINS`]) at the same start.
+
+mod net;
+mod numbers;
+mod phone;
+mod secrets;
+
+/// The built-in detectors by name, in priority order.
+pub const BUILTINS: &[&str] = &[
+    "private_key",
+    "jwt",
+    "aws_access_key",
+    "github_token",
+    "slack_token",
+    "api_key",
+    "email",
+    "iban",
+    "credit_card",
+    "us_ssn",
+    "phone",
+    "ipv6",
+    "ipv4",
+];
+
+/// A built-in detector; its discriminant is its index in [`BUILTINS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    PrivateKey,
+    Jwt,
+    AwsAccessKey,
+    GithubToken,
+    SlackToken,
+    ApiKey,
+    Email,
+    Iban,
+    CreditCard,
+    UsSsn,
+    Phone,
+    Ipv6,
+    Ipv4,
+}
+
+impl Kind {
+    const ALL: [Kind; 13] = [
+        Kind::PrivateKey,
+        Kind::Jwt,
+        Kind::AwsAccessKey,
+        Kind::GithubToken,
+        Kind::SlackToken,
+        Kind::ApiKey,
+        Kind::Email,
+        Kind::Iban,
+        Kind::CreditCard,
+        Kind::UsSsn,
+        Kind::Phone,
+        Kind::Ipv6,
+        Kind::Ipv4,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        BUILTINS.iter().position(|n| *n == name).map(|i| Kind::ALL[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        BUILTINS[self as usize]
+    }
+}
+
+pub fn names() -> Vec<&'static str> {
+    BUILTINS.to_vec()
+}
+
+/// The detectors a route enabled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Enabled(u16);
+
+impl Enabled {
+    pub fn with(self, kind: Kind) -> Enabled {
+        Enabled(self.0 | 1 << kind as u16)
+    }
+
+    pub fn has(self, kind: Kind) -> bool {
+        self.0 & 1 << kind as u16 != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// A candidate value: the bytes to mask and who found them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub start: usize,
+    pub end: usize,
+    pub kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Other,
+    Word,
+    At,
+    Colon,
+    Equals,
+    Dash,
+    Sign,
+}
+
+const CLASS: [Class; 256] = {
+    let mut table = [Class::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = match c {
+            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'_' => Class::Word,
+            b'@' => Class::At,
+            b':' => Class::Colon,
+            b'=' => Class::Equals,
+            b'-' => Class::Dash,
+            b'+' | b'(' => Class::Sign,
+            _ => Class::Other,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// The first two bytes of the words a token can start (`ey` of `eyJ…`, `gh` of `ghp_…`, `Be` of
+/// `Bearer`, any two capitals for an IBAN's country): every other word is skipped unread.
+const TOKEN_STARTS: [u64; 1024] = {
+    const PAIRS: &[&[u8; 2]] = &[
+        b"ey", b"AK", b"AS", b"AB", b"AC", b"A3", b"AI", b"gh", b"gi", b"gl", b"xo", b"xa", b"ht", b"ho", b"hf", b"sk", b"rk", b"SG",
+        b"np", b"py", b"Be", b"be", b"Ba", b"ba",
+    ];
+    let mut bits = [0u64; 1024];
+    let mut i = 0;
+    while i < PAIRS.len() {
+        let pair = (PAIRS[i][0] as usize) << 8 | PAIRS[i][1] as usize;
+        bits[pair / 64] |= 1 << (pair % 64);
+        i += 1;
+    }
+    let mut first = b'A';
+    while first <= b'Z' {
+        let mut second = b'A';
+        while second <= b'Z' {
+            let pair = (first as usize) << 8 | second as usize;
+            bits[pair / 64] |= 1 << (pair % 64);
+            second += 1;
+        }
+        first += 1;
+    }
+    bits
+};
+
+fn may_start_token(text: &[u8], at: usize) -> bool {
+    let Some(&second) = text.get(at + 1) else { return false };
+    let pair = usize::from(text[at]) << 8 | usize::from(second);
+    TOKEN_STARTS[pair / 64] & 1 << (pair % 64) != 0
+}
+
+/// Whether the number word `text[at..end]` can start anything: it is all digits, and long
+/// enough for a card, a bare SSN or a phone, or another group or a dot follows.
+fn may_start_number(text: &[u8], at: usize, end: usize) -> bool {
+    let digits = run(text, at, end - at, |b| b.is_ascii_digit());
+    digits == end && (end - at >= 8 || matches!(text.get(end), Some(b' ' | b'-' | b'.' | b'/')))
+}
+
+/// ASCII letters, digits and `_`: what `\b` separates.
+pub(crate) fn is_word(b: u8) -> bool {
+    CLASS[usize::from(b)] == Class::Word
+}
+
+/// Whether `text[at..]` continues a word (the byte at `at` is a word byte).
+fn word_at(text: &[u8], at: usize) -> bool {
+    text.get(at).is_some_and(|b| is_word(*b))
+}
+
+/// Whether the byte before `at` is a word byte.
+fn word_before(text: &[u8], at: usize) -> bool {
+    at.checked_sub(1).and_then(|i| text.get(i)).is_some_and(|b| is_word(*b))
+}
+
+fn word_end(text: &[u8], mut at: usize) -> usize {
+    while word_at(text, at) {
+        at += 1;
+    }
+    at
+}
+
+/// Bytes from `at` while `accept` holds, at most `max`: the end.
+fn run(text: &[u8], at: usize, max: usize, accept: impl Fn(u8) -> bool) -> usize {
+    let limit = text.len().min(at.saturating_add(max));
+    let mut end = at;
+    while end < limit && accept(text[end]) {
+        end += 1;
+    }
+    end
+}
+
+/// Whether one of `keywords` (lower case) occurs in the `window` (at most 64) bytes before
+/// `at`, ignoring case.
+fn context(text: &[u8], at: usize, window: usize, keywords: &[&str]) -> bool {
+    let before = &text[at.saturating_sub(window.min(64))..at.min(text.len())];
+    let mut lower = [0u8; 64];
+    for (l, b) in lower.iter_mut().zip(before) {
+        *l = b.to_ascii_lowercase();
+    }
+    let lower = &lower[..before.len()];
+    keywords.iter().any(|k| {
+        let k = k.as_bytes();
+        lower.iter().enumerate().any(|(i, &b)| b == k[0] && lower[i..].starts_with(k))
+    })
+}
+
+/// Every hit of the enabled detectors in `text`, each family's left to right.
+pub fn scan(text: &[u8], enabled: Enabled, out: &mut Vec<Hit>) {
+    let mut at = 0;
+    while at < text.len() {
+        let next = match CLASS[usize::from(text[at])] {
+            Class::Other => at + 1,
+            Class::Word => word(text, at, enabled, out),
+            Class::At => take(net::email(text, at, enabled), at, out),
+            Class::Colon => colon(text, at, enabled, out),
+            Class::Equals => take(secrets::assignment(text, at, enabled), at, out),
+            Class::Dash => take(secrets::private_key(text, at, enabled), at, out),
+            Class::Sign if !word_before(text, at) => take(phone::phone(text, at, enabled), at, out),
+            Class::Sign => at + 1,
+        };
+        at = next.max(at + 1);
+    }
+}
+
+/// Keeps a hit; the scan goes on after it, or after the trigger.
+fn take(hit: Option<Hit>, at: usize, out: &mut Vec<Hit>) -> usize {
+    match hit {
+        Some(hit) => {
+            out.push(hit);
+            hit.end
+        }
+        None => at + 1,
+    }
+}
+
+/// A word is tried from its first byte, then skipped whole: no detector starts inside one.
+fn word(text: &[u8], at: usize, enabled: Enabled, out: &mut Vec<Hit>) -> usize {
+    let end = word_end(text, at);
+    let hit = if text[at].is_ascii_digit() {
+        if !may_start_number(text, at, end) {
+            return end;
+        }
+        // A dotted quad that is an address is not also read as a phone number.
+        numbers::at_digit(text, at, enabled).or_else(|| numbers::ipv4(text, at, enabled)).or_else(|| phone::phone(text, at, enabled))
+    } else if may_start_token(text, at) {
+        secrets::at_word(text, at, enabled).or_else(|| numbers::iban(text, at, enabled))
+    } else {
+        return end;
+    };
+    match hit {
+        Some(hit) => {
+            out.push(hit);
+            end.max(hit.end)
+        }
+        None => end,
+    }
+}
+
+/// A `:` ends a secret-looking name or is inside an IPv6 address.
+fn colon(text: &[u8], at: usize, enabled: Enabled, out: &mut Vec<Hit>) -> usize {
+    let assigned = secrets::assignment(text, at, enabled);
+    out.extend(assigned);
+    match net::ipv6(text, at, enabled) {
+        Some(hit) => {
+            out.push(hit);
+            hit.end
+        }
+        None => at + 1,
+    }
+}
+
+#[cfg(test)]
+mod tests;

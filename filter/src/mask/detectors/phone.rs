@@ -1,0 +1,209 @@
+//! Phone numbers: international (`+` or `00`, a country code from the table below and the
+//! national number's length there) and national in the shapes the number plans give them
+//! (`020 7946 0958`, `030 12345678`, `01 23 45 67 89`, `(11) 91234-5678`, `(415) 555-0134`,
+//! `98765 43210`), with an extension (`x123`, `ext. 45`). A bare run of digits is a phone only
+//! after a word like `phone` or `tel`, or with a trunk `0`.
+
+use super::{context, word_at, Enabled, Hit, Kind};
+
+/// Country code, then the shortest and longest national significant number (ITU-T E.164
+/// assignments, as the national plans publish them).
+const PLANS: &[(u16, u8, u8)] = &[
+    (1, 10, 10),
+    (7, 10, 10),
+    (20, 8, 10),
+    (27, 9, 9),
+    (30, 10, 10),
+    (31, 9, 9),
+    (32, 8, 9),
+    (33, 9, 9),
+    (34, 9, 9),
+    (36, 8, 9),
+    (39, 6, 11),
+    (40, 9, 9),
+    (41, 9, 9),
+    (43, 4, 13),
+    (44, 7, 10),
+    (45, 8, 8),
+    (46, 7, 10),
+    (47, 8, 8),
+    (48, 9, 9),
+    (49, 6, 13),
+    (51, 8, 9),
+    (52, 10, 10),
+    (54, 10, 11),
+    (55, 10, 11),
+    (56, 9, 9),
+    (57, 8, 10),
+    (60, 8, 10),
+    (61, 9, 9),
+    (62, 8, 12),
+    (63, 8, 10),
+    (64, 8, 10),
+    (65, 8, 8),
+    (66, 8, 9),
+    (81, 9, 10),
+    (82, 8, 11),
+    (84, 9, 10),
+    (86, 10, 11),
+    (90, 10, 10),
+    (91, 10, 10),
+    (92, 9, 10),
+    (212, 9, 9),
+    (234, 8, 10),
+    (254, 9, 9),
+    (351, 9, 9),
+    (352, 6, 11),
+    (353, 7, 9),
+    (358, 5, 12),
+    (380, 9, 9),
+    (420, 9, 9),
+    (421, 9, 9),
+    (852, 8, 8),
+    (886, 8, 9),
+    (966, 9, 9),
+    (971, 8, 9),
+    (972, 8, 9),
+];
+
+/// Words before a bare number that make it a phone number.
+const PHONE_WORDS: &[&str] = &["phone", "tel", "mobile", "cell", "call", "fax", "handy", "telefon", "téléphone", "móvil", "celular"];
+
+/// A digit group as written: its digits, and whether it is in parentheses (`(0)`, `(415)`).
+#[derive(Clone, Copy, Default)]
+struct Group {
+    start: usize,
+    end: usize,
+    parens: bool,
+}
+
+/// A phone number from `at` (a digit, `+` or `(`).
+pub(super) fn phone(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
+    if !enabled.has(Kind::Phone) {
+        return None;
+    }
+    let plus = text[at] == b'+';
+    let (groups, count) = read_groups(text, if plus { at + 1 } else { at });
+    // Looked up only for the shapes that need it: most numbers are not phones.
+    let near_words = || context(text, at, 24, PHONE_WORDS);
+    // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
+    let glued = at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric();
+    let count = (1..=count).rev().find(|&n| {
+        let last = groups[n - 1];
+        let after = last.end + usize::from(last.parens);
+        let cut = n < count && text.get(after) != Some(&b' ');
+        !glued && !cut && !word_at(text, after) && valid(text, &groups[..n], plus, &near_words)
+    })?;
+    let last = groups[count - 1];
+    let end = last.end + usize::from(last.parens);
+    Some(Hit { start: at, end: extension(text, end).unwrap_or(end), kind: Kind::Phone })
+}
+
+/// Up to eight digit groups: `(`digits`)` or digits, one separator between (`-`, `.`, `/`, a
+/// space, or none after `)`).
+fn read_groups(text: &[u8], at: usize) -> ([Group; 8], usize) {
+    let mut groups = [Group::default(); 8];
+    let mut count = 0;
+    let mut p = at;
+    while count < groups.len() {
+        let parens = text.get(p) == Some(&b'(');
+        let start = p + usize::from(parens);
+        let end = super::run(text, start, 12, |b| b.is_ascii_digit());
+        if end == start || (parens && text.get(end) != Some(&b')')) {
+            break;
+        }
+        groups[count] = Group { start, end, parens };
+        count += 1;
+        let after = end + usize::from(parens);
+        let separated = matches!(text.get(after), Some(b' ' | b'-' | b'.' | b'/'));
+        let next = after + usize::from(separated);
+        let continues = text.get(next).is_some_and(|b| b.is_ascii_digit() || (*b == b'(' && separated));
+        if !continues || (!separated && !parens) {
+            break;
+        }
+        p = next;
+    }
+    (groups, count)
+}
+
+fn valid(text: &[u8], groups: &[Group], plus: bool, near_words: &dyn Fn() -> bool) -> bool {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    for g in groups {
+        // `+44 (0)20 …`: the trunk prefix in parentheses is not dialled from abroad.
+        if plus && g.parens && &text[g.start..g.end] == b"0" {
+            continue;
+        }
+        for &b in &text[g.start..g.end] {
+            if n == digits.len() {
+                return false;
+            }
+            digits[n] = b - b'0';
+            n += 1;
+        }
+    }
+    let digits = &digits[..n];
+    let mut lens = [0usize; 8];
+    for (len, g) in lens.iter_mut().zip(groups) {
+        *len = g.end - g.start;
+    }
+    let lens = &lens[..groups.len()];
+    if plus {
+        international(digits)
+    } else if digits.starts_with(&[0, 0]) {
+        international(&digits[2..])
+    } else {
+        national(digits, lens, groups[0].parens, near_words)
+    }
+}
+
+/// A country code of the table and a national number of a length it assigns; an unknown code
+/// takes any E.164 length.
+fn international(digits: &[u8]) -> bool {
+    let code = |len: usize| digits.iter().take(len).fold(0u16, |n, &d| n * 10 + u16::from(d));
+    if digits.first().is_none_or(|&d| d == 0) {
+        return false;
+    }
+    for len in 1..=3 {
+        if let Some(&(_, min, max)) = PLANS.iter().find(|(cc, _, _)| *cc == code(len)) {
+            let national = digits.len().saturating_sub(len);
+            return (usize::from(min)..=usize::from(max)).contains(&national);
+        }
+    }
+    (8..=15).contains(&digits.len())
+}
+
+/// The national shapes: a trunk `0` and groups, the North American `3-3-4`, an area code in
+/// parentheses, the nine- and ten-digit plans without a trunk prefix (Spain, Italy, India).
+fn national(digits: &[u8], lens: &[usize], area_in_parens: bool, near_words: &dyn Fn() -> bool) -> bool {
+    let n = digits.len();
+    let nanp = |d: &[u8]| d.len() == 10 && d[0] >= 2 && d[3] >= 2;
+    if lens.len() == 1 {
+        let trunk = (9..=11).contains(&n) && digits[0] == 0 && digits[1] != 0;
+        return trunk || ((9..=12).contains(&n) && near_words());
+    }
+    let grouped = lens.iter().skip(1).all(|&l| l >= 2);
+    let shape = match lens {
+        [3, 3, 4] => nanp(digits),
+        [1, 3, 3, 4] => digits[0] == 1 && nanp(&digits[1..]),
+        _ if digits[0] == 0 => digits[1] != 0 && (9..=12).contains(&n) && lens[0] >= 2,
+        _ if area_in_parens => (10..=11).contains(&n),
+        [3, 2, 2, 2] | [3, 3, 3] | [2, 3, 2, 2] => n == 9 && digits[0] >= 6,
+        [5, 5] | [3, 7] | [4, 3, 3] => n == 10 && digits[0] >= 6,
+        _ => false,
+    };
+    grouped && (shape || ((8..=13).contains(&n) && near_words()))
+}
+
+/// An extension after the number: ` x123`, `ext. 45`, `#200`.
+fn extension(text: &[u8], at: usize) -> Option<usize> {
+    let rest = text.get(at..)?;
+    let spaced = usize::from(rest.first() == Some(&b' '));
+    let rest = &rest[spaced..];
+    let marker = ["extension ", "ext. ", "ext.", "ext ", "x", "#"]
+        .iter()
+        .find(|m| rest.len() > m.len() && rest[..m.len()].eq_ignore_ascii_case(m.as_bytes()))?;
+    let from = at + spaced + marker.len();
+    let end = super::run(text, from, 6, |b| b.is_ascii_digit());
+    (end > from && !word_at(text, end)).then_some(end)
+}

@@ -1,0 +1,181 @@
+use super::numbers::{iban_ok, luhn_ok, ssn_ok};
+use super::*;
+use crate::mask::{Action, Masker};
+
+/// What every built-in finds in `text`: (detector, value) pairs, as masking would replace them.
+fn found(text: &str) -> Vec<(String, String)> {
+    let all = names().iter().map(|n| (n.to_string(), Action::Redact)).collect();
+    let masker = Masker::compile(&all, &[], Vec::new(), None).ok().expect("compiles");
+    let hits = masker.find(&mut masker.cache(), text.as_bytes());
+    hits.iter().map(|f| (masker.detector_name(f.detector).to_string(), text[f.start..f.end].to_string())).collect()
+}
+
+fn assert_finds(kind: &str, cases: &[(&str, &str)]) {
+    for (text, value) in cases {
+        assert_eq!(found(text), vec![(kind.to_string(), value.to_string())], "in {text:?}");
+    }
+}
+
+fn assert_clean(cases: &[&str]) {
+    for text in cases {
+        assert_eq!(found(text), Vec::<(String, String)>::new(), "in {text:?}");
+    }
+}
+
+#[test]
+fn checksums() {
+    assert!(luhn_ok(b"4111 1111 1111 1111"));
+    assert!(luhn_ok(b"378282246310005"));
+    assert!(!luhn_ok(b"4111 1111 1111 1112"));
+    assert!(!luhn_ok(b"1234"));
+    assert!(iban_ok(b"GB82 WEST 1234 5698 7654 32"));
+    assert!(iban_ok(b"DE89370400440532013000"));
+    assert!(!iban_ok(b"GB82 WEST 1234 5698 7654 33"));
+    assert!(ssn_ok(b"123-45-6789"));
+    assert!(!ssn_ok(b"000-45-6789") && !ssn_ok(b"666-45-6789") && !ssn_ok(b"900-45-6789"));
+    assert!(!ssn_ok(b"123-00-6789") && !ssn_ok(b"123-45-0000"));
+}
+
+#[test]
+fn phones_in_national_and_international_formats() {
+    assert_finds(
+        "phone",
+        &[
+            ("UK 020 7946 0958 office", "020 7946 0958"),
+            ("mobile: 07700 900123", "07700 900123"),
+            ("DE 030 12345678", "030 12345678"),
+            ("DE +49 (0)30 1234567.", "+49 (0)30 1234567"),
+            ("FR 01 23 45 67 89", "01 23 45 67 89"),
+            ("ES 912 34 56 78", "912 34 56 78"),
+            ("IT 06 1234 5678", "06 1234 5678"),
+            ("NL 020-1234567", "020-1234567"),
+            ("BR (11) 91234-5678", "(11) 91234-5678"),
+            ("IN 98765 43210", "98765 43210"),
+            ("JP 03-1234-5678", "03-1234-5678"),
+            ("AU (02) 1234 5678", "(02) 1234 5678"),
+            ("US 415-555-0134 x123", "415-555-0134 x123"),
+            ("US (415) 555-0134 ext. 45", "(415) 555-0134 ext. 45"),
+            ("intl 001-415-555-0134", "001-415-555-0134"),
+            ("tel 3838016613", "3838016613"),
+        ],
+    );
+}
+
+#[test]
+fn numbers_that_are_not_phones() {
+    assert_clean(&["on 2024-01-15 at 12:30:45", "order 12345678 total 1 234 567", "ISBN 978-3-16-148410-0", "pi 0.123456789"]);
+}
+
+#[test]
+fn bare_ssns_after_their_keyword() {
+    assert_finds("us_ssn", &[(r#"{"SSN": "123456789"}"#, "123456789"), ("social security number 123456789", "123456789")]);
+    assert_clean(&["invoice 123456789"]);
+}
+
+#[test]
+fn emails_with_apostrophes_and_unicode() {
+    assert_finds(
+        "email",
+        &[
+            ("to o'neil@example.com now", "o'neil@example.com"),
+            ("to 'jane@example.com' now", "jane@example.com"),
+            ("an josé.garcía@example.es bitte", "josé.garcía@example.es"),
+            ("an info@bücher.de bitte", "info@bücher.de"),
+        ],
+    );
+    assert_clean(&["git clone git@github.com:org/repo.git"]);
+}
+
+#[test]
+fn card_groupings_and_look_alikes() {
+    assert_finds(
+        "credit_card",
+        &[("card 4111 1111 1111 1111 003 ok", "4111 1111 1111 1111 003"), ("diners 3056 930902 5904", "3056 930902 5904")],
+    );
+    assert_clean(&["IMEI 490154203237518", "EAN 4006381333931", "ts 1701475200123456789"]);
+}
+
+#[test]
+fn authorization_credentials() {
+    assert_finds(
+        "api_key",
+        &[
+            ("Authorization: Bearer 9f8e7d6c5b4a39281706abcdef", "9f8e7d6c5b4a39281706abcdef"),
+            ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ],
+    );
+    assert_clean(&["Basic SGVsbG8gd29ybGQ= is not a credential", "Bearer authentication is described"]);
+}
+
+#[test]
+fn more_token_prefixes() {
+    let slack = "https://hooks.slack.com/workflows/T01234567/A01234567/123456789012345678/abcdefghijklmnop";
+    let pypi = format!("pypi-AgEIcHlwaS5vcmc{}", "Cj".repeat(40));
+    let sendgrid = format!("SG.{}.{}", "a".repeat(22), "B".repeat(43));
+    for (kind, token) in [
+        ("api_key", "glpat-aBcDeFgHiJkLmNoPqRsT"),
+        ("api_key", sendgrid.as_str()),
+        ("api_key", "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"),
+        ("api_key", "npm_abcdefghijklmnopqrstuvwxyz0123456789"),
+        ("api_key", pypi.as_str()),
+        ("slack_token", "xapp-1-A0123456789-1234567890123-abcdef0123456789"),
+        ("slack_token", slack),
+    ] {
+        assert_eq!(found(&format!("key {token} end")), vec![(kind.to_string(), token.to_string())]);
+    }
+}
+
+#[test]
+fn pgp_private_key_blocks() {
+    let block = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0\n-----END PGP PRIVATE KEY BLOCK-----";
+    assert_eq!(found(&format!("{block} done")), vec![("private_key".to_string(), block.to_string())]);
+}
+
+#[test]
+fn publishable_keys_and_secret_references_are_not_secrets() {
+    assert_clean(&[
+        "stripe pk_live_0123456789abcdefABCD",
+        r#"{"client_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}"#,
+        "password: vault:secret/data/db#password",
+        "DB_PASSWORD=${DB_PASSWORD}",
+        "token: {{ secrets.GITHUB_TOKEN }}",
+    ]);
+    assert_finds("api_key", &[(r#"{"db_password": "s3cr3t-P@ss!"}"#, "s3cr3t-P@ss!")]);
+}
+
+#[test]
+fn numbers_that_are_not_addresses() {
+    assert_clean(&[
+        "netmask 255.255.255.0",
+        "oid 1.3.6.1.4.1.311.21",
+        "version 10.0.19041.1",
+        "build v1.2.3.4",
+        "fn Add::add(self)",
+        "version 1.2.3.4",
+    ]);
+    assert_finds("ipv4", &[("from 10.0.12.7 ok", "10.0.12.7")]);
+    assert_finds("ipv6", &[("via fe80::1: unreachable", "fe80::1")]);
+}
+
+#[test]
+fn data_set_findings() {
+    assert_finds("credit_card", &[("card=3593749642174220 ok", "3593749642174220")]);
+    assert_eq!(found("phone=010 123 3179\n47.137.152.162 - -")[1], ("ipv4".to_string(), "47.137.152.162".to_string()));
+    assert_finds(
+        "api_key",
+        &[
+            ("headers={Authorization: Bearer --uT_urs30j3_vjt7blXTWPuneHcBdo9i~3C} host", "--uT_urs30j3_vjt7blXTWPuneHcBdo9i~3C"),
+            ("loaded api_key=D6)2Kbex*(+YjT9Z_Mme8 version", "D6)2Kbex*(+YjT9Z_Mme8"),
+            (r#"{"password": "w37_#5lG\u00263Ok3N#vB3i"}"#, r"w37_#5lG\u00263Ok3N#vB3i"),
+        ],
+    );
+    assert_clean(&[
+        r#"{"ref": "arn:aws:secretsmanager:us-east-1:678079812329:secret:prod/db-4n0DbO"}"#,
+        "api_key: 'sk-XXXXXXXX'",
+        "api_key : xoxb-your-token",
+        "API_KEY=changeme",
+        r#"{"order": "606-8692089-4284006"}"#,
+        r#"{"os_version": "4.18.2.10", "oid": "2.5.29.37"}"#,
+        "Gecko rv:1.9.6.20",
+    ]);
+}
