@@ -140,8 +140,8 @@ const CLASS: [Class; 256] = {
 /// `Bearer`, any two capitals for an IBAN's country): every other word is skipped unread.
 const TOKEN_STARTS: [u64; 1024] = {
     const PAIRS: &[&[u8; 2]] = &[
-        b"ey", b"AK", b"AS", b"AB", b"AC", b"A3", b"AI", b"gh", b"gi", b"gl", b"xo", b"xa", b"ht", b"ho", b"hf", b"sk", b"rk", b"SG",
-        b"np", b"py", b"Be", b"be", b"Ba", b"ba",
+        b"ey", b"AK", b"AS", b"AB", b"AC", b"A3", b"AI", b"gh", b"gi", b"gl", b"xo", b"xa", b"ht", b"ho", b"hf", b"sk", b"rk",
+        b"SG", b"np", b"py", b"Be", b"be", b"Ba", b"ba",
     ];
     let mut bits = [0u64; 1024];
     let mut i = 0;
@@ -260,7 +260,9 @@ fn word(text: &[u8], at: usize, enabled: Enabled, out: &mut Vec<Hit>) -> usize {
             return end;
         }
         // A dotted quad that is an address is not also read as a phone number.
-        numbers::at_digit(text, at, enabled).or_else(|| numbers::ipv4(text, at, enabled)).or_else(|| phone::phone(text, at, enabled))
+        numbers::at_digit(text, at, enabled)
+            .or_else(|| numbers::ipv4(text, at, enabled))
+            .or_else(|| phone::phone(text, at, enabled))
     } else if may_start_token(text, at) {
         secrets::at_word(text, at, enabled).or_else(|| numbers::iban(text, at, enabled))
     } else {

@@ -99,7 +99,8 @@ pub(super) fn ipv6(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
         end -= 1;
     }
     let address = &text[start..end];
-    let glued = word_before(text, start) || text.get(start.wrapping_sub(1)) == Some(&b'.') || text.get(end).is_some_and(|&b| is_word(b));
+    let glued =
+        word_before(text, start) || text.get(start.wrapping_sub(1)) == Some(&b'.') || text.get(end).is_some_and(|&b| is_word(b));
     if glued || !address.iter().any(u8::is_ascii_digit) || address.split(|b| *b == b':').filter(|g| !g.is_empty()).count() < 2 {
         return None;
     }

@@ -67,7 +67,8 @@ const PLANS: &[(u16, u8, u8)] = &[
 ];
 
 /// Words before a bare number that make it a phone number.
-const PHONE_WORDS: &[&str] = &["phone", "tel", "mobile", "cell", "call", "fax", "handy", "telefon", "téléphone", "móvil", "celular"];
+const PHONE_WORDS: &[&str] =
+    &["phone", "tel", "mobile", "cell", "call", "fax", "handy", "telefon", "téléphone", "móvil", "celular"];
 
 /// A digit group as written: its digits, and whether it is in parentheses (`(0)`, `(415)`).
 #[derive(Clone, Copy, Default)]

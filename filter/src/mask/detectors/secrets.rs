@@ -74,20 +74,26 @@ fn prefixed_part(text: &[u8], at: usize) -> Option<usize> {
 
 fn aws(text: &[u8], at: usize) -> Option<usize> {
     let head = text.get(at..at + 4)?;
-    let known = matches!(head, b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA") || (&head[..3] == b"A3T" && head[3].is_ascii_alphanumeric());
+    let known =
+        matches!(head, b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA") || (&head[..3] == b"A3T" && head[3].is_ascii_alphanumeric());
     let end = super::run(text, at, 21, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
     (known && end - at == 20 && !word_at(text, end)).then_some(end)
 }
 
 fn github(text: &[u8], at: usize) -> Option<usize> {
-    if text.get(at..at + 2) == Some(b"gh") && text.get(at + 2).is_some_and(|b| b"pousr".contains(b)) && text.get(at + 3) == Some(&b'_') {
+    if text.get(at..at + 2) == Some(b"gh")
+        && text.get(at + 2).is_some_and(|b| b"pousr".contains(b))
+        && text.get(at + 3) == Some(&b'_')
+    {
         return prefixed(text, at + 4, b"", alnum, 36, 255);
     }
     prefixed(text, at, b"github_pat_", |b| alnum(b) || b == b'_', 22, 255)
 }
 
 fn slack(text: &[u8], at: usize) -> Option<usize> {
-    let xox = text.get(at..at + 3) == Some(b"xox") && text.get(at + 3).is_some_and(|b| b"abposr".contains(b)) && text.get(at + 4) == Some(&b'-');
+    let xox = text.get(at..at + 3) == Some(b"xox")
+        && text.get(at + 3).is_some_and(|b| b"abposr".contains(b))
+        && text.get(at + 4) == Some(&b'-');
     if !xox && text.get(at..at + 5) != Some(b"xapp-") {
         return None;
     }
@@ -167,13 +173,41 @@ fn basic_credentials(token: &[u8]) -> bool {
 }
 
 /// Name endings that say the value is a secret (`db_password`, `clientSecret`, `x-api-key`).
-const SECRET_NAMES: &[&str] =
-    &["password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key", "secretkey", "secret_key"];
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "secretkey",
+    "secret_key",
+];
 
 /// Values that point at a secret instead of holding it, and keys meant to be public.
 const NOT_SECRETS: &[&str] = &[
-    "${", "{{", "$(", "%(", "<", "arn:aws:secretsmanager:", "arn:aws:ssm:", "vault:", "secretsmanager:", "op://", "ref+", "env:", "file:",
-    "pk_live_", "pk_test_", "[redacted", "undefined", "********",
+    "${",
+    "{{",
+    "$(",
+    "%(",
+    "<",
+    "arn:aws:secretsmanager:",
+    "arn:aws:ssm:",
+    "vault:",
+    "secretsmanager:",
+    "op://",
+    "ref+",
+    "env:",
+    "file:",
+    "pk_live_",
+    "pk_test_",
+    "[redacted",
+    "undefined",
+    "********",
 ];
 
 /// Values that stand in for a secret in examples and templates.
@@ -183,7 +217,9 @@ fn secret_name(name: &[u8]) -> bool {
     SECRET_NAMES.iter().any(|k| {
         let Some(at) = name.len().checked_sub(k.len()) else { return false };
         name[at..].eq_ignore_ascii_case(k.as_bytes())
-            && (at == 0 || matches!(name[at - 1], b'_' | b'-' | b'.') || (name[at].is_ascii_uppercase() && name[at - 1].is_ascii_lowercase()))
+            && (at == 0
+                || matches!(name[at - 1], b'_' | b'-' | b'.')
+                || (name[at].is_ascii_uppercase() && name[at - 1].is_ascii_lowercase()))
     })
 }
 
