@@ -187,7 +187,7 @@ async def call_export(url, directory):
 
 
 def mcp_progress(results):
-    from processes import _spawn, wait_for, workdir  # noqa: PLC0415
+    from processes import _spawn, listening, wait_for, workdir  # noqa: PLC0415
 
     directory = workdir("mcp-masking")
     for name in ("progress-arrived", "result-sent"):
@@ -196,7 +196,7 @@ def mcp_progress(results):
     log = open(os.path.join(directory, "server.log"), "w")
     server = _spawn([PYTHON, os.path.abspath(__file__), "serve-mcp", str(MCP_SERVER), directory], log)
     try:
-        wait_for(lambda: _listening(MCP_SERVER), "the masking MCP server")
+        wait_for(lambda: listening(MCP_SERVER), "the masking MCP server")
         seen, text = asyncio.run(asyncio.wait_for(call_export(f"http://127.0.0.1:{ENVOY_PORT}/mcp", directory), 60))
         with open(os.path.join(directory, "result-sent")) as f:
             result_sent = float(f.read())
@@ -208,13 +208,6 @@ def mcp_progress(results):
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def _listening(port):
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def masking(results):

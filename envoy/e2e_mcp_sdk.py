@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstraps  # noqa: E402
 from loopback import ENVOY_PORT, MCP1_PYTHON, MCP_SERVER, PYTHON  # noqa: E402
-from processes import Envoy, _spawn, wait_for, workdir  # noqa: E402
+from processes import Envoy, _spawn, listening, wait_for, workdir  # noqa: E402
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcp_sdk.py")
 DENIED = -31403
@@ -57,7 +57,7 @@ def run(results, python, line):
     log = open(os.path.join(workdir(f"mcp-sdk-{line}"), "server.log"), "w")
     server = _spawn([python, SCRIPT, "serve", str(MCP_SERVER)], log)
     try:
-        wait_for(lambda: _listening(MCP_SERVER), f"the MCP SDK {line} server")
+        wait_for(lambda: listening(MCP_SERVER), f"the MCP SDK {line} server")
         out = subprocess.run([python, SCRIPT, "check", f"http://127.0.0.1:{ENVOY_PORT}/mcp"],
                              capture_output=True, text=True, timeout=180)
         calls = {}
@@ -70,13 +70,6 @@ def run(results, python, line):
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def _listening(port):
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def mcp_sdk(results):

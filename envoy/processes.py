@@ -71,6 +71,14 @@ def wait_for(check, what, timeout=30.0):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def listening(port):
+    """Whether something accepts connections on the loopback port."""
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def http(method, url, body=None, headers=None, timeout=10):
     """(status, headers, body) of one request; HTTP errors are answers, not exceptions."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
