@@ -252,9 +252,8 @@ impl Masker {
 
     fn mask_text(&self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits) {
         for found in self.find(cache, body) {
-            let detector = &self.detectors[found.detector];
-            let replacement = self.replace(detector.action, &detector.name, &body[found.start..found.end]);
-            edits.push(&detector.name, found.start..found.end, replacement);
+            let replacement = self.replacement(&found, &body[found.start..found.end]);
+            edits.push(self.detector_name(found.detector), found.start..found.end, replacement);
         }
     }
 
@@ -422,27 +421,21 @@ pub enum BodyKind {
 
 /// How a response of this content type is masked; `None` for binary types (images, archives,
 /// octet streams), which are passed as they are.
-pub fn readable(content_type: Option<&str>) -> Option<BodyKind> {
-    let Some(ct) = content_type else { return Some(BodyKind::Text) };
+pub fn readable(content_type: Option<&str>) -> Option<stream::Kind> {
+    use stream::Kind;
+    let Some(ct) = content_type else { return Some(Kind::Text) };
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let json = essence == "application/json"
-        || essence.ends_with("+json")
-        || essence == "application/x-ndjson"
-        || essence == "application/jsonl";
     let text = essence.starts_with("text/")
         || essence.ends_with("+xml")
-        || matches!(
-            essence.as_str(),
-            "application/xml" | "application/javascript" | "application/csv" | "application/graphql-response+json" | ""
-        );
-    if json && essence != "application/x-ndjson" && essence != "application/jsonl" {
-        Some(BodyKind::Json)
-    } else if essence == "application/x-www-form-urlencoded" {
-        Some(BodyKind::Form)
-    } else if json || text {
-        Some(BodyKind::Text)
-    } else {
-        None
+        || matches!(essence.as_str(), "application/xml" | "application/javascript" | "application/csv" | "");
+    match essence.as_str() {
+        "text/event-stream" => Some(Kind::Sse),
+        "application/x-ndjson" | "application/jsonl" => Some(Kind::Ndjson),
+        "application/x-www-form-urlencoded" => Some(Kind::Form),
+        "application/json" => Some(Kind::Json),
+        _ if essence.ends_with("+json") => Some(Kind::Json),
+        _ if text => Some(Kind::Text),
+        _ => None,
     }
 }
 
@@ -562,12 +555,17 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(readable(Some("application/json; charset=utf-8")), Some(BodyKind::Json));
-        assert_eq!(readable(Some("application/problem+json")), Some(BodyKind::Json));
-        assert_eq!(readable(Some("application/x-ndjson")), Some(BodyKind::Text));
-        assert_eq!(readable(Some("Application/X-WWW-Form-Urlencoded; charset=utf-8")), Some(BodyKind::Form));
-        assert_eq!(readable(Some("text/csv")), Some(BodyKind::Text));
-        assert_eq!(readable(None), Some(BodyKind::Text));
+        use stream::Kind;
+        assert_eq!(readable(Some("application/json; charset=utf-8")), Some(Kind::Json));
+        assert_eq!(readable(Some("application/problem+json")), Some(Kind::Json));
+        assert_eq!(readable(Some("application/graphql-response+json")), Some(Kind::Json));
+        assert_eq!(readable(Some("application/x-ndjson")), Some(Kind::Ndjson));
+        assert_eq!(readable(Some("application/jsonl")), Some(Kind::Ndjson));
+        assert_eq!(readable(Some("text/event-stream; charset=utf-8")), Some(Kind::Sse));
+        assert_eq!(readable(Some("Application/X-WWW-Form-Urlencoded; charset=utf-8")), Some(Kind::Form));
+        assert_eq!(readable(Some("text/csv")), Some(Kind::Text));
+        assert_eq!(readable(Some("text/plain")), Some(Kind::Text));
+        assert_eq!(readable(None), Some(Kind::Text));
         assert_eq!(readable(Some("image/png")), None);
         assert_eq!(readable(Some("application/octet-stream")), None);
     }

@@ -30,14 +30,13 @@ pub fn plan<'h>(
     if end_of_stream || content_length == Some(0) {
         return Plan::Pass("no body");
     }
-    let Some(body) = readable(content_type) else { return Plan::Pass("binary content type") };
-    let kind = Kind::of(content_type, body);
+    let Some(kind) = readable(content_type) else { return Plan::Pass("binary content type") };
     let encodings: Vec<&str> = encodings.collect();
     if let Err(reason) = encoding::check(encodings.iter().copied()) {
         return Plan::Unmaskable(reason);
     }
-    // Only a JSON document is held whole: streams have no length limit.
-    if let Some(length) = content_length.filter(|&l| kind == Kind::Json && l > masker.max_body_bytes) {
+    // Only a document is held whole: streams have no length limit.
+    if let Some(length) = content_length.filter(|&l| kind.document().is_some() && l > masker.max_body_bytes) {
         return Plan::Unmaskable(format!(
             "the response ({length} bytes) is over mask.max_body_bytes ({})",
             masker.max_body_bytes
@@ -73,6 +72,8 @@ mod tests {
         let none = std::iter::empty::<&str>;
         assert_eq!(plan(&m, Some("application/json"), none(), Some(10), false), Plan::Mask { kind: Kind::Json, decode: false });
         assert!(matches!(plan(&m, Some("application/json"), none(), Some(65), false), Plan::Unmaskable(_)));
+        let form = Some("application/x-www-form-urlencoded");
+        assert!(matches!(plan(&m, form, none(), Some(65), false), Plan::Unmaskable(_)), "a form is held whole too");
         let stream = Plan::Mask { kind: Kind::Text, decode: false };
         assert_eq!(plan(&m, Some("text/plain"), none(), Some(65), false), stream, "a stream has no length limit");
         let events = Plan::Mask { kind: Kind::Sse, decode: false };

@@ -104,18 +104,17 @@ impl Masker {
     /// A raw match inside one token: a string without escapes (the raw text is what the client
     /// reads), or a number, which becomes a string whole.
     fn edit_token(&self, body: &[u8], token: &Token, found: Found, edits: &mut Edits) {
-        let detector = &self.detectors[found.detector];
+        let name = self.detector_name(found.detector);
         match token.kind {
             TokenKind::String => {
                 let content_start = token.start + 1;
                 let content = Decoded::plain(&body[content_start..token.end - 1], content_start);
                 let (text, raw) = content.raw_span(found.start - content_start, found.end - content_start);
-                let replacement = self.replace(detector.action, &detector.name, &content.text()[text]);
-                edits.push(&detector.name, raw, json_encoded(replacement));
+                edits.push(name, raw, json_encoded(self.replacement(&found, &content.text()[text])));
             }
             TokenKind::Number => {
-                let replacement = self.replace(detector.action, &detector.name, &body[token.start..token.end]);
-                edits.push(&detector.name, token.start..token.end, quoted(json_encoded(replacement)));
+                let replacement = self.replacement(&found, &body[token.start..token.end]);
+                edits.push(name, token.start..token.end, quoted(json_encoded(replacement)));
             }
         }
     }
@@ -130,9 +129,8 @@ impl Masker {
                 continue;
             }
             let (span, raw) = text.raw_span(found.start.max(done), found.end);
-            let detector = &self.detectors[found.detector];
-            let replacement = self.replace(detector.action, &detector.name, &text.text()[span.clone()]);
-            edits.push(&detector.name, raw, encode(replacement));
+            let replacement = self.replacement(&found, &text.text()[span.clone()]);
+            edits.push(self.detector_name(found.detector), raw, encode(replacement));
             done = span.end;
         }
     }
