@@ -102,9 +102,6 @@ def mask_escapes(results):
 
 
 if __name__ == "__main__":
-    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from e2e import Results
+    from e2e import run_alone
 
-    results = Results()
-    mask_escapes(results)
-    results.finish()
+    run_alone(mask_escapes)

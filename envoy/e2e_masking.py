@@ -226,9 +226,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["serve-mcp"]:
         serve_mcp(int(sys.argv[2]), sys.argv[3])
     else:
-        os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-        from e2e import Results
+        from e2e import run_alone
 
-        results = Results()
-        masking(results)
-        results.finish()
+        run_alone(masking)

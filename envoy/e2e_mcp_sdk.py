@@ -83,9 +83,6 @@ def mcp_sdk(results):
 
 
 if __name__ == "__main__":
-    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from e2e import Results
+    from e2e import run_alone
 
-    results = Results()
-    mcp_sdk(results)
-    results.finish()
+    run_alone(mcp_sdk)
