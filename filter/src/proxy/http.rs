@@ -3,9 +3,10 @@
 //!
 //! Body handling follows Envoy: a paused body callback buffers, and the next one reports the
 //! whole buffered size. A masked response never pauses: each chunk is replaced by what the
-//! masker lets go, so Envoy's buffer limit never applies to it. With `proxy.allow_on_headers_stop_iteration` the headers of a request
-//! whose body must be read are held too; without it (Istio) they go on, because a paused header
-//! callback would get no body callbacks at all.
+//! masker lets go, so Envoy's buffer limit never applies to it. With
+//! `proxy.allow_on_headers_stop_iteration` the headers of a request whose body must be read are
+//! held too; without it (Istio) they go on, because a paused header callback would get no body
+//! callbacks at all.
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
