@@ -29,6 +29,7 @@ pub mod hex;
 pub mod http;
 pub mod identity;
 pub mod json;
+pub mod llm;
 pub mod mask;
 pub mod mcp;
 pub mod policy;

@@ -7,6 +7,7 @@
 //! Envoy carry them.
 
 pub mod encoding;
+pub mod sse;
 mod extract;
 mod path;
 
