@@ -45,7 +45,11 @@ CREATE TABLE IF NOT EXISTS guardrails.audit
     mask_note Nullable(String),
     db_protocol Nullable(String),
     db_database Nullable(String),
-    db_user Nullable(String)
+    db_user Nullable(String),
+    llm_provider Nullable(String),
+    llm_model Nullable(String),
+    tool_call_id Nullable(String),
+    tool_name Nullable(String)
 )
 ENGINE = MergeTree
 ORDER BY (chain_id, chain_seq);

@@ -19,9 +19,11 @@ use serde_json::Value;
 use crate::graphql::Operation;
 use crate::http::Request;
 use crate::identity::Actor;
+use crate::llm::Provider;
 use crate::mcp::Call;
 use crate::policy::{
     ActorMatch, ColumnMatch, Effect, GraphqlMatch, McpMatch, Mode, Payload, Policy, Route, Rule, SqlMatch, TablePattern,
+    ToolMatch,
 };
 use crate::sql::{Intent, ObjectPath, SearchPath, Statement};
 
@@ -40,6 +42,15 @@ pub enum Action {
         statements: Vec<Statement>,
     },
     Graphql(Vec<Operation>),
+    /// A model provider's exchange: the tool calls decided (a response's, one at a time, or
+    /// those whose results a request sends back), as MCP `tools/call` messages, and the
+    /// statements of their SQL arguments.
+    Llm {
+        provider: Provider,
+        model: Option<String>,
+        calls: Vec<Call>,
+        statements: Vec<Statement>,
+    },
 }
 
 impl Action {
@@ -50,6 +61,7 @@ impl Action {
             Payload::Sql(_) => Action::Sql(Vec::new()),
             Payload::Mcp(_) => Action::Mcp { calls: Vec::new(), batch: false, statements: Vec::new() },
             Payload::Graphql => Action::Graphql(Vec::new()),
+            Payload::Llm(llm) => Action::Llm { provider: llm.provider, model: None, calls: Vec::new(), statements: Vec::new() },
         }
     }
 
@@ -60,19 +72,20 @@ impl Action {
             Action::Sql(_) => "sql",
             Action::Mcp { .. } => "mcp",
             Action::Graphql(_) => "graphql",
+            Action::Llm { .. } => "llm",
         }
     }
 
     pub fn statements(&self) -> &[Statement] {
         match self {
-            Action::Sql(statements) | Action::Mcp { statements, .. } => statements,
+            Action::Sql(statements) | Action::Mcp { statements, .. } | Action::Llm { statements, .. } => statements,
             Action::Http | Action::Graphql(_) => &[],
         }
     }
 
     pub fn calls(&self) -> &[Call] {
         match self {
-            Action::Mcp { calls, .. } => calls,
+            Action::Mcp { calls, .. } | Action::Llm { calls, .. } => calls,
             _ => &[],
         }
     }
@@ -391,6 +404,7 @@ fn request_matches(rule: &Rule, actor: &Actor, facts: &Facts<'_>, unit: &Unit, e
         && rule.http.as_ref().is_none_or(|m| facts.request.is_some_and(|r| m.matches_for_rule(r, effect == Effect::Deny)))
         && rule.json.iter().all(|c| c.holds(document))
         && rule.mcp.as_ref().is_none_or(|m| call.is_some_and(|c| mcp_matches(m, c)))
+        && rule.tool.as_ref().is_none_or(|t| call.is_some_and(|c| tool_matches(t, c)))
         && rule.graphql.as_ref().is_none_or(|g| operation.is_some_and(|o| graphql_matches(g, o, effect)))
 }
 
@@ -406,6 +420,14 @@ fn mcp_matches(condition: &McpMatch, call: &Call) -> bool {
         && any_glob(&condition.prompts, target_of("prompts/get"))
         && any_glob(&condition.resources, resource)
         && condition.params.iter().all(|c| c.holds(call.params()))
+}
+
+/// A `tools/call` (an MCP one, or a model's tool call read as one) of a listed name whose
+/// arguments meet every condition.
+fn tool_matches(condition: &ToolMatch, call: &Call) -> bool {
+    call.is_tool_call()
+        && any_glob(&condition.names, call.target.as_deref())
+        && condition.arguments.iter().all(|c| c.holds(&call.params()["arguments"]))
 }
 
 /// Deny: the operation is of a listed type and selects any listed field. Allow: every root

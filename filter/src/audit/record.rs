@@ -97,6 +97,13 @@ pub fn decision_record(facts: &RecordFacts<'_>) -> Map<String, Value> {
         record.extend(fields);
     }
     record.extend(site_fields(facts.site));
+    if let Action::Llm { provider, model, calls, .. } = &outcome.action {
+        let call = decision.call().and_then(|i| calls.get(i)).or(calls.first());
+        record.insert("llm_provider".into(), json!(provider.as_str()));
+        record.insert("llm_model".into(), json!(model));
+        record.insert("tool_call_id".into(), json!(call.and_then(|c| c.id.as_ref())));
+        record.insert("tool_name".into(), json!(call.and_then(|c| c.target.as_ref())));
+    }
     record
 }
 
@@ -167,7 +174,7 @@ pub fn gap_record(now_nanos: u64, from_seq: u64, to_seq: u64, count: u64) -> Map
 
 /// Every key, null (lists empty), but `time`, `record_kind` and `plugin`.
 fn base(now_nanos: u64, kind: &str) -> Map<String, Value> {
-    const KEYS: [&str; 38] = [
+    const KEYS: [&str; 42] = [
         "request_id",
         "trace_id",
         "chain_id",
@@ -206,6 +213,10 @@ fn base(now_nanos: u64, kind: &str) -> Map<String, Value> {
         "db_protocol",
         "db_database",
         "db_user",
+        "llm_provider",
+        "llm_model",
+        "tool_call_id",
+        "tool_name",
     ];
     let mut record: Map<String, Value> = KEYS.iter().map(|k| (k.to_string(), Value::Null)).collect();
     // Lists are empty rather than null: ClickHouse's Array columns take no null.

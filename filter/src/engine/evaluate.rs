@@ -10,7 +10,8 @@ use crate::http::{extract, parse_strict_json, ExtractError, Request};
 use crate::identity::Actor;
 use crate::mcp::{self, McpSql};
 use crate::policy::Effect;
-use crate::policy::{Payload, Policy, Route, SqlRoute};
+use crate::llm;
+use crate::policy::{LlmRoute, Payload, Policy, Route, SqlRoute};
 use crate::sql::{AnalysisCache, Dialect, Lexing, SessionChange, Settings, Statement};
 
 /// Decides a request on its route. `body` is the complete, decoded body (`None`: no body);
@@ -259,6 +260,7 @@ impl Read {
             Payload::Http => Ok(()),
             Payload::Sql(sql) => self.sql(policy, sql, request, body, cache),
             Payload::Mcp(mcp) => self.mcp(policy, &mcp.sql, request, body, cache),
+            Payload::Llm(llm) => self.llm(policy, llm, request, body, cache),
             Payload::Graphql => {
                 let operations = graphql::operations(request, body).map_err(|e| Box::new(limit(policy, e)))?;
                 self.units = (0..operations.len()).map(Unit::Operation).collect();
@@ -295,33 +297,102 @@ impl Read {
         sources: &[McpSql],
         request: &Request,
         body: Option<&[u8]>,
-        mut cache: Option<&mut AnalysisCache>,
+        cache: Option<&mut AnalysisCache>,
     ) -> Result<(), Box<Decision>> {
         let messages = mcp::messages(body).map_err(|e| Box::new(limit(policy, e)))?;
         let mut statements = Vec::new();
-        let mut outcome = mcp::check_headers(request, &messages.calls)
-            .map_err(|detail| Box::new(decide_limit(policy, Limit::McpHeaders, detail)));
-        for (index, call) in messages.calls.iter().enumerate() {
-            if outcome.is_err() {
-                break;
-            }
-            match mcp::sql_texts(call, sources) {
-                Err(error) => {
-                    outcome =
-                        Err(Box::new(Decision { unit: Unit::Message { call: index, statement: None }, ..limit(policy, error) }))
-                }
-                Ok(texts) if texts.is_empty() => self.units.push(Unit::Message { call: index, statement: None }),
-                Ok(texts) => {
-                    for (text, dialect) in texts {
-                        let first = statements.len();
-                        statements.extend(Statement::all_in(&text, dialect, cache.as_deref_mut()));
-                        let units = (first..statements.len()).map(|i| Unit::Message { call: index, statement: Some(i) });
-                        self.units.extend(units);
-                    }
-                }
-            }
-        }
+        let outcome = mcp::check_headers(request, &messages.calls)
+            .map_err(|detail| Box::new(decide_limit(policy, Limit::McpHeaders, detail)))
+            .and_then(|()| self.tool_units(policy, sources, &messages.calls, &mut statements, cache));
         self.action = Action::Mcp { calls: messages.calls, batch: messages.batch, statements };
         outcome
     }
+
+    /// A request to a model provider: the calls of the latest turn it sends results for are
+    /// decided again (a denied one means the agent ran it anyway). A path that is none of the
+    /// provider's APIs is a plain request.
+    fn llm(
+        &mut self,
+        policy: &Policy,
+        route: &LlmRoute,
+        request: &Request,
+        body: Option<&[u8]>,
+        cache: Option<&mut AnalysisCache>,
+    ) -> Result<(), Box<Decision>> {
+        let Some(api) = llm::Api::at(route.provider, request.path()) else { return Ok(()) };
+        let body = json_body(body.unwrap_or_default()).map_err(|e| Box::new(limit(policy, e)))?;
+        let exchange = llm::request::read(api, &body);
+        self.tool_calls(policy, route, exchange.model, &exchange.answered, cache)
+    }
+
+    /// Model tool calls as decision units, one `tools/call` message each.
+    fn tool_calls(
+        &mut self,
+        policy: &Policy,
+        route: &LlmRoute,
+        model: Option<String>,
+        calls: &[llm::ToolCall],
+        cache: Option<&mut AnalysisCache>,
+    ) -> Result<(), Box<Decision>> {
+        let messages: Vec<mcp::Call> = calls.iter().map(llm::ToolCall::as_message).collect();
+        let mut statements = Vec::new();
+        let outcome = match calls.iter().position(|c| c.arguments.is_err()) {
+            Some(index) => {
+                let call = &calls[index];
+                let error = call.arguments.as_ref().err().cloned().unwrap_or_default();
+                let detail = format!("tool call {:?} ({}): {error}", call.name, call.id);
+                let unit = Unit::Message { call: index, statement: None };
+                Err(Box::new(Decision { unit, ..decide_limit(policy, Limit::Unparsable, detail) }))
+            }
+            None => self.tool_units(policy, &route.sql, &messages, &mut statements, cache),
+        };
+        self.action = Action::Llm { provider: route.provider, model, calls: messages, statements };
+        outcome
+    }
+
+    /// One unit per message, or per statement of a tool's SQL arguments.
+    fn tool_units(
+        &mut self,
+        policy: &Policy,
+        sources: &[McpSql],
+        calls: &[mcp::Call],
+        statements: &mut Vec<Statement>,
+        mut cache: Option<&mut AnalysisCache>,
+    ) -> Result<(), Box<Decision>> {
+        for (index, call) in calls.iter().enumerate() {
+            let texts = mcp::sql_texts(call, sources)
+                .map_err(|error| Box::new(Decision { unit: Unit::Message { call: index, statement: None }, ..limit(policy, error) }))?;
+            if texts.is_empty() {
+                self.units.push(Unit::Message { call: index, statement: None });
+            }
+            for (text, dialect) in texts {
+                let first = statements.len();
+                statements.extend(Statement::all_in(&text, dialect, cache.as_deref_mut()));
+                self.units.extend((first..statements.len()).map(|i| Unit::Message { call: index, statement: Some(i) }));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decides one tool call a model hands the agent, in a response on an `llm` route, as the
+/// route's rules read a tool call (`when.tool`, `llm.sql`).
+pub fn evaluate_tool_call(
+    policy: &Policy,
+    route: &Route,
+    actor: &Actor,
+    request: &Request,
+    model: Option<String>,
+    call: &llm::ToolCall,
+    cache: Option<&mut AnalysisCache>,
+) -> Outcome {
+    let Payload::Llm(llm) = &route.payload else {
+        return limited(policy, route, Limit::Unparsable, format!("route {:?} carries no tool calls", route.name));
+    };
+    let mut read = Read { action: Action::nothing_read(&route.payload), units: Vec::new() };
+    if let Err(decision) = read.tool_calls(policy, llm, model, std::slice::from_ref(call), cache) {
+        return Outcome { decision: *decision, action: read.action };
+    }
+    let facts = Facts { request: Some(request), body: None, action: &read.action, units: &read.units };
+    Outcome { decision: decide(policy, route, actor, &facts), action: read.action }
 }

@@ -18,5 +18,6 @@ pub use conclude::{
     conclude, masks_responses_of, unmaskable, Conclusion, Count, Environment, FilterState, Masking, ResponsePlan, Unmaskable,
 };
 pub use evaluate::{
-    ambiguous, at_headers, evaluate, evaluate_session_sql, evaluate_sql, oversize, unreadable, with_body, AtHeaders,
+    ambiguous, at_headers, evaluate, evaluate_session_sql, evaluate_sql, evaluate_tool_call, oversize, unreadable, with_body,
+    AtHeaders,
 };

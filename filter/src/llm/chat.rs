@@ -53,7 +53,7 @@ pub fn rewrite(doc: &mut Value, judge: &mut dyn Judge) -> bool {
 }
 
 /// A call of a whole message; `custom` tools' free text is read as `{"input": text}`.
-fn whole_call(call: &Value) -> ToolCall {
+pub(super) fn whole_call(call: &Value) -> ToolCall {
     let id = call.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
     let (name, arguments) = match (call.get("function"), call.get("custom")) {
         (Some(f), _) => (text_of(f, "name"), text_of(f, "arguments")),

@@ -31,6 +31,7 @@
 
 pub mod chat;
 pub mod messages;
+pub mod request;
 pub mod responses;
 
 use serde_json::Value;
@@ -41,6 +42,16 @@ use crate::http::sse::{Event, Framer};
 pub enum Provider {
     OpenAi,
     Anthropic,
+}
+
+impl Provider {
+    /// As the policy and the audit record name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Anthropic => "anthropic",
+        }
+    }
 }
 
 /// One provider API, by its path.
@@ -79,6 +90,23 @@ impl ToolCall {
     pub fn from_text(id: String, name: String, text: &str) -> ToolCall {
         let arguments = if text.trim().is_empty() { Ok(Value::Object(Default::default())) } else { object(text) };
         ToolCall { id, name, arguments }
+    }
+}
+
+impl ToolCall {
+    /// The call as the engine decides tool calls: an MCP `tools/call` message (arguments that
+    /// do not parse are `null` there; the engine refuses them before any rule reads them).
+    pub fn as_message(&self) -> crate::mcp::Call {
+        let arguments = self.arguments.clone().unwrap_or(Value::Null);
+        let message = serde_json::json!({"jsonrpc": "2.0", "id": self.id, "method": "tools/call",
+            "params": {"name": self.name, "arguments": arguments}});
+        crate::mcp::Call {
+            kind: crate::mcp::MessageKind::Request,
+            id: Some(Value::String(self.id.clone())),
+            method: Some("tools/call".into()),
+            target: Some(self.name.clone()),
+            message,
+        }
     }
 }
 

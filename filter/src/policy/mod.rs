@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::hex::hex;
 use crate::identity::Identity;
 pub use model::*;
-pub use schema::{AuditDoc, Effect, Limits, Mode, Protocol, ProxyDoc, StatementDetail};
+pub use schema::{AuditDoc, Effect, Limits, Mode, OnDeny, Protocol, ProxyDoc, StatementDetail};
 pub use tables::TablePattern;
 
 /// Largest `limits.max_body_bytes` accepted: Envoy buffers the body in every worker.

@@ -1,13 +1,14 @@
 //! The compiled policy's routes and rules: what [`super::Policy::from_json`] builds once, and
 //! the engine reads per request.
 
-use super::schema::Effect;
+use super::schema::{Effect, OnDeny};
 use super::tables::TablePattern;
 use crate::glob::Glob;
 use crate::graphql::OperationType;
 use crate::http::{PayloadSource, RouteMatcher};
 use crate::identity::ActorKind;
 use crate::json::JsonCondition;
+use crate::llm::Provider;
 use crate::mask::Masker;
 use crate::mcp::McpSql;
 use crate::sql::{Dialect, OperationSet, SearchPath};
@@ -35,7 +36,7 @@ impl Route {
             || match &self.payload {
                 Payload::Http => false,
                 Payload::Sql(sql) => sql.source.needs_body(),
-                Payload::Mcp(_) | Payload::Graphql => true,
+                Payload::Mcp(_) | Payload::Graphql | Payload::Llm(_) => true,
             }
     }
 }
@@ -51,6 +52,9 @@ pub enum Payload {
     Mcp(McpRoute),
     /// GraphQL operations.
     Graphql,
+    /// A model provider's API: the tool calls of its responses, and the results the agent
+    /// sends back.
+    Llm(LlmRoute),
 }
 
 /// A route's `mask` section: what to mask, whose responses, and what to do with a response
@@ -65,6 +69,14 @@ pub struct MaskRoute {
 
 #[derive(Clone, Debug)]
 pub struct McpRoute {
+    pub sql: Vec<McpSql>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LlmRoute {
+    pub provider: Provider,
+    pub on_deny: OnDeny,
+    /// Pointers relative to a tool call's `params`, as on an MCP route (`/arguments/query`).
     pub sql: Vec<McpSql>,
 }
 
@@ -89,7 +101,16 @@ pub struct Rule {
     pub http: Option<RouteMatcher>,
     pub json: Vec<JsonCondition>,
     pub mcp: Option<McpMatch>,
+    pub tool: Option<ToolMatch>,
     pub graphql: Option<GraphqlMatch>,
+}
+
+/// Conditions on a tool call (MCP or a model's); every present one must hold.
+#[derive(Clone, Debug, Default)]
+pub struct ToolMatch {
+    pub names: Option<Vec<Glob>>,
+    /// On the arguments object.
+    pub arguments: Vec<JsonCondition>,
 }
 
 /// Conditions on one MCP message; every present one must hold.

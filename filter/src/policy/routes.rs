@@ -3,10 +3,11 @@
 use super::compile::Compiler;
 use super::schema::*;
 use super::suggest::closest;
-use super::{MaskRoute, McpRoute, Payload, Route, Rule, SqlRoute, MAX_BODY_LIMIT};
+use super::{LlmRoute, MaskRoute, McpRoute, Payload, Route, Rule, SqlRoute, MAX_BODY_LIMIT};
 use crate::glob::Glob;
 use crate::http::{PayloadSource, Preset, RouteMatcher};
 use crate::json::Pointer;
+use crate::llm::Provider;
 use crate::mask::{CustomPattern, FieldMatch, FieldRule, MaskError, Masker};
 use crate::mcp::McpSql;
 use crate::sql::{Dialect, SearchPath};
@@ -43,12 +44,17 @@ impl Compiler {
 
     /// The one payload the route reads: on the wire always SQL in the protocol's dialect.
     fn payload(&mut self, doc: &RouteDoc, path: &str) -> Option<Payload> {
-        let kinds: Vec<&str> = [(doc.sql.is_some(), "sql"), (doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql")]
-            .into_iter()
-            .filter_map(|(set, name)| set.then_some(name))
-            .collect();
+        let kinds: Vec<&str> =
+            [(doc.sql.is_some(), "sql"), (doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql"), (doc.llm.is_some(), "llm")]
+                .into_iter()
+                .filter_map(|(set, name)| set.then_some(name))
+                .collect();
         if kinds.len() > 1 {
-            let hint = if doc.mcp.is_some() && doc.sql.is_some() { " (SQL in tool arguments goes under mcp.sql)" } else { "" };
+            let hint = match (&doc.sql, &doc.mcp, &doc.llm) {
+                (Some(_), Some(_), _) => " (SQL in tool arguments goes under mcp.sql)",
+                (Some(_), _, Some(_)) => " (SQL in tool arguments goes under llm.sql)",
+                _ => "",
+            };
             self.error(path, format!("a route reads one kind of payload, this one names {}{hint}", kinds.join(" and ")));
         }
         if let Some(default) = self.wire_dialect() {
@@ -57,16 +63,19 @@ impl Compiler {
         // Every section is checked, so that all of their problems are reported at once.
         let sql = doc.sql.as_ref().map(|sql| self.sql_source(sql, &format!("{path}.sql")));
         let mcp = doc.mcp.as_ref().map(|mcp| self.mcp_route(mcp, &format!("{path}.mcp")));
-        match (sql, mcp, &doc.graphql) {
-            (Some(sql), _, _) => sql.map(Payload::Sql),
-            (None, Some(mcp), _) => Some(Payload::Mcp(mcp)),
-            (None, None, Some(_)) => Some(Payload::Graphql),
-            (None, None, None) => Some(Payload::Http),
+        let llm = doc.llm.as_ref().map(|llm| self.llm_route(llm, &format!("{path}.llm")));
+        match (sql, mcp, llm, &doc.graphql) {
+            (Some(sql), ..) => sql.map(Payload::Sql),
+            (None, Some(mcp), ..) => Some(Payload::Mcp(mcp)),
+            (None, None, Some(llm), _) => llm.map(Payload::Llm),
+            (None, None, None, Some(_)) => Some(Payload::Graphql),
+            (None, None, None, None) => Some(Payload::Http),
         }
     }
 
     fn wire_payload(&mut self, doc: &RouteDoc, path: &str, default: Dialect) -> Option<Payload> {
-        for (present, key) in [(doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql"), (doc.mask.is_some(), "mask")] {
+        let sections = [(doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql"), (doc.llm.is_some(), "llm"), (doc.mask.is_some(), "mask")];
+        for (present, key) in sections {
             if present {
                 self.error(
                     format!("{path}.{key}"),
@@ -132,7 +141,7 @@ impl Compiler {
                         if let Some(missing) = self.unmet_condition(doc, rule) {
                             self.error(rule_path, format!("rule {name:?} has {missing}"));
                         }
-                        reads_json |= !rule.json.is_empty() && doc.mcp.is_none();
+                        reads_json |= !rule.json.is_empty() && doc.mcp.is_none() && doc.llm.is_none();
                     }
                     indexes.push(index);
                 }
@@ -144,13 +153,20 @@ impl Compiler {
     /// A condition of the rule that the route cannot give it anything to check against.
     fn unmet_condition(&self, doc: &RouteDoc, rule: &Rule) -> Option<&'static str> {
         let wire = self.wire_dialect().is_some();
-        let reads_sql = wire || doc.sql.is_some() || doc.mcp.as_ref().is_some_and(|m| !m.sql.is_empty());
+        let reads_sql = wire
+            || doc.sql.is_some()
+            || doc.mcp.as_ref().is_some_and(|m| !m.sql.is_empty())
+            || doc.llm.as_ref().is_some_and(|l| !l.sql.is_empty());
         if wire && (rule.http.is_some() || !rule.json.is_empty()) {
             Some("an http or json condition, but the route reads a database's wire protocol")
         } else if rule.sql.is_some() && !reads_sql {
             Some("a sql condition, but the route reads no SQL (add a sql section)")
+        } else if rule.mcp.is_some() && doc.llm.is_some() {
+            Some("an mcp condition on a model provider's route (a model's tool calls are matched with when.tool)")
         } else if rule.mcp.is_some() && doc.mcp.is_none() {
             Some("an mcp condition, but the route is not an MCP route (add an mcp section)")
+        } else if rule.tool.is_some() && doc.mcp.is_none() && doc.llm.is_none() {
+            Some("a tool condition, but the route carries no tool calls (add an mcp or llm section)")
         } else if rule.graphql.is_some() && doc.graphql.is_none() {
             Some("a graphql condition, but the route is not a GraphQL route (add a graphql section)")
         } else {
@@ -281,17 +297,39 @@ impl Compiler {
     }
 
     fn mcp_route(&mut self, doc: &McpRouteDoc, path: &str) -> McpRoute {
+        McpRoute { sql: self.tool_sql(&doc.sql, "", path) }
+    }
+
+    /// `llm.sql` pointers name places in the arguments; they are kept relative to the call's
+    /// `params`, as `mcp.sql`'s are, so both channels read SQL the same way.
+    fn llm_route(&mut self, doc: &LlmRouteDoc, path: &str) -> Option<LlmRoute> {
+        let provider = match doc.provider.as_str() {
+            "openai" => Some(Provider::OpenAi),
+            "anthropic" => Some(Provider::Anthropic),
+            other => {
+                self.error(format!("{path}.provider"), format!("unknown provider {other:?}, expected openai or anthropic"));
+                None
+            }
+        };
+        let sql = self.tool_sql(&doc.sql, "/arguments", path);
+        Some(LlmRoute { provider: provider?, on_deny: doc.on_deny, sql })
+    }
+
+    fn tool_sql(&mut self, entries: &[McpSqlDoc], prefix: &str, path: &str) -> Vec<McpSql> {
         let mut sql = Vec::new();
-        for (i, entry) in doc.sql.iter().enumerate() {
+        for (i, entry) in entries.iter().enumerate() {
             let path = format!("{path}.sql[{i}]");
             let tool = self.glob(&format!("{path}.tool"), &entry.tool, Glob::new);
-            let pointer = Pointer::parse(&entry.pointer).map_err(|e| self.error(format!("{path}.pointer"), e)).ok();
+            let pointer = crate::json::check_pointer(&entry.pointer)
+                .and_then(|()| Pointer::parse(&format!("{prefix}{}", entry.pointer)))
+                .map_err(|e| self.error(format!("{path}.pointer"), e))
+                .ok();
             let dialect = self.dialect(&entry.dialect, &format!("{path}.dialect"));
             if let (Some(tool), Some(pointer), Some(dialect)) = (tool, pointer, dialect) {
                 sql.push(McpSql { tool, pointer, dialect });
             }
         }
-        McpRoute { sql }
+        sql
     }
 
     fn mask(&mut self, doc: &MaskDoc, path: &str) -> Option<MaskRoute> {

@@ -1,9 +1,9 @@
-//! Rules and their conditions: actor, sql, http, json, mcp and graphql.
+//! Rules and their conditions: actor, sql, http, json, mcp, tool and graphql.
 
 use super::compile::Compiler;
 use super::schema::*;
 use super::tables::split_table_pattern;
-use super::{ActorMatch, ColumnMatch, GraphqlMatch, McpMatch, Rule, SqlMatch, TablePattern};
+use super::{ActorMatch, ColumnMatch, GraphqlMatch, McpMatch, Rule, SqlMatch, TablePattern, ToolMatch};
 use crate::glob::Glob;
 use crate::graphql::OperationType;
 use crate::identity::ActorKind;
@@ -24,6 +24,7 @@ impl Compiler {
             None => Vec::new(),
         };
         let mcp = doc.when.mcp.as_ref().map(|m| self.mcp_condition(m, &format!("{path}.when.mcp")));
+        let tool = doc.when.tool.as_ref().map(|t| self.tool_condition(t, &format!("{path}.when.tool")));
         let graphql = doc.when.graphql.as_ref().map(|g| self.graphql_condition(g, &format!("{path}.when.graphql")));
         if self.errors.len() > errors_before {
             return None;
@@ -38,6 +39,7 @@ impl Compiler {
             http,
             json,
             mcp,
+            tool,
             graphql,
         })
     }
@@ -87,6 +89,16 @@ impl Compiler {
             prompts: list(self, "prompts", &doc.prompts),
             params: match &doc.params {
                 Some(p) => self.json_conditions(p, &format!("{path}.params")),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn tool_condition(&mut self, doc: &ToolConditionDoc, path: &str) -> ToolMatch {
+        ToolMatch {
+            names: doc.names.as_ref().map(|l| self.globs(&format!("{path}.names"), l, Glob::new)),
+            arguments: match &doc.arguments {
+                Some(list) => self.json_conditions(list, &format!("{path}.arguments")),
                 None => Vec::new(),
             },
         }

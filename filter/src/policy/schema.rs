@@ -194,6 +194,10 @@ pub struct RouteDoc {
     /// The route carries GraphQL: each operation is decided.
     #[serde(default)]
     pub graphql: Option<GraphqlRouteDoc>,
+    /// The route carries a model provider's API: each tool call the model hands the agent is
+    /// decided.
+    #[serde(default)]
+    pub llm: Option<LlmRouteDoc>,
     /// Masking of this route's responses.
     #[serde(default)]
     pub mask: Option<MaskDoc>,
@@ -225,6 +229,29 @@ pub struct McpSqlDoc {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphqlRouteDoc {}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmRouteDoc {
+    /// `openai` (Chat Completions, Responses) or `anthropic` (Messages).
+    pub provider: String,
+    #[serde(default)]
+    pub on_deny: OnDeny,
+    /// Tool arguments that hold SQL; the pointer is relative to the arguments (`/query`).
+    #[serde(default)]
+    pub sql: Vec<McpSqlDoc>,
+}
+
+/// What the agent gets in place of a denied tool call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeny {
+    /// The response, rewritten: the call removed, an explanation in its place.
+    #[default]
+    Rewrite,
+    /// The provider's own error format, status 403.
+    Error,
+}
 
 /// `mask:` on a route: what to hide in its responses, and from whom.
 #[derive(Clone, Debug, Deserialize)]
@@ -350,8 +377,22 @@ pub struct WhenDoc {
     pub json: Option<Vec<JsonConditionDoc>>,
     #[serde(default)]
     pub mcp: Option<McpConditionDoc>,
+    /// A tool call, whichever channel carries it: an MCP `tools/call` or a model's tool call.
+    #[serde(default)]
+    pub tool: Option<ToolConditionDoc>,
     #[serde(default)]
     pub graphql: Option<GraphqlConditionDoc>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolConditionDoc {
+    /// Globs over the tool's name.
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+    /// Conditions on the arguments (`/force`). All must hold.
+    #[serde(default)]
+    pub arguments: Option<Vec<JsonConditionDoc>>,
 }
 
 /// `{pointer: /force, equals: true}`, `{pointer: /env, glob: "prod*"}`, `{pointer: /x, exists: true}`.

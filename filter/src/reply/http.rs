@@ -45,7 +45,7 @@ pub fn unmaskable(reason: &str, request_id: Option<&str>) -> HttpReply {
 }
 
 /// Rule names are policy text: keep a header value to visible ASCII.
-fn header_safe(value: &str) -> String {
+pub(super) fn header_safe(value: &str) -> String {
     value.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 

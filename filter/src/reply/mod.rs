@@ -1,7 +1,9 @@
 //! How a denial looks on each channel: the HTTP 403 JSON body ([`http`]), the MCP JSON-RPC
-//! error ([`mcp`]), and the text a database client reads in its protocol's error ([`wire`]).
+//! error ([`mcp`]), a model provider's error and the text in place of a denied tool call
+//! ([`llm`]), and the text a database client reads in its protocol's error ([`wire`]).
 
 pub mod http;
+pub mod llm;
 pub mod mcp;
 pub mod wire;
 
@@ -30,6 +32,7 @@ pub enum Reply {
 pub fn http_denial(payload: &Payload, outcome: &Outcome, request_id: Option<&str>) -> HttpReply {
     match payload {
         Payload::Mcp(_) => mcp::denied(&outcome.decision, outcome.action.calls(), outcome.action.batch(), request_id),
+        Payload::Llm(route) => llm::denied(route.provider, &outcome.decision, request_id),
         _ => http::denied(&outcome.decision, request_id),
     }
 }
