@@ -11,7 +11,11 @@ use access_guardrails::reply::http_denial;
 use serde_json::{json, Value};
 
 fn policy() -> Policy {
-    Policy::from_value(&json!({
+    Policy::from_value(&policy_doc()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn policy_doc() -> Value {
+    json!({
         "version": 1,
         "identity": {"principal": [{"header": "x-agent-id"}], "agent_when": [{"principal": "agent:*"}]},
         "routes": [
@@ -28,8 +32,7 @@ fn policy() -> Policy {
             {"name": "no-forced-deploys", "effect": "deny",
              "when": {"tool": {"names": ["deploy"], "arguments": [{"pointer": "/force", "equals": true}]}}}
         ]
-    }))
-    .unwrap_or_else(|e| panic!("{e:?}"))
+    })
 }
 
 fn request(path: &str, who: &str) -> Request {
@@ -128,4 +131,39 @@ fn llm_sections_and_tool_conditions_are_checked() {
     assert!(bad(json!({"name": "a", "rules": ["r"]}), tool_rule.clone()).contains("carries no tool calls"));
     assert!(bad(json!({"name": "a", "llm": {"provider": "openai"}, "sql": {"dialect": "postgres"}, "rules": ["r"]}), tool_rule)
         .contains("llm.sql"));
+}
+
+#[test]
+fn a_providers_response_is_planned_for_its_calls_and_a_denied_call_is_replaced_by_its_refusal() {
+    use access_guardrails::audit::Site;
+    use access_guardrails::engine::{conclude, Environment, ResponsePlan};
+    use access_guardrails::llm::{Api, Verdict};
+    use access_guardrails::policy::OnDeny;
+    let mut doc = policy_doc();
+    doc["audit"] = json!({"cluster": "audit", "path": "/"});
+    let p = Policy::from_value(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+    let request = request("/v1/chat/completions", "agent:a");
+    let route = p.route(&request).unwrap();
+    let actor = resolve(&p.identity, &HttpAttributes::headers_only(&request));
+    let env = Environment { site: Site::Http(&request), audit_unavailable: false, now_nanos: 2, started_nanos: 1 };
+    let asked = send(&p, "/v1/chat/completions", "agent:a", &json!({"model": "gpt-x", "messages": []}));
+    let plan = conclude(&p, route, &actor, asked, &env).response;
+    assert_eq!(plan, ResponsePlan::ToolCalls { api: Api::ChatCompletions, on_deny: OnDeny::Rewrite, rewrite: true });
+    let call = ToolCall::from_text("call_9".into(), "run_sql".into(), r#"{"query": "DROP TABLE users"}"#);
+    let outcome = evaluate_tool_call(&p, route, &actor, &request, Some("gpt-x".into()), &call, None);
+    let concluded = conclude(&p, route, &actor, outcome, &env);
+    let Verdict::Replace(text) = concluded.tool_call_verdict(&call) else { panic!("released") };
+    assert!(text.contains("no-drops") && text.contains("call_9"), "{text}");
+    let record = concluded.record.unwrap();
+    assert_eq!((record["action_kind"].as_str(), record["llm_provider"].as_str()), (Some("llm"), Some("openai")));
+    assert_eq!((record["tool_call_id"].as_str(), record["tool_name"].as_str()), (Some("call_9"), Some("run_sql")));
+    assert_eq!((record["llm_model"].as_str(), record["action_statement"].as_str()), (Some("gpt-x"), Some("DROP TABLE users")));
+    // Monitor mode records the call and changes nothing.
+    doc["mode"] = json!("monitor");
+    let p = Policy::from_value(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+    let route = p.route(&request).unwrap();
+    let outcome = evaluate_tool_call(&p, route, &actor, &request, None, &call, None);
+    let concluded = conclude(&p, route, &actor, outcome, &env);
+    assert_eq!(concluded.tool_call_verdict(&call), Verdict::Release);
+    assert_eq!(concluded.record.unwrap()["decision_would"], "no-drops");
 }

@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use crate::audit::{decision_record, RecordFacts, Site};
 use crate::decide::{actor_matches, decide_limit, Action, Limit, Outcome, Reason};
 use crate::identity::Actor;
-use crate::policy::{Effect, MaskRoute, Mode, Policy, Route};
+use crate::llm::{Api, ToolCall, Verdict};
+use crate::policy::{Effect, MaskRoute, Mode, OnDeny, Payload, Policy, Route};
 use crate::reply::{self, HttpReply, Reply};
 
 /// What only the host knows when a decision is carried out.
@@ -48,6 +49,10 @@ pub enum ResponsePlan {
     /// Masked per the route's `mask` section; the record waits for the response, to say what
     /// was masked ([`crate::audit::add_mask`]).
     Mask(Masking),
+    /// A model's answer on an `llm` route: each tool call is decided as it completes
+    /// ([`super::evaluate_tool_call`], then [`Conclusion::tool_call_verdict`]), with a record of
+    /// its own. `rewrite` is false in monitor mode: the calls are recorded, the body passes.
+    ToolCalls { api: Api, on_deny: OnDeny, rewrite: bool },
 }
 
 /// The decision as Envoy's filter state `wasm.guardrails_decision` shows it (and the
@@ -109,11 +114,7 @@ pub fn conclude(
         }
     }
     let decision = &outcome.decision;
-    let response = if decision.is_deny() || !masks_responses_of(route, actor) {
-        ResponsePlan::Untouched
-    } else {
-        ResponsePlan::Mask(if policy.mode == Mode::Monitor { Masking::CountOnly } else { Masking::Apply })
-    };
+    let response = response_plan(policy, route, actor, &outcome, environment.site);
     let record = policy.audit.is_some().then(|| {
         decision_record(&RecordFacts {
             policy,
@@ -140,7 +141,32 @@ pub fn conclude(
     Conclusion { outcome, record, reply, filter_state, response }
 }
 
+fn response_plan(policy: &Policy, route: &Route, actor: &Actor, outcome: &Outcome, site: Site<'_>) -> ResponsePlan {
+    let monitor = policy.mode == Mode::Monitor;
+    let api = match (&route.payload, site) {
+        (Payload::Llm(llm), Site::Http(request)) => Api::at(llm.provider, request.path()).map(|api| (api, llm.on_deny)),
+        _ => None,
+    };
+    match api {
+        _ if outcome.decision.is_deny() => ResponsePlan::Untouched,
+        Some((api, on_deny)) => ResponsePlan::ToolCalls { api, on_deny, rewrite: !monitor },
+        None if masks_responses_of(route, actor) => {
+            ResponsePlan::Mask(if monitor { Masking::CountOnly } else { Masking::Apply })
+        }
+        None => ResponsePlan::Untouched,
+    }
+}
+
 impl Conclusion {
+    /// What becomes of the tool call this conclusion decided: an enforced deny replaces it with
+    /// the text the agent reads instead ([`reply::llm::refusal`]).
+    pub fn tool_call_verdict(&self, call: &ToolCall) -> Verdict {
+        match &self.reply {
+            Some(_) => Verdict::Replace(reply::llm::refusal(&self.outcome.decision, call)),
+            None => Verdict::Release,
+        }
+    }
+
     /// A denial on an MCP route made before any message was read (the body is over the limit,
     /// encoded, or not JSON-RPC): its JSON-RPC error answers no request, and an MCP client
     /// whose call goes unanswered waits or gives up its session. The host reads the request's
