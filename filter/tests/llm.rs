@@ -54,9 +54,12 @@ fn rule(outcome: &Outcome) -> Option<&str> {
 #[test]
 fn tool_calls_are_decided_by_name_arguments_and_the_sql_inside() {
     let p = policy();
-    let call = |who: &str, name: &str, args: &str| rule(&decide_call(&p, "/v1/chat/completions", who, name, args)).map(str::to_string);
+    let call =
+        |who: &str, name: &str, args: &str| rule(&decide_call(&p, "/v1/chat/completions", who, name, args)).map(str::to_string);
     assert_eq!(call("agent:a", "run_sql", r#"{"query": "SELECT * FROM users"}"#), None);
-    for query in ["DROP TABLE users", "select 1; drop table users", "WITH x AS (SELECT 1) SELECT 1; TRUNCATE t", "/* */ DrOp TaBlE t"] {
+    for query in
+        ["DROP TABLE users", "select 1; drop table users", "WITH x AS (SELECT 1) SELECT 1; TRUNCATE t", "/* */ DrOp TaBlE t"]
+    {
         let args = json!({"query": query}).to_string();
         assert_eq!(call("agent:a", "run_sql", &args).as_deref(), Some("no-drops"), "{query}");
     }
@@ -65,7 +68,8 @@ fn tool_calls_are_decided_by_name_arguments_and_the_sql_inside() {
     assert_eq!(call("alice", "deploy", r#"{"force": true}"#).as_deref(), Some("no-forced-deploys"));
     assert_eq!(call("alice", "deploy", r#"{"force": false}"#), None);
     // What the agent's SDK would repair is refused as it is.
-    for broken in [r#"{"query": "DROP"#, r#"{"query": "SELECT 1"} x"#, r#"{"query": "SELECT 1", "query": "DROP TABLE t"}"#, "[]"] {
+    for broken in [r#"{"query": "DROP"#, r#"{"query": "SELECT 1"} x"#, r#"{"query": "SELECT 1", "query": "DROP TABLE t"}"#, "[]"]
+    {
         assert_eq!(call("alice", "run_sql", broken).as_deref(), Some("limits.on_unparsable"), "{broken}");
     }
     // A run_sql call without its SQL is not a call the route can read.
@@ -91,12 +95,16 @@ fn send(policy: &Policy, path: &str, who: &str, body: &Value) -> Outcome {
 #[test]
 fn a_request_sending_back_a_denied_calls_result_is_denied_in_the_providers_format() {
     let p = policy();
-    let call = |id: &str, query: &str| json!({"id": id, "type": "function",
-        "function": {"name": "run_sql", "arguments": json!({"query": query}).to_string()}});
-    let body = |query: &str| json!({"model": "gpt-x", "messages": [
+    let call = |id: &str, query: &str| {
+        json!({"id": id, "type": "function",
+        "function": {"name": "run_sql", "arguments": json!({"query": query}).to_string()}})
+    };
+    let body = |query: &str| {
+        json!({"model": "gpt-x", "messages": [
         {"role": "user", "content": "clean up"},
         {"role": "assistant", "content": null, "tool_calls": [call("call_1", query)]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "done"}]});
+        {"role": "tool", "tool_call_id": "call_1", "content": "done"}]})
+    };
     assert_eq!(rule(&send(&p, "/v1/chat/completions", "agent:a", &body("SELECT 1"))), None);
     let denied = send(&p, "/v1/chat/completions", "agent:a", &body("DROP TABLE users"));
     assert_eq!(rule(&denied), Some("no-drops"));
@@ -125,8 +133,11 @@ fn llm_sections_and_tool_conditions_are_checked() {
     let llm = |section: Value| json!({"name": "a", "llm": section, "rules": ["r"]});
     assert!(bad(llm(json!({"provider": "gemini"})), tool_rule.clone()).contains("unknown provider"));
     assert!(bad(llm(json!({"provider": "openai", "on_deny": "drop"})), tool_rule.clone()).contains("on_deny"));
-    assert!(bad(llm(json!({"provider": "openai", "sql": [{"tool": "q", "pointer": "query", "dialect": "postgres"}]})), tool_rule.clone())
-        .contains("routes[0].llm.sql[0].pointer"));
+    assert!(bad(
+        llm(json!({"provider": "openai", "sql": [{"tool": "q", "pointer": "query", "dialect": "postgres"}]})),
+        tool_rule.clone()
+    )
+    .contains("routes[0].llm.sql[0].pointer"));
     assert!(bad(llm(json!({"provider": "openai"})), mcp_rule).contains("when.tool"));
     assert!(bad(json!({"name": "a", "rules": ["r"]}), tool_rule.clone()).contains("carries no tool calls"));
     assert!(bad(json!({"name": "a", "llm": {"provider": "openai"}, "sql": {"dialect": "postgres"}, "rules": ["r"]}), tool_rule)

@@ -52,7 +52,11 @@ pub enum ResponsePlan {
     /// A model's answer on an `llm` route: each tool call is decided as it completes
     /// ([`super::evaluate_tool_call`], then [`Conclusion::tool_call_verdict`]), with a record of
     /// its own. `rewrite` is false in monitor mode: the calls are recorded, the body passes.
-    ToolCalls { api: Api, on_deny: OnDeny, rewrite: bool },
+    ToolCalls {
+        api: Api,
+        on_deny: OnDeny,
+        rewrite: bool,
+    },
 }
 
 /// The decision as Envoy's filter state `wasm.guardrails_decision` shows it (and the
@@ -95,6 +99,12 @@ pub struct Conclusion {
 /// then, the request asks the upstream for an uncompressed response.
 pub fn masks_responses_of(route: &Route, actor: &Actor) -> bool {
     route.mask.as_ref().is_some_and(|mask| actor_matches(mask.actor.as_ref(), actor))
+}
+
+/// Whether the filter reads what `actor` gets back on `route` (masks it, or decides a model's
+/// tool calls in it): then the request asks the upstream for an uncompressed response.
+pub fn reads_responses_of(route: &Route, actor: &Actor) -> bool {
+    matches!(route.payload, Payload::Llm(_)) || masks_responses_of(route, actor)
 }
 
 /// Concludes a decision on `route` for `actor`, in the host's `environment`.
@@ -150,9 +160,7 @@ fn response_plan(policy: &Policy, route: &Route, actor: &Actor, outcome: &Outcom
     match api {
         _ if outcome.decision.is_deny() => ResponsePlan::Untouched,
         Some((api, on_deny)) => ResponsePlan::ToolCalls { api, on_deny, rewrite: !monitor },
-        None if masks_responses_of(route, actor) => {
-            ResponsePlan::Mask(if monitor { Masking::CountOnly } else { Masking::Apply })
-        }
+        None if masks_responses_of(route, actor) => ResponsePlan::Mask(if monitor { Masking::CountOnly } else { Masking::Apply }),
         None => ResponsePlan::Untouched,
     }
 }

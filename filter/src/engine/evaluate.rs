@@ -8,9 +8,9 @@ use crate::graphql;
 use crate::http::encoding::{self, Decoded};
 use crate::http::{extract, parse_strict_json, ExtractError, Request};
 use crate::identity::Actor;
+use crate::llm;
 use crate::mcp::{self, McpSql};
 use crate::policy::Effect;
-use crate::llm;
 use crate::policy::{LlmRoute, Payload, Policy, Route, SqlRoute};
 use crate::sql::{AnalysisCache, Dialect, Lexing, SessionChange, Settings, Statement};
 
@@ -156,6 +156,13 @@ pub fn unreadable(policy: &Policy, route: &Route, what: &str) -> Outcome {
 pub fn oversize(policy: &Policy, route: &Route, size: u64) -> Outcome {
     let detail = format!("the body ({size} bytes) is over limits.max_body_bytes ({})", policy.limits.max_body_bytes);
     limited(policy, route, Limit::Oversize, detail)
+}
+
+/// A model's answer on an `llm` route that cannot be read for its tool calls: too much to hold
+/// (`Limit::Oversize`), not the API's shape (`Limit::Unparsable`), or compressed in a way the
+/// filter does not read (`Limit::EncodedBody`); the policy's limit decides.
+pub fn unreadable_answer(policy: &Policy, route: &Route, limit: Limit, detail: String) -> Outcome {
+    limited(policy, route, limit, detail)
 }
 
 fn limited(policy: &Policy, route: &Route, limit: Limit, detail: String) -> Outcome {
@@ -360,8 +367,9 @@ impl Read {
         mut cache: Option<&mut AnalysisCache>,
     ) -> Result<(), Box<Decision>> {
         for (index, call) in calls.iter().enumerate() {
-            let texts = mcp::sql_texts(call, sources)
-                .map_err(|error| Box::new(Decision { unit: Unit::Message { call: index, statement: None }, ..limit(policy, error) }))?;
+            let texts = mcp::sql_texts(call, sources).map_err(|error| {
+                Box::new(Decision { unit: Unit::Message { call: index, statement: None }, ..limit(policy, error) })
+            })?;
             if texts.is_empty() {
                 self.units.push(Unit::Message { call: index, statement: None });
             }

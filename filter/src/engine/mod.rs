@@ -15,9 +15,10 @@ mod evaluate;
 
 pub use crate::decide::Outcome;
 pub use conclude::{
-    conclude, masks_responses_of, unmaskable, Conclusion, Count, Environment, FilterState, Masking, ResponsePlan, Unmaskable,
+    conclude, masks_responses_of, reads_responses_of, unmaskable, Conclusion, Count, Environment, FilterState, Masking,
+    ResponsePlan, Unmaskable,
 };
 pub use evaluate::{
-    ambiguous, at_headers, evaluate, evaluate_session_sql, evaluate_sql, evaluate_tool_call, oversize, unreadable, with_body,
-    AtHeaders,
+    ambiguous, at_headers, evaluate, evaluate_session_sql, evaluate_sql, evaluate_tool_call, oversize, unreadable,
+    unreadable_answer, with_body, AtHeaders,
 };

@@ -7,9 +7,9 @@
 //! Envoy carry them.
 
 pub mod encoding;
-pub mod sse;
 mod extract;
 mod path;
+pub mod sse;
 
 pub use extract::{extract, parse_strict_json, ExtractError, Payload, PayloadSource, Preset};
 pub use path::{normalize_path, without_trailing_slash, Reading};

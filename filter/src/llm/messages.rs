@@ -72,7 +72,8 @@ impl Stream {
     pub fn event(&mut self, event: Event, judge: &mut dyn Judge, out: &mut Vec<u8>) -> Result<(), Failure> {
         let kind = event.name.clone().unwrap_or_default();
         if let Some(open) = &mut self.open {
-            let data = if kind == "content_block_delta" || kind == "content_block_stop" { Some(event_json(&event)?) } else { None };
+            let data =
+                if kind == "content_block_delta" || kind == "content_block_stop" { Some(event_json(&event)?) } else { None };
             let ours = data.as_ref().is_some_and(|d| d["index"] == open.index);
             if ours && kind == "content_block_delta" {
                 let piece = &data.as_ref().expect("read above")["delta"]["partial_json"];
@@ -126,7 +127,9 @@ impl Stream {
     fn close(&mut self, judge: &mut dyn Judge, out: &mut Vec<u8>) -> Vec<Event> {
         let Some(open) = self.open.take() else { return Vec::new() };
         let call = match (&open.start_input, open.partial_json.is_empty()) {
-            (input @ Value::Object(map), true) if !map.is_empty() => ToolCall { id: open.id, name: open.name, arguments: Ok(input.clone()) },
+            (input @ Value::Object(map), true) if !map.is_empty() => {
+                ToolCall { id: open.id, name: open.name, arguments: Ok(input.clone()) }
+            }
             _ => ToolCall::from_text(open.id, open.name, &open.partial_json),
         };
         let (own, others): (Vec<_>, Vec<_>) = open.held.into_iter().partition(|(_, own)| *own);
@@ -138,10 +141,18 @@ impl Stream {
             Verdict::Replace(note) => {
                 self.replaced += 1;
                 let index = open.index;
-                write_event("content_block_start", &json!({"type": "content_block_start", "index": index,
-                    "content_block": {"type": "text", "text": ""}}), out);
-                write_event("content_block_delta", &json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "text_delta", "text": note}}), out);
+                write_event(
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "text", "text": ""}}),
+                    out,
+                );
+                write_event(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "text_delta", "text": note}}),
+                    out,
+                );
                 write_event("content_block_stop", &json!({"type": "content_block_stop", "index": index}), out);
             }
         }
@@ -171,23 +182,39 @@ mod tests {
     }
 
     fn tool_block(index: u64, id: &str, name: &str, pieces: &[&str]) -> String {
-        let mut s = ev("content_block_start", json!({"type": "content_block_start", "index": index,
-            "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}));
+        let mut s = ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+        );
         s.push_str(&ev("ping", json!({"type": "ping"})));
         for piece in pieces {
-            s.push_str(&ev("content_block_delta", json!({"type": "content_block_delta", "index": index,
-                "delta": {"type": "input_json_delta", "partial_json": piece}})));
+            s.push_str(&ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": piece}}),
+            ));
         }
         s + &ev("content_block_stop", json!({"type": "content_block_stop", "index": index}))
     }
 
     fn message(blocks: &[String]) -> Vec<u8> {
-        let mut s = ev("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "content": [], "stop_reason": null}}));
-        s += &ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
-        s += &ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}}));
+        let mut s =
+            ev("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "content": [], "stop_reason": null}}));
+        s += &ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        );
+        s += &ev(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}}),
+        );
         s += &ev("content_block_stop", json!({"type": "content_block_stop", "index": 0}));
         blocks.iter().for_each(|b| s += b);
-        s += &ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 9}}));
+        s += &ev(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 9}}),
+        );
         s += &ev("message_stop", json!({"type": "message_stop"}));
         s.into_bytes()
     }
@@ -231,7 +258,9 @@ mod tests {
     fn allowed_blocks_pass_byte_for_byte_and_broken_input_is_judged_broken() {
         let body = message(&[tool_block(1, "toolu_A", "run_sql", &["{\"query\": \"SELECT 1\"}"])]);
         assert_eq!(same_at_every_cut(Api::Messages, &body, &[]), body);
-        for broken in ["{\"query\": \"DROP TABLE t\"", "{\"q\": 1} x", "{\"q\": 1}{\"q\": 2}", "{\"q\": 1, \"q\": 2}", "{\"n\": NaN}"] {
+        for broken in
+            ["{\"query\": \"DROP TABLE t\"", "{\"q\": 1} x", "{\"q\": 1}{\"q\": 2}", "{\"q\": 1, \"q\": 2}", "{\"n\": NaN}"]
+        {
             let body = message(&[tool_block(1, "toolu_A", "run_sql", &[broken])]);
             let (blocks, stop) = accumulate(&same_at_every_cut(Api::Messages, &body, &[]));
             assert_eq!((blocks[1].as_str(), stop.as_str()), ("denied toolu_A", "end_turn"), "{broken}");

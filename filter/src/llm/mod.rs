@@ -150,8 +150,14 @@ pub struct Rewriter {
 #[derive(Debug)]
 enum Body {
     /// Held whole, rewritten at the end.
-    Json { api: Api, held: Vec<u8> },
-    Events { framer: Framer, stream: Stream },
+    Json {
+        api: Api,
+        held: Vec<u8>,
+    },
+    Events {
+        framer: Framer,
+        stream: Stream,
+    },
 }
 
 #[derive(Debug)]
@@ -203,8 +209,7 @@ impl Rewriter {
     pub fn finish(&mut self, judge: &mut dyn Judge) -> Result<Vec<u8>, Failure> {
         match &mut self.body {
             Body::Json { api, held } => {
-                let mut doc: Value =
-                    crate::json::parse_strict(&String::from_utf8_lossy(held)).map_err(Failure::Malformed)?;
+                let mut doc: Value = crate::json::parse_strict(&String::from_utf8_lossy(held)).map_err(Failure::Malformed)?;
                 let changed = match api {
                     Api::ChatCompletions => chat::rewrite(&mut doc, judge),
                     Api::Responses => responses::rewrite(&mut doc, judge),
@@ -219,6 +224,29 @@ impl Rewriter {
                 }
                 stream.finish(judge, &mut out)?;
                 Ok(out)
+            }
+        }
+    }
+}
+
+impl Rewriter {
+    /// Gives rewriting up (the policy lets an unreadable answer pass): what is held goes as it
+    /// came, or, for a call held in pieces, whole and undecided.
+    pub fn release_all(&mut self) -> Vec<u8> {
+        struct ReleaseAll;
+        impl Judge for ReleaseAll {
+            fn judge(&mut self, _call: &ToolCall) -> Verdict {
+                Verdict::Release
+            }
+        }
+        match &mut self.body {
+            Body::Json { held, .. } => std::mem::take(held),
+            Body::Events { framer, stream } => {
+                let mut out = Vec::new();
+                // An event that did not parse was given up already; what is held still reads.
+                let _ = stream.finish(&mut ReleaseAll, &mut out);
+                out.extend(framer.finish().map(|tail| tail.raw).unwrap_or_default());
+                out
             }
         }
     }

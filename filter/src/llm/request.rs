@@ -64,7 +64,8 @@ fn messages_answered(messages: &[Value]) -> Vec<ToolCall> {
         return Vec::new();
     };
     let results: Vec<Value> = messages[turn + 1..].iter().filter(|m| m["role"] == "user").flat_map(blocks).collect();
-    let answered: Vec<&str> = results.iter().filter(|b| b["type"] == "tool_result").filter_map(|b| b["tool_use_id"].as_str()).collect();
+    let answered: Vec<&str> =
+        results.iter().filter(|b| b["type"] == "tool_result").filter_map(|b| b["tool_use_id"].as_str()).collect();
     blocks(&messages[turn])
         .iter()
         .filter(|b| b["type"] == "tool_use" && b["id"].as_str().is_some_and(|id| answered.contains(&id)))

@@ -58,7 +58,8 @@ fn item_call(item: &Value, deltas: Option<&str>, done: Option<&str>) -> ToolCall
 }
 
 fn message_item(call_id: &str, note: &str, status: &str) -> Value {
-    let content = if status == "completed" { json!([{"type": "output_text", "text": note, "annotations": []}]) } else { json!([]) };
+    let content =
+        if status == "completed" { json!([{"type": "output_text", "text": note, "annotations": []}]) } else { json!([]) };
     json!({"type": "message", "id": format!("msg_agdenied_{call_id}"), "role": "assistant", "status": status, "content": content})
 }
 
@@ -170,12 +171,20 @@ impl Stream {
             Verdict::Release => own.iter().for_each(|(e, _)| out.extend_from_slice(&e.raw)),
             Verdict::Replace(note) => {
                 let (first, last) = open.sequence;
-                write_event("response.output_item.added", &json!({"type": "response.output_item.added",
+                write_event(
+                    "response.output_item.added",
+                    &json!({"type": "response.output_item.added",
                     "sequence_number": first, "output_index": open.output_index,
-                    "item": message_item(&call.id, note, "in_progress")}), out);
-                write_event("response.output_item.done", &json!({"type": "response.output_item.done",
+                    "item": message_item(&call.id, note, "in_progress")}),
+                    out,
+                );
+                write_event(
+                    "response.output_item.done",
+                    &json!({"type": "response.output_item.done",
                     "sequence_number": last, "output_index": open.output_index,
-                    "item": message_item(&call.id, note, "completed")}), out);
+                    "item": message_item(&call.id, note, "completed")}),
+                    out,
+                );
             }
         }
         let replacement = match verdict {
@@ -214,14 +223,22 @@ mod tests {
         }
 
         fn call(&mut self, index: u64, call_id: &str, name: &str, pieces: &[&str]) {
-            let item = |status: &str, args: &str| json!({"type": "function_call", "id": format!("fc_{call_id}"),
-                "call_id": call_id, "name": name, "arguments": args, "status": status});
+            let item = |status: &str, args: &str| {
+                json!({"type": "function_call", "id": format!("fc_{call_id}"),
+                "call_id": call_id, "name": name, "arguments": args, "status": status})
+            };
             self.ev("response.output_item.added", json!({"output_index": index, "item": item("in_progress", "")}));
             for piece in pieces {
-                self.ev("response.function_call_arguments.delta", json!({"output_index": index, "item_id": format!("fc_{call_id}"), "delta": piece}));
+                self.ev(
+                    "response.function_call_arguments.delta",
+                    json!({"output_index": index, "item_id": format!("fc_{call_id}"), "delta": piece}),
+                );
             }
             let args = pieces.concat();
-            self.ev("response.function_call_arguments.done", json!({"output_index": index, "item_id": format!("fc_{call_id}"), "arguments": args}));
+            self.ev(
+                "response.function_call_arguments.done",
+                json!({"output_index": index, "item_id": format!("fc_{call_id}"), "arguments": args}),
+            );
             self.ev("response.output_item.done", json!({"output_index": index, "item": item("completed", &args)}));
             self.output.push(item("completed", &args));
         }
@@ -271,7 +288,8 @@ mod tests {
         b.call(0, "call_A", "run_sql", &["{\"query\": \"SELECT 1\"}"]);
         let body = b.finish();
         assert_eq!(same_at_every_cut(Api::Responses, &body, &[]), body);
-        let tampered = String::from_utf8(body).unwrap().replacen("\"delta\":\"{\\\"query\\\": \\\"SELECT 1\\\"}\"", "\"delta\":\"{}\"", 1);
+        let tampered =
+            String::from_utf8(body).unwrap().replacen("\"delta\":\"{\\\"query\\\": \\\"SELECT 1\\\"}\"", "\"delta\":\"{}\"", 1);
         let mut judge = DenyNames::default();
         let mut rewriter = super::super::Rewriter::new(Api::Responses, true, 1 << 20);
         let out = rewriter.feed(tampered.as_bytes(), &mut judge).unwrap();

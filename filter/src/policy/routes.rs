@@ -44,11 +44,15 @@ impl Compiler {
 
     /// The one payload the route reads: on the wire always SQL in the protocol's dialect.
     fn payload(&mut self, doc: &RouteDoc, path: &str) -> Option<Payload> {
-        let kinds: Vec<&str> =
-            [(doc.sql.is_some(), "sql"), (doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql"), (doc.llm.is_some(), "llm")]
-                .into_iter()
-                .filter_map(|(set, name)| set.then_some(name))
-                .collect();
+        let kinds: Vec<&str> = [
+            (doc.sql.is_some(), "sql"),
+            (doc.mcp.is_some(), "mcp"),
+            (doc.graphql.is_some(), "graphql"),
+            (doc.llm.is_some(), "llm"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
         if kinds.len() > 1 {
             let hint = match (&doc.sql, &doc.mcp, &doc.llm) {
                 (Some(_), Some(_), _) => " (SQL in tool arguments goes under mcp.sql)",
@@ -74,7 +78,12 @@ impl Compiler {
     }
 
     fn wire_payload(&mut self, doc: &RouteDoc, path: &str, default: Dialect) -> Option<Payload> {
-        let sections = [(doc.mcp.is_some(), "mcp"), (doc.graphql.is_some(), "graphql"), (doc.llm.is_some(), "llm"), (doc.mask.is_some(), "mask")];
+        let sections = [
+            (doc.mcp.is_some(), "mcp"),
+            (doc.graphql.is_some(), "graphql"),
+            (doc.llm.is_some(), "llm"),
+            (doc.mask.is_some(), "mask"),
+        ];
         for (present, key) in sections {
             if present {
                 self.error(

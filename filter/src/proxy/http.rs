@@ -14,6 +14,7 @@ use proxy_wasm::types::Action;
 use serde_json::{Map, Value};
 
 use super::host::{self, BufferType, LogLevel, MapType};
+use super::llm::Answer;
 use super::{peer_spiffe, Shared};
 use crate::audit::{add_mask, Site};
 use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan, Unmaskable};
@@ -72,11 +73,13 @@ pub struct Stream {
     pending: Option<Guarded>,
     unanswered: Option<Unanswered>,
     masked: Option<MaskedResponse>,
+    /// A model's answer whose tool calls are decided as they come.
+    answer: Option<Answer>,
 }
 
 impl Stream {
     pub fn new(shared: Option<Shared>) -> Stream {
-        Stream { shared, pending: None, unanswered: None, masked: None }
+        Stream { shared, pending: None, unanswered: None, masked: None, answer: None }
     }
 }
 
@@ -97,8 +100,8 @@ impl HttpContext for Stream {
         let started = host::now_nanos();
         let attributes = HttpAttributes { request: &request, jwt_claim: &jwt_claim, peer_spiffe: peer_spiffe() };
         let actor = identity::resolve(&policy.identity, &attributes);
-        if engine::masks_responses_of(&policy.routes[route], &actor) {
-            // An uncompressed response can be masked as it comes; a compressed one is decoded.
+        if engine::reads_responses_of(&policy.routes[route], &actor) {
+            // An uncompressed response can be read as it comes; a compressed one is decoded.
             host::set_header(MapType::HttpRequestHeaders, "accept-encoding", Some("identity"));
         }
         let guarded = Guarded { route, actor, request, started };
@@ -155,6 +158,10 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if let (Some(shared), Some(answer)) = (&self.shared, &mut self.answer) {
+            answer.headers(shared, end_of_stream);
+            return Action::Continue;
+        }
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         let headers = host::headers(MapType::HttpResponseHeaders);
         let value = |name: &str| {
@@ -186,6 +193,10 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let (Some(shared), Some(answer)) = (&self.shared, &mut self.answer) {
+            answer.body(shared, body_size, end_of_stream);
+            return Action::Continue;
+        }
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         masked.stream(shared, mask, body_size, end_of_stream);
         if let Body::Withheld { body } = &masked.body {
@@ -196,6 +207,10 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let (Some(shared), Some(answer)) = (&self.shared, &mut self.answer) {
+            answer.body(shared, 0, true);
+            return Action::Continue;
+        }
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         // The body ended without end_of_stream: what the masker still holds goes now.
         masked.stream(shared, mask, 0, true);
@@ -256,6 +271,14 @@ impl Stream {
                 summary: MaskSummary::default(),
                 body: Body::Untouched,
             });
+        }
+        if let ResponsePlan::ToolCalls { api, rewrite, .. } = conclusion.response {
+            let model = match &conclusion.outcome.action {
+                crate::decide::Action::Llm { model, .. } => model.clone(),
+                _ => None,
+            };
+            let (actor, request) = (guarded.actor.clone(), guarded.request.clone());
+            self.answer = Some(Answer::new(guarded.route, actor, request, guarded.started, model, api, rewrite));
         }
         if conclusion.awaits_request_id() {
             if let Some(Reply::Http(reply)) = conclusion.reply.take() {

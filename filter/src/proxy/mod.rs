@@ -4,7 +4,8 @@
 //! - [`host`]: every host call, wrapped so that none can panic.
 //! - [`metrics`]: the counters, declared in one table.
 //! - [`audit`]: shipping records from the root context.
-//! - [`http`]: the HTTP filter stream; [`wire`]: the network filter connection.
+//! - [`http`]: the HTTP filter stream, with [`llm`] for a model's answers; [`wire`]: the
+//!   network filter connection.
 //!
 //! The root context loads the policy and makes HTTP or network contexts, by the policy's
 //! protocol.
@@ -12,6 +13,7 @@
 mod audit;
 mod host;
 mod http;
+mod llm;
 mod metrics;
 mod wire;
 

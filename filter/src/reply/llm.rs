@@ -69,12 +69,16 @@ mod tests {
         assert!(openai["error"]["message"].as_str().unwrap().contains("migrations"));
         let reply = denied(Provider::Anthropic, &decision(), None);
         let anthropic: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-        assert_eq!((reply.status, &anthropic["type"], &anthropic["error"]["type"]), (403, &json!("error"), &json!("permission_error")));
+        assert_eq!(
+            (reply.status, &anthropic["type"], &anthropic["error"]["type"]),
+            (403, &json!("error"), &json!("permission_error"))
+        );
     }
 
     #[test]
     fn the_refusal_names_the_rule_and_not_the_arguments() {
-        let call = ToolCall { id: "call_A".into(), name: "run_sql".into(), arguments: Ok(json!({"query": "DROP TABLE secrets"})) };
+        let call =
+            ToolCall { id: "call_A".into(), name: "run_sql".into(), arguments: Ok(json!({"query": "DROP TABLE secrets"})) };
         let text = refusal(&decision(), &call);
         assert_eq!(
             text,

@@ -9,6 +9,7 @@ mod audit;
 mod filter;
 mod host;
 mod istio;
+mod llm;
 mod mask;
 mod mask_stream;
 mod readme;

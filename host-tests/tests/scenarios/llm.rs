@@ -1,0 +1,134 @@
+//! A model's answers through the compiled filter on an `llm` route: a streamed Chat Completions
+//! answer cut at every byte loses its denied call and keeps the allowed one renumbered; an
+//! Anthropic message has the denied block replaced in place; monitor mode passes the answer
+//! byte for byte; an answer that is not the API's shape is withheld.
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+use guardrails_host::{Host, StreamId};
+
+const POLICY: &str = r#"
+version: 1
+identity: {principal: [{header: x-agent-id}], agent_when: [{principal: "agent:*"}]}
+routes:
+  - name: openai
+    match: {path_prefix: /v1}
+    llm: {provider: openai, sql: [{tool: run_sql, pointer: /query, dialect: postgres}]}
+    rules: [no-drops]
+  - name: anthropic
+    match: {path_prefix: /anthropic}
+    llm: {provider: anthropic}
+    rules: [no-delete-tools]
+rules:
+  - {name: no-drops, effect: deny, when: {sql: {operations: [drop, truncate]}}, message: "Dropping tables goes through migrations."}
+  - {name: no-delete-tools, effect: deny, when: {tool: {names: ["delete_*"]}}}
+"#;
+
+fn ask(host: &mut Host, path: &str) -> StreamId {
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "go"}]}).to_string();
+    send(host, &headers("POST", path, &[("x-agent-id", "agent:ops"), ("content-type", "application/json")]), &[body.as_bytes()])
+}
+
+fn answer(host: &mut Host, path: &str, content_type: &str, chunks: &[&[u8]]) -> Vec<u8> {
+    let id = ask(host, path);
+    assert!(passed(host, id), "the question is allowed");
+    host.response_headers(id, &[(":status", "200"), ("content-type", content_type)], false);
+    for (i, chunk) in chunks.iter().enumerate() {
+        host.response_body(id, chunk, i + 1 == chunks.len());
+    }
+    let got = host.stream(id).response.forwarded_body.clone();
+    host.close(id);
+    got
+}
+
+fn chat_stream() -> Vec<u8> {
+    let chunk = |choices: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices})
+        )
+    };
+    let frag = |i: u64, f: Value| {
+        chunk(
+            json!([{"index": 0, "delta": {"tool_calls": [f.as_object().unwrap().clone().into_iter().chain([("index".to_string(), json!(i))]).collect::<serde_json::Map<_, _>>()]}, "finish_reason": null}]),
+        )
+    };
+    let mut s = chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": "On it."}, "finish_reason": null}]));
+    s += &frag(0, json!({"id": "call_A", "type": "function", "function": {"name": "run_sql", "arguments": "{\"query\": \"DRO"}}));
+    s += &frag(0, json!({"function": {"arguments": "P TABLE users\"}"}}));
+    s += &frag(
+        1,
+        json!({"id": "call_B", "type": "function", "function": {"name": "run_sql", "arguments": "{\"query\": \"SELECT 1\"}"}}),
+    );
+    s += &chunk(json!([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]));
+    s += "data: [DONE]\n\n";
+    s.into_bytes()
+}
+
+/// Content, calls (index, id, arguments) and finish reason, as the SDK accumulates them.
+fn accumulate(out: &[u8]) -> (String, Vec<(u64, String, String)>, String) {
+    let (mut content, mut calls, mut finish) = (String::new(), Vec::<(u64, String, String)>::new(), String::new());
+    for event in String::from_utf8_lossy(out).split("\n\n").filter_map(|e| e.strip_prefix("data: ")) {
+        let Ok(chunk) = serde_json::from_str::<Value>(event) else { continue };
+        for c in chunk["choices"].as_array().into_iter().flatten() {
+            content.push_str(c["delta"]["content"].as_str().unwrap_or_default());
+            for f in c["delta"]["tool_calls"].as_array().into_iter().flatten() {
+                let index = f["index"].as_u64().unwrap();
+                if calls.last().is_none_or(|l| l.0 != index) {
+                    calls.push((index, String::new(), String::new()));
+                }
+                let call = calls.last_mut().unwrap();
+                call.1.push_str(f["id"].as_str().unwrap_or_default());
+                call.2.push_str(f["function"]["arguments"].as_str().unwrap_or_default());
+            }
+            finish = c["finish_reason"].as_str().map(str::to_string).unwrap_or(finish);
+        }
+    }
+    (content, calls, finish)
+}
+
+#[test]
+fn a_streamed_answer_loses_its_denied_call_however_it_is_cut() {
+    let mut host = start(POLICY);
+    let body = chat_stream();
+    let whole = answer(&mut host, "/v1/chat/completions", "text/event-stream", &[&body]);
+    let (content, calls, finish) = accumulate(&whole);
+    assert!(
+        content.starts_with("On it.\n\n[Access Guardrails] The tool call \"run_sql\" (call_A) was denied by rule \"no-drops\""),
+        "{content}"
+    );
+    assert_eq!(calls, vec![(0, "call_B".to_string(), "{\"query\": \"SELECT 1\"}".to_string())]);
+    assert_eq!(finish, "tool_calls");
+    assert!(whole.ends_with(b"data: [DONE]\n\n"));
+    for cut in (0..=body.len()).step_by(7) {
+        let got = answer(&mut host, "/v1/chat/completions", "text/event-stream", &[&body[..cut], &body[cut..]]);
+        assert_eq!(got, whole, "cut at {cut}");
+    }
+    let bytes: Vec<&[u8]> = body.chunks(1).collect();
+    assert_eq!(answer(&mut host, "/v1/chat/completions", "text/event-stream", &bytes), whole);
+}
+
+#[test]
+fn a_whole_anthropic_message_has_the_denied_block_replaced_in_place() {
+    let mut host = start(POLICY);
+    let message = json!({"id": "msg", "type": "message", "role": "assistant", "stop_reason": "tool_use", "content": [
+        {"type": "text", "text": "Cleaning."},
+        {"type": "tool_use", "id": "toolu_1", "name": "delete_project", "input": {"id": 7}}]});
+    let got = answer(&mut host, "/anthropic/v1/messages", "application/json", &[message.to_string().as_bytes()]);
+    let got: Value = serde_json::from_slice(&got).expect("still JSON");
+    assert_eq!(got["content"][1]["type"], "text");
+    assert!(got["content"][1]["text"].as_str().unwrap().contains("no-delete-tools"));
+    assert_eq!(got["stop_reason"], "end_turn");
+}
+
+#[test]
+fn monitor_mode_passes_the_answer_and_broken_answers_are_withheld() {
+    let mut host = start(&POLICY.replace("version: 1", "version: 1\nmode: monitor"));
+    let body = chat_stream();
+    assert_eq!(answer(&mut host, "/v1/chat/completions", "text/event-stream", &[&body]), body);
+    let mut host = start(POLICY);
+    let got = answer(&mut host, "/v1/chat/completions", "text/event-stream", &[b"data: {not json\n\n", b"data: [DONE]\n\n"]);
+    let error: Value = serde_json::from_slice(&got).expect("the provider's error");
+    assert_eq!(error["error"]["code"], "limits.on_unparsable");
+}
