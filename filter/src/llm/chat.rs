@@ -258,8 +258,11 @@ mod tests {
         s.into_bytes()
     }
 
-    /// What the SDK would accumulate: content, calls by index, finish_reason.
-    fn accumulate(out: &[u8]) -> (String, Vec<(u64, String, String, String)>, String) {
+    /// Content, the calls (index, id, name, arguments) and the finish reason.
+    type Accumulated = (String, Vec<(u64, String, String, String)>, String);
+
+    /// What the SDK would accumulate.
+    fn accumulate(out: &[u8]) -> Accumulated {
         let (mut content, mut calls, mut finish) = (String::new(), BTreeMap::new(), String::new());
         for (_, chunk) in events(out) {
             let Some(choices) = chunk["choices"].as_array() else { continue };

@@ -156,7 +156,7 @@ enum Body {
     },
     Events {
         framer: Framer,
-        stream: Stream,
+        stream: Box<Stream>,
     },
 }
 
@@ -176,7 +176,7 @@ impl Rewriter {
                 Api::Responses => Stream::Responses(responses::Stream::default()),
                 Api::Messages => Stream::Messages(messages::Stream::default()),
             };
-            Body::Events { framer: Framer::new(limit), stream }
+            Body::Events { framer: Framer::new(limit), stream: Box::new(stream) }
         } else {
             Body::Json { api, held: Vec::new() }
         };
