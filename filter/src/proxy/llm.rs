@@ -26,6 +26,8 @@ pub(super) struct Answer {
     pub api: Api,
     /// False in monitor mode: calls are decided and recorded, the body is left as it is.
     pub rewrite: bool,
+    /// The answer is an event stream (known at its headers).
+    streamed: bool,
     state: State,
 }
 
@@ -70,7 +72,7 @@ impl Answer {
         api: Api,
         rewrite: bool,
     ) -> Answer {
-        Answer { route, actor, request, started, model, api, rewrite, state: State::Waiting }
+        Answer { route, actor, request, started, model, api, rewrite, streamed: false, state: State::Waiting }
     }
 
     /// Reads the response headers: a successful JSON or event-stream answer is read.
@@ -100,6 +102,7 @@ impl Answer {
         if self.rewrite {
             host::set_header(MapType::HttpResponseHeaders, "content-length", None);
         }
+        self.streamed = streamed;
         let limit = usize::try_from(shared.policy.limits.max_body_bytes).unwrap_or(usize::MAX);
         self.state = State::Reading(Box::new(Rewriter::new(self.api, streamed, limit)));
     }
@@ -147,7 +150,7 @@ impl Answer {
     }
 
     /// An answer the rewriter cannot go on with, decided by the policy's limit: withheld (the
-    /// provider's error in place of the rest), or let go as it comes.
+    /// provider's error, as an event for a stream, in place of the rest), or let go as it comes.
     fn give_up(&mut self, shared: &Shared, limit: Limit, detail: String, size: usize) {
         let route = &shared.policy.routes[self.route];
         let outcome = engine::unreadable_answer(&shared.policy, route, limit, detail);
@@ -157,6 +160,9 @@ impl Answer {
             _ => Vec::new(),
         };
         match conclusion.reply {
+            Some(crate::reply::Reply::Http(_)) if self.streamed => {
+                self.state = State::Withheld(crate::reply::llm::stream_error(self.api, &conclusion.outcome.decision));
+            }
             Some(crate::reply::Reply::Http(reply)) => self.state = State::Withheld(reply.body.into_bytes()),
             _ if self.rewrite => {
                 host::set_buffer(BufferType::HttpResponseBody, 0, size, &held);

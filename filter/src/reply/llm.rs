@@ -12,7 +12,8 @@ use serde_json::json;
 use super::http::DENIED_STATUS;
 use super::HttpReply;
 use crate::decide::Decision;
-use crate::llm::{Provider, ToolCall};
+use crate::http::sse::Event;
+use crate::llm::{Api, Provider, ToolCall};
 
 /// The text the agent reads in place of a denied call. It names the rule and its message,
 /// never the arguments (they may hold what the rule is about).
@@ -44,6 +45,30 @@ pub fn denied(provider: Provider, decision: &Decision, request_id: Option<&str>)
     HttpReply { status: DENIED_STATUS, headers, body: body.to_string() }
 }
 
+/// A denial in the middle of a streamed answer, as the provider's own error event: the
+/// headers went out with status 200, so this is what the SDK raises (`openai.APIError`,
+/// `anthropic.APIStatusError`).
+pub fn stream_error(api: Api, decision: &Decision) -> Vec<u8> {
+    let message = format!("Denied by Access Guardrails: {}", decision.message);
+    let mut out = Vec::new();
+    match api {
+        Api::ChatCompletions => {
+            let data =
+                json!({"error": {"message": message, "type": "access_guardrails_denied", "param": null, "code": decision.rule}});
+            Event::write(None, &data.to_string(), &mut out);
+        }
+        Api::Responses => {
+            let data = json!({"type": "error", "code": decision.rule, "message": message, "param": null});
+            Event::write(Some("error"), &data.to_string(), &mut out);
+        }
+        Api::Messages => {
+            let data = json!({"type": "error", "error": {"type": "permission_error", "message": message}});
+            Event::write(Some("error"), &data.to_string(), &mut out);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +97,19 @@ mod tests {
         assert_eq!(
             (reply.status, &anthropic["type"], &anthropic["error"]["type"]),
             (403, &json!("error"), &json!("permission_error"))
+        );
+    }
+
+    #[test]
+    fn a_stream_ends_with_the_providers_error_event() {
+        let anthropic = Event::parse(stream_error(Api::Messages, &decision()));
+        assert_eq!(anthropic.name.as_deref(), Some("error"));
+        let data: serde_json::Value = serde_json::from_str(&anthropic.data).unwrap();
+        assert_eq!(data["error"]["type"], "permission_error");
+        let chat = Event::parse(stream_error(Api::ChatCompletions, &decision()));
+        assert_eq!(
+            (chat.name, serde_json::from_str::<serde_json::Value>(&chat.data).unwrap()["error"]["code"].clone()),
+            (None, json!("no-drops"))
         );
     }
 

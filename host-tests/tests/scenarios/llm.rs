@@ -129,6 +129,11 @@ fn monitor_mode_passes_the_answer_and_broken_answers_are_withheld() {
     assert_eq!(answer(&mut host, "/v1/chat/completions", "text/event-stream", &[&body]), body);
     let mut host = start(POLICY);
     let got = answer(&mut host, "/v1/chat/completions", "text/event-stream", &[b"data: {not json\n\n", b"data: [DONE]\n\n"]);
-    let error: Value = serde_json::from_slice(&got).expect("the provider's error");
+    let event = String::from_utf8(got).unwrap();
+    let error: Value =
+        serde_json::from_str(event.strip_prefix("data: ").expect("an event").trim()).expect("the provider's error");
     assert_eq!(error["error"]["code"], "limits.on_unparsable");
+    let got = answer(&mut host, "/anthropic/v1/messages", "application/json", &[b"{\"content\": ["]);
+    let error: Value = serde_json::from_slice(&got).expect("the provider's error body");
+    assert_eq!(error["error"]["type"], "permission_error");
 }
