@@ -27,3 +27,5 @@ MARIADB_PORT, MARIADB_ENVOY = 18140, 18141
 WIRE_ADMIN, PLAIN_ADMIN = 18150, 18151
 # The escaped-JSON masking section's upstream (envoy/e2e_mask_escapes.py).
 ESCAPES_UPSTREAM = 18105
+# The model provider stub of the LLM section (envoy/llm_stub.py).
+LLM_UPSTREAM = 18106
