@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::audit::{decision_record, RecordFacts, Site};
 use crate::decide::{actor_matches, decide_limit, Action, Limit, Outcome, Reason};
+use crate::http::Request;
 use crate::identity::Actor;
 use crate::llm::{Api, ToolCall, Verdict};
 use crate::policy::{Effect, MaskRoute, Mode, OnDeny, Payload, Policy, Route};
@@ -105,9 +106,26 @@ pub struct Conclusion {
     /// [`FilterState`] as JSON.
     pub filter_state: String,
     pub response: ResponsePlan,
-    /// The request's body is masked before it goes upstream (an `llm` route's `mask` section:
-    /// prompts and tool results leave the mesh masked); the record waits for it.
-    pub outgoing: Option<Masking>,
+    /// What the request's body becomes before it goes upstream.
+    pub outgoing: Outgoing,
+}
+
+/// What an allowed request's body becomes before it goes upstream (`llm` routes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The route's `mask` section applies to what the actor sends: prompts and tool results
+    /// leave the mesh masked (or, in monitor mode, counted). The record waits for it.
+    pub masking: Option<Masking>,
+    /// A Responses API request: the text items that stood where denied calls were, if the agent
+    /// sends them back, lose the ids the filter minted ([`crate::llm::request::restore_replacements`]).
+    pub restore_replacements: bool,
+}
+
+impl Outgoing {
+    /// Whether the body may change length: its `content-length` goes at the headers.
+    pub fn may_change(&self) -> bool {
+        self.masking == Some(Masking::Apply) || self.restore_replacements
+    }
 }
 
 /// Whether `route` masks (or, in monitor mode, counts) what `actor` gets back: then, and only
@@ -116,12 +134,16 @@ pub fn masks_responses_of(route: &Route, actor: &Actor) -> bool {
     route.mask.as_ref().is_some_and(|mask| actor_matches(mask.actor.as_ref(), actor))
 }
 
-/// Whether what `actor` sends on `route` is masked before it goes upstream, or in monitor mode
-/// counted: an `llm` route's `mask` section is for what leaves the mesh, the prompts and tool
-/// results sent to the provider.
-pub fn outgoing_masking(policy: &Policy, route: &Route, actor: &Actor) -> Option<Masking> {
-    let masks = matches!(route.payload, Payload::Llm(_)) && masks_responses_of(route, actor);
-    masks.then_some(if policy.mode == Mode::Monitor { Masking::CountOnly } else { Masking::Apply })
+/// What becomes of the body `actor` sends on `route` if the request is allowed: an `llm`
+/// route's `mask` section is for what leaves the mesh, the prompts and tool results sent to the
+/// provider.
+pub fn outgoing(policy: &Policy, route: &Route, actor: &Actor, request: &Request) -> Outgoing {
+    let Payload::Llm(llm) = &route.payload else { return Outgoing::default() };
+    let masks = masks_responses_of(route, actor);
+    Outgoing {
+        masking: masks.then_some(if policy.mode == Mode::Monitor { Masking::CountOnly } else { Masking::Apply }),
+        restore_replacements: Api::at(llm.provider, request.path()) == Some(Api::Responses),
+    }
 }
 
 /// Whether the filter reads what `actor` gets back on `route` (masks it, or decides a model's
@@ -171,7 +193,10 @@ pub fn conclude(
         would_deny: decision.would_deny.as_ref().map(|w| w.rule.clone()),
     };
     let filter_state = serde_json::to_string(&state).unwrap_or_default();
-    let outgoing = outgoing_masking(policy, route, actor).filter(|_| !decision.is_deny());
+    let outgoing = match environment.site {
+        Site::Http(request) if !decision.is_deny() => outgoing(policy, route, actor, request),
+        _ => Outgoing::default(),
+    };
     Conclusion { outcome, record, reply, filter_state, response, outgoing }
 }
 

@@ -13,6 +13,7 @@
 
 use serde_json::Value;
 
+use super::responses::MINTED_PREFIX;
 use super::{chat, Api, ToolCall};
 
 /// The facts of one request to a provider.
@@ -80,6 +81,27 @@ fn messages_answered(messages: &[Value]) -> Vec<ToolCall> {
         .collect()
 }
 
+/// A Responses API request body with the text items this filter wrote in place of denied calls
+/// sent back as plain assistant messages (the provider rejects the ids minted for them, which it
+/// never stored); `None` when there is none, or the body is not JSON.
+pub fn restore_replacements(body: &[u8]) -> Option<Vec<u8>> {
+    let needle = MINTED_PREFIX.as_bytes();
+    if !body.windows(needle.len()).any(|w| w == needle) {
+        return None;
+    }
+    let mut doc: Value = serde_json::from_slice(body).ok()?;
+    let mut restored = false;
+    for item in doc.get_mut("input")?.as_array_mut()? {
+        if item["type"] == "message" && item["id"].as_str().is_some_and(|id| id.starts_with(MINTED_PREFIX)) {
+            let parts = item["content"].as_array().map_or(&[][..], Vec::as_slice);
+            let text: String = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            *item = serde_json::json!({"type": "message", "role": "assistant", "content": text});
+            restored = true;
+        }
+    }
+    restored.then(|| doc.to_string().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -103,6 +125,24 @@ mod tests {
         assert_eq!((exchange.model.as_deref(), ids(&exchange)), (Some("gpt-x"), vec!["b"]));
         assert_eq!(exchange.answered[0].arguments, Ok(json!({"query": "SELECT 1"})));
         assert!(read(Api::ChatCompletions, &json!({"messages": [{"role": "user", "content": "x"}]})).answered.is_empty());
+    }
+
+    #[test]
+    fn replacements_sent_back_lose_their_minted_ids() {
+        let body = json!({"model": "m", "input": [
+            {"role": "user", "content": "go"},
+            {"type": "message", "id": "msg_agdenied_c1", "role": "assistant", "status": "completed",
+             "content": [{"type": "output_text", "text": "[Access Guardrails] denied", "annotations": []}]},
+            {"type": "message", "id": "msg_abc", "role": "assistant", "content": [{"type": "output_text", "text": "kept"}]},
+            {"type": "function_call", "call_id": "c2", "name": "read", "arguments": "{}"}]});
+        let restored: Value = serde_json::from_slice(&restore_replacements(body.to_string().as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            restored["input"][1],
+            json!({"type": "message", "role": "assistant", "content": "[Access Guardrails] denied"})
+        );
+        assert_eq!((&restored["input"][2], &restored["input"][3]), (&body["input"][2], &body["input"][3]));
+        assert_eq!(restore_replacements(br#"{"input": [{"role": "user", "content": "msg_agdenied_ in a prompt"}]}"#), None);
+        assert_eq!(restore_replacements(b"msg_agdenied_ {not json"), None);
     }
 
     #[test]

@@ -57,10 +57,15 @@ fn item_call(item: &Value, deltas: Option<&str>, done: Option<&str>) -> ToolCall
     call
 }
 
+/// The id prefix of the message items that stand where denied calls were: the agent may send
+/// them back as input, and the provider rejects item ids it did not store
+/// ([`super::request::restore_replacements`]).
+pub const MINTED_PREFIX: &str = "msg_agdenied_";
+
 fn message_item(call_id: &str, note: &str, status: &str) -> Value {
     let content =
         if status == "completed" { json!([{"type": "output_text", "text": note, "annotations": []}]) } else { json!([]) };
-    json!({"type": "message", "id": format!("msg_agdenied_{call_id}"), "role": "assistant", "status": status, "content": content})
+    json!({"type": "message", "id": format!("{MINTED_PREFIX}{call_id}"), "role": "assistant", "status": status, "content": content})
 }
 
 /// A streamed response's state.

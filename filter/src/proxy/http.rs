@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::host::{self, BufferType, LogLevel, MapType};
 use super::llm::Answer;
-use super::outgoing::{Outgoing, Sent};
+use super::outgoing::{OutgoingBody, Sent};
 use super::{peer_spiffe, Shared};
 use crate::audit::{add_mask, Site};
 use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan, Unmaskable};
@@ -77,7 +77,7 @@ pub struct Stream {
     /// A model's answer whose tool calls are decided as they come.
     answer: Option<Answer>,
     /// An allowed request whose body is masked before it goes on.
-    outgoing: Option<Outgoing>,
+    outgoing: Option<OutgoingBody>,
 }
 
 impl Stream {
@@ -107,7 +107,7 @@ impl HttpContext for Stream {
             // An uncompressed response can be read as it comes; a compressed one is decoded.
             host::set_header(MapType::HttpRequestHeaders, "accept-encoding", Some("identity"));
         }
-        if engine::outgoing_masking(policy, &policy.routes[route], &actor) == Some(Masking::Apply) {
+        if engine::outgoing(policy, &policy.routes[route], &actor, &request).may_change() {
             // The body may change length: it goes chunked (HTTP/1.1) or as it is framed (HTTP/2).
             host::set_header(MapType::HttpRequestHeaders, "content-length", None);
         }
@@ -294,10 +294,10 @@ impl Stream {
                 body: Body::Untouched,
             });
         }
-        if let Some(masking) = conclusion.outgoing {
-            self.outgoing = Some(Outgoing {
+        if conclusion.outgoing != engine::Outgoing::default() {
+            self.outgoing = Some(OutgoingBody {
                 route: guarded.route,
-                masking,
+                plan: conclusion.outgoing,
                 record: conclusion.record.take(),
                 request_id: guarded.request.header("x-request-id").map(String::from),
                 content_type: guarded.request.header("content-type").map(String::from),

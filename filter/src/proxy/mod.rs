@@ -60,7 +60,7 @@ impl Shared {
         let mut conclusion = engine::conclude(&self.policy, &self.policy.routes[route], actor, outcome, &environment);
         self.metrics.count(&conclusion);
         // A masked body's record waits to say what was masked.
-        if !matches!(conclusion.response, ResponsePlan::Mask(_)) && conclusion.outgoing.is_none() {
+        if !matches!(conclusion.response, ResponsePlan::Mask(_)) && conclusion.outgoing.masking.is_none() {
             if let Some(record) = conclusion.record.take() {
                 self.ship(record, environment.now_nanos);
             }

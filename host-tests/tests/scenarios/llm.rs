@@ -294,3 +294,27 @@ fn what_goes_out_to_the_provider_is_masked_and_recorded_without_the_values() {
     assert!(out.is_empty() && reply == Some(403), "a body that cannot be masked does not go");
     assert!(record["mask_note"].as_str().unwrap().starts_with("withheld"), "{record}");
 }
+
+#[test]
+fn a_replacement_sent_back_to_the_responses_api_loses_its_minted_id() {
+    let mut host = start(POLICY);
+    let input = json!({"model": "m", "input": [
+        {"role": "user", "content": "clean up"},
+        {"type": "message", "id": "msg_agdenied_call_A", "role": "assistant", "status": "completed",
+         "content": [{"type": "output_text", "text": "[Access Guardrails] The tool call was denied.", "annotations": []}]},
+        {"role": "user", "content": "ok, only read then"}]});
+    let body = input.to_string();
+    let head = headers("POST", "/v1/responses", &[("x-agent-id", "agent:ops"), ("content-type", "application/json")]);
+    let id = send(&mut host, &head, &[body.as_bytes()]);
+    assert!(passed(&host, id));
+    let out: Value = serde_json::from_slice(&host.stream(id).request.forwarded_body).expect("JSON");
+    assert_eq!(
+        out["input"][1],
+        json!({"type": "message", "role": "assistant", "content": "[Access Guardrails] The tool call was denied."})
+    );
+    assert_eq!((&out["input"][0], &out["input"][2]), (&input["input"][0], &input["input"][2]));
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "msg_agdenied_x"}]}).to_string();
+    let head = headers("POST", "/v1/chat/completions", &[("x-agent-id", "agent:ops"), ("content-type", "application/json")]);
+    let id = send(&mut host, &head, &[chat.as_bytes()]);
+    assert_eq!(host.stream(id).request.forwarded_body, chat.as_bytes(), "other APIs' bodies go as they are");
+}
