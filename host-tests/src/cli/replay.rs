@@ -294,10 +294,13 @@ pub struct Report {
     pub audit: Vec<String>,
 }
 
-/// Runs every case through the filter loaded with the policy. With an `audit` section, the
-/// audit cluster answers 200 to every batch and the records it received are returned.
+/// Runs every case through the filter loaded with the policy, in a host whose
+/// `allow_on_headers_stop_iteration` is the policy's. With an `audit` section, the audit
+/// cluster answers 200 to every batch and the records it received are returned.
 pub fn run(plugin: &Plugin, policy_json: &str, policy: &Policy, cases: &[Case]) -> Result<Report, StartError> {
     let mut options = HostOptions::with_configuration(policy_json);
+    // Envoy's plugin config is set as the policy says it is.
+    options.allow_on_headers_stop_iteration = policy.proxy.allow_on_headers_stop_iteration;
     options.clusters.extend(policy.audit.as_ref().map(|a| a.cluster.clone()));
     let mut host = Host::start(plugin, options)?;
     let mut report = Report { passed: 0, failures: Vec::new(), audit: Vec::new() };
