@@ -189,7 +189,9 @@ pub fn load_cases(text: &str) -> Result<Vec<Case>, String> {
                 return Err(format!("not a case file: unknown key {key:?}, expected defaults or cases"));
             }
             let defaults = match file.remove("defaults") {
-                Some(value) => serde_path_to_error::deserialize(value).map_err(|e| format!("defaults: {}: {}", e.path(), e.inner()))?,
+                Some(value) => {
+                    serde_path_to_error::deserialize(value).map_err(|e| format!("defaults: {}: {}", e.path(), e.inner()))?
+                }
                 None => RequestDoc::default(),
             };
             match file.remove("cases") {
@@ -282,7 +284,9 @@ mod tests {
         .unwrap();
         assert_eq!(cases[0].request.path.as_deref(), Some("/v1/messages"));
         assert!(cases[0].request.llm.as_ref().unwrap().stream);
-        let own = load_cases("defaults: {path: /x}\ncases:\n  - name: p\n    request: {path: /eu/v1/responses, llm: {api: responses}}\n    expect: {decision: allow}\n");
+        let own = load_cases(
+            "defaults: {path: /x}\ncases:\n  - name: p\n    request: {path: /eu/v1/responses, llm: {api: responses}}\n    expect: {decision: allow}\n",
+        );
         assert_eq!(own.unwrap()[0].request.path.as_deref(), Some("/eu/v1/responses"));
     }
 
@@ -291,7 +295,11 @@ mod tests {
         let case = |request: &str, response: &str, expect: &str| {
             format!("cases:\n  - name: broken\n    request: {request}\n    response: {response}\n    expect: {expect}\n")
         };
-        let unknown = error(&case("{llm: {api: chat}}", "{llm: {tool_calls: [{id: a, name: t}]}}", "{decision: allow, tool_calls: {b: {decision: deny}}}"));
+        let unknown = error(&case(
+            "{llm: {api: chat}}",
+            "{llm: {tool_calls: [{id: a, name: t}]}}",
+            "{decision: allow, tool_calls: {b: {decision: deny}}}",
+        ));
         assert!(unknown.contains("\"broken\"") && unknown.contains("expect.tool_calls.b"), "{unknown}");
         let no_api = error(&case("{path: /mcp, json: {}}", "{llm: {text: hi}}", "{decision: allow}"));
         assert!(no_api.contains("\"broken\"") && no_api.contains("response.llm") && no_api.contains("/mcp"), "{no_api}");

@@ -242,7 +242,8 @@ fn check_answer(expect: &Expect, sent: Option<&llm::LlmResponseDoc>, answer: &An
             }
             (Expected::Allow, Some(call)) => {
                 let original = sent.and_then(|s| s.tool_calls.iter().find(|c| &c.id == id));
-                if let Some(original) = original.filter(|o| !same_arguments(&llm::arguments_text(&o.arguments), &call.arguments)) {
+                let changed = original.filter(|o| !same_arguments(&llm::arguments_text(&o.arguments), &call.arguments));
+                if let Some(original) = changed {
                     let was = llm::arguments_text(&original.arguments);
                     problems.push(format!("tool call {id} arrived with arguments {:?}, sent {was:?}", call.arguments));
                 }
@@ -375,7 +376,8 @@ cases:
         serde_json::json!({"choices": [{"index": 0, "finish_reason": finish, "message": {"content": content, "tool_calls": calls}}]})
     }
 
-    const REFUSAL: &str = "[Access Guardrails] The tool call \"run_sql\" (call_no) was denied by rule \"no-drops\": no. It was not sent to you.";
+    const REFUSAL: &str =
+        "[Access Guardrails] The tool call \"run_sql\" (call_no) was denied by rule \"no-drops\": no. It was not sent to you.";
 
     fn ok_call(arguments: &str) -> serde_json::Value {
         serde_json::json!([{"id": "call_ok", "type": "function", "function": {"name": "run_sql", "arguments": arguments}}])
@@ -387,11 +389,20 @@ cases:
         assert_eq!(check(&case, &observed(chat(REFUSAL, ok_call("{\"query\":\"SELECT 1\"}"), "tool_calls"))), None);
         let failures = [
             // The denied call arrived; nothing names it.
-            (chat("", serde_json::json!([ok_call("{}")[0], {"id": "call_no", "function": {"name": "run_sql"}}]), "tool_calls"), "call_no to be denied, it arrived"),
+            (
+                chat("", serde_json::json!([ok_call("{}")[0], {"id": "call_no", "function": {"name": "run_sql"}}]), "tool_calls"),
+                "call_no to be denied, it arrived",
+            ),
             // The allowed call is gone, refused.
-            (chat(&REFUSAL.replace("call_no", "call_ok"), serde_json::json!(null), "stop"), "call_ok to arrive, it did not: it was denied by no-drops"),
+            (
+                chat(&REFUSAL.replace("call_no", "call_ok"), serde_json::json!(null), "stop"),
+                "call_ok to arrive, it did not: it was denied by no-drops",
+            ),
             // Another rule.
-            (chat(&REFUSAL.replace("no-drops", "other"), ok_call("{\"query\":\"SELECT 1\"}"), "tool_calls"), "denied by no-drops, it was denied by other"),
+            (
+                chat(&REFUSAL.replace("no-drops", "other"), ok_call("{\"query\":\"SELECT 1\"}"), "tool_calls"),
+                "denied by no-drops, it was denied by other",
+            ),
             // Gone without a word.
             (chat("", ok_call("{\"query\":\"SELECT 1\"}"), "tool_calls"), "call_no is gone, but no refusal names it"),
             // The allowed call's arguments changed.

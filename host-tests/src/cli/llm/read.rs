@@ -79,7 +79,7 @@ fn text_of(value: &Value) -> String {
 
 fn error_of(error: &Value) -> String {
     let code = error.get("code").filter(|c| !c.is_null()).or_else(|| error.get("type"));
-    format!("{}: {}", code.map(|c| text_of(c)).unwrap_or_default(), text_of(&error["message"]))
+    format!("{}: {}", code.map(text_of).unwrap_or_default(), text_of(&error["message"]))
 }
 
 fn whole(api: Api, doc: &Value) -> Answer {
@@ -158,7 +158,8 @@ fn chat_stream(events: &[(Option<String>, Value)]) -> Answer {
                 if !calls.contains_key(&index) && index != calls.len() as u64 {
                     answer.problems.push(format!("tool call index {index} follows {} calls (the SDK raises)", calls.len()));
                 }
-                let call = calls.entry(index).or_insert(SeenCall { id: String::new(), name: String::new(), arguments: String::new() });
+                let call =
+                    calls.entry(index).or_insert(SeenCall { id: String::new(), name: String::new(), arguments: String::new() });
                 call.id.push_str(fragment["id"].as_str().unwrap_or_default());
                 call.name.push_str(fragment["function"]["name"].as_str().unwrap_or_default());
                 call.arguments.push_str(fragment["function"]["arguments"].as_str().unwrap_or_default());
@@ -216,7 +217,9 @@ fn messages_stream(events: &[(Option<String>, Value)]) -> Answer {
     for (block, text) in blocks.into_values() {
         match block["type"].as_str() {
             Some("text") => answer.text.push_str(&text),
-            Some("tool_use") => answer.calls.push(SeenCall { id: text_of(&block["id"]), name: text_of(&block["name"]), arguments: text }),
+            Some("tool_use") => {
+                answer.calls.push(SeenCall { id: text_of(&block["id"]), name: text_of(&block["name"]), arguments: text })
+            }
             _ => {}
         }
     }

@@ -26,10 +26,12 @@ pub fn request(doc: &LlmRequestDoc) -> Value {
         }
         Api::Responses => {
             let mut input = vec![prompt];
-            input.extend(doc.results.iter().map(|r| {
-                json!({"type": "function_call", "call_id": r.id, "name": r.name, "arguments": arguments_text(&r.arguments)})
-            }));
-            input.extend(doc.results.iter().map(|r| json!({"type": "function_call_output", "call_id": r.id, "output": output(r)})));
+            input.extend(doc.results.iter().map(
+                |r| json!({"type": "function_call", "call_id": r.id, "name": r.name, "arguments": arguments_text(&r.arguments)}),
+            ));
+            input.extend(
+                doc.results.iter().map(|r| json!({"type": "function_call_output", "call_id": r.id, "output": output(r)})),
+            );
             json!({"input": input})
         }
         Api::Messages => {
@@ -40,8 +42,11 @@ pub fn request(doc: &LlmRequestDoc) -> Value {
                     .iter()
                     .map(|r| json!({"type": "tool_use", "id": r.id, "name": r.name, "input": input_of(&r.arguments)}))
                     .collect();
-                let results: Vec<Value> =
-                    doc.results.iter().map(|r| json!({"type": "tool_result", "tool_use_id": r.id, "content": output(r)})).collect();
+                let results: Vec<Value> = doc
+                    .results
+                    .iter()
+                    .map(|r| json!({"type": "tool_result", "tool_use_id": r.id, "content": output(r)}))
+                    .collect();
                 messages.push(json!({"role": "assistant", "content": uses}));
                 messages.push(json!({"role": "user", "content": results}));
             }
@@ -208,7 +213,8 @@ fn responses_events(doc: &LlmResponseDoc) -> Vec<(Option<&'static str>, String)>
 
 fn messages_whole(doc: &LlmResponseDoc) -> Value {
     let text = doc.text.iter().map(|text| json!({"type": "text", "text": text}));
-    let uses = doc.tool_calls.iter().map(|c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input_of(&c.arguments)}));
+    let uses =
+        doc.tool_calls.iter().map(|c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input_of(&c.arguments)}));
     let stop = if doc.tool_calls.is_empty() { "end_turn" } else { "tool_use" };
     json!({"id": "msg_case", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
         "content": text.chain(uses).collect::<Vec<_>>(), "stop_reason": stop, "stop_sequence": null,
@@ -259,7 +265,12 @@ mod tests {
     #[test]
     fn a_request_carries_back_the_calls_it_answers_as_the_filter_reads_them() {
         for api in [ApiDoc::Chat, ApiDoc::Responses, ApiDoc::Messages] {
-            let result = ToolResultDoc { id: "c1".into(), name: "run_sql".into(), arguments: json!({"query": "DROP TABLE t"}), output: None };
+            let result = ToolResultDoc {
+                id: "c1".into(),
+                name: "run_sql".into(),
+                arguments: json!({"query": "DROP TABLE t"}),
+                output: None,
+            };
             let doc = LlmRequestDoc { api, model: None, prompt: None, results: vec![result], stream: true };
             let body = request(&doc);
             assert_eq!(body["stream"], true);
