@@ -13,11 +13,13 @@
 //! lives in the library rather than in its bin so that the scenario tests load policies and
 //! replay case files exactly as the command does: [`cases`] is the case file format, [`replay`]
 //! sends cases through the filter (with `carrier` placing a case's `sql` as a client of the
-//! route would), `commands` prints what each subcommand finds.
+//! route would, and [`llm`] rendering a model provider's requests and answers and reading back
+//! what the agent gets), `commands` prints what each subcommand finds.
 
 mod carrier;
 pub mod cases;
 mod commands;
+pub mod llm;
 pub mod replay;
 
 use std::path::{Path, PathBuf};

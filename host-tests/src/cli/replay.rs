@@ -9,6 +9,7 @@ use access_guardrails::policy::{Payload, Policy};
 
 use super::carrier::carrier;
 use super::cases::{Case, Expect, Expected, RequestDoc, ResponseDoc};
+use super::llm::{self, read::Answer};
 use crate::{Host, HostOptions, Plugin, StartError, StreamId, StreamInfo};
 
 /// What the filter did with one request.
@@ -22,6 +23,8 @@ pub struct Observed {
     pub message: Option<String>,
     /// The response body the client got, when the request was allowed.
     pub response: Option<String>,
+    /// That body as the agent reads it, when the request is for a model provider's API.
+    pub answer: Option<Answer>,
 }
 
 /// A request ready to send: pseudo-headers and headers, and the body.
@@ -38,13 +41,14 @@ pub fn prepare(policy: &Policy, request: &RequestDoc) -> Prepared {
     let authority = request.authority.clone().unwrap_or_else(|| "localhost".into());
     let mut headers = request.headers.pairs();
     let mut body = request.body.clone().unwrap_or_default().into_bytes();
-    let json = match (&request.json, &request.mcp, &request.graphql) {
-        (Some(json), _, _) => Some(json.clone()),
-        (_, Some(call), _) => {
+    let json = match (&request.json, &request.mcp, &request.graphql, &request.llm) {
+        (Some(json), _, _, _) => Some(json.clone()),
+        (_, Some(call), _, _) => {
             headers.push(("accept".into(), "application/json, text/event-stream".into()));
             Some(call.message())
         }
-        (_, _, Some(document)) => Some(serde_json::json!({ "query": document })),
+        (_, _, Some(document), _) => Some(serde_json::json!({ "query": document })),
+        (_, _, _, Some(llm)) => Some(llm::render::request(llm)),
         _ => None,
     };
     if let Some(json) = json {
@@ -118,33 +122,47 @@ pub fn exchange(host: &mut Host, prepared: &Prepared, response: Option<&Response
         would_deny: state.and_then(|s| s.would_deny),
         message,
         response: None,
+        answer: None,
     };
     if status == 200 && !denied {
-        observed.response = Some(answer(host, id, response));
+        let path = prepared.headers.iter().find(|(k, _)| k == ":path").map(|(_, v)| v.as_str()).unwrap_or_default();
+        let api = llm::api_at(path);
+        let body = answer(host, id, api, response);
+        observed.answer = api.map(|api| llm::read::answer(api, body.as_bytes()));
+        observed.response = Some(body);
     }
     host.close(id);
     observed
 }
 
-/// The upstream answers an allowed request (`200`, `{}` as JSON unless the case says otherwise);
-/// what the client gets of its body.
-fn answer(host: &mut Host, id: StreamId, response: Option<&ResponseDoc>) -> String {
+/// The upstream answers an allowed request (`200`, `{}` as JSON unless the case says otherwise;
+/// a model's answer in the API of the request's path); what the client gets of its body, or
+/// the reply the filter sent instead.
+fn answer(host: &mut Host, id: StreamId, api: Option<access_guardrails::llm::Api>, response: Option<&ResponseDoc>) -> String {
     let answer = response.cloned().unwrap_or_default();
     let mut headers = vec![(":status".to_string(), answer.status.unwrap_or(200).to_string())];
     headers.extend(answer.headers.pairs().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
-    let body = match (&answer.json, &answer.body) {
-        (Some(json), _) => json.to_string().into_bytes(),
-        (None, Some(body)) => body.clone().into_bytes(),
-        (None, None) => b"{}".to_vec(),
+    let rendered = answer.llm.as_ref().zip(api).map(|(llm, api)| llm::render::response(api, llm));
+    let body = match (&rendered, &answer.json, &answer.body) {
+        (Some((_, body)), _, _) => body.clone(),
+        (None, Some(json), _) => json.to_string().into_bytes(),
+        (None, None, Some(body)) => body.clone().into_bytes(),
+        (None, None, None) => b"{}".to_vec(),
     };
-    if !headers.iter().any(|(k, _)| k == "content-type") && (answer.json.is_some() || answer.body.is_none()) {
-        headers.push(("content-type".into(), "application/json".into()));
+    let content_type = match &rendered {
+        Some((content_type, _)) => Some(*content_type),
+        None => (answer.json.is_some() || answer.body.is_none()).then_some("application/json"),
+    };
+    if let Some(content_type) = content_type.filter(|_| !headers.iter().any(|(k, _)| k == "content-type")) {
+        headers.push(("content-type".into(), content_type.into()));
     }
     headers.push(("content-length".into(), body.len().to_string()));
     let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     host.response_headers(id, &pairs, false);
     host.response_body(id, &body, true);
-    String::from_utf8_lossy(&host.stream(id).response.forwarded_body).into_owned()
+    let stream = host.stream(id);
+    let got = stream.local_reply.as_ref().map_or(&stream.response.forwarded_body, |reply| &reply.body);
+    String::from_utf8_lossy(got).into_owned()
 }
 
 fn word(decision: Expected) -> &'static str {
@@ -155,7 +173,8 @@ fn word(decision: Expected) -> &'static str {
 }
 
 /// How an observation differs from what a case expects; `None` when it passes.
-pub fn check(expect: &Expect, got: &Observed) -> Option<String> {
+pub fn check(case: &Case, got: &Observed) -> Option<String> {
+    let expect = &case.expect;
     let mut problems = Vec::new();
     if expect.decision != got.decision {
         let by = got.rule.as_deref().map(|r| format!(" by {r}")).unwrap_or_default();
@@ -192,6 +211,12 @@ pub fn check(expect: &Expect, got: &Observed) -> Option<String> {
             problems.push(format!("expected would_deny {would}, got {}", got.would_deny.as_deref().unwrap_or("none")));
         }
     }
+    if let Some(answer) = &got.answer {
+        let sent = case.response.as_ref().and_then(|r| r.llm.as_ref());
+        check_answer(expect, sent, answer, &mut problems);
+    } else if !expect.tool_calls.is_empty() || expect.finish.is_some() {
+        problems.push("expected a model's answer, but the request got none".into());
+    }
     if problems.is_empty() {
         return None;
     }
@@ -202,6 +227,66 @@ pub fn check(expect: &Expect, got: &Observed) -> Option<String> {
     Some(line)
 }
 
+/// How the agent's reading of a model's answer differs from what a case expects of its calls:
+/// an allowed call arrives with the arguments the model sent; a denied one does not arrive, and
+/// the refusal that names it (and its rule) does, unless the answer is the provider's error.
+fn check_answer(expect: &Expect, sent: Option<&llm::LlmResponseDoc>, answer: &Answer, problems: &mut Vec<String>) {
+    problems.extend(answer.problems.iter().map(|p| format!("the answer would not parse: {p}")));
+    for (id, wanted) in &expect.tool_calls {
+        let seen = answer.calls.iter().find(|c| &c.id == id);
+        let refusal = llm::read::refusal(&answer.text, id);
+        match (wanted.decision, seen) {
+            (Expected::Allow, None) => {
+                let why = refusal.map(|rule| format!(": it was denied{}", by(rule.as_deref()))).unwrap_or_default();
+                problems.push(format!("expected tool call {id} to arrive, it did not{why}"));
+            }
+            (Expected::Allow, Some(call)) => {
+                let original = sent.and_then(|s| s.tool_calls.iter().find(|c| &c.id == id));
+                let changed = original.filter(|o| !same_arguments(&llm::arguments_text(&o.arguments), &call.arguments));
+                if let Some(original) = changed {
+                    let was = llm::arguments_text(&original.arguments);
+                    problems.push(format!("tool call {id} arrived with arguments {:?}, sent {was:?}", call.arguments));
+                }
+            }
+            (Expected::Deny, Some(_)) => problems.push(format!("expected tool call {id} to be denied, it arrived")),
+            (Expected::Deny, None) => match (refusal, &answer.error) {
+                (None, None) => problems.push(format!("tool call {id} is gone, but no refusal names it")),
+                (Some(rule), _) if wanted.rule.is_some() && rule != wanted.rule => problems.push(format!(
+                    "expected tool call {id} denied{}, it was denied{}",
+                    by(wanted.rule.as_deref()),
+                    by(rule.as_deref())
+                )),
+                (None, Some(error)) => match &wanted.rule {
+                    Some(rule) if !error.contains(rule.as_str()) => {
+                        problems.push(format!("expected the provider's error to name rule {rule}, got {error:?}"))
+                    }
+                    _ => {}
+                },
+                (Some(_), _) => {}
+            },
+        }
+    }
+    if let Some(finish) = &expect.finish {
+        if answer.finish.as_ref() != Some(finish) {
+            let got = answer.finish.as_deref().unwrap_or("none");
+            let error = answer.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default();
+            problems.push(format!("expected the answer to finish {finish}, got {got}{error}"));
+        }
+    }
+}
+
+fn by(rule: Option<&str>) -> String {
+    rule.map(|r| format!(" by {r}")).unwrap_or_default()
+}
+
+/// Arguments as the agent runs them: the same JSON, or the same text when either is not JSON.
+fn same_arguments(sent: &str, got: &str) -> bool {
+    match (serde_json::from_str::<Value>(sent), serde_json::from_str::<Value>(got)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => sent == got,
+    }
+}
+
 /// The outcome of a run.
 pub struct Report {
     pub passed: usize,
@@ -210,16 +295,19 @@ pub struct Report {
     pub audit: Vec<String>,
 }
 
-/// Runs every case through the filter loaded with the policy. With an `audit` section, the
-/// audit cluster answers 200 to every batch and the records it received are returned.
+/// Runs every case through the filter loaded with the policy, in a host whose
+/// `allow_on_headers_stop_iteration` is the policy's. With an `audit` section, the audit
+/// cluster answers 200 to every batch and the records it received are returned.
 pub fn run(plugin: &Plugin, policy_json: &str, policy: &Policy, cases: &[Case]) -> Result<Report, StartError> {
     let mut options = HostOptions::with_configuration(policy_json);
+    // Envoy's plugin config is set as the policy says it is.
+    options.allow_on_headers_stop_iteration = policy.proxy.allow_on_headers_stop_iteration;
     options.clusters.extend(policy.audit.as_ref().map(|a| a.cluster.clone()));
     let mut host = Host::start(plugin, options)?;
     let mut report = Report { passed: 0, failures: Vec::new(), audit: Vec::new() };
     for case in cases {
         let observed = exchange(&mut host, &prepare(policy, &case.request), case.response.as_ref());
-        match check(&case.expect, &observed) {
+        match check(case, &observed) {
             None => report.passed += 1,
             Some(problem) => report.failures.push((case.name.clone(), problem)),
         }
@@ -248,5 +336,86 @@ pub fn collect_audit(host: &mut Host, policy: &Policy, into: &mut Vec<String>, b
             into.extend(records);
         }
         host.respond_http_call(call.token, 200, &[], b"");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use access_guardrails::llm::Api;
+
+    use super::*;
+    use crate::cli::cases::load_cases;
+
+    /// A case whose model answer has `call_ok` (allowed expected) and `call_no` (denied by `no-drops`).
+    fn case() -> Case {
+        let text = r#"
+cases:
+  - name: two calls
+    request: {llm: {api: chat}}
+    response: {llm: {tool_calls: [{id: call_ok, name: run_sql, arguments: {query: "SELECT 1"}}, {id: call_no, name: run_sql}]}}
+    expect: {decision: allow, finish: tool_calls, tool_calls: {call_ok: {decision: allow}, call_no: {decision: deny, rule: no-drops}}}
+"#;
+        load_cases(text).unwrap().remove(0)
+    }
+
+    fn observed(body: serde_json::Value) -> Observed {
+        let body = body.to_string();
+        Observed {
+            decision: Expected::Allow,
+            status: 200,
+            route: None,
+            rule: None,
+            would_deny: None,
+            message: None,
+            answer: Some(llm::read::answer(Api::ChatCompletions, body.as_bytes())),
+            response: Some(body),
+        }
+    }
+
+    fn chat(content: &str, calls: serde_json::Value, finish: &str) -> serde_json::Value {
+        serde_json::json!({"choices": [{"index": 0, "finish_reason": finish, "message": {"content": content, "tool_calls": calls}}]})
+    }
+
+    const REFUSAL: &str =
+        "[Access Guardrails] The tool call \"run_sql\" (call_no) was denied by rule \"no-drops\": no. It was not sent to you.";
+
+    fn ok_call(arguments: &str) -> serde_json::Value {
+        serde_json::json!([{"id": "call_ok", "type": "function", "function": {"name": "run_sql", "arguments": arguments}}])
+    }
+
+    #[test]
+    fn what_the_filter_wrote_decides_an_llm_case() {
+        let case = case();
+        assert_eq!(check(&case, &observed(chat(REFUSAL, ok_call("{\"query\":\"SELECT 1\"}"), "tool_calls"))), None);
+        let failures = [
+            // The denied call arrived; nothing names it.
+            (
+                chat("", serde_json::json!([ok_call("{}")[0], {"id": "call_no", "function": {"name": "run_sql"}}]), "tool_calls"),
+                "call_no to be denied, it arrived",
+            ),
+            // The allowed call is gone, refused.
+            (
+                chat(&REFUSAL.replace("call_no", "call_ok"), serde_json::json!(null), "stop"),
+                "call_ok to arrive, it did not: it was denied by no-drops",
+            ),
+            // Another rule.
+            (
+                chat(&REFUSAL.replace("no-drops", "other"), ok_call("{\"query\":\"SELECT 1\"}"), "tool_calls"),
+                "denied by no-drops, it was denied by other",
+            ),
+            // Gone without a word.
+            (chat("", ok_call("{\"query\":\"SELECT 1\"}"), "tool_calls"), "call_no is gone, but no refusal names it"),
+            // The allowed call's arguments changed.
+            (chat(REFUSAL, ok_call("{\"query\":\"SELECT 2\"}"), "tool_calls"), "arrived with arguments"),
+            // The finish reason.
+            (chat(REFUSAL, ok_call("{\"query\":\"SELECT 1\"}"), "stop"), "expected the answer to finish tool_calls, got stop"),
+        ];
+        for (body, problem) in failures {
+            let got = check(&case, &observed(body.clone())).unwrap_or_else(|| panic!("{body} passed"));
+            assert!(got.contains(problem), "{got}");
+        }
+        let mut denied = observed(serde_json::json!({}));
+        denied.answer = None;
+        assert!(check(&case, &denied).unwrap().contains("expected a model's answer"));
     }
 }
