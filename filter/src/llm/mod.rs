@@ -145,6 +145,8 @@ pub enum Failure {
 pub struct Rewriter {
     body: Body,
     limit: usize,
+    /// The stream's last event came (`[DONE]`, `response.completed`, `message_stop`).
+    ended: bool,
 }
 
 #[derive(Debug)]
@@ -180,7 +182,12 @@ impl Rewriter {
         } else {
             Body::Json { api, held: Vec::new() }
         };
-        Rewriter { body, limit }
+        Rewriter { body, limit, ended: false }
+    }
+
+    /// Whether the stream's last event has come: nothing after it is part of the answer.
+    pub fn ended(&self) -> bool {
+        self.ended
     }
 
     /// Takes a chunk of the body; returns what may be sent now.
@@ -197,6 +204,7 @@ impl Rewriter {
                 let events = framer.push(chunk).map_err(|e| Failure::Oversize(e.0))?;
                 let mut out = Vec::new();
                 for event in events {
+                    self.ended |= stream.ends_with(&event);
                     stream.event(event, judge, &mut out)?;
                 }
                 stream.check_held(self.limit)?;
@@ -253,6 +261,21 @@ impl Rewriter {
 }
 
 impl Stream {
+    /// Whether `event` is the API's last: the SDKs stop reading there (openai's at `[DONE]`).
+    fn ends_with(&self, event: &Event) -> bool {
+        let last = match self {
+            Stream::Chat(_) => return event.data.trim() == "[DONE]",
+            Stream::Responses(_) => &["response.completed", "response.failed", "response.incomplete"][..],
+            Stream::Messages(_) => &["message_stop"][..],
+        };
+        match &event.name {
+            Some(name) => last.contains(&name.as_str()),
+            None => {
+                serde_json::from_str::<Value>(&event.data).is_ok_and(|d| d["type"].as_str().is_some_and(|t| last.contains(&t)))
+            }
+        }
+    }
+
     fn event(&mut self, event: Event, judge: &mut dyn Judge, out: &mut Vec<u8>) -> Result<(), Failure> {
         match self {
             Stream::Chat(s) => s.event(event, judge, out),

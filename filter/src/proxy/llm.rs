@@ -47,6 +47,8 @@ enum State {
     Withheld(Vec<u8>),
     /// A held answer was replaced by a local reply: nothing more of it goes.
     Refused,
+    /// A held stream was let go at its last event: what comes after is dropped.
+    Ended,
 }
 
 /// The engine, deciding one call at a time for the proxy.
@@ -176,8 +178,14 @@ impl Answer {
     /// Envoy holds the answer: its new bytes are read; the first denial answers instead, and
     /// the whole answer goes when it has ended with none.
     fn held_body(&mut self, shared: &Shared, size: usize, end_of_stream: bool) -> Action {
-        if !matches!(self.state, State::Reading(_)) {
-            return if matches!(self.state, State::Refused) { Action::Pause } else { Action::Continue };
+        match self.state {
+            State::Reading(_) => {}
+            State::Refused => return Action::Pause,
+            State::Ended => {
+                host::set_buffer(BufferType::HttpResponseBody, 0, size, &[]);
+                return Action::Continue;
+            }
+            _ => return Action::Continue,
         }
         let chunk = host::buffer(BufferType::HttpResponseBody, self.read, size.saturating_sub(self.read));
         self.read = self.read.saturating_add(chunk.len());
@@ -191,6 +199,15 @@ impl Answer {
                 self.state = State::Passing;
                 Action::Continue
             }
+            // The SDK stops reading at the last event and may wait for the upstream's close.
+            Ok((_, None)) if matches!(&self.state, State::Reading(r) if r.ended()) => match self.feed(shared, &[], true) {
+                Ok((_, Some(refusal))) => self.refuse(&refusal),
+                Ok((_, None)) => {
+                    self.state = State::Ended;
+                    Action::Continue
+                }
+                Err((limit, detail)) => self.give_up(shared, limit, detail, 0),
+            },
             Ok((_, None)) => Action::Pause,
             Err((limit, detail)) => self.give_up(shared, limit, detail, 0),
         }

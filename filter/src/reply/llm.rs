@@ -19,12 +19,10 @@ use crate::llm::{Api, Provider, ToolCall};
 /// never the arguments (they may hold what the rule is about).
 pub fn refusal(decision: &Decision, call: &ToolCall) -> String {
     let rule = decision.rule.as_deref().map(|r| format!(" by rule {r:?}")).unwrap_or_default();
-    format!(
-        "[Access Guardrails] The tool call {:?} ({}) was denied{rule}: {}. It was not sent to you.",
-        call.name,
-        call.id,
-        decision.message.trim_end_matches('.')
-    )
+    let message = decision.message.trim_end_matches('.');
+    // A rule without a message says only that it denied: said once.
+    let reason = if message == format!("denied{rule}") { String::new() } else { format!(": {message}") };
+    format!("[Access Guardrails] The tool call {:?} ({}) was denied{rule}{reason}. It was not sent to you.", call.name, call.id)
 }
 
 /// The provider's error response for a denial.
@@ -129,5 +127,10 @@ mod tests {
             "[Access Guardrails] The tool call \"run_sql\" (call_A) was denied by rule \"no-drops\": Dropping tables goes through migrations. It was not sent to you."
         );
         assert!(!text.contains("secrets"));
+        let unexplained = Decision { message: "denied by rule \"no-drops\"".into(), ..decision() };
+        assert_eq!(
+            refusal(&unexplained, &call),
+            "[Access Guardrails] The tool call \"run_sql\" (call_A) was denied by rule \"no-drops\". It was not sent to you."
+        );
     }
 }

@@ -210,6 +210,15 @@ fn with_on_deny_error_the_answer_waits_whole_and_a_denied_call_answers_403() {
         assert_eq!((status, error["error"]["type"].as_str()), (403, Some("permission_error")), "cut at {cut}");
         assert!(error["error"]["message"].as_str().unwrap().contains("Denied by Access Guardrails"));
     }
+    let id = ask(&mut host, "/anthropic/v1/messages");
+    host.response_headers(id, &[(":status", "200"), ("content-type", "text/event-stream")], false);
+    host.response_body(id, &allowed, false);
+    let stream = host.stream(id);
+    assert!(stream.response.headers_forwarded, "released at message_stop, before the upstream closes");
+    assert_eq!(stream.response.forwarded_body, allowed);
+    host.response_body(id, b"event: content_block_start\ndata: {}\n\n", true);
+    assert_eq!(host.stream(id).response.forwarded_body, allowed, "nothing after the last event goes");
+    host.close(id);
     let small = start_with(&policy.replace("version: 1", "version: 1\nlimits: {max_body_bytes: 200}"), |o| {
         o.allow_on_headers_stop_iteration = true
     });
