@@ -33,8 +33,14 @@ SELECT = ("run_sql", '{"query": "SELECT id FROM orders WHERE total > 100"}')
 DROP = ("run_sql", '{"query": "DROP TABLE users"}')
 DELETE = ("delete_project", '{"project": "p-7", "force": true}')
 SEARCH = ("search", '{"q": "caf\u00e9 \u2615 orders"}')
-# Which rule denies each call above (None: allowed).
-DENIED_BY = {DROP: "no-drops", DELETE: "no-delete-tools"}
+# Arguments the SDKs would take (Anthropic's partial-JSON parser repairs them, Python's json reads
+# NaN and lets the last key win) and the filter must not: unparsable, denied by `on_unparsable`.
+GARBAGE = ("run_sql", '{"query": "SELECT 1"} x')
+DUPLICATE = ("run_sql", '{"query": "SELECT 1", "query": "DROP TABLE t"}')
+NAN = ("search", '{"q": NaN}')
+# Which rule denies each call above; absent: allowed.
+UNPARSABLE = "limits.on_unparsable"
+DENIED_BY = {DROP: "no-drops", DELETE: "no-delete-tools", GARBAGE: UNPARSABLE, DUPLICATE: UNPARSABLE, NAN: UNPARSABLE}
 SCENARIOS = {"allowed": [SELECT, SEARCH], "mixed": [SELECT, DROP, DELETE, SEARCH], "all denied": [DROP, DELETE]}
 OPENAI_TOOLS = [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
                 for name in ("run_sql", "delete_project", "search")]
@@ -136,8 +142,7 @@ def chat_problems(got, calls):
 def explanation_problems(text, calls, prefix):
     problems = []
     for i, call in enumerate(calls):
-        rule = DENIED_BY.get(call)
-        if rule and refusal(call[0], f"{prefix}{i}", rule) not in text:
+        if call in DENIED_BY and refusal(call[0], f"{prefix}{i}", DENIED_BY[call]) not in text:
             problems.append(f"no explanation for {prefix}{i}")
     if "DROP TABLE" in text:
         problems.append("the denied arguments are in the text")
@@ -298,6 +303,19 @@ def split_sizes(results, clients):
             llm_stub.CHUNK = 5
 
 
+def unparsable(results, clients):
+    """Arguments that are not strict JSON are denied, whatever the SDK would make of them (a whole
+    Anthropic message is left out: the stub can only write JSON in a block's `input`)."""
+    calls = [SELECT, GARBAGE, DUPLICATE, NAN]
+    for api, (*ways, problems_of) in WAYS.items():
+        for way, label in ways:
+            if way is messages_whole:
+                continue
+            got, error = attempt(way, clients, calls)
+            problems = [error] if error else problems_of(got, calls)
+            results.check(f"LLM {api} {label}: arguments that are not strict JSON denied", not problems, f"{problems} {got}")
+
+
 def sent_back(results, clients):
     """A message left with no call goes back to the provider as the SDK serializes it (the stub,
     like OpenAI, refuses `tool_calls: []`)."""
@@ -426,6 +444,7 @@ def enforced(results):
         as_the_stub_sent(results, clients, "allowed")
         rewritten(results, clients)
         split_sizes(results, clients)
+        unparsable(results, clients)
         sent_back(results, clients)
         results_sent_back(results, clients, envoy)
     finally:
