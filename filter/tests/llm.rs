@@ -18,6 +18,7 @@ fn policy_doc() -> Value {
     json!({
         "version": 1,
         "identity": {"principal": [{"header": "x-agent-id"}], "agent_when": [{"principal": "agent:*"}]},
+        "proxy": {"allow_on_headers_stop_iteration": true},
         "routes": [
             {"name": "openai", "match": {"path_prefix": "/v1"},
              "llm": {"provider": "openai", "sql": [{"tool": "run_sql", "pointer": "/query", "dialect": "postgres"}]},
@@ -140,16 +141,45 @@ fn llm_sections_and_tool_conditions_are_checked() {
     .contains("routes[0].llm.sql[0].pointer"));
     assert!(bad(llm(json!({"provider": "openai"})), mcp_rule).contains("when.tool"));
     assert!(bad(json!({"name": "a", "rules": ["r"]}), tool_rule.clone()).contains("carries no tool calls"));
-    assert!(bad(json!({"name": "a", "llm": {"provider": "openai"}, "sql": {"dialect": "postgres"}, "rules": ["r"]}), tool_rule)
-        .contains("llm.sql"));
+    assert!(bad(
+        json!({"name": "a", "llm": {"provider": "openai"}, "sql": {"dialect": "postgres"}, "rules": ["r"]}),
+        tool_rule.clone()
+    )
+    .contains("llm.sql"));
+    let refused = bad(llm(json!({"provider": "anthropic", "on_deny": "error"})), tool_rule.clone());
+    assert!(refused.contains("routes[0].llm.on_deny") && refused.contains("allow_on_headers_stop_iteration"), "{refused}");
+    let mut held = json!({"version": 1, "proxy": {"allow_on_headers_stop_iteration": true}, "rules": [tool_rule],
+        "routes": [llm(json!({"provider": "anthropic", "on_deny": "error"}))]});
+    assert!(Policy::from_value(&held).is_ok());
+    held["mode"] = json!("monitor");
+    assert!(Policy::from_value(&held).is_ok());
+}
+
+#[test]
+fn on_deny_error_holds_the_answer_and_monitor_mode_passes_it() {
+    use access_guardrails::audit::Site;
+    use access_guardrails::engine::{conclude, Delivery, Environment, ResponsePlan};
+    use access_guardrails::llm::Api;
+    let plan = |mode: &str| {
+        let mut doc = policy_doc();
+        doc["mode"] = json!(mode);
+        let p = Policy::from_value(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+        let request = request("/anthropic/v1/messages", "agent:a");
+        let route = p.route(&request).unwrap();
+        let actor = resolve(&p.identity, &HttpAttributes::headers_only(&request));
+        let env = Environment { site: Site::Http(&request), audit_unavailable: false, now_nanos: 2, started_nanos: 1 };
+        let asked = send(&p, "/anthropic/v1/messages", "agent:a", &json!({"model": "claude-x", "messages": []}));
+        conclude(&p, route, &actor, asked, &env).response
+    };
+    assert_eq!(plan("enforce"), ResponsePlan::ToolCalls { api: Api::Messages, delivery: Delivery::WholeOrRefused });
+    assert_eq!(plan("monitor"), ResponsePlan::ToolCalls { api: Api::Messages, delivery: Delivery::Unchanged });
 }
 
 #[test]
 fn a_providers_response_is_planned_for_its_calls_and_a_denied_call_is_replaced_by_its_refusal() {
     use access_guardrails::audit::Site;
-    use access_guardrails::engine::{conclude, Environment, ResponsePlan};
+    use access_guardrails::engine::{conclude, Delivery, Environment, ResponsePlan};
     use access_guardrails::llm::{Api, Verdict};
-    use access_guardrails::policy::OnDeny;
     let mut doc = policy_doc();
     doc["audit"] = json!({"cluster": "audit", "path": "/"});
     let p = Policy::from_value(&doc).unwrap_or_else(|e| panic!("{e:?}"));
@@ -159,7 +189,7 @@ fn a_providers_response_is_planned_for_its_calls_and_a_denied_call_is_replaced_b
     let env = Environment { site: Site::Http(&request), audit_unavailable: false, now_nanos: 2, started_nanos: 1 };
     let asked = send(&p, "/v1/chat/completions", "agent:a", &json!({"model": "gpt-x", "messages": []}));
     let plan = conclude(&p, route, &actor, asked, &env).response;
-    assert_eq!(plan, ResponsePlan::ToolCalls { api: Api::ChatCompletions, on_deny: OnDeny::Rewrite, rewrite: true });
+    assert_eq!(plan, ResponsePlan::ToolCalls { api: Api::ChatCompletions, delivery: Delivery::Rewritten });
     let call = ToolCall::from_text("call_9".into(), "run_sql".into(), r#"{"query": "DROP TABLE users"}"#);
     let outcome = evaluate_tool_call(&p, route, &actor, &request, Some("gpt-x".into()), &call, None);
     let concluded = conclude(&p, route, &actor, outcome, &env);

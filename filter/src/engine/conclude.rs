@@ -51,12 +51,24 @@ pub enum ResponsePlan {
     Mask(Masking),
     /// A model's answer on an `llm` route: each tool call is decided as it completes
     /// ([`super::evaluate_tool_call`], then [`Conclusion::tool_call_verdict`]), with a record of
-    /// its own. `rewrite` is false in monitor mode: the calls are recorded, the body passes.
+    /// its own.
     ToolCalls {
         api: Api,
-        on_deny: OnDeny,
-        rewrite: bool,
+        delivery: Delivery,
     },
+}
+
+/// How a model's answer reaches the agent on an `llm` route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Monitor mode: the calls are decided and recorded, the answer passes as it comes.
+    Unchanged,
+    /// `on_deny: rewrite`: the answer flows, each denied call replaced where it was by the
+    /// text of [`Conclusion::tool_call_verdict`].
+    Rewritten,
+    /// `on_deny: error`: the answer's headers and body wait until every call is decided; a
+    /// denied call's conclusion answers instead (the provider's 403), or the answer goes whole.
+    WholeOrRefused,
 }
 
 /// The decision as Envoy's filter state `wasm.guardrails_decision` shows it (and the
@@ -159,7 +171,14 @@ fn response_plan(policy: &Policy, route: &Route, actor: &Actor, outcome: &Outcom
     };
     match api {
         _ if outcome.decision.is_deny() => ResponsePlan::Untouched,
-        Some((api, on_deny)) => ResponsePlan::ToolCalls { api, on_deny, rewrite: !monitor },
+        Some((api, on_deny)) => {
+            let delivery = match on_deny {
+                _ if monitor => Delivery::Unchanged,
+                OnDeny::Rewrite => Delivery::Rewritten,
+                OnDeny::Error => Delivery::WholeOrRefused,
+            };
+            ResponsePlan::ToolCalls { api, delivery }
+        }
         None if masks_responses_of(route, actor) => ResponsePlan::Mask(if monitor { Masking::CountOnly } else { Masking::Apply }),
         None => ResponsePlan::Untouched,
     }

@@ -15,7 +15,7 @@ mod evaluate;
 
 pub use crate::decide::Outcome;
 pub use conclude::{
-    conclude, masks_responses_of, reads_responses_of, unmaskable, Conclusion, Count, Environment, FilterState, Masking,
+    conclude, masks_responses_of, reads_responses_of, unmaskable, Conclusion, Count, Delivery, Environment, FilterState, Masking,
     ResponsePlan, Unmaskable,
 };
 pub use evaluate::{

@@ -18,11 +18,13 @@ pub(super) struct Compiler {
     pub(super) errors: Vec<PolicyError>,
     /// The policy's protocol: HTTP and wire policies allow different keys.
     pub(super) protocol: Protocol,
+    /// The policy's `proxy` section (defaults until it is read): what the host lets the filter do.
+    pub(super) proxy: ProxyDoc,
 }
 
 /// Validates and compiles a policy document: the policy, or every problem with its path.
 pub(super) fn compile(value: &Value) -> Result<Policy, Vec<PolicyError>> {
-    let mut compiler = Compiler { errors: Vec::new(), protocol: Protocol::Http };
+    let mut compiler = Compiler { errors: Vec::new(), protocol: Protocol::Http, proxy: ProxyDoc::default() };
     match compiler.policy(value) {
         Some(policy) if compiler.errors.is_empty() => Ok(policy),
         _ => Err(compiler.errors),
@@ -82,6 +84,7 @@ impl Compiler {
             Some(v) => self.part::<ProxyDoc>(v, "proxy"),
             None => Some(ProxyDoc::default()),
         };
+        self.proxy = proxy.clone().unwrap_or_default();
         let audit = match doc.get("audit") {
             Some(Value::Null) | None => None,
             Some(v) => self.part::<AuditDoc>(v, "audit").inspect(|a| self.check_audit(a)),

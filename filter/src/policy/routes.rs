@@ -320,6 +320,12 @@ impl Compiler {
                 None
             }
         };
+        if doc.on_deny == OnDeny::Error && !self.proxy.allow_on_headers_stop_iteration {
+            // The 403 replaces the whole answer, so its headers wait for the last tool call.
+            let reason = "needs proxy.allow_on_headers_stop_iteration: true (set the same in Envoy's Wasm plugin config) \
+                          so the answer's headers can wait for the decision; or use on_deny: rewrite";
+            self.error(format!("{path}.on_deny"), reason);
+        }
         let sql = self.tool_sql(&doc.sql, "/arguments", path);
         Some(LlmRoute { provider: provider?, on_deny: doc.on_deny, sql })
     }

@@ -159,8 +159,7 @@ impl HttpContext for Stream {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if let (Some(shared), Some(answer)) = (&self.shared, &mut self.answer) {
-            answer.headers(shared, end_of_stream);
-            return Action::Continue;
+            return answer.headers(shared, end_of_stream);
         }
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         let headers = host::headers(MapType::HttpResponseHeaders);
@@ -194,8 +193,7 @@ impl HttpContext for Stream {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if let (Some(shared), Some(answer)) = (&self.shared, &mut self.answer) {
-            answer.body(shared, body_size, end_of_stream);
-            return Action::Continue;
+            return answer.body(shared, body_size, end_of_stream);
         }
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         masked.stream(shared, mask, body_size, end_of_stream);
@@ -208,8 +206,7 @@ impl HttpContext for Stream {
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
         if let (Some(shared), Some(answer)) = (&self.shared, &mut self.answer) {
-            answer.body(shared, 0, true);
-            return Action::Continue;
+            return answer.trailers(shared);
         }
         let Some((shared, mask, masked)) = self.masking() else { return Action::Continue };
         // The body ended without end_of_stream: what the masker still holds goes now.
@@ -272,13 +269,13 @@ impl Stream {
                 body: Body::Untouched,
             });
         }
-        if let ResponsePlan::ToolCalls { api, rewrite, .. } = conclusion.response {
+        if let ResponsePlan::ToolCalls { api, delivery } = conclusion.response {
             let model = match &conclusion.outcome.action {
                 crate::decide::Action::Llm { model, .. } => model.clone(),
                 _ => None,
             };
             let (actor, request) = (guarded.actor.clone(), guarded.request.clone());
-            self.answer = Some(Answer::new(guarded.route, actor, request, guarded.started, model, api, rewrite));
+            self.answer = Some(Answer::new(guarded.route, actor, request, guarded.started, model, api, delivery));
         }
         if conclusion.awaits_request_id() {
             if let Some(Reply::Http(reply)) = conclusion.reply.take() {

@@ -1,7 +1,8 @@
 //! A model's answers through the compiled filter on an `llm` route: a streamed Chat Completions
 //! answer cut at every byte loses its denied call and keeps the allowed one renumbered; an
 //! Anthropic message has the denied block replaced in place; monitor mode passes the answer
-//! byte for byte; an answer that is not the API's shape is withheld.
+//! byte for byte; an answer that is not the API's shape is withheld; with `on_deny: error` the
+//! answer waits whole and a denied call makes it the provider's 403.
 
 use serde_json::{json, Value};
 
@@ -136,4 +137,83 @@ fn monitor_mode_passes_the_answer_and_broken_answers_are_withheld() {
     let got = answer(&mut host, "/anthropic/v1/messages", "application/json", &[b"{\"content\": ["]);
     let error: Value = serde_json::from_slice(&got).expect("the provider's error body");
     assert_eq!(error["error"]["type"], "permission_error");
+}
+
+fn anthropic_stream(tool: &str) -> Vec<u8> {
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut s = event(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg", "type": "message",
+        "role": "assistant", "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+    );
+    s += &event(
+        "content_block_start",
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    );
+    s += &event(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Cleaning."}}),
+    );
+    s += &event("content_block_stop", json!({"type": "content_block_stop", "index": 0}));
+    s += &event(
+        "content_block_start",
+        json!({"type": "content_block_start", "index": 1,
+        "content_block": {"type": "tool_use", "id": "toolu_1", "name": tool, "input": {}}}),
+    );
+    for part in ["{\"id\"", ": 7}"] {
+        s += &event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": part}}),
+        );
+    }
+    s += &event("content_block_stop", json!({"type": "content_block_stop", "index": 1}));
+    s += &event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+    );
+    s += &event("message_stop", json!({"type": "message_stop"}));
+    s.into_bytes()
+}
+
+/// With `on_deny: error` and `allow_on_headers_stop_iteration`: whether the answer's headers
+/// went out, what went with them, and the local reply (status, body) if one went instead.
+fn held_answer(host: &mut Host, chunks: &[&[u8]]) -> (bool, Vec<u8>, Option<(u32, Value)>) {
+    let id = ask(host, "/anthropic/v1/messages");
+    assert!(passed(host, id), "the question is allowed");
+    host.response_headers(id, &[(":status", "200"), ("content-type", "text/event-stream")], false);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let stream = host.stream(id);
+        assert!(!stream.response.headers_forwarded || stream.local_reply.is_some(), "the headers wait");
+        host.response_body(id, chunk, i + 1 == chunks.len());
+    }
+    let stream = host.stream(id);
+    let reply = stream.local_reply.as_ref().map(|r| (r.status, serde_json::from_slice(&r.body).expect("a JSON error")));
+    let got = (stream.response.headers_forwarded && reply.is_none(), stream.response.forwarded_body.clone(), reply);
+    host.close(id);
+    got
+}
+
+#[test]
+fn with_on_deny_error_the_answer_waits_whole_and_a_denied_call_answers_403() {
+    let policy = POLICY.replace("llm: {provider: anthropic}", "llm: {provider: anthropic, on_deny: error}");
+    let policy = format!("{policy}\nproxy: {{allow_on_headers_stop_iteration: true}}");
+    let mut host = start_with(&policy, |o| o.allow_on_headers_stop_iteration = true);
+    let allowed = anthropic_stream("read_project");
+    let bytes: Vec<&[u8]> = allowed.chunks(1).collect();
+    assert_eq!(held_answer(&mut host, &bytes), (true, allowed.clone(), None), "an allowed answer goes whole, unchanged");
+    let denied = anthropic_stream("delete_project");
+    for cut in (0..=denied.len()).step_by(11) {
+        let (sent, body, reply) = held_answer(&mut host, &[&denied[..cut], &denied[cut..]]);
+        assert!(!sent && body.is_empty(), "nothing of a refused answer goes (cut at {cut})");
+        let (status, error) = reply.expect("the provider's error");
+        assert_eq!((status, error["error"]["type"].as_str()), (403, Some("permission_error")), "cut at {cut}");
+        assert!(error["error"]["message"].as_str().unwrap().contains("Denied by Access Guardrails"));
+    }
+    let small = start_with(&policy.replace("version: 1", "version: 1\nlimits: {max_body_bytes: 200}"), |o| {
+        o.allow_on_headers_stop_iteration = true
+    });
+    let (sent, body, reply) = held_answer(&mut { small }, &bytes);
+    assert!(!sent && body.is_empty());
+    assert_eq!(reply.map(|(status, _)| status), Some(403), "an answer held past the limit is refused (on_oversize: deny)");
 }
