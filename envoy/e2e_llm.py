@@ -23,6 +23,9 @@ from loopback import ENVOY_PORT, LLM_UPSTREAM  # noqa: E402
 from processes import Envoy  # noqa: E402
 
 AGENT = {"x-agent-id": "agent:e2e"}
+# The agents that send this header reach the routes with `on_deny: error`.
+STRICT = {"x-on-deny": "error"}
+STRICT_MATCH = {"name": "x-on-deny", "equals": "error"}
 SQL = [{"tool": "run_sql", "pointer": "/query", "dialect": "postgres"}]
 RULES = [
     {"name": "no-drops", "effect": "deny", "when": {"sql": {"operations": ["drop", "truncate"]}},
@@ -55,6 +58,10 @@ def policy(mode="enforce"):
         "proxy": {"allow_on_headers_stop_iteration": True},
         "identity": {"principal": [{"header": "x-agent-id"}], "agent_when": [{"principal": "agent:*"}]},
         "routes": [
+            {"name": "anthropic-strict", "match": {"path": "/v1/messages", "headers": [STRICT_MATCH]},
+             "llm": {"provider": "anthropic", "on_deny": "error", "sql": SQL}, "rules": ["no-drops", "no-delete-tools"]},
+            {"name": "openai-strict", "match": {"path_prefix": "/v1", "headers": [STRICT_MATCH]},
+             "llm": {"provider": "openai", "on_deny": "error", "sql": SQL}, "rules": ["no-drops", "no-delete-tools"]},
             {"name": "anthropic", "match": {"path": "/v1/messages"}, "llm": {"provider": "anthropic", "sql": SQL},
              "rules": ["no-drops", "no-delete-tools"]},
             {"name": "openai", "match": {"path_prefix": "/v1"}, "llm": {"provider": "openai", "sql": SQL},
@@ -333,14 +340,14 @@ def sent_back(results, clients):
                   ok, detail)
 
 
-def as_the_stub_sent(results, clients, scenario):
+def as_the_stub_sent(results, clients, scenario, where=""):
     """What the SDK parses through the filter equals what it parses straight from the stub."""
     direct = Clients(LLM_UPSTREAM)
     for api, (*ways, _) in WAYS.items():
         for way, label in ways:
             got, error = attempt(way, clients, SCENARIOS[scenario])
             want, _ = attempt(way, direct, SCENARIOS[scenario])
-            results.check(f"LLM {api} {label}, {scenario} calls: parsed as from the stub itself", error is None and got == want,
+            results.check(f"LLM {where}{api} {label}, {scenario} calls: parsed as from the stub itself", error is None and got == want,
                           f"{error or got} != {want}")
 
 
@@ -424,6 +431,29 @@ def results_sent_back(results, clients, envoy):
                           f"{type(error).__name__}: {str(error)[:200]}; reached the stub {reached}, denials counted {counted}")
 
 
+def refused_whole(results, envoy):
+    """`on_deny: error`: an answer with a denied call is the SDK's PermissionDeniedError, streamed
+    or not (the headers wait for the decision), after one request (no retry); an answer with
+    none arrives as the stub wrote it."""
+    strict = Clients(ENVOY_PORT, STRICT)
+    for api, (*ways, _) in WAYS.items():
+        for way, label in ways:
+            before, denials = len(llm_stub.REQUESTS), deny_count(envoy)
+            got, error = attempt_raising(way, strict, SCENARIOS["mixed"])
+            reached, counted = len(llm_stub.REQUESTS) - before, deny_count(envoy) - denials
+            results.check(f"LLM on_deny: error, {api} {label}: PermissionDeniedError after one request",
+                          permission_denied(error) and reached == 1 and counted >= 1,
+                          f"{type(error).__name__}: {str(error)[:200]} {got}; requests {reached}, denials {counted}")
+    as_the_stub_sent(results, strict, "allowed", "on_deny: error, ")
+
+
+def attempt_raising(way, clients, calls):
+    try:
+        return way(clients, calls), None
+    except Exception as error:  # noqa: BLE001 — the SDK's exception is what is checked
+        return None, error
+
+
 def deny_count(envoy):
     return envoy.stats("wasmcustom.guardrails.decisions.deny").get("wasmcustom.guardrails.decisions.deny", 0)
 
@@ -447,6 +477,7 @@ def enforced(results):
         unparsable(results, clients)
         sent_back(results, clients)
         results_sent_back(results, clients, envoy)
+        refused_whole(results, envoy)
     finally:
         envoy.stop()
 
