@@ -15,6 +15,7 @@ under the shared lock).
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstraps  # noqa: E402
@@ -323,6 +324,22 @@ def unparsable(results, clients):
             results.check(f"LLM {api} {label}: arguments that are not strict JSON denied", not problems, f"{problems} {got}")
 
 
+def done_is_the_end(results, clients, scenario):
+    """The openai SDK hangs up at `[DONE]`: with the stub holding the stream open after it, the
+    answer through the filter is parsed long before the stub lets go."""
+    llm_stub.HOLD = 3
+    try:
+        for way, label in ((chat_chunks, "create(stream=True)"), (chat_helper, "chat.completions.stream")):
+            started = time.monotonic()
+            got, error = attempt(way, clients, SCENARIOS[scenario])
+            elapsed = time.monotonic() - started
+            problems = [error] if error else chat_problems(got, SCENARIOS[scenario])
+            results.check(f"LLM Chat Completions {label}, {scenario} calls: parsed at [DONE] while the stub holds the stream open",
+                          not problems and elapsed < 1.5, f"{elapsed:.2f} s {problems}")
+    finally:
+        llm_stub.HOLD = 0
+
+
 def sent_back(results, clients):
     """A message left with no call goes back to the provider as the SDK serializes it (the stub,
     like OpenAI, refuses `tool_calls: []`)."""
@@ -475,6 +492,7 @@ def enforced(results):
         rewritten(results, clients)
         split_sizes(results, clients)
         unparsable(results, clients)
+        done_is_the_end(results, clients, "mixed")
         sent_back(results, clients)
         results_sent_back(results, clients, envoy)
         refused_whole(results, envoy)

@@ -15,9 +15,12 @@ import json
 import socketserver
 import sys
 import threading
+import time
 
 REQUESTS = []
 CHUNK = 5
+# Seconds a stream stays open after its last event, as a provider may (the openai SDK must not wait).
+HOLD = 0
 
 
 def calls_asked(text):
@@ -179,6 +182,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             part = payload[at:at + CHUNK]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.flush()
+        time.sleep(HOLD)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
