@@ -5,8 +5,11 @@ and through each SDK's stream helper. What is checked is what the SDK parses: an
 arrives with the id, name and arguments the stub sent; a call denied (a DROP in `run_sql` by
 `llm.sql`, a tool by `when.tool` names) is absent, the explanation stands in the assistant's
 text, the other calls are intact and `finish_reason` / `stop_reason` agree with what is left; a
-policy in monitor mode changes no byte and counts `would_deny`; a request sending back the
-result of a denied call is refused (`PermissionDeniedError`) before it reaches the stub.
+policy in monitor mode changes no byte and counts `would_deny`; arguments that are not strict
+JSON are denied where the SDK would have repaired them; a streamed Chat answer is parsed at
+`[DONE]` while the stub holds the stream open; a request sending back the result of a denied
+call is refused (`PermissionDeniedError`) before it reaches the stub; on an `on_deny: error`
+route an answer with a denied call is the SDK's `PermissionDeniedError`, streamed or not.
 
 Called from `e2e.py`; `python envoy/e2e_llm.py` runs this section alone (after `make wasm venv`,
 under the shared lock).
@@ -280,11 +283,17 @@ WAYS = {
 }
 
 
-def attempt(way, clients, calls):
+def attempt_raising(way, clients, calls):
+    """What `way` parsed, or the exception the SDK raised (the exception is then the finding)."""
     try:
         return way(clients, calls), None
-    except Exception as error:  # noqa: BLE001 — what the SDK raised is the finding
-        return None, f"{type(error).__module__}.{type(error).__name__}: {str(error)[:300]}"
+    except Exception as error:  # noqa: BLE001
+        return None, error
+
+
+def attempt(way, clients, calls):
+    got, error = attempt_raising(way, clients, calls)
+    return got, error and f"{type(error).__module__}.{type(error).__name__}: {str(error)[:300]}"
 
 
 def rewritten(results, clients):
@@ -462,13 +471,6 @@ def refused_whole(results, envoy):
                           permission_denied(error) and reached == 1 and counted >= 1,
                           f"{type(error).__name__}: {str(error)[:200]} {got}; requests {reached}, denials {counted}")
     as_the_stub_sent(results, strict, "allowed", "on_deny: error, ")
-
-
-def attempt_raising(way, clients, calls):
-    try:
-        return way(clients, calls), None
-    except Exception as error:  # noqa: BLE001 — the SDK's exception is what is checked
-        return None, error
 
 
 def deny_count(envoy):
