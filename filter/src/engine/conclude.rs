@@ -105,12 +105,23 @@ pub struct Conclusion {
     /// [`FilterState`] as JSON.
     pub filter_state: String,
     pub response: ResponsePlan,
+    /// The request's body is masked before it goes upstream (an `llm` route's `mask` section:
+    /// prompts and tool results leave the mesh masked); the record waits for it.
+    pub outgoing: Option<Masking>,
 }
 
 /// Whether `route` masks (or, in monitor mode, counts) what `actor` gets back: then, and only
 /// then, the request asks the upstream for an uncompressed response.
 pub fn masks_responses_of(route: &Route, actor: &Actor) -> bool {
     route.mask.as_ref().is_some_and(|mask| actor_matches(mask.actor.as_ref(), actor))
+}
+
+/// Whether what `actor` sends on `route` is masked before it goes upstream, or in monitor mode
+/// counted: an `llm` route's `mask` section is for what leaves the mesh, the prompts and tool
+/// results sent to the provider.
+pub fn outgoing_masking(policy: &Policy, route: &Route, actor: &Actor) -> Option<Masking> {
+    let masks = matches!(route.payload, Payload::Llm(_)) && masks_responses_of(route, actor);
+    masks.then_some(if policy.mode == Mode::Monitor { Masking::CountOnly } else { Masking::Apply })
 }
 
 /// Whether the filter reads what `actor` gets back on `route` (masks it, or decides a model's
@@ -160,7 +171,8 @@ pub fn conclude(
         would_deny: decision.would_deny.as_ref().map(|w| w.rule.clone()),
     };
     let filter_state = serde_json::to_string(&state).unwrap_or_default();
-    Conclusion { outcome, record, reply, filter_state, response }
+    let outgoing = outgoing_masking(policy, route, actor).filter(|_| !decision.is_deny());
+    Conclusion { outcome, record, reply, filter_state, response, outgoing }
 }
 
 fn response_plan(policy: &Policy, route: &Route, actor: &Actor, outcome: &Outcome, site: Site<'_>) -> ResponsePlan {
@@ -229,6 +241,20 @@ pub enum Unmaskable {
     Pass { note: String },
     /// It is replaced by this reply (502 while its headers can still change).
     Withhold { reply: HttpReply, note: String },
+}
+
+/// Concludes a request whose body cannot be masked before it goes to the provider: as a
+/// response would be, but withheld in the provider's own error format (403: SDKs do not retry it).
+pub fn unmaskable_outgoing(policy: &Policy, route: &Route, reason: &str, request_id: Option<&str>) -> Option<Unmaskable> {
+    let (Payload::Llm(llm), Some(mask)) = (&route.payload, &route.mask) else { return None };
+    Some(match unmaskable(policy, mask, reason, request_id) {
+        Unmaskable::Withhold { note, .. } => {
+            let reply =
+                reply::llm::error(llm.provider, &format!("the request cannot be masked: {reason}"), Some("mask.on_unmaskable"));
+            Unmaskable::Withhold { reply, note }
+        }
+        pass => pass,
+    })
 }
 
 /// Concludes a response that cannot be masked, per `mask.on_unmaskable` and the policy's mode.

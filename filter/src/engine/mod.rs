@@ -15,8 +15,8 @@ mod evaluate;
 
 pub use crate::decide::Outcome;
 pub use conclude::{
-    conclude, masks_responses_of, reads_responses_of, unmaskable, Conclusion, Count, Delivery, Environment, FilterState, Masking,
-    ResponsePlan, Unmaskable,
+    conclude, masks_responses_of, outgoing_masking, reads_responses_of, unmaskable, unmaskable_outgoing, Conclusion, Count,
+    Delivery, Environment, FilterState, Masking, ResponsePlan, Unmaskable,
 };
 pub use evaluate::{
     ambiguous, at_headers, evaluate, evaluate_session_sql, evaluate_sql, evaluate_tool_call, oversize, unreadable,

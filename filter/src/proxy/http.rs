@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::host::{self, BufferType, LogLevel, MapType};
 use super::llm::Answer;
+use super::outgoing::{Outgoing, Sent};
 use super::{peer_spiffe, Shared};
 use crate::audit::{add_mask, Site};
 use crate::engine::{self, AtHeaders, Conclusion, Masking, Outcome, ResponsePlan, Unmaskable};
@@ -75,11 +76,13 @@ pub struct Stream {
     masked: Option<MaskedResponse>,
     /// A model's answer whose tool calls are decided as they come.
     answer: Option<Answer>,
+    /// An allowed request whose body is masked before it goes on.
+    outgoing: Option<Outgoing>,
 }
 
 impl Stream {
     pub fn new(shared: Option<Shared>) -> Stream {
-        Stream { shared, pending: None, unanswered: None, masked: None, answer: None }
+        Stream { shared, pending: None, unanswered: None, masked: None, answer: None, outgoing: None }
     }
 }
 
@@ -104,6 +107,10 @@ impl HttpContext for Stream {
             // An uncompressed response can be read as it comes; a compressed one is decoded.
             host::set_header(MapType::HttpRequestHeaders, "accept-encoding", Some("identity"));
         }
+        if engine::outgoing_masking(policy, &policy.routes[route], &actor) == Some(Masking::Apply) {
+            // The body may change length: it goes chunked (HTTP/1.1) or as it is framed (HTTP/2).
+            host::set_header(MapType::HttpRequestHeaders, "content-length", None);
+        }
         let guarded = Guarded { route, actor, request, started };
         // Without it (Istio) the headers go on, or no body callback would come.
         let read_body = if policy.proxy.allow_on_headers_stop_iteration { Action::Pause } else { Action::Continue };
@@ -114,7 +121,10 @@ impl HttpContext for Stream {
             let cache = &mut shared.cache.borrow_mut();
             let (actor, request) = (&guarded.actor, &guarded.request);
             match engine::at_headers(policy, &policy.routes[route], actor, request, end_of_stream, Some(cache)) {
-                AtHeaders::Decided(outcome) => self.carry_out(&shared, &guarded, *outcome),
+                AtHeaders::Decided(outcome) => {
+                    let action = self.carry_out(&shared, &guarded, *outcome);
+                    self.send_out(&shared, if end_of_stream { Sent::Nothing } else { Sent::Unread }, action)
+                }
                 AtHeaders::ReadBody => {
                     self.pending = Some(guarded);
                     return read_body;
@@ -134,7 +144,8 @@ impl HttpContext for Stream {
         }
         let (Some(shared), Some(_)) = (self.shared.clone(), &self.pending) else { return Action::Continue };
         let action = if body_size as u64 > shared.policy.limits.max_body_bytes {
-            self.finish(&shared, |policy, route, _| engine::oversize(policy, route, body_size as u64))
+            let action = self.finish(&shared, |policy, route, _| engine::oversize(policy, route, body_size as u64));
+            self.send_out(&shared, Sent::Unread, action)
         } else if !end_of_stream {
             return Action::Pause;
         } else {
@@ -239,9 +250,23 @@ impl Stream {
     fn decide_body(&mut self, shared: &Shared, read_size: usize) -> Action {
         let body = host::buffer(BufferType::HttpRequestBody, 0, read_size);
         let cache = &shared.cache;
-        self.finish(shared, |policy, route, pending| {
+        let action = self.finish(shared, |policy, route, pending| {
             engine::with_body(policy, route, &pending.actor, &pending.request, &body, Some(&mut cache.borrow_mut()))
-        })
+        });
+        self.send_out(shared, Sent::Body(&body), action)
+    }
+
+    /// Carries out the masking of the request body that the decision just made asks for:
+    /// `action` goes on, unless the body cannot be masked and is withheld.
+    fn send_out(&mut self, shared: &Shared, sent: Sent<'_>, action: Action) -> Action {
+        let Some(outgoing) = self.outgoing.take() else { return action };
+        match outgoing.carry_out(shared, sent) {
+            Some(withheld) => {
+                host::send_reply(&withheld);
+                Action::Pause
+            }
+            None => action,
+        }
     }
 
     /// Decides the request that was pending its body, and carries the decision out.
@@ -267,6 +292,16 @@ impl Stream {
                 request_id: guarded.request.header("x-request-id").map(String::from),
                 summary: MaskSummary::default(),
                 body: Body::Untouched,
+            });
+        }
+        if let Some(masking) = conclusion.outgoing {
+            self.outgoing = Some(Outgoing {
+                route: guarded.route,
+                masking,
+                record: conclusion.record.take(),
+                request_id: guarded.request.header("x-request-id").map(String::from),
+                content_type: guarded.request.header("content-type").map(String::from),
+                decided: conclusion.outcome.decision.message.clone(),
             });
         }
         if let ResponsePlan::ToolCalls { api, delivery } = conclusion.response {
@@ -379,7 +414,12 @@ impl MaskedResponse {
 }
 
 /// The route's mask cache on this VM, made on first use.
-fn with_cache<T>(shared: &Shared, route: usize, mask: &MaskRoute, f: impl FnOnce(&mut crate::mask::MaskCache) -> T) -> T {
+pub(super) fn with_cache<T>(
+    shared: &Shared,
+    route: usize,
+    mask: &MaskRoute,
+    f: impl FnOnce(&mut crate::mask::MaskCache) -> T,
+) -> T {
     let mut caches = shared.mask_caches.borrow_mut();
     if caches.len() <= route {
         caches.resize_with(route + 1, || None);

@@ -15,6 +15,7 @@ mod host;
 mod http;
 mod llm;
 mod metrics;
+mod outgoing;
 mod wire;
 
 use std::cell::RefCell;
@@ -58,7 +59,8 @@ impl Shared {
         let environment = Environment { site, audit_unavailable, now_nanos: host::now_nanos(), started_nanos };
         let mut conclusion = engine::conclude(&self.policy, &self.policy.routes[route], actor, outcome, &environment);
         self.metrics.count(&conclusion);
-        if !matches!(conclusion.response, ResponsePlan::Mask(_)) {
+        // A masked body's record waits to say what was masked.
+        if !matches!(conclusion.response, ResponsePlan::Mask(_)) && conclusion.outgoing.is_none() {
             if let Some(record) = conclusion.record.take() {
                 self.ship(record, environment.now_nanos);
             }

@@ -30,17 +30,23 @@ pub fn refusal(decision: &Decision, call: &ToolCall) -> String {
 /// The provider's error response for a denial.
 pub fn denied(provider: Provider, decision: &Decision, request_id: Option<&str>) -> HttpReply {
     let message = match request_id {
-        Some(id) => format!("Denied by Access Guardrails: {} (request {id})", decision.message),
-        None => format!("Denied by Access Guardrails: {}", decision.message),
+        Some(id) => format!("{} (request {id})", decision.message),
+        None => decision.message.clone(),
     };
+    error(provider, &message, decision.rule.as_deref())
+}
+
+/// The provider's error response (403) saying `message`, `code` naming the rule or limit.
+pub fn error(provider: Provider, message: &str, code: Option<&str>) -> HttpReply {
+    let message = format!("Denied by Access Guardrails: {message}");
     let body = match provider {
         Provider::OpenAi => json!({"error": {"message": message, "type": "access_guardrails_denied",
-            "param": null, "code": decision.rule}}),
+            "param": null, "code": code}}),
         Provider::Anthropic => json!({"type": "error", "error": {"type": "permission_error", "message": message}}),
     };
     let mut headers = vec![("content-type", "application/json".to_string()), ("x-guardrails-decision", "deny".to_string())];
-    if let Some(rule) = &decision.rule {
-        headers.push(("x-guardrails-rule", super::http::header_safe(rule)));
+    if let Some(code) = code {
+        headers.push(("x-guardrails-rule", super::http::header_safe(code)));
     }
     HttpReply { status: DENIED_STATUS, headers, body: body.to_string() }
 }

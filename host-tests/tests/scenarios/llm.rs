@@ -217,3 +217,80 @@ fn with_on_deny_error_the_answer_waits_whole_and_a_denied_call_answers_403() {
     assert!(!sent && body.is_empty());
     assert_eq!(reply.map(|(status, _)| status), Some(403), "an answer held past the limit is refused (on_oversize: deny)");
 }
+
+const MASKED: &str = r#"
+version: 1
+identity: {principal: [{header: x-agent-id}], agent_when: [{principal: "agent:*"}]}
+routes:
+  - name: openai
+    match: {path_prefix: /v1}
+    llm: {provider: openai}
+    mask:
+      actor: agent
+      detectors: {email: redact, api_key: redact}
+      fields: [{pointer: /metadata/customer_id}]
+    rules: []
+rules: []
+audit: {cluster: audit_log, path: "/?query=INSERT", batch: {max_records: 1, flush_ms: 1}}
+"#;
+
+/// The body the provider receives for `body`, the status of any local reply, and the record.
+fn sent_out(policy: &str, content_type: &str, body: &[u8]) -> (Vec<u8>, Option<u32>, Value) {
+    use access_guardrails::audit::encode::records;
+    use access_guardrails::policy::schema::AuditFormat;
+    let mut host = start_with(policy, |o| o.clusters = vec!["audit_log".into()]);
+    let length = body.len().to_string();
+    let sent = [("x-agent-id", "agent:ops"), ("content-type", content_type), ("content-length", &length)];
+    let head = headers("POST", "/v1/chat/completions", &sent);
+    let id = send(&mut host, &head, &[body]);
+    let stream = host.stream(id);
+    let (forwarded, reply) = (stream.request.forwarded_body.clone(), stream.local_reply.as_ref().map(|r| r.status));
+    assert!(stream.request.headers.iter().all(|(k, _)| k != "content-length") || policy.contains("monitor"), "the length goes");
+    host.close(id);
+    host.advance(std::time::Duration::from_millis(60));
+    let record = host
+        .http_calls()
+        .iter()
+        .flat_map(|c| records(AuditFormat::Ndjson, &c.body).unwrap())
+        .map(|r| serde_json::from_str::<Value>(&r).unwrap())
+        .find(|r| r["route"] == "openai")
+        .expect("a record");
+    (forwarded, reply, record)
+}
+
+#[test]
+fn what_goes_out_to_the_provider_is_masked_and_recorded_without_the_values() {
+    let key = "sk-proj-Zq3vR8mT2xW9kL4nP7sA1dF6gH0jB5cV";
+    let question = json!({"model": "m", "metadata": {"customer_id": "C-991"}, "messages": [
+        {"role": "user", "content": "Why did jane.doe@example.com's refund fail?"},
+        {"role": "tool", "tool_call_id": "call_1", "content": format!("{{\"owner\": \"ops\u{0040}example.com\", \"key\": \"{key}\"}}")}]});
+    let body = question.to_string();
+    let (out, reply, record) = sent_out(MASKED, "application/json", body.as_bytes());
+    assert_eq!(reply, None);
+    let out: Value = serde_json::from_slice(&out).expect("still JSON");
+    let text = out.to_string();
+    for secret in ["jane.doe@example.com", "ops@example.com", key, "C-991"] {
+        assert!(!text.contains(secret), "{secret} left the mesh: {text}");
+        assert!(!record.to_string().contains(secret), "{secret} in the record");
+    }
+    assert_eq!(out["messages"][0]["content"], "Why did [REDACTED:email]'s refund fail?");
+    assert_eq!(out["model"], "m");
+    let by: Vec<(String, u64)> = record["mask_detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(record["mask_counts"].as_array().unwrap())
+        .map(|(d, c)| (d.as_str().unwrap().to_string(), c.as_u64().unwrap()))
+        .collect();
+    assert!(by.contains(&("email".into(), 2)) && by.contains(&("api_key".into(), 1)), "{by:?}");
+    assert_eq!(record["mask_note"], "masked on its way to the provider");
+
+    let monitor = MASKED.replace("version: 1", "version: 1\nmode: monitor");
+    let (out, reply, record) = sent_out(&monitor, "application/json", body.as_bytes());
+    assert_eq!((out, reply), (body.clone().into_bytes(), None), "monitor mode sends it as it is");
+    assert_eq!(record["mask_note"], "monitor mode: counted, not applied");
+
+    let (out, reply, record) = sent_out(MASKED, "application/octet-stream", body.as_bytes());
+    assert!(out.is_empty() && reply == Some(403), "a body that cannot be masked does not go");
+    assert!(record["mask_note"].as_str().unwrap().starts_with("withheld"), "{record}");
+}
