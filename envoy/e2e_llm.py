@@ -9,7 +9,8 @@ policy in monitor mode changes no byte and counts `would_deny`; arguments that a
 JSON are denied where the SDK would have repaired them; a streamed Chat answer is parsed at
 `[DONE]` while the stub holds the stream open; a request sending back the result of a denied
 call is refused (`PermissionDeniedError`) before it reaches the stub; on an `on_deny: error`
-route an answer with a denied call is the SDK's `PermissionDeniedError`, streamed or not.
+route an answer with a denied call is the SDK's `PermissionDeniedError`, streamed or not; a
+route's `mask` redacts the email and the key of a prompt and of a tool's result before the stub.
 
 Called from `e2e.py`; `python envoy/e2e_llm.py` runs this section alone (after `make wasm venv`,
 under the shared lock).
@@ -30,6 +31,14 @@ AGENT = {"x-agent-id": "agent:e2e"}
 # The agents that send this header reach the routes with `on_deny: error`.
 STRICT = {"x-on-deny": "error"}
 STRICT_MATCH = {"name": "x-on-deny", "equals": "error"}
+# The agents that send this header reach the routes whose `mask` applies to what goes out.
+MASKED = {"x-masked": "yes"}
+MASKED_MATCH = {"name": "x-masked", "equals": "yes"}
+MASK = {"detectors": {"email": "redact", "api_key": "redact"}}
+# What an agent sends the provider that must not leave: in the prompt and in a tool's result.
+PROMPT = "Write to jane.doe@example.com about the refund; our key is sk_live_4eC39HqLyjWDarjtT1zdp7dc."
+RESULT = '[{"id": 7, "email": "bob.smith@example.org"}]'
+SECRETS = ("jane.doe@example.com", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "bob.smith@example.org")
 SQL = [{"tool": "run_sql", "pointer": "/query", "dialect": "postgres"}]
 RULES = [
     {"name": "no-drops", "effect": "deny", "when": {"sql": {"operations": ["drop", "truncate"]}},
@@ -66,6 +75,10 @@ def policy(mode="enforce"):
              "llm": {"provider": "anthropic", "on_deny": "error", "sql": SQL}, "rules": ["no-drops", "no-delete-tools"]},
             {"name": "openai-strict", "match": {"path_prefix": "/v1", "headers": [STRICT_MATCH]},
              "llm": {"provider": "openai", "on_deny": "error", "sql": SQL}, "rules": ["no-drops", "no-delete-tools"]},
+            {"name": "anthropic-masked", "match": {"path": "/v1/messages", "headers": [MASKED_MATCH]},
+             "llm": {"provider": "anthropic", "sql": SQL}, "mask": MASK, "rules": ["no-drops", "no-delete-tools"]},
+            {"name": "openai-masked", "match": {"path_prefix": "/v1", "headers": [MASKED_MATCH]},
+             "llm": {"provider": "openai", "sql": SQL}, "mask": MASK, "rules": ["no-drops", "no-delete-tools"]},
             {"name": "anthropic", "match": {"path": "/v1/messages"}, "llm": {"provider": "anthropic", "sql": SQL},
              "rules": ["no-drops", "no-delete-tools"]},
             {"name": "openai", "match": {"path_prefix": "/v1"}, "llm": {"provider": "openai", "sql": SQL},
@@ -473,6 +486,45 @@ def refused_whole(results, envoy):
     as_the_stub_sent(results, strict, "allowed", "on_deny: error, ")
 
 
+def carrying(prompt, result):
+    """Each API's request with `prompt` from the user and `result` answering an allowed run_sql,
+    whole and through the stream helper."""
+    name, arguments = SELECT
+    chat = [{"role": "user", "content": prompt},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": name, "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "call_9", "content": result}]
+    responses = [{"role": "user", "content": prompt}, {"type": "function_call", "call_id": "call_9", "name": name, "arguments": arguments},
+                 {"type": "function_call_output", "call_id": "call_9", "output": result}]
+    messages = [{"role": "user", "content": prompt},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": name, "input": json.loads(arguments)}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": result},
+                                             {"type": "text", "text": prompt}]}]
+    return {
+        "Chat Completions create": lambda c: c.openai.chat.completions.create(model="gpt-stub", messages=chat),
+        "Chat Completions stream": lambda c: drain(c.openai.chat.completions.stream(model="gpt-stub", messages=chat)),
+        "Responses create": lambda c: c.openai.responses.create(model="gpt-stub", input=responses),
+        "Responses stream": lambda c: drain(c.openai.responses.stream(model="gpt-stub", input=responses)),
+        "Messages create": lambda c: c.anthropic.messages.create(model="claude-stub", max_tokens=9, messages=messages),
+        "Messages stream": lambda c: drain(c.anthropic.messages.stream(model="claude-stub", max_tokens=9, messages=messages)),
+    }
+
+
+def masked_out(results):
+    """A route's `mask` applies to what goes out: the email and the key of the prompt, the email
+    of a tool's result arrive at the stub redacted, and the agent still gets its answer."""
+    masked = Clients(ENVOY_PORT, MASKED)
+    for label, send in carrying(PROMPT, RESULT).items():
+        before = len(llm_stub.REQUESTS)
+        _, error = attempt_raising(lambda clients, _: send(clients), masked, None)
+        received = [json.dumps(body, ensure_ascii=False) for _, body in llm_stub.REQUESTS[before:]]
+        leaked = [secret for secret in SECRETS if any(secret in text for text in received)]
+        ok = (error is None and len(received) == 1 and not leaked and received[0].count("[REDACTED:email]") >= 2
+              and "[REDACTED:api_key]" in received[0])
+        results.check(f"LLM mask, {label}: the prompt's and the tool result's secrets reach the stub redacted", ok,
+                      f"{error!r:.200}; leaked {leaked}; {received and received[0][:400]}")
+
+
 def deny_count(envoy):
     return envoy.stats("wasmcustom.guardrails.decisions.deny").get("wasmcustom.guardrails.decisions.deny", 0)
 
@@ -498,6 +550,7 @@ def enforced(results):
         sent_back(results, clients)
         results_sent_back(results, clients, envoy)
         refused_whole(results, envoy)
+        masked_out(results)
     finally:
         envoy.stop()
 

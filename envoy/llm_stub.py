@@ -151,7 +151,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        body = json.loads(self.body() or b"{}")
         REQUESTS.append((self.path, body))
         api = APIS.get(self.path.split("?")[0])
         if api is None:
@@ -165,6 +165,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if stream:
             return self.stream(answer)
         self.answer(200, "application/json", json.dumps(answer, ensure_ascii=False).encode())
+
+    def body(self):
+        """The request body, by content-length or chunked (Envoy sends a body it has masked
+        chunked: its length changed)."""
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = b""
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        return body
 
     def answer(self, status, content_type, payload):
         self.send_response(status)
