@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstraps  # noqa: E402
 import e2e_mysql  # noqa: E402
 import e2e_postgres  # noqa: E402
+import e2e_llm  # noqa: E402
 import e2e_masking  # noqa: E402
 import e2e_mask_escapes  # noqa: E402
 import e2e_mcp_sdk  # noqa: E402
@@ -223,6 +224,7 @@ def main():
     e2e_mcp_sdk.mcp_sdk(results)
     e2e_masking.masking(results)
     e2e_mask_escapes.mask_escapes(results)
+    e2e_llm.llm(results)
     wire(results, clickhouse)
     results.finish()
 

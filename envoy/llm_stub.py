@@ -13,10 +13,14 @@ checks that masked fields never reach the provider. Like OpenAI, an assistant me
 import http.server
 import json
 import socketserver
+import sys
 import threading
+import time
 
 REQUESTS = []
 CHUNK = 5
+# Seconds a stream stays open after its last event, as a provider may (the openai SDK must not wait).
+HOLD = 0
 
 
 def calls_asked(text):
@@ -147,7 +151,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        body = json.loads(self.body() or b"{}")
         REQUESTS.append((self.path, body))
         api = APIS.get(self.path.split("?")[0])
         if api is None:
@@ -161,6 +165,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if stream:
             return self.stream(answer)
         self.answer(200, "application/json", json.dumps(answer, ensure_ascii=False).encode())
+
+    def body(self):
+        """The request body, by content-length or chunked (Envoy sends a body it has masked
+        chunked: its length changed)."""
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = b""
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        return body
 
     def answer(self, status, content_type, payload):
         self.send_response(status)
@@ -178,6 +195,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             part = payload[at:at + CHUNK]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.flush()
+        time.sleep(HOLD)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -185,6 +203,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # The openai SDK hangs up once it has read `[DONE]`: not the stub's error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def start(port):
