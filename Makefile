@@ -167,7 +167,8 @@ bench-engine: venv
 	$(CARGO) build -q --release -p guardrails-fidelity
 	$(VENV)/bin/python fidelity/bench.py
 
-# Per-request cost of the filter in wasmtime next to the empty filter. The host is built with
+# Per-request cost of the filter in wasmtime next to the empty filter, masking throughput, and a
+# model's streamed answers on an llm route (first text delta, held tool calls, SSE MB/s). The host is built with
 # the test profile: the guest runs as cranelift compiles it, and wasmtime is built only once.
 bench-host: wasm masking-data
 	$(CARGO) bench --profile dev -p guardrails-host --bench host
