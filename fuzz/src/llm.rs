@@ -11,7 +11,7 @@
 //! failure both ways. When every call is released, what the agent gets is what the provider
 //! sent: a whole answer byte for byte; a Responses or Messages stream the same events (a call's
 //! events go out before the others held with it, so only their order may change); a Chat stream
-//! the same text per choice and one fragment per call.
+//! whose events all end the same text per choice and one fragment per call.
 
 use std::collections::BTreeMap;
 
@@ -157,10 +157,13 @@ pub fn check(data: &[u8]) {
 fn released_unchanged(input: &Input, out: &[u8], calls: usize) {
     match (input.streamed, input.api) {
         (false, _) => assert!(out == input.body, "a whole answer changed"),
-        (true, Api::ChatCompletions) => {
+        // An event never ended goes out as it came, and what is written after it joins it (a
+        // client drops it; with it, what joins it): read only what ends.
+        (true, Api::ChatCompletions) if reorderable_events(input.body).is_some() => {
             assert_eq!(chat_text(out), chat_text(input.body), "the text changed");
             assert_eq!(chat_calls(out), calls, "a released call is not one fragment of its own");
         }
+        (true, Api::ChatCompletions) => {}
         (true, _) => {
             let (mut sent, mut came) = (out.to_vec(), input.body.to_vec());
             sent.sort_unstable();
@@ -178,8 +181,8 @@ fn released_unchanged(input: &Input, out: &[u8], calls: usize) {
     }
 }
 
-/// The events of a stream whose events read the same in any order: every one ended, and none
-/// ending in a CR that a LF starting the next could join.
+/// The events of a stream whose events read the same in any order (or after more written): every
+/// one ended, and none ending in a CR that a LF starting the next could join.
 fn reorderable_events(body: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut framer = Framer::new(usize::MAX);
     let events: Vec<Vec<u8>> = framer.push(body).ok()?.into_iter().map(|e| e.raw).collect();
