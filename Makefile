@@ -102,7 +102,7 @@ test-masking: masking-data
 # Coverage-guided fuzzing of what clients send (fuzz/): libFuzzer on stable Rust, the code
 # instrumented by LLVM's sancov pass (no sanitizer, so no nightly), overflow checks on. Built
 # apart in target/fuzz, for the host only (build scripts and proc macros stay uninstrumented).
-FUZZ_TARGETS := postgres_wire mysql_wire http_request sql_analyze
+FUZZ_TARGETS := postgres_wire mysql_wire http_request sql_analyze llm_rewriter
 FUZZ_HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 FUZZ_BIN := target/fuzz/$(FUZZ_HOST)/debug
 FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -167,7 +167,8 @@ bench-engine: venv
 	$(CARGO) build -q --release -p guardrails-fidelity
 	$(VENV)/bin/python fidelity/bench.py
 
-# Per-request cost of the filter in wasmtime next to the empty filter. The host is built with
+# Per-request cost of the filter in wasmtime next to the empty filter, masking throughput, and a
+# model's streamed answers on an llm route (first text delta, held tool calls, SSE MB/s). The host is built with
 # the test profile: the guest runs as cranelift compiles it, and wasmtime is built only once.
 bench-host: wasm masking-data
 	$(CARGO) bench --profile dev -p guardrails-host --bench host

@@ -6,12 +6,14 @@
 //! and on_delete. Prints µs/request for both filters and the difference, and the VM memory
 //! before and after the run (it must stay flat). Then masking throughput: on uniform customer
 //! records, and on the labeled data set of `make test-masking` (target/masking/dataset.jsonl, text
-//! and JSON documents apart, every built-in detector on). With `BENCH_CALLGRIND=1` it runs itself under
+//! and JSON documents apart, every built-in detector on). Then a model's streamed answers on an
+//! `llm` route ([`llm`]). With `BENCH_CALLGRIND=1` it runs itself under
 //! `valgrind --tool=callgrind` and prints instructions per request, which do not depend on
 //! what else the machine is doing.
 
 #[path = "../../filter/benches/corpus/mod.rs"]
 mod corpus;
+mod llm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -130,6 +132,7 @@ fn main() {
     }
     masking(&guardrails, &empty, budget);
     masking_dataset(&guardrails, &empty, budget);
+    llm::bench(&guardrails, &empty, budget);
     if std::env::var_os("BENCH_CALLGRIND").is_some() {
         callgrind();
     }

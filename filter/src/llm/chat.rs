@@ -71,8 +71,8 @@ fn text_of(value: &Value, key: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Stream {
     choices: BTreeMap<u64, Choice>,
-    /// The fields of the last chunk that carried a call (id, model, ...), for the chunks written
-    /// when calls close at the end.
+    /// The identity of the last chunk that carried a call ([`identity`]), for the chunks written
+    /// when calls close.
     envelope: Value,
 }
 
@@ -124,7 +124,7 @@ impl Stream {
         let Some(Value::Array(choices)) = chunk.as_object_mut().and_then(|o| o.remove("choices")) else {
             return Err(Failure::Malformed("a chunk's choices are not an array".into()));
         };
-        self.envelope = chunk.clone();
+        self.envelope = identity(&chunk);
         let envelope = chunk;
         let mut rest = Vec::new();
         for mut choice in choices {
@@ -132,11 +132,11 @@ impl Stream {
             let state = self.choices.entry(index).or_default();
             if let Some(Value::Array(fragments)) = choice["delta"].as_object_mut().and_then(|d| d.remove("tool_calls")) {
                 for fragment in fragments {
-                    state.fragment(index, fragment, &envelope, judge, out)?;
+                    state.fragment(index, fragment, &self.envelope, judge, out)?;
                 }
             }
             if let Some(reason) = choice["finish_reason"].as_str() {
-                state.close(index, &envelope, judge, out);
+                state.close(index, &self.envelope, judge, out);
                 if reason == "tool_calls" && state.next_index == 0 && state.replaced > 0 {
                     choice["finish_reason"] = json!("stop");
                 }
@@ -221,6 +221,15 @@ impl Choice {
         };
         write_chunk(envelope, vec![json!({"index": choice, "delta": delta, "finish_reason": null})], out);
     }
+}
+
+/// The fields of a chunk that a chunk written for a closed call carries: what names the
+/// completion, each short. A call closes once per fragment or choice, so a copy of a long field
+/// in each would make the output grow with the square of the input.
+fn identity(chunk: &Value) -> Value {
+    const FIELDS: [&str; 6] = ["id", "object", "created", "model", "system_fingerprint", "service_tier"];
+    let short = |value: &&Value| value.to_string().len() <= 256;
+    Value::Object(FIELDS.iter().filter_map(|&f| chunk.get(f).filter(short).map(|v| (f.to_string(), v.clone()))).collect())
 }
 
 fn write_chunk(envelope: &Value, choices: Vec<Value>, out: &mut Vec<u8>) {
@@ -329,6 +338,24 @@ mod tests {
         let late = stream(&[call_start(0, "a", "x"), call_start(1, "b", "y"), call_args(0, "{}")]);
         let mut rewriter = Rewriter::new(Api::ChatCompletions, true, 1 << 20);
         assert!(matches!(rewriter.feed(&late, &mut judge), Err(Failure::Malformed(_))));
+    }
+
+    #[test]
+    fn calls_closed_in_one_chunk_do_not_copy_its_long_fields() {
+        let fragments: Vec<Value> = (0..100).map(|i| json!({"index": i, "id": format!("c{i}")})).collect();
+        let c = json!({"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1, "model": "m", "pad": "x".repeat(4096),
+            "choices": [{"index": 0, "delta": {"tool_calls": fragments}, "finish_reason": null}]});
+        let body = format!("data: {c}\n\ndata: [DONE]\n\n");
+        let mut rewriter = Rewriter::new(Api::ChatCompletions, true, 1 << 20);
+        let mut judge = DenyNames::default();
+        let mut out = rewriter.feed(body.as_bytes(), &mut judge).unwrap();
+        out.extend(rewriter.finish(&mut judge).unwrap());
+        assert_eq!(judge.seen.len(), 100);
+        // A chunk of its own each call (some 200 bytes), not a copy of the 4 KiB field each.
+        assert!(out.len() < body.len() + 100 * 300, "{} bytes out of {}", out.len(), body.len());
+        let (_, calls, _) = accumulate(&out);
+        assert_eq!(calls.len(), 100);
+        assert!(events(&out).iter().all(|(_, chunk)| chunk["id"] == "chatcmpl-9" || chunk == "[DONE]"));
     }
 
     #[test]

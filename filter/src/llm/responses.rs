@@ -21,18 +21,20 @@ use crate::http::sse::Event;
 
 /// Rewrites a whole response; true when it changed.
 pub fn rewrite(doc: &mut Value, judge: &mut dyn Judge) -> bool {
-    rewrite_output(doc, &BTreeMap::new(), judge)
+    rewrite_output(doc, &mut BTreeMap::new(), judge)
 }
 
 /// Replaces the denied `function_call` items of `response.output`: those already decided
 /// (`decided`: call id to its replacement, `None` when released) and, judged now, any other.
-fn rewrite_output(response: &mut Value, decided: &BTreeMap<String, Option<Value>>, judge: &mut dyn Judge) -> bool {
+/// A decision serves one item: another with the same call id is judged on its own, so a
+/// replacement is never copied into item after item.
+fn rewrite_output(response: &mut Value, decided: &mut BTreeMap<String, Option<Value>>, judge: &mut dyn Judge) -> bool {
     let Some(items) = response.get_mut("output").and_then(Value::as_array_mut) else { return false };
     let mut changed = false;
     for item in items.iter_mut().filter(|i| i["type"] == "function_call") {
         let call = item_call(item, None, None);
-        let replacement = match decided.get(&call.id) {
-            Some(replacement) => replacement.clone(),
+        let replacement = match decided.remove(&call.id) {
+            Some(replacement) => replacement,
             None => match judge.judge(&call) {
                 Verdict::Release => None,
                 Verdict::Replace(note) => Some(message_item(&call.id, &note, "completed")),
@@ -115,7 +117,7 @@ impl Stream {
             }
         } else if FINAL_EVENTS.contains(&kind.as_str()) {
             let mut data = event_json(&event)?;
-            if rewrite_output(&mut data["response"], &self.decided, judge) {
+            if rewrite_output(&mut data["response"], &mut self.decided, judge) {
                 write_event(&kind, &data, out);
                 return Ok(());
             }
@@ -300,6 +302,30 @@ mod tests {
         let out = rewriter.feed(tampered.as_bytes(), &mut judge).unwrap();
         assert!(judge.seen[0].arguments.is_err());
         assert_eq!(read(&out).1, vec!["denied call_A"]);
+    }
+
+    #[test]
+    fn a_decided_replacement_is_not_copied_into_every_item_of_its_call_id() {
+        /// Denies the long-named call with a note quoting its name, as the engine's refusal does.
+        struct Quoting;
+        impl Judge for Quoting {
+            fn judge(&mut self, call: &ToolCall) -> Verdict {
+                match call.name.len() > 100 {
+                    true => Verdict::Replace(format!("denied {}", call.name)),
+                    false => Verdict::Release,
+                }
+            }
+        }
+        let mut b = Builder::new();
+        b.call(0, "c", &"n".repeat(4096), &["{}"]);
+        b.output = vec![json!({"type": "function_call", "call_id": "c", "name": "x", "arguments": "{}"}); 100];
+        let body = b.finish();
+        let mut rewriter = super::super::Rewriter::new(Api::Responses, true, 1 << 20);
+        let mut out = rewriter.feed(&body, &mut Quoting).unwrap();
+        out.extend(rewriter.finish(&mut Quoting).unwrap());
+        assert!(out.len() < 2 * body.len(), "{} bytes out of {}", out.len(), body.len());
+        let output = read(&out).1;
+        assert_eq!((output[0].len(), &output[1..]), (4096 + 7, &vec!["x:{}".to_string(); 99][..]));
     }
 
     #[test]
