@@ -10,10 +10,13 @@
 //! name before it (`"password": "…"`, api_key, the value only). Hits may overlap; the masker
 //! keeps the leftmost, the higher priority (the order of [`BUILTINS`]) at the same start.
 
+mod label;
 mod net;
 mod numbers;
 mod phone;
 mod secrets;
+
+pub(crate) use label::header_row;
 
 /// The built-in detectors by name, in priority order.
 pub const BUILTINS: &[&str] = &[
@@ -206,21 +209,6 @@ fn run(text: &[u8], at: usize, max: usize, accept: impl Fn(u8) -> bool) -> usize
         end += 1;
     }
     end
-}
-
-/// Whether one of `keywords` (lower case) occurs in the `window` (at most 64) bytes before
-/// `at`, ignoring case.
-fn context(text: &[u8], at: usize, window: usize, keywords: &[&str]) -> bool {
-    let before = &text[at.saturating_sub(window.min(64))..at.min(text.len())];
-    let mut lower = [0u8; 64];
-    for (l, b) in lower.iter_mut().zip(before) {
-        *l = b.to_ascii_lowercase();
-    }
-    let lower = &lower[..before.len()];
-    keywords.iter().any(|k| {
-        let k = k.as_bytes();
-        lower.iter().enumerate().any(|(i, &b)| b == k[0] && lower[i..].starts_with(k))
-    })
 }
 
 /// Every hit of the enabled detectors in `text`, each family's left to right.
