@@ -3,6 +3,8 @@
 //! keyword written nearest before it (`ssn=400 59 1517 phone=072111419`: the phone number is
 //! named `phone`, not `ssn`).
 
+use std::cell::OnceCell;
+
 /// The longest line read back to find a value's column, and the longest header row.
 const LINE_MAX: usize = 4096;
 const HEADER_MAX: usize = 1024;
@@ -10,65 +12,114 @@ const HEADER_MAX: usize = 1024;
 const NAME_MAX: usize = 48;
 const SEPARATORS: [u8; 4] = [b'\t', b';', b',', b'|'];
 
-/// Which of `families` (keyword lists, lower case) names the value at `at`: the first one its
-/// column's header mentions, in a table; else the one with a keyword nearest before `at`,
-/// within `window` (at most 64) bytes.
-pub(super) fn label(text: &[u8], at: usize, window: usize, families: &[&[&str]]) -> Option<usize> {
-    if let Some(header) = column_header(text, at) {
-        return families.iter().position(|keywords| keywords.iter().any(|k| mentions(header, k)));
+/// How the values of one text are named; its header row is read once, when first asked for.
+pub(super) struct Names<'a> {
+    text: &'a [u8],
+    header: OnceCell<Option<Header<'a>>>,
+}
+
+/// A table's header row: the names, their separator, how many.
+#[derive(Clone, Copy)]
+struct Header<'a> {
+    names: &'a [u8],
+    separator: u8,
+    columns: usize,
+}
+
+impl<'a> Names<'a> {
+    pub fn of(text: &'a [u8]) -> Names<'a> {
+        Names { text, header: OnceCell::new() }
     }
-    let before = &text[at.saturating_sub(window.min(64))..at.min(text.len())];
-    let mut nearest: Option<(usize, usize)> = None;
-    for (family, keywords) in families.iter().enumerate() {
-        for keyword in *keywords {
-            if let Some(end) = last_end(before, keyword) {
-                if nearest.is_none_or(|(best, _)| end > best) {
-                    nearest = Some((end, family));
+
+    /// Which of `families` (keyword lists, lower case) names the value at `at`: the first one
+    /// its column's header mentions, in a table; else the one with a keyword nearest before
+    /// `at`, within `window` (at most 64) bytes.
+    pub fn label(&self, at: usize, window: usize, families: &[&[&str]]) -> Option<usize> {
+        if let Some(name) = self.header.get_or_init(|| header(self.text)).and_then(|h| column(self.text, h, at)) {
+            let mut lowered = [0u8; 64];
+            let lower = lowercase(name, &mut lowered);
+            return families.iter().position(|keywords| keywords.iter().any(|k| mentions(name, lower, k)));
+        }
+        let before = &self.text[at.saturating_sub(window.min(64))..at.min(self.text.len())];
+        let mut lowered = [0u8; 64];
+        let lower = lowercase(before, &mut lowered);
+        let mut first = [false; 256];
+        for k in families.iter().flat_map(|keywords| keywords.iter()) {
+            first[usize::from(k.as_bytes()[0])] = true;
+        }
+        // From the last start back, until no keyword starting earlier can end later.
+        let mut nearest: Option<(usize, usize)> = None;
+        for i in (0..before.len()).rev() {
+            if nearest.is_some_and(|(end, _)| i + KEYWORD_MAX < end) {
+                break;
+            }
+            if !first[usize::from(lower[i])] {
+                continue;
+            }
+            for (family, keywords) in families.iter().enumerate() {
+                for k in keywords.iter().map(|k| k.as_bytes()) {
+                    let end = i + k.len();
+                    if same(lower.get(i..end), k) && counts_at(before, i, k) {
+                        nearest = nearest.filter(|(best, _)| *best >= end).or(Some((end, family)));
+                    }
                 }
             }
         }
+        nearest.map(|(_, family)| family)
     }
-    nearest.map(|(_, family)| family)
 }
 
-/// Where the last occurrence of `keyword` in `text` ends, ignoring ASCII case. A keyword
-/// shorter than five bytes counts only at a word start (`tel` not in `hotel`, `ean` not in
-/// `Jean`); a longer one anywhere (`Mobiltelefon`, `customerphone`).
-fn last_end(text: &[u8], keyword: &str) -> Option<usize> {
+/// The longest keyword a family may hold.
+const KEYWORD_MAX: usize = 24;
+
+/// Whether `keyword`, found at `i` in `text`, counts there: a keyword shorter than five bytes
+/// only at a word start (`tel` not in `hotel`, `ean` not in `Jean`), a longer one anywhere
+/// (`Mobiltelefon`, `customerphone`).
+fn counts_at(text: &[u8], i: usize, keyword: &[u8]) -> bool {
+    let Some(prev) = i.checked_sub(1).map(|p| text[p]) else { return true };
+    keyword.len() >= 5
+        || !keyword[0].is_ascii_alphabetic()
+        || !prev.is_ascii_alphabetic()
+        || (prev.is_ascii_lowercase() && text[i].is_ascii_uppercase())
+}
+
+/// Whether `keyword` occurs in the column name `name` (lowered in `lower`) where it counts.
+fn mentions(name: &[u8], lower: &[u8], keyword: &str) -> bool {
     let k = keyword.as_bytes();
-    let starts_word = |i: usize| {
-        let Some(prev) = i.checked_sub(1).map(|p| text[p]) else { return true };
-        !k[0].is_ascii_alphabetic() || !prev.is_ascii_alphabetic() || (prev.is_ascii_lowercase() && text[i].is_ascii_uppercase())
-    };
-    (0..=text.len().checked_sub(k.len())?)
-        .rev()
-        .find(|&i| text[i..i + k.len()].eq_ignore_ascii_case(k) && (k.len() >= 5 || starts_word(i)))
-        .map(|i| i + k.len())
+    lower.windows(k.len()).enumerate().any(|(i, w)| same(Some(w), k) && counts_at(name, i, k))
 }
 
-fn mentions(name: &[u8], keyword: &str) -> bool {
-    last_end(name, keyword).is_some()
+/// Byte by byte: keywords are a few bytes, shorter than a call to `memcmp`.
+fn same(window: Option<&[u8]>, keyword: &[u8]) -> bool {
+    window.is_some_and(|w| w.len() == keyword.len() && w.iter().zip(keyword).all(|(a, b)| a == b))
+}
+
+/// `text` in ASCII lower case, as far as `buffer` holds.
+fn lowercase<'b>(text: &[u8], buffer: &'b mut [u8; 64]) -> &'b [u8] {
+    for (l, b) in buffer.iter_mut().zip(text) {
+        *l = b.to_ascii_lowercase();
+    }
+    &buffer[..text.len().min(64)]
 }
 
 /// The length of the text's first line, its newline included, when it is a table's header
 /// row (0 when it is not): what a stream keeps in front of the rows it names.
 pub(crate) fn header_row(text: &[u8]) -> usize {
-    header(text).map_or(0, |(names, _, _)| names.len() + 1 + usize::from(text.get(names.len()) == Some(&b'\r')))
+    header(text).map_or(0, |h| h.names.len() + 1 + usize::from(text.get(h.names.len()) == Some(&b'\r')))
 }
 
-/// The text's first line when it is a row of column names: the names, their separator, how many.
-fn header(text: &[u8]) -> Option<(&[u8], u8, usize)> {
+/// The text's first line when it is a row of column names.
+fn header(text: &[u8]) -> Option<Header<'_>> {
     let end = text.iter().take(HEADER_MAX).position(|b| *b == b'\n')?;
     let names = text[..end].strip_suffix(b"\r").unwrap_or(&text[..end]);
     let separator = *SEPARATORS.iter().max_by_key(|s| names.iter().filter(|b| *b == *s).count())?;
     let columns = names.split(|b| *b == separator).count();
-    (columns >= 2 && names.split(|b| *b == separator).all(is_name)).then_some((names, separator, columns))
+    (columns >= 2 && names.split(|b| *b == separator).all(is_name)).then_some(Header { names, separator, columns })
 }
 
-/// The header of the column the value at `at` starts, when the text's first line is a row of
-/// column names and the value's line a row of as many fields.
-fn column_header(text: &[u8], at: usize) -> Option<&[u8]> {
-    let (names, separator, columns) = header(text)?;
+/// The header of the column the value at `at` starts, when its line is a row of as many fields.
+fn column<'a>(text: &[u8], header: Header<'a>, at: usize) -> Option<&'a [u8]> {
+    let Header { names, separator, columns } = header;
     if at <= names.len() {
         return None;
     }

@@ -4,7 +4,7 @@
 //! `98765 43210`), with an extension (`x123`, `ext. 45`). A bare run of digits is a phone only
 //! after a word like `phone` or `tel`, or with a trunk `0`.
 
-use super::label::label;
+use super::label::Names;
 use super::numbers::SSN_WORDS;
 use super::{word_at, Enabled, Hit, Kind};
 
@@ -104,14 +104,15 @@ struct Group {
 }
 
 /// A phone number from `at` (a digit, `+` or `(`).
-pub(super) fn phone(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
+pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> Option<Hit> {
     if !enabled.has(Kind::Phone) {
         return None;
     }
     let plus = text[at] == b'+';
     let (groups, count) = read_groups(text, if plus { at + 1 } else { at }, plus);
-    // Looked up only for the shapes that need it: most numbers are not phones.
-    let near_words = || label(text, at, 24, &[PHONE_WORDS, SSN_WORDS]) == Some(0);
+    // Looked up only for the shapes that need it, once: most numbers are not phones.
+    let named = std::cell::OnceCell::new();
+    let near_words = || *named.get_or_init(|| names.label(at, 24, &[PHONE_WORDS, SSN_WORDS]) == Some(0));
     // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
     let glued = at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric();
     let count = (1..=count).rev().find(|&n| {
@@ -121,7 +122,7 @@ pub(super) fn phone(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
         !glued && !cut && !word_at(text, after) && valid(text, &groups[..n], plus, &near_words)
     })?;
     // A number its name calls something else: `order=0259694467`, a column headed `imei`.
-    if !plus && label(text, at, 24, &[PHONE_WORDS, NOT_A_PHONE]) == Some(1) {
+    if !plus && names.label(at, 24, &[PHONE_WORDS, NOT_A_PHONE]) == Some(1) {
         return None;
     }
     let last = groups[count - 1];
