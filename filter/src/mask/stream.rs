@@ -1,9 +1,10 @@
 //! A response body masked as it streams: fed each chunk, [`Streamer::feed`] returns the bytes to
 //! let go now, so streams stay streams and nothing waits in Envoy's buffer.
 //!
-//! - Text holds back the last [`Masker::window`] bytes (plus one let-go byte, the context a word
-//!   boundary reads): a value split across chunks is found whole, and the output is the same
-//!   however the body is cut. A value longer than the window is cut at its end, except a private
+//! - Text holds back the last [`Masker::window`] bytes, after the 64 let-go bytes before them
+//!   (the context a keyword look-back reads) and a table's header row (what names its columns):
+//!   a value split across chunks is found whole, and the output is the same however the body is
+//!   cut. A value longer than the window is cut at its end, except a private
 //!   key block, whose rest is dropped up to its END line (or a closing quote): fail closed.
 //! - NDJSON holds the current line, SSE the current event, each up to `mask.max_body_bytes`:
 //!   a complete line is masked as a JSON document (field rules too), an event as soon as its blank
@@ -16,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{BodyKind, MaskCache, Masked, Masker};
+use super::{detectors, BodyKind, MaskCache, Masked, Masker};
 use crate::http::encoding::{Decoded, StreamDecoder};
 
 /// How a body is cut into the pieces that are masked.
@@ -51,6 +52,9 @@ pub struct Streamer {
     /// Decoded bytes not let go yet (for text, after `context` let-go bytes).
     held: Vec<u8>,
     context: usize,
+    /// Text: the length of the body's header row kept at the front of `held` (0 when the body
+    /// is not a table), decided when the first bytes are dropped.
+    header: Option<usize>,
     /// NDJSON and SSE: where the search for the end of the current line or event resumes.
     searched: usize,
     /// Text: inside a private key block cut by the window.
@@ -66,6 +70,9 @@ pub struct Streamer {
 /// a time, and text compresses tenfold; a chunk decoding to more is taken for a bomb.
 const DECODED_CHUNK_FLOOR: usize = 16 << 20;
 
+/// The let-go bytes a streamed text keeps before what it holds: the longest keyword look-back.
+const LOOK_BACK: usize = 64;
+
 /// How far back an END line split across chunks is looked for.
 const KEY_END_TAIL: usize = 64;
 
@@ -76,8 +83,8 @@ impl Streamer {
         let encodings: Vec<&str> = encodings.filter(|e| !e.trim().is_empty()).collect();
         let chunk_limit = limit.max(DECODED_CHUNK_FLOOR);
         let decoder = if encodings.is_empty() { None } else { Some(StreamDecoder::new(encodings.into_iter(), chunk_limit)?) };
-        let (held, context, searched, in_key, passing, counts) = (Vec::new(), 0, 0, false, false, BTreeMap::new());
-        Ok(Streamer { kind, decoder, held, context, searched, in_key, passing, limit, counts })
+        let (held, context, header, searched, in_key, passing, counts) = (Vec::new(), 0, None, 0, false, false, BTreeMap::new());
+        Ok(Streamer { kind, decoder, held, context, header, searched, in_key, passing, limit, counts })
     }
 
     /// The bytes to let go for `chunk`. `Err` says why the body cannot be masked: the caller
@@ -141,9 +148,15 @@ impl Streamer {
         }
         let cut = at.max(limit);
         out.extend_from_slice(&self.held[at..cut]);
-        let keep = cut.saturating_sub(1);
-        self.held.drain(..keep);
-        self.context = cut - keep;
+        let keep = cut.saturating_sub(LOOK_BACK);
+        if keep > 0 {
+            let held = &self.held;
+            let header = (*self.header.get_or_insert_with(|| detectors::header_row(held))).min(keep);
+            self.held.drain(header..keep);
+            self.context = cut - (keep - header);
+        } else {
+            self.context = cut;
+        }
         out
     }
 
@@ -160,6 +173,7 @@ impl Streamer {
         };
         self.held.drain(..dropped);
         self.context = 0;
+        self.header = Some(0);
         !self.in_key
     }
 
@@ -413,6 +427,22 @@ mod tests {
     }
 
     #[test]
+    fn a_table_longer_than_the_window_keeps_its_header_and_look_back() {
+        let m = masker();
+        let mut body = b"id,name,ssn\n".to_vec();
+        for i in 0..400 {
+            body.extend(format!("{i},Jane Roe,{}\n", 123_456_700 + i).as_bytes());
+        }
+        body.extend(b"then ssn=123456789 and phone=072111419.");
+        assert!(body.len() > 2 * m.window());
+        let out = same_however_cut(&m, Kind::Text, &body);
+        assert_eq!(out, m.mask(&mut m.cache(), &body, false).body);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("[REDACTED:us_ssn]").count(), 401, "{text}");
+        assert!(text.starts_with("id,name,ssn\n0,Jane Roe,[REDACTED:us_ssn]\n") && text.ends_with("and phone=[REDACTED:phone]."));
+    }
+
+    #[test]
     fn text_goes_on_holding_only_the_window() {
         let m = masker();
         let mut s = Streamer::new(&m, Kind::Text, std::iter::empty()).unwrap();
@@ -421,7 +451,7 @@ mod tests {
         let mut out = Vec::new();
         for _ in 0..10 {
             out.extend(s.feed(&m, &mut cache, &chunk, false).unwrap());
-            assert!(s.held() <= m.window() + 1, "{}", s.held());
+            assert!(s.held() <= m.window() + LOOK_BACK, "{}", s.held());
             assert!(!out.is_empty(), "text goes before the end");
         }
         out.extend(s.feed(&m, &mut cache, b"", true).unwrap());

@@ -10,10 +10,13 @@
 //! name before it (`"password": "…"`, api_key, the value only). Hits may overlap; the masker
 //! keeps the leftmost, the higher priority (the order of [`BUILTINS`]) at the same start.
 
+mod label;
 mod net;
 mod numbers;
 mod phone;
 mod secrets;
+
+pub(crate) use label::header_row;
 
 /// The built-in detectors by name, in priority order.
 pub const BUILTINS: &[&str] = &[
@@ -208,33 +211,19 @@ fn run(text: &[u8], at: usize, max: usize, accept: impl Fn(u8) -> bool) -> usize
     end
 }
 
-/// Whether one of `keywords` (lower case) occurs in the `window` (at most 64) bytes before
-/// `at`, ignoring case.
-fn context(text: &[u8], at: usize, window: usize, keywords: &[&str]) -> bool {
-    let before = &text[at.saturating_sub(window.min(64))..at.min(text.len())];
-    let mut lower = [0u8; 64];
-    for (l, b) in lower.iter_mut().zip(before) {
-        *l = b.to_ascii_lowercase();
-    }
-    let lower = &lower[..before.len()];
-    keywords.iter().any(|k| {
-        let k = k.as_bytes();
-        lower.iter().enumerate().any(|(i, &b)| b == k[0] && lower[i..].starts_with(k))
-    })
-}
-
 /// Every hit of the enabled detectors in `text`, each family's left to right.
 pub fn scan(text: &[u8], enabled: Enabled, out: &mut Vec<Hit>) {
+    let names = label::Names::of(text);
     let mut at = 0;
     while at < text.len() {
         let next = match CLASS[usize::from(text[at])] {
             Class::Other => at + 1,
-            Class::Word => word(text, at, enabled, out),
+            Class::Word => word(text, &names, at, enabled, out),
             Class::At => take(net::email(text, at, enabled), at, out),
             Class::Colon => colon(text, at, enabled, out),
             Class::Equals => take(secrets::assignment(text, at, enabled), at, out),
             Class::Dash => take(secrets::private_key(text, at, enabled), at, out),
-            Class::Sign if !word_before(text, at) => take(phone::phone(text, at, enabled), at, out),
+            Class::Sign if !word_before(text, at) => take(phone::phone(text, &names, at, enabled), at, out),
             Class::Sign => at + 1,
         };
         at = next.max(at + 1);
@@ -253,16 +242,16 @@ fn take(hit: Option<Hit>, at: usize, out: &mut Vec<Hit>) -> usize {
 }
 
 /// A word is tried from its first byte, then skipped whole: no detector starts inside one.
-fn word(text: &[u8], at: usize, enabled: Enabled, out: &mut Vec<Hit>) -> usize {
+fn word(text: &[u8], names: &label::Names, at: usize, enabled: Enabled, out: &mut Vec<Hit>) -> usize {
     let end = word_end(text, at);
     let hit = if text[at].is_ascii_digit() {
         if !may_start_number(text, at, end) {
             return end;
         }
         // A dotted quad that is an address is not also read as a phone number.
-        numbers::at_digit(text, at, enabled)
+        numbers::at_digit(text, names, at, enabled)
             .or_else(|| numbers::ipv4(text, at, enabled))
-            .or_else(|| phone::phone(text, at, enabled))
+            .or_else(|| phone::phone(text, names, at, enabled))
     } else if may_start_token(text, at) {
         secrets::at_word(text, at, enabled).or_else(|| numbers::iban(text, at, enabled))
     } else {

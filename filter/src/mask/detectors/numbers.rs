@@ -2,7 +2,9 @@
 //! (ranges; bare nine digits only after `ssn`), IBANs (mod 97), IPv4 addresses (not netmasks,
 //! OIDs or versions).
 
-use super::{context, is_word, word_at, Enabled, Hit, Kind};
+use super::label::Names;
+use super::phone::PHONE_WORDS;
+use super::{is_word, word_at, Enabled, Hit, Kind};
 
 /// Digit groups from `at`, split by one separator byte (the same one throughout).
 pub(super) struct Groups {
@@ -44,24 +46,27 @@ impl Groups {
 }
 
 /// A card number or an SSN starting at the digit `at`.
-pub(super) fn at_digit(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
+pub(super) fn at_digit(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> Option<Hit> {
     if enabled.has(Kind::CreditCard) {
-        if let Some(end) = card(text, at) {
+        if let Some(end) = card(text, names, at) {
             return Some(Hit { start: at, end, kind: Kind::CreditCard });
         }
     }
     if enabled.has(Kind::UsSsn) {
-        if let Some(end) = ssn(text, at) {
+        if let Some(end) = ssn(text, names, at) {
             return Some(Hit { start: at, end, kind: Kind::UsSsn });
         }
     }
     None
 }
 
-/// Words before a number that say it is a product, device or time, not a card.
-const NOT_A_CARD: &[&str] = &["imei", "ean", "gtin", "upc", "isbn", "barcode", "timestamp", "_ns", "nanos"];
+/// Words that name a number a card number: nearer than a word of [`NOT_A_CARD`], they win.
+const CARD_WORDS: &[&str] = &["card", "karte", "carte", "tarjeta", "cartão", "carta", "visa", "amex", "mastercard"];
 
-fn card(text: &[u8], at: usize) -> Option<usize> {
+/// Words that name a number a product, device, order or time, not a card.
+const NOT_A_CARD: &[&str] = &["imei", "ean", "gtin", "upc", "isbn", "barcode", "timestamp", "_ns", "nanos", "order", "invoice"];
+
+fn card(text: &[u8], names: &Names, at: usize) -> Option<usize> {
     let groups = Groups::read(text, at, b" -");
     // The longest grouping that reads as a card: `4111 1111 1111 1111 2024` is a card and a year.
     let count = (1..=groups.count).rev().find(|&count| {
@@ -74,7 +79,7 @@ fn card(text: &[u8], at: usize) -> Option<usize> {
             && issuer_ok(&text[at..end], digits)
             && luhn_ok(&text[at..end])
     })?;
-    if context(text, at, 24, NOT_A_CARD) {
+    if names.label(at, 24, &[CARD_WORDS, NOT_A_CARD]) == Some(1) {
         return None;
     }
     Some(groups.ends[count - 1])
@@ -128,14 +133,15 @@ pub fn luhn_ok(text: &[u8]) -> bool {
     sum % 10 == 0
 }
 
-const SSN_WORDS: &[&str] = &["ssn", "social security", "social_security", "socialsecurity"];
+pub(super) const SSN_WORDS: &[&str] = &["ssn", "social security", "social_security", "socialsecurity"];
 
-/// `123-45-6789` or `123 45 6789`; `123456789` only after an SSN keyword.
-fn ssn(text: &[u8], at: usize) -> Option<usize> {
+/// `123-45-6789` or `123 45 6789`; `123456789` only where an SSN keyword names it (nearer than a
+/// phone keyword, or its column's header).
+fn ssn(text: &[u8], names: &Names, at: usize) -> Option<usize> {
     let groups = Groups::read(text, at, b"- ");
     let end = match groups.lens[..groups.count] {
         [3, 2, 4, ..] => groups.ends[2],
-        [9, ..] if context(text, at, 32, SSN_WORDS) => groups.ends[0],
+        [9, ..] if names.label(at, 32, &[SSN_WORDS, PHONE_WORDS]) == Some(0) => groups.ends[0],
         _ => return None,
     };
     (!word_at(text, end) && ssn_ok(&text[at..end])).then_some(end)

@@ -4,7 +4,9 @@
 //! `98765 43210`), with an extension (`x123`, `ext. 45`). A bare run of digits is a phone only
 //! after a word like `phone` or `tel`, or with a trunk `0`.
 
-use super::{context, word_at, Enabled, Hit, Kind};
+use super::label::Names;
+use super::numbers::SSN_WORDS;
+use super::{word_at, Enabled, Hit, Kind};
 
 /// Country code, then the shortest and longest national significant number (ITU-T E.164
 /// assignments, as the national plans publish them).
@@ -66,9 +68,32 @@ const PLANS: &[(u16, u8, u8)] = &[
     (972, 8, 9),
 ];
 
-/// Words before a bare number that make it a phone number.
-const PHONE_WORDS: &[&str] =
-    &["phone", "tel", "mobile", "cell", "call", "fax", "handy", "telefon", "téléphone", "móvil", "celular"];
+/// Words that name a bare number a phone number (the verbs of calling in the data's languages too).
+pub(super) const PHONE_WORDS: &[&str] = &[
+    "phone",
+    "tel",
+    "mobile",
+    "cell",
+    "call",
+    "fax",
+    "handy",
+    "telefon",
+    "téléphone",
+    "móvil",
+    "celular",
+    "chiamare",
+    "rufen",
+    "bel me",
+    "bellen",
+    "appeler",
+    "appelez",
+    "llamar",
+    "llame",
+    "ligar",
+];
+
+/// Words that name a number something other than a phone number.
+const NOT_A_PHONE: &[&str] = &["order", "invoice", "imei", "ean", "gtin", "isbn", "serial"];
 
 /// A digit group as written: its digits, and whether it is in parentheses (`(0)`, `(415)`).
 #[derive(Clone, Copy, Default)]
@@ -79,14 +104,15 @@ struct Group {
 }
 
 /// A phone number from `at` (a digit, `+` or `(`).
-pub(super) fn phone(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
+pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> Option<Hit> {
     if !enabled.has(Kind::Phone) {
         return None;
     }
     let plus = text[at] == b'+';
-    let (groups, count) = read_groups(text, if plus { at + 1 } else { at });
-    // Looked up only for the shapes that need it: most numbers are not phones.
-    let near_words = || context(text, at, 24, PHONE_WORDS);
+    let (groups, count) = read_groups(text, if plus { at + 1 } else { at }, plus);
+    // Looked up only for the shapes that need it, once: most numbers are not phones.
+    let named = std::cell::OnceCell::new();
+    let near_words = || *named.get_or_init(|| names.label(at, 24, &[PHONE_WORDS, SSN_WORDS]) == Some(0));
     // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
     let glued = at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric();
     let count = (1..=count).rev().find(|&n| {
@@ -95,21 +121,26 @@ pub(super) fn phone(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
         let cut = n < count && text.get(after) != Some(&b' ');
         !glued && !cut && !word_at(text, after) && valid(text, &groups[..n], plus, &near_words)
     })?;
+    // A number its name calls something else: `order=0259694467`, a column headed `imei`.
+    if !plus && names.label(at, 24, &[PHONE_WORDS, NOT_A_PHONE]) == Some(1) {
+        return None;
+    }
     let last = groups[count - 1];
     let end = last.end + usize::from(last.parens);
     Some(Hit { start: at, end: extension(text, end).unwrap_or(end), kind: Kind::Phone })
 }
 
-/// Up to eight digit groups: `(`digits`)` or digits, one separator between (`-`, `.`, `/`, a
-/// space, or none after `)`).
-fn read_groups(text: &[u8], at: usize) -> ([Group; 8], usize) {
+/// Up to eight digit groups of at most 15 digits (E.164's longest number): `(`digits`)` or
+/// digits, one separator between (`-`, `.`, `/`, a space, or none after `)`, nor before the
+/// `(0)` after a country code: `+49(0)30 1234567`).
+fn read_groups(text: &[u8], at: usize, plus: bool) -> ([Group; 8], usize) {
     let mut groups = [Group::default(); 8];
     let mut count = 0;
     let mut p = at;
     while count < groups.len() {
         let parens = text.get(p) == Some(&b'(');
         let start = p + usize::from(parens);
-        let end = super::run(text, start, 12, |b| b.is_ascii_digit());
+        let end = super::run(text, start, 15, |b| b.is_ascii_digit());
         if end == start || (parens && text.get(end) != Some(&b')')) {
             break;
         }
@@ -118,8 +149,9 @@ fn read_groups(text: &[u8], at: usize) -> ([Group; 8], usize) {
         let after = end + usize::from(parens);
         let separated = matches!(text.get(after), Some(b' ' | b'-' | b'.' | b'/'));
         let next = after + usize::from(separated);
-        let continues = text.get(next).is_some_and(|b| b.is_ascii_digit() || (*b == b'(' && separated));
-        if !continues || (!separated && !parens) {
+        let trunk_follows = plus && count == 1 && !separated && text.get(after) == Some(&b'(');
+        let continues = text.get(next).is_some_and(|b| b.is_ascii_digit() || (*b == b'(' && (separated || trunk_follows)));
+        if !continues || (!separated && !parens && !trunk_follows) {
             break;
         }
         p = next;
@@ -185,9 +217,9 @@ fn national(digits: &[u8], lens: &[usize], area_in_parens: bool, near_words: &dy
     }
     let grouped = lens.iter().skip(1).all(|&l| l >= 2);
     let shape = match lens {
+        _ if digits[0] == 0 => digits[1] != 0 && (9..=12).contains(&n) && lens[0] >= 2,
         [3, 3, 4] => nanp(digits),
         [1, 3, 3, 4] => digits[0] == 1 && nanp(&digits[1..]),
-        _ if digits[0] == 0 => digits[1] != 0 && (9..=12).contains(&n) && lens[0] >= 2,
         _ if area_in_parens => (10..=11).contains(&n),
         [3, 2, 2, 2] | [3, 3, 3] | [2, 3, 2, 2] => n == 9 && digits[0] >= 6,
         [5, 5] | [3, 7] | [4, 3, 3] => n == 10 && digits[0] >= 6,
@@ -196,12 +228,12 @@ fn national(digits: &[u8], lens: &[usize], area_in_parens: bool, near_words: &dy
     grouped && (shape || ((8..=13).contains(&n) && near_words()))
 }
 
-/// An extension after the number: ` x123`, `ext. 45`, `#200`.
+/// An extension after the number: ` x123`, `ext. 45`, `#200`, `;ext=45` (RFC 3966).
 fn extension(text: &[u8], at: usize) -> Option<usize> {
     let rest = text.get(at..)?;
     let spaced = usize::from(rest.first() == Some(&b' '));
     let rest = &rest[spaced..];
-    let marker = ["extension ", "ext. ", "ext.", "ext ", "x", "#"]
+    let marker = ["extension ", "ext. ", "ext.", "ext ", ";ext=", "x", "#"]
         .iter()
         .find(|m| rest.len() > m.len() && rest[..m.len()].eq_ignore_ascii_case(m.as_bytes()))?;
     let from = at + spaced + marker.len();

@@ -188,6 +188,18 @@ const SECRET_NAMES: &[&str] = &[
     "secret_key",
 ];
 
+/// The last bytes of [`SECRET_NAMES`].
+const SECRET_NAME_LAST: [bool; 256] = {
+    let mut last = [false; 256];
+    let mut i = 0;
+    while i < SECRET_NAMES.len() {
+        let name = SECRET_NAMES[i].as_bytes();
+        last[name[name.len() - 1] as usize] = true;
+        i += 1;
+    }
+    last
+};
+
 /// Values that point at a secret instead of holding it, and keys meant to be public.
 const NOT_SECRETS: &[&str] = &[
     "${",
@@ -240,6 +252,10 @@ pub(super) fn assignment(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit
         if name_end > 0 && (text[name_end - 1] == closing || (closing == b'"' && text[name_end - 1] == b'\'')) {
             name_end -= 1;
         }
+    }
+    // Most names (`"id":`, `"email":`) end in a byte no secret name ends in: not read further.
+    if !name_end.checked_sub(1).is_some_and(|last| SECRET_NAME_LAST[usize::from(text[last].to_ascii_lowercase())]) {
+        return None;
     }
     let mut name_start = name_end;
     while name_start > 0 && name_end - name_start < 64 && name_byte(text[name_start - 1]) {

@@ -57,6 +57,14 @@ fn phones_in_national_and_international_formats() {
             ("US (415) 555-0134 ext. 45", "(415) 555-0134 ext. 45"),
             ("intl 001-415-555-0134", "001-415-555-0134"),
             ("tel 3838016613", "3838016613"),
+            ("NL +31(0)464-536294", "+31(0)464-536294"),
+            ("DE +49(0) 663362694 ext. 94615", "+49(0) 663362694 ext. 94615"),
+            ("IT +3908326534510", "+3908326534510"),
+            ("AR +5491123457246 ext 319", "+5491123457246 ext 319"),
+            ("NL 079 708 1177", "079 708 1177"),
+            ("US \"+15173482670;ext=58\"", "+15173482670;ext=58"),
+            ("Mi può chiamare al numero 377 409 295 domani", "377 409 295"),
+            ("Bitte rufen Sie mich unter 0301234567 an", "0301234567"),
         ],
     );
 }
@@ -70,6 +78,48 @@ fn numbers_that_are_not_phones() {
 fn bare_ssns_after_their_keyword() {
     assert_finds("us_ssn", &[(r#"{"SSN": "123456789"}"#, "123456789"), ("social security number 123456789", "123456789")]);
     assert_clean(&["invoice 123456789"]);
+}
+
+#[test]
+fn a_table_column_is_named_by_its_header() {
+    for table in [
+        "id,name,ssn\n1,Jane Roe,123456789\n",
+        "id;ssn;name\n7;123456789;Roe\n",
+        "id\tSSN\n1\t123456789",
+        "a|b|ssn\n1|2|123456789",
+    ] {
+        assert_eq!(found(table), vec![("us_ssn".to_string(), "123456789".to_string())], "in {table:?}");
+    }
+    // A quoted field's separators are not the table's: the value is still in the ssn column.
+    assert_finds("us_ssn", &[("id,notes,ssn\n1,\"a,b;c\",123456789\n", "123456789")]);
+    assert_finds("phone", &[("id,phone,email\n1,6602773806,x\n", "6602773806"), ("id;phone\n1;45 3373-8964\n", "45 3373-8964")]);
+    assert_clean(&[
+        // Another column.
+        "id,ssn,order\n1,123-45-678,123456789\n",
+        // In a table only the header names a value: an `ssn` in a row before it does not.
+        "id,note,order\n1,ssn,123456789\n",
+    ]);
+    // A card column, though `imei` or `ean` are on the line before; no card in an `ean` column.
+    assert_finds("credit_card", &[("card,created,imei\n4111111111111111,2021-04-08,1\n", "4111111111111111")]);
+    assert_clean(&["id,ean\n1,4006381333931\n"]);
+}
+
+#[test]
+fn the_nearest_keyword_names_a_value() {
+    assert_eq!(
+        found("kyc: ssn=400 59 1517 phone=072111419"),
+        vec![("us_ssn".to_string(), "400 59 1517".to_string()), ("phone".to_string(), "072111419".to_string())]
+    );
+    assert_finds("us_ssn", &[("phone: none, ssn 123456789", "123456789")]);
+    // Short keywords count at a word start only: `ean` is not in `Jean`, nor `tel` in `hotel`.
+    assert_finds(
+        "credit_card",
+        &[
+            ("Jean Dupont 4111 1111 1111 1111", "4111 1111 1111 1111"),
+            ("order paid by card 4111111111111111", "4111111111111111"),
+        ],
+    );
+    assert_clean(&["hotel 3838016613", "order=6505667637451942", "order=0259694467", "EAN 4006381333931"]);
 }
 
 #[test]
