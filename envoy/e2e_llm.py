@@ -408,19 +408,21 @@ def unchanged_bytes(results):
                       f"{got[0]} {len(got[1])} bytes, the stub's {want[0]} {len(want[1])}")
 
 
-def answering(call):
-    """The three APIs' requests carrying back the result of `call` (name, arguments), each
-    with the call itself just before, as the providers require."""
+def answering(call, prompt="go", result="done"):
+    """The three APIs' requests with `prompt` from the user, carrying back `result` for `call`
+    (name, arguments), each with the call itself just before, as the providers require; whole
+    and through the stream helper."""
     name, arguments = call
-    chat = [{"role": "user", "content": "go"},
+    chat = [{"role": "user", "content": prompt},
             {"role": "assistant", "content": None,
              "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": name, "arguments": arguments}}]},
-            {"role": "tool", "tool_call_id": "call_9", "content": "done"}]
-    responses = [{"role": "user", "content": "go"}, {"type": "function_call", "call_id": "call_9", "name": name, "arguments": arguments},
-                 {"type": "function_call_output", "call_id": "call_9", "output": "done"}]
-    messages = [{"role": "user", "content": "go"},
+            {"role": "tool", "tool_call_id": "call_9", "content": result}]
+    responses = [{"role": "user", "content": prompt}, {"type": "function_call", "call_id": "call_9", "name": name, "arguments": arguments},
+                 {"type": "function_call_output", "call_id": "call_9", "output": result}]
+    messages = [{"role": "user", "content": prompt},
                 {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": name, "input": json.loads(arguments)}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "done"}]}]
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": result},
+                                             {"type": "text", "text": prompt}]}]
     return {
         "Chat Completions create": lambda c: c.openai.chat.completions.create(model="gpt-stub", messages=chat),
         "Chat Completions stream": lambda c: drain(c.openai.chat.completions.stream(model="gpt-stub", messages=chat)),
@@ -486,35 +488,11 @@ def refused_whole(results, envoy):
     as_the_stub_sent(results, strict, "allowed", "on_deny: error, ")
 
 
-def carrying(prompt, result):
-    """Each API's request with `prompt` from the user and `result` answering an allowed run_sql,
-    whole and through the stream helper."""
-    name, arguments = SELECT
-    chat = [{"role": "user", "content": prompt},
-            {"role": "assistant", "content": None,
-             "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": name, "arguments": arguments}}]},
-            {"role": "tool", "tool_call_id": "call_9", "content": result}]
-    responses = [{"role": "user", "content": prompt}, {"type": "function_call", "call_id": "call_9", "name": name, "arguments": arguments},
-                 {"type": "function_call_output", "call_id": "call_9", "output": result}]
-    messages = [{"role": "user", "content": prompt},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": name, "input": json.loads(arguments)}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": result},
-                                             {"type": "text", "text": prompt}]}]
-    return {
-        "Chat Completions create": lambda c: c.openai.chat.completions.create(model="gpt-stub", messages=chat),
-        "Chat Completions stream": lambda c: drain(c.openai.chat.completions.stream(model="gpt-stub", messages=chat)),
-        "Responses create": lambda c: c.openai.responses.create(model="gpt-stub", input=responses),
-        "Responses stream": lambda c: drain(c.openai.responses.stream(model="gpt-stub", input=responses)),
-        "Messages create": lambda c: c.anthropic.messages.create(model="claude-stub", max_tokens=9, messages=messages),
-        "Messages stream": lambda c: drain(c.anthropic.messages.stream(model="claude-stub", max_tokens=9, messages=messages)),
-    }
-
-
 def masked_out(results):
     """A route's `mask` applies to what goes out: the email and the key of the prompt, the email
     of a tool's result arrive at the stub redacted, and the agent still gets its answer."""
     masked = Clients(ENVOY_PORT, MASKED)
-    for label, send in carrying(PROMPT, RESULT).items():
+    for label, send in answering(SELECT, PROMPT, RESULT).items():
         before = len(llm_stub.REQUESTS)
         _, error = attempt_raising(lambda clients, _: send(clients), masked, None)
         received = [json.dumps(body, ensure_ascii=False) for _, body in llm_stub.REQUESTS[before:]]
