@@ -178,20 +178,13 @@ impl Stream {
             Verdict::Release => own.iter().for_each(|(e, _)| out.extend_from_slice(&e.raw)),
             Verdict::Replace(note) => {
                 let (first, last) = open.sequence;
-                write_event(
-                    "response.output_item.added",
-                    &json!({"type": "response.output_item.added",
-                    "sequence_number": first, "output_index": open.output_index,
-                    "item": message_item(&call.id, note, "in_progress")}),
-                    out,
-                );
-                write_event(
-                    "response.output_item.done",
-                    &json!({"type": "response.output_item.done",
-                    "sequence_number": last, "output_index": open.output_index,
-                    "item": message_item(&call.id, note, "completed")}),
-                    out,
-                );
+                let events =
+                    [("response.output_item.added", first, "in_progress"), ("response.output_item.done", last, "completed")];
+                for (name, sequence, status) in events {
+                    let data = json!({"type": name, "sequence_number": sequence, "output_index": open.output_index,
+                        "item": message_item(&call.id, note, status)});
+                    write_event(name, &data, out);
+                }
             }
         }
         let replacement = match verdict {

@@ -46,7 +46,7 @@ impl OutgoingBody {
         let mut summary = MaskSummary::default();
         let masked = match (sent, self.plan.masking) {
             (Sent::Body(bytes), masking) => {
-                let restored = restore_replacements(bytes).filter(|_| self.plan.restore_replacements);
+                let restored = self.plan.restore_replacements.then(|| restore_replacements(bytes)).flatten();
                 let body = restored.as_deref().unwrap_or(bytes);
                 let masked = match masking {
                     Some(masking) => self.mask(shared, masking, body, &mut summary),
@@ -70,7 +70,8 @@ impl OutgoingBody {
             }
             Err(reason) => self.unmaskable(shared, &reason, &mut summary),
         };
-        if let (Some(mut record), Some(_)) = (self.record, self.plan.masking) {
+        // Only a masked body's record waits here (`Shared::conclude` shipped the others).
+        if let Some(mut record) = self.record {
             add_mask(&mut record, &summary);
             shared.ship(record, host::now_nanos());
         }
