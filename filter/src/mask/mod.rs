@@ -247,13 +247,13 @@ impl Masker {
                 true
             }
         };
-        Masked { body: apply(body, edits.list), counts: edits.counts, complete }
+        Masked { counts: edits.counts(self), body: apply(body, edits.list), complete }
     }
 
     fn mask_text(&self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits) {
         for found in self.find(cache, body) {
             let replacement = self.replacement(&found, &body[found.start..found.end]);
-            edits.push(self.detector_name(found.detector), found.start..found.end, replacement);
+            edits.push(Label::Detector(found.detector), found.start..found.end, replacement);
         }
     }
 
@@ -375,17 +375,43 @@ struct Edit {
     replacement: Vec<u8>,
 }
 
-/// The edits of one body and the values they mask, per detector or field label.
+/// What an edit masks for: a content detector ([`Found::detector`]) or a field rule, by index.
+#[derive(Clone, Copy)]
+enum Label {
+    Detector(usize),
+    Field(usize),
+}
+
+/// The edits of one body and the values they mask, per detector and per field rule.
 #[derive(Default)]
 struct Edits {
     list: Vec<Edit>,
-    counts: BTreeMap<String, u32>,
+    detectors: Vec<u32>,
+    fields: Vec<u32>,
 }
 
 impl Edits {
-    fn push(&mut self, label: &str, span: std::ops::Range<usize>, replacement: Vec<u8>) {
-        *self.counts.entry(label.to_string()).or_insert(0) += 1;
+    fn push(&mut self, label: Label, span: std::ops::Range<usize>, replacement: Vec<u8>) {
+        let (counts, i) = match label {
+            Label::Detector(i) => (&mut self.detectors, i),
+            Label::Field(i) => (&mut self.fields, i),
+        };
+        if counts.len() <= i {
+            counts.resize(i + 1, 0);
+        }
+        counts[i] += 1;
         self.list.push(Edit { start: span.start, end: span.end, replacement });
+    }
+
+    /// The counts by the names the audit record gives them (a field rule's label as written).
+    fn counts(&self, masker: &Masker) -> BTreeMap<String, u32> {
+        let detectors = self.detectors.iter().enumerate().map(|(i, n)| (masker.detector_name(i), *n));
+        let fields = self.fields.iter().enumerate().map(|(i, n)| (masker.fields[i].label.as_str(), *n));
+        let mut counts = BTreeMap::new();
+        for (name, n) in detectors.chain(fields).filter(|(_, n)| *n > 0) {
+            *counts.entry(name.to_string()).or_insert(0) += n;
+        }
+        counts
     }
 }
 

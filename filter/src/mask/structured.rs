@@ -10,7 +10,7 @@
 
 use super::decoded::{form_encoded, json_encoded, Decoded, Scratch};
 use super::json::{self, Token, TokenKind};
-use super::{quoted, Action, Edits, Found, MaskCache, Masker};
+use super::{quoted, Action, Edits, Found, Label, MaskCache, Masker};
 
 impl Masker {
     /// Field rules and content detectors on a JSON body; `Err` (nothing edited) when it is not JSON.
@@ -31,12 +31,12 @@ impl Masker {
             if is_string {
                 let content = scratch.json(&body[start + 1..end - 1], start + 1);
                 let replacement = self.replace(rule.action, &rule.label, content.text());
-                edits.push(&rule.label, start + 1..end - 1, json_encoded(replacement));
+                edits.push(Label::Field(field), start + 1..end - 1, json_encoded(replacement));
             } else {
                 let container = matches!(body[start], b'{' | b'[');
                 let action = if container && rule.action == Action::Partial { Action::Redact } else { rule.action };
                 let replacement = self.replace(action, &rule.label, &body[start..end]);
-                edits.push(&rule.label, start..end, quoted(json_encoded(replacement)));
+                edits.push(Label::Field(field), start..end, quoted(json_encoded(replacement)));
             }
         }
         self.mask_json_content(cache, body, &scan.tokens, &taken, &mut scratch, edits);
@@ -104,17 +104,17 @@ impl Masker {
     /// A raw match inside one token: a string without escapes (the raw text is what the client
     /// reads), or a number, which becomes a string whole.
     fn edit_token(&self, body: &[u8], token: &Token, found: Found, edits: &mut Edits) {
-        let name = self.detector_name(found.detector);
+        let label = Label::Detector(found.detector);
         match token.kind {
             TokenKind::String => {
                 let content_start = token.start + 1;
                 let content = Decoded::plain(&body[content_start..token.end - 1], content_start);
                 let (text, raw) = content.raw_span(found.start - content_start, found.end - content_start);
-                edits.push(name, raw, json_encoded(self.replacement(&found, &content.text()[text])));
+                edits.push(label, raw, json_encoded(self.replacement(&found, &content.text()[text])));
             }
             TokenKind::Number => {
                 let replacement = self.replacement(&found, &body[token.start..token.end]);
-                edits.push(name, token.start..token.end, quoted(json_encoded(replacement)));
+                edits.push(label, token.start..token.end, quoted(json_encoded(replacement)));
             }
         }
     }
@@ -130,7 +130,7 @@ impl Masker {
             }
             let (span, raw) = text.raw_span(found.start.max(done), found.end);
             let replacement = self.replacement(&found, &text.text()[span.clone()]);
-            edits.push(self.detector_name(found.detector), raw, encode(replacement));
+            edits.push(Label::Detector(found.detector), raw, encode(replacement));
             done = span.end;
         }
     }

@@ -3,7 +3,63 @@
 //! keyword written nearest before it (`ssn=400 59 1517 phone=072111419`: the phone number is
 //! named `phone`, not `ssn`).
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
+
+/// A family of keywords that name a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Family {
+    /// `card`, `visa`, `tarjeta`: nearer than a [`Family::NotACard`] word, they win.
+    Card,
+    /// A product, device, order or time, not a card.
+    NotACard,
+    Ssn,
+    /// The words for a phone, and the verbs of calling in the data's languages.
+    Phone,
+    NotAPhone,
+}
+
+const FAMILIES: usize = 5;
+
+/// Each family's keywords, lower case, in [`Family`] order.
+const KEYWORDS: [&[&str]; FAMILIES] = [
+    &["card", "karte", "carte", "tarjeta", "cartão", "carta", "visa", "amex", "mastercard"],
+    &["imei", "ean", "gtin", "upc", "isbn", "barcode", "timestamp", "_ns", "nanos", "order", "invoice"],
+    &["ssn", "social security", "social_security", "socialsecurity"],
+    &[
+        "phone",
+        "tel",
+        "mobile",
+        "cell",
+        "call",
+        "fax",
+        "handy",
+        "telefon",
+        "téléphone",
+        "móvil",
+        "celular",
+        "chiamare",
+        "rufen",
+        "bel me",
+        "bellen",
+        "appeler",
+        "appelez",
+        "llamar",
+        "llame",
+        "ligar",
+    ],
+    &["order", "invoice", "imei", "ean", "gtin", "isbn", "serial"],
+];
+
+/// How far before a value its keyword may start.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Reach {
+    /// 24 bytes: the phrase right before the value (`card no.`, `Tel. :`).
+    Near,
+    /// 32 bytes.
+    Far,
+}
+
+const REACH_BYTES: [usize; 2] = [24, 32];
 
 /// The longest line read back to find a value's column, and the longest header row.
 const LINE_MAX: usize = 4096;
@@ -12,10 +68,46 @@ const HEADER_MAX: usize = 1024;
 const NAME_MAX: usize = 48;
 const SEPARATORS: [u8; 4] = [b'\t', b';', b',', b'|'];
 
-/// How the values of one text are named; its header row is read once, when first asked for.
+/// Every keyword, flattened, and by first byte the set of those it can start.
+struct Lexicon {
+    words: [(&'static [u8], Family); 64],
+    len: usize,
+    by_first: [u64; 256],
+}
+
+const LEXICON: Lexicon = {
+    const FAMILY: [Family; FAMILIES] = [Family::Card, Family::NotACard, Family::Ssn, Family::Phone, Family::NotAPhone];
+    let mut lexicon = Lexicon { words: [(b"", Family::Card); 64], len: 0, by_first: [0; 256] };
+    let mut f = 0;
+    while f < FAMILIES {
+        let mut k = 0;
+        while k < KEYWORDS[f].len() {
+            let word = KEYWORDS[f][k].as_bytes();
+            assert!(word.len() <= KEYWORD_MAX && lexicon.len < 64, "a keyword fits the lexicon");
+            lexicon.words[lexicon.len] = (word, FAMILY[f]);
+            lexicon.by_first[word[0] as usize] |= 1 << lexicon.len;
+            lexicon.len += 1;
+            k += 1;
+        }
+        f += 1;
+    }
+    lexicon
+};
+
+/// Per reach and family, the nearest keyword before a value: (end, start), the later end first,
+/// then the later start.
+type Nearest = [[Option<(usize, usize)>; FAMILIES]; 2];
+
+/// How the values of one text are named. What is read for a value (its keywords, or its line in a
+/// table) is kept for the next question about it: each number is asked about up to four times.
 pub(super) struct Names<'a> {
     text: &'a [u8],
     header: OnceCell<Option<Header<'a>>>,
+    /// Per column, the families its name mentions (a bit per [`Family`]).
+    columns: OnceCell<Vec<u8>>,
+    /// The last line a value was looked up on: its span, and whether it has the header's fields.
+    line: Cell<Option<(usize, usize, bool)>>,
+    nearest: Cell<Option<(usize, Nearest)>>,
 }
 
 /// A table's header row: the names, their separator, how many.
@@ -28,45 +120,106 @@ struct Header<'a> {
 
 impl<'a> Names<'a> {
     pub fn of(text: &'a [u8]) -> Names<'a> {
-        Names { text, header: OnceCell::new() }
+        Names { text, header: OnceCell::new(), columns: OnceCell::new(), line: Cell::new(None), nearest: Cell::new(None) }
     }
 
-    /// Which of `families` (keyword lists, lower case) names the value at `at`: the first one
-    /// its column's header mentions, in a table; else the one with a keyword nearest before
-    /// `at`, within `window` (at most 64) bytes.
-    pub fn label(&self, at: usize, window: usize, families: &[&[&str]]) -> Option<usize> {
-        if let Some(name) = self.header.get_or_init(|| header(self.text)).and_then(|h| column(self.text, h, at)) {
-            let mut lowered = [0u8; 64];
-            let lower = lowercase(name, &mut lowered);
-            return families.iter().position(|keywords| keywords.iter().any(|k| mentions(name, lower, k)));
+    /// Which of `families` names the value at `at`: the first one its column's header mentions,
+    /// in a table; else the one with a keyword nearest before `at`, starting within `reach`.
+    pub fn label(&self, at: usize, reach: Reach, families: &[Family]) -> Option<usize> {
+        if let Some(column) = self.header().and_then(|h| self.column(h, at)) {
+            let mentioned = self.columns.get_or_init(|| self.mentions(self.header().expect("a table has a header")));
+            let bits = mentioned.get(column).copied().unwrap_or(0);
+            return families.iter().position(|f| bits & 1 << *f as u8 != 0);
         }
-        let before = &self.text[at.saturating_sub(window.min(64))..at.min(self.text.len())];
-        let mut lowered = [0u8; 64];
-        let lower = lowercase(before, &mut lowered);
-        let mut first = [false; 256];
-        for k in families.iter().flat_map(|keywords| keywords.iter()) {
-            first[usize::from(k.as_bytes()[0])] = true;
-        }
-        // From the last start back, until no keyword starting earlier can end later.
-        let mut nearest: Option<(usize, usize)> = None;
-        for i in (0..before.len()).rev() {
-            if nearest.is_some_and(|(end, _)| i + KEYWORD_MAX < end) {
-                break;
+        let nearest = match self.nearest.get() {
+            Some((memo_at, nearest)) if memo_at == at => nearest,
+            _ => {
+                let nearest = nearest(self.text, at);
+                self.nearest.set(Some((at, nearest)));
+                nearest
             }
-            if !first[usize::from(lower[i])] {
+        };
+        let found = families.iter().enumerate().filter_map(|(i, f)| Some((nearest[reach as usize][*f as usize]?, i)));
+        // The later end, then the later start; at a tie the first family asked for.
+        found.max_by(|(a, i), (b, j)| a.cmp(b).then(j.cmp(i))).map(|(_, i)| i)
+    }
+
+    fn header(&self) -> Option<Header<'a>> {
+        *self.header.get_or_init(|| header(self.text))
+    }
+
+    /// Per column of `header`, the families its name mentions.
+    fn mentions(&self, header: Header<'_>) -> Vec<u8> {
+        let names = header.names.split(|b| *b == header.separator);
+        names
+            .map(|name| {
+                (0..LEXICON.len)
+                    .filter(|&k| mentions(name, LEXICON.words[k].0))
+                    .fold(0, |bits, k| bits | 1 << LEXICON.words[k].1 as u8)
+            })
+            .collect()
+    }
+
+    /// The column of the value at `at`, when its line is a row of as many fields as the header.
+    fn column(&self, header: Header<'_>, at: usize) -> Option<usize> {
+        let text = self.text;
+        if at <= header.names.len() || at >= text.len() {
+            return None;
+        }
+        let (line_start, _, row) = match self.line.get() {
+            Some(line @ (start, end, _)) if start <= at && at < end => line,
+            _ => {
+                let line = row_of(text, header, at)?;
+                self.line.set(Some(line));
+                line
+            }
+        };
+        let start = if at > line_start && text[at - 1] == b'"' { at - 1 } else { at };
+        if !row || (start > line_start && text[start - 1] != header.separator) {
+            return None;
+        }
+        Some(separators(&text[line_start..start], header.separator))
+    }
+}
+
+/// The line around `at` (start, end past its last byte) and whether it has the header's fields.
+fn row_of(text: &[u8], header: Header<'_>, at: usize) -> Option<(usize, usize, bool)> {
+    let line_start = text[at.saturating_sub(LINE_MAX)..at].iter().rposition(|b| *b == b'\n')? + at.saturating_sub(LINE_MAX) + 1;
+    let line_end = text[at..].iter().take(LINE_MAX).position(|b| *b == b'\n').map_or(text.len(), |p| at + p);
+    let line = &text[line_start..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Some((line_start, line_end, separators(line, header.separator) + 1 == header.columns))
+}
+
+/// For each family, the nearest keyword that ends before `at` and starts within each reach.
+fn nearest(text: &[u8], at: usize) -> Nearest {
+    let far = REACH_BYTES[Reach::Far as usize];
+    let from = at.saturating_sub(far);
+    let before = &text[from..at.min(text.len())];
+    let mut lowered = [0u8; 32];
+    for (l, b) in lowered.iter_mut().zip(before) {
+        *l = b.to_ascii_lowercase();
+    }
+    let lower = &lowered[..before.len()];
+    let mut nearest: Nearest = [[None; FAMILIES]; 2];
+    for i in (0..lower.len()).rev() {
+        let mut candidates = LEXICON.by_first[usize::from(lower[i])];
+        while candidates != 0 {
+            let (word, family) = LEXICON.words[candidates.trailing_zeros() as usize];
+            candidates &= candidates - 1;
+            if !same(lower.get(i..i + word.len()), word) || !counts_at(text, from + i, word) {
                 continue;
             }
-            for (family, keywords) in families.iter().enumerate() {
-                for k in keywords.iter().map(|k| k.as_bytes()) {
-                    let end = i + k.len();
-                    if same(lower.get(i..end), k) && counts_at(before, i, k) {
-                        nearest = nearest.filter(|(best, _)| *best >= end).or(Some((end, family)));
-                    }
+            let found = (from + i + word.len(), from + i);
+            for (reach, bytes) in REACH_BYTES.iter().enumerate() {
+                let best = &mut nearest[reach][family as usize];
+                if from + i + bytes >= at && best.is_none_or(|b| found.0 > b.0) {
+                    *best = Some(found);
                 }
             }
         }
-        nearest.map(|(_, family)| family)
     }
+    nearest
 }
 
 /// The longest keyword a family may hold.
@@ -83,23 +236,19 @@ fn counts_at(text: &[u8], i: usize, keyword: &[u8]) -> bool {
         || (prev.is_ascii_lowercase() && text[i].is_ascii_uppercase())
 }
 
-/// Whether `keyword` occurs in the column name `name` (lowered in `lower`) where it counts.
-fn mentions(name: &[u8], lower: &[u8], keyword: &str) -> bool {
-    let k = keyword.as_bytes();
-    lower.windows(k.len()).enumerate().any(|(i, w)| same(Some(w), k) && counts_at(name, i, k))
+/// Whether `keyword` occurs in the column name `name` where it counts.
+fn mentions(name: &[u8], keyword: &[u8]) -> bool {
+    let mut lowered = [0u8; 64];
+    for (l, b) in lowered.iter_mut().zip(name) {
+        *l = b.to_ascii_lowercase();
+    }
+    let lower = &lowered[..name.len().min(64)];
+    lower.windows(keyword.len()).enumerate().any(|(i, w)| same(Some(w), keyword) && counts_at(name, i, keyword))
 }
 
 /// Byte by byte: keywords are a few bytes, shorter than a call to `memcmp`.
 fn same(window: Option<&[u8]>, keyword: &[u8]) -> bool {
     window.is_some_and(|w| w.len() == keyword.len() && w.iter().zip(keyword).all(|(a, b)| a == b))
-}
-
-/// `text` in ASCII lower case, as far as `buffer` holds.
-fn lowercase<'b>(text: &[u8], buffer: &'b mut [u8; 64]) -> &'b [u8] {
-    for (l, b) in buffer.iter_mut().zip(text) {
-        *l = b.to_ascii_lowercase();
-    }
-    &buffer[..text.len().min(64)]
 }
 
 /// The length of the text's first line, its newline included, when it is a table's header
@@ -110,28 +259,13 @@ pub(crate) fn header_row(text: &[u8]) -> usize {
 
 /// The text's first line when it is a row of column names.
 fn header(text: &[u8]) -> Option<Header<'_>> {
-    let end = text.iter().take(HEADER_MAX).position(|b| *b == b'\n')?;
+    // Most texts (a JSON document, a sentence) show at once that they are no table.
+    let in_header = |b: &u8| name_byte(*b) || SEPARATORS.contains(b) || matches!(b, b'"' | b'\r');
+    let end = text.iter().take(HEADER_MAX).position(|b| *b == b'\n' || !in_header(b)).filter(|&end| text[end] == b'\n')?;
     let names = text[..end].strip_suffix(b"\r").unwrap_or(&text[..end]);
     let separator = *SEPARATORS.iter().max_by_key(|s| names.iter().filter(|b| *b == *s).count())?;
     let columns = names.split(|b| *b == separator).count();
     (columns >= 2 && names.split(|b| *b == separator).all(is_name)).then_some(Header { names, separator, columns })
-}
-
-/// The header of the column the value at `at` starts, when its line is a row of as many fields.
-fn column<'a>(text: &[u8], header: Header<'a>, at: usize) -> Option<&'a [u8]> {
-    let Header { names, separator, columns } = header;
-    if at <= names.len() {
-        return None;
-    }
-    let line_start = (at.saturating_sub(LINE_MAX)..at).rev().find(|&i| text[i] == b'\n')? + 1;
-    let line_end = text[at..].iter().take(LINE_MAX).position(|b| *b == b'\n').map_or(text.len(), |p| at + p);
-    let line = &text[line_start..line_end];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let start = if at > line_start && text[at - 1] == b'"' { at - 1 } else { at };
-    if (start > line_start && text[start - 1] != separator) || separators(line, separator) + 1 != columns {
-        return None;
-    }
-    names.split(|b| *b == separator).nth(separators(&text[line_start..start], separator))
 }
 
 /// How many separators `row` has outside quotes.
@@ -149,6 +283,10 @@ fn separators(row: &[u8], separator: u8) -> usize {
 fn is_name(field: &[u8]) -> bool {
     let field = field.trim_ascii();
     let field = field.strip_prefix(b"\"").and_then(|f| f.strip_suffix(b"\"")).unwrap_or(field);
-    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b" _-.#/()".contains(b) || *b >= 0x80;
-    !field.is_empty() && field.len() <= NAME_MAX && !field[0].is_ascii_digit() && field.iter().all(allowed)
+    !field.is_empty() && field.len() <= NAME_MAX && !field[0].is_ascii_digit() && field.iter().all(|b| name_byte(*b))
+}
+
+/// Letters, digits, spaces, `_-.#/()` and anything beyond ASCII: what a column name is made of.
+fn name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b" _-.#/()".contains(&b) || b >= 0x80
 }

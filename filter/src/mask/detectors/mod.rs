@@ -195,10 +195,39 @@ fn word_before(text: &[u8], at: usize) -> bool {
 }
 
 fn word_end(text: &[u8], mut at: usize) -> usize {
+    // Eight bytes at a time: ids, hashes and tokens are long words.
+    while let Some(eight) = text.get(at..at + 8) {
+        let bytes = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+        let ends = !word_bytes(bytes) & HIGH_BITS;
+        if ends != 0 {
+            return at + ends.trailing_zeros() as usize / 8;
+        }
+        at += 8;
+    }
     while word_at(text, at) {
         at += 1;
     }
     at
+}
+
+const LOW_BITS: u64 = u64::MAX / 255;
+const HIGH_BITS: u64 = LOW_BITS * 0x80;
+
+/// The high bit of each byte of `x` that is a word byte (`[0-9A-Za-z_]`), the others clear.
+fn word_bytes(x: u64) -> u64 {
+    // Per byte, whether `lo < b < hi`, for ASCII bytes (bit 7 clear): the classic SWAR range test.
+    let between = |x: u64, lo: u64, hi: u64| {
+        let low7 = x & (LOW_BITS * 0x7f);
+        (LOW_BITS * (127 + hi)).wrapping_sub(low7) & !x & low7.wrapping_add(LOW_BITS * (127 - lo)) & HIGH_BITS
+    };
+    let digits = between(x, b'0' as u64 - 1, b'9' as u64 + 1);
+    // `| 0x20` folds capitals onto small letters and nothing else onto them.
+    let letters = between(x | (LOW_BITS * 0x20), b'a' as u64 - 1, b'z' as u64 + 1);
+    let underscore = {
+        let zero = x ^ (LOW_BITS * u64::from(b'_'));
+        !((zero & (LOW_BITS * 0x7f)).wrapping_add(LOW_BITS * 0x7f) | zero) & HIGH_BITS
+    };
+    digits | letters | underscore
 }
 
 /// Bytes from `at` while `accept` holds, at most `max`: the end.
@@ -216,6 +245,11 @@ pub fn scan(text: &[u8], enabled: Enabled, out: &mut Vec<Hit>) {
     let names = label::Names::of(text);
     let mut at = 0;
     while at < text.len() {
+        // Runs of bytes that start nothing (spaces, punctuation, UTF-8) are the common case.
+        if CLASS[usize::from(text[at])] == Class::Other {
+            at += 1;
+            continue;
+        }
         let next = match CLASS[usize::from(text[at])] {
             Class::Other => at + 1,
             Class::Word => word(text, &names, at, enabled, out),
@@ -281,3 +315,22 @@ fn colon(text: &[u8], at: usize, enabled: Enabled, out: &mut Vec<Hit>) -> usize 
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod word_tests {
+    #[test]
+    fn word_bytes_agrees_with_is_word_on_every_byte() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let x = u64::from_le_bytes(std::array::from_fn(|i| if i == lane { b } else { b' ' }));
+                let expected = if super::is_word(b) { 0x80u64 << (8 * lane) } else { 0 };
+                assert_eq!(super::word_bytes(x), expected, "byte {b:#04x} in lane {lane}");
+            }
+        }
+        let text = b"abc_DEF09 x";
+        for at in 0..text.len() {
+            let naive = (at..text.len()).find(|&i| !super::is_word(text[i])).unwrap_or(text.len());
+            assert_eq!(super::word_end(text, at), naive.max(at));
+        }
+    }
+}

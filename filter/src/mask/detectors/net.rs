@@ -101,7 +101,11 @@ pub(super) fn ipv6(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
     let address = &text[start..end];
     let glued =
         word_before(text, start) || text.get(start.wrapping_sub(1)) == Some(&b'.') || text.get(end).is_some_and(|&b| is_word(b));
-    if glued || !address.iter().any(u8::is_ascii_digit) || address.split(|b| *b == b':').filter(|g| !g.is_empty()).count() < 2 {
+    let groups = address.split(|b| *b == b':').filter(|g| !g.is_empty()).count();
+    // Eight groups, or seven and an IPv4 tail, unless `::` stands for some: `12:30:45` is a time.
+    let compressed = address.windows(2).any(|w| w == b"::");
+    let whole = groups == if address.contains(&b'.') { 7 } else { 8 };
+    if glued || !address.iter().any(u8::is_ascii_digit) || groups < 2 || !(compressed || whole) {
         return None;
     }
     let parsed = std::str::from_utf8(address).ok()?.parse::<std::net::Ipv6Addr>();

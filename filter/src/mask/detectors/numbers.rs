@@ -2,8 +2,7 @@
 //! (ranges; bare nine digits only after `ssn`), IBANs (mod 97), IPv4 addresses (not netmasks,
 //! OIDs or versions).
 
-use super::label::Names;
-use super::phone::PHONE_WORDS;
+use super::label::{Family, Names, Reach};
 use super::{is_word, word_at, Enabled, Hit, Kind};
 
 /// Digit groups from `at`, split by one separator byte (the same one throughout).
@@ -47,27 +46,22 @@ impl Groups {
 
 /// A card number or an SSN starting at the digit `at`.
 pub(super) fn at_digit(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> Option<Hit> {
+    // Both group their digits by spaces or dashes.
+    let groups = Groups::read(text, at, b" -");
     if enabled.has(Kind::CreditCard) {
-        if let Some(end) = card(text, names, at) {
+        if let Some(end) = card(text, names, &groups, at) {
             return Some(Hit { start: at, end, kind: Kind::CreditCard });
         }
     }
     if enabled.has(Kind::UsSsn) {
-        if let Some(end) = ssn(text, names, at) {
+        if let Some(end) = ssn(text, names, &groups, at) {
             return Some(Hit { start: at, end, kind: Kind::UsSsn });
         }
     }
     None
 }
 
-/// Words that name a number a card number: nearer than a word of [`NOT_A_CARD`], they win.
-const CARD_WORDS: &[&str] = &["card", "karte", "carte", "tarjeta", "cartão", "carta", "visa", "amex", "mastercard"];
-
-/// Words that name a number a product, device, order or time, not a card.
-const NOT_A_CARD: &[&str] = &["imei", "ean", "gtin", "upc", "isbn", "barcode", "timestamp", "_ns", "nanos", "order", "invoice"];
-
-fn card(text: &[u8], names: &Names, at: usize) -> Option<usize> {
-    let groups = Groups::read(text, at, b" -");
+fn card(text: &[u8], names: &Names, groups: &Groups, at: usize) -> Option<usize> {
     // The longest grouping that reads as a card: `4111 1111 1111 1111 2024` is a card and a year.
     let count = (1..=groups.count).rev().find(|&count| {
         let end = groups.ends[count - 1];
@@ -79,7 +73,7 @@ fn card(text: &[u8], names: &Names, at: usize) -> Option<usize> {
             && issuer_ok(&text[at..end], digits)
             && luhn_ok(&text[at..end])
     })?;
-    if names.label(at, 24, &[CARD_WORDS, NOT_A_CARD]) == Some(1) {
+    if names.label(at, Reach::Near, &[Family::Card, Family::NotACard]) == Some(1) {
         return None;
     }
     Some(groups.ends[count - 1])
@@ -124,35 +118,49 @@ fn issuer_ok(text: &[u8], digits: usize) -> bool {
 
 /// The Luhn checksum of a 13 to 19 digit number.
 pub fn luhn_ok(text: &[u8]) -> bool {
-    let digits: Vec<u32> = text.iter().filter(|b| b.is_ascii_digit()).map(|b| u32::from(b - b'0')).collect();
-    if !(13..=19).contains(&digits.len()) {
-        return false;
-    }
+    let Some(digits) = digits::<19>(text).filter(|d| d.len() >= 13) else { return false };
     let doubled = |d: u32| if d * 2 > 9 { d * 2 - 9 } else { d * 2 };
     let sum: u32 = digits.iter().rev().enumerate().map(|(i, &d)| if i % 2 == 1 { doubled(d) } else { d }).sum();
     sum % 10 == 0
 }
 
-pub(super) const SSN_WORDS: &[&str] = &["ssn", "social security", "social_security", "socialsecurity"];
-
 /// `123-45-6789` or `123 45 6789`; `123456789` only where an SSN keyword names it (nearer than a
 /// phone keyword, or its column's header).
-fn ssn(text: &[u8], names: &Names, at: usize) -> Option<usize> {
-    let groups = Groups::read(text, at, b"- ");
+fn ssn(text: &[u8], names: &Names, groups: &Groups, at: usize) -> Option<usize> {
     let end = match groups.lens[..groups.count] {
         [3, 2, 4, ..] => groups.ends[2],
-        [9, ..] if names.label(at, 32, &[SSN_WORDS, PHONE_WORDS]) == Some(0) => groups.ends[0],
+        [9, ..] if names.label(at, Reach::Far, &[Family::Ssn, Family::Phone]) == Some(0) => groups.ends[0],
         _ => return None,
     };
     (!word_at(text, end) && ssn_ok(&text[at..end])).then_some(end)
 }
 
+/// The digits of `text`, when there are at most `N`.
+fn digits<const N: usize>(text: &[u8]) -> Option<Digits<N>> {
+    let mut digits = Digits { values: [0; N], len: 0 };
+    for b in text.iter().filter(|b| b.is_ascii_digit()) {
+        *digits.values.get_mut(digits.len)? = u32::from(b - b'0');
+        digits.len += 1;
+    }
+    Some(digits)
+}
+
+/// Up to `N` decimal digits, read without allocating.
+struct Digits<const N: usize> {
+    values: [u32; N],
+    len: usize,
+}
+
+impl<const N: usize> std::ops::Deref for Digits<N> {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        &self.values[..self.len]
+    }
+}
+
 /// Area 001-899 but 666, group 01-99, serial 0001-9999 (the SSA's rules since 2011).
 pub fn ssn_ok(text: &[u8]) -> bool {
-    let d: Vec<u32> = text.iter().filter(|b| b.is_ascii_digit()).map(|b| u32::from(b - b'0')).collect();
-    if d.len() != 9 {
-        return false;
-    }
+    let Some(d) = digits::<9>(text).filter(|d| d.len() == 9) else { return false };
     let area = d[0] * 100 + d[1] * 10 + d[2];
     let group = d[3] * 10 + d[4];
     let serial = d[5..].iter().fold(0, |n, &x| n * 10 + x);
@@ -189,10 +197,17 @@ pub(super) fn iban(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
 
 /// ISO 13616: move the first four characters to the end, letters to numbers, mod 97 is 1.
 pub fn iban_ok(text: &[u8]) -> bool {
-    let compact: Vec<u8> = text.iter().copied().filter(|b| *b != b' ').collect();
-    if !(15..=34).contains(&compact.len()) {
+    let mut compact = [0u8; 34];
+    let mut len = 0;
+    for &b in text.iter().filter(|b| **b != b' ') {
+        let Some(slot) = compact.get_mut(len) else { return false };
+        *slot = b;
+        len += 1;
+    }
+    if len < 15 {
         return false;
     }
+    let compact = &compact[..len];
     let rearranged = compact[4..].iter().chain(&compact[..4]);
     let mut remainder: u32 = 0;
     for &c in rearranged {

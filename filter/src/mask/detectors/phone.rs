@@ -4,8 +4,7 @@
 //! `98765 43210`), with an extension (`x123`, `ext. 45`). A bare run of digits is a phone only
 //! after a word like `phone` or `tel`, or with a trunk `0`.
 
-use super::label::Names;
-use super::numbers::SSN_WORDS;
+use super::label::{Family, Names, Reach};
 use super::{word_at, Enabled, Hit, Kind};
 
 /// Country code, then the shortest and longest national significant number (ITU-T E.164
@@ -68,33 +67,6 @@ const PLANS: &[(u16, u8, u8)] = &[
     (972, 8, 9),
 ];
 
-/// Words that name a bare number a phone number (the verbs of calling in the data's languages too).
-pub(super) const PHONE_WORDS: &[&str] = &[
-    "phone",
-    "tel",
-    "mobile",
-    "cell",
-    "call",
-    "fax",
-    "handy",
-    "telefon",
-    "téléphone",
-    "móvil",
-    "celular",
-    "chiamare",
-    "rufen",
-    "bel me",
-    "bellen",
-    "appeler",
-    "appelez",
-    "llamar",
-    "llame",
-    "ligar",
-];
-
-/// Words that name a number something other than a phone number.
-const NOT_A_PHONE: &[&str] = &["order", "invoice", "imei", "ean", "gtin", "isbn", "serial"];
-
 /// A digit group as written: its digits, and whether it is in parentheses (`(0)`, `(415)`).
 #[derive(Clone, Copy, Default)]
 struct Group {
@@ -112,7 +84,7 @@ pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> 
     let (groups, count) = read_groups(text, if plus { at + 1 } else { at }, plus);
     // Looked up only for the shapes that need it, once: most numbers are not phones.
     let named = std::cell::OnceCell::new();
-    let near_words = || *named.get_or_init(|| names.label(at, 24, &[PHONE_WORDS, SSN_WORDS]) == Some(0));
+    let near_words = || *named.get_or_init(|| names.label(at, Reach::Near, &[Family::Phone, Family::Ssn]) == Some(0));
     // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
     let glued = at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric();
     let count = (1..=count).rev().find(|&n| {
@@ -122,7 +94,7 @@ pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> 
         !glued && !cut && !word_at(text, after) && valid(text, &groups[..n], plus, &near_words)
     })?;
     // A number its name calls something else: `order=0259694467`, a column headed `imei`.
-    if !plus && names.label(at, 24, &[PHONE_WORDS, NOT_A_PHONE]) == Some(1) {
+    if !plus && names.label(at, Reach::Near, &[Family::Phone, Family::NotAPhone]) == Some(1) {
         return None;
     }
     let last = groups[count - 1];

@@ -188,17 +188,26 @@ const SECRET_NAMES: &[&str] = &[
     "secret_key",
 ];
 
-/// The last bytes of [`SECRET_NAMES`].
-const SECRET_NAME_LAST: [bool; 256] = {
-    let mut last = [false; 256];
+/// The last two bytes of [`SECRET_NAMES`], lower case, as a set of byte pairs.
+const SECRET_NAME_ENDS: [u64; 1024] = {
+    let mut ends = [0u64; 1024];
     let mut i = 0;
     while i < SECRET_NAMES.len() {
         let name = SECRET_NAMES[i].as_bytes();
-        last[name[name.len() - 1] as usize] = true;
+        let pair = (name[name.len() - 2] as usize) << 8 | name[name.len() - 1] as usize;
+        ends[pair / 64] |= 1 << (pair % 64);
         i += 1;
     }
-    last
+    ends
 };
+
+/// Whether the name ending at `end` may be a secret's: most names (`"id":`, `"email":`,
+/// `"created_at":`) end in two bytes no secret name ends in, and are not read further.
+fn may_end_secret_name(text: &[u8], end: usize) -> bool {
+    let Some(last) = end.checked_sub(2).and_then(|at| text.get(at..end)) else { return false };
+    let pair = usize::from(last[0].to_ascii_lowercase()) << 8 | usize::from(last[1].to_ascii_lowercase());
+    SECRET_NAME_ENDS[pair / 64] & 1 << (pair % 64) != 0
+}
 
 /// Values that point at a secret instead of holding it, and keys meant to be public.
 const NOT_SECRETS: &[&str] = &[
@@ -253,8 +262,7 @@ pub(super) fn assignment(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit
             name_end -= 1;
         }
     }
-    // Most names (`"id":`, `"email":`) end in a byte no secret name ends in: not read further.
-    if !name_end.checked_sub(1).is_some_and(|last| SECRET_NAME_LAST[usize::from(text[last].to_ascii_lowercase())]) {
+    if !may_end_secret_name(text, name_end) {
         return None;
     }
     let mut name_start = name_end;
