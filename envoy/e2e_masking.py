@@ -1,14 +1,18 @@
 """Masked responses as streams through a real Envoy, with real clients: a 50 MB chunked text
 response arrives whole and masked without a reset (httpx streaming it, Envoy's buffer limit is
 1 MiB), a gzip-compressing upstream that ignores accept-encoding arrives decoded and masked, and
-an MCP server (the official SDK) whose tool reports progress over SSE: through a masking route
-the client gets the first progress notification, masked, before the server sends the result.
+MCP servers (the official SDK) whose SSE streams stay open: through a masking route the client
+gets a tool's first progress notification, masked, before the server sends the result, and a
+`subscriptions/listen` stream's acknowledgement and a resource update, masked, while the server
+still holds the stream open, which then ends cleanly when the server closes it.
 
 Called from `e2e.py`; `python envoy/e2e_masking.py` runs this section alone (after
-`make wasm venv`, under the shared lock). `serve-mcp PORT DIR` is the MCP server it starts.
+`make wasm venv`, under the shared lock). `serve-mcp PORT DIR` and `serve-listen PORT DIR` are the
+MCP servers it starts.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -37,6 +41,11 @@ GZIP_LINES = 100_000
 # A 3 MB JSON document: held whole by the filter (max_body_bytes 8 MiB), over Envoy's 1 MiB buffer.
 CUSTOMERS = [{"id": i, "email": f"user{i}@example.com", "ssn": f"{i:09d}"} for i in range(50_000)]
 PROGRESS = "mailing jane.doe@example.com"
+# The resource a client listens to: its URI, in the acknowledgement and the update, is masked.
+SUBSCRIBED = "mailto:jane.doe@example.com"
+SUBSCRIBED_MASKED = "mailto:[REDACTED:email]"
+# How long a server waits for the client to say something arrived before going on without it.
+SIGNAL_WAIT = 15
 
 
 def lines(template, count, per_chunk=1600):
@@ -145,9 +154,35 @@ def json_document(results):
                   got == want, f"{response and response.status_code} {str(got)[:300]}")
 
 
+def note(directory, name):
+    """Notes now under `name` in the directory the MCP server and its client share (renamed into
+    place, so the other side never reads half a note)."""
+    path = os.path.join(directory, name)
+    with open(f"{path}.partial", "w") as f:
+        f.write(str(time.time()))
+    os.replace(f"{path}.partial", path)
+
+
+def noted(directory, name):
+    """When `name` was noted, or None if it never was."""
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return float(f.read())
+    except FileNotFoundError:
+        return None
+
+
+async def arrived(directory, name):
+    """Waits (up to SIGNAL_WAIT seconds) for the client to note `name`; whether it did."""
+    deadline = time.time() + SIGNAL_WAIT
+    while noted(directory, name) is None and time.time() < deadline:
+        await asyncio.sleep(0.05)
+    return noted(directory, name) is not None
+
+
 def serve_mcp(port, directory):
-    """An MCP server whose `export` tool reports progress, then waits (up to 15 s) for the client's
-    signal that the progress arrived, and notes when it sends its result."""
+    """An MCP server whose `export` tool reports progress, then waits for the client's signal that
+    the progress arrived, and notes when it sends its result."""
     import uvicorn  # noqa: PLC0415
     from mcp.server.mcpserver import Context, MCPServer  # noqa: PLC0415
 
@@ -156,65 +191,138 @@ def serve_mcp(port, directory):
     @app.tool()
     async def export(ctx: Context) -> str:
         await ctx.report_progress(1, 2, PROGRESS)
-        signal = os.path.join(directory, "progress-arrived")
-        deadline = time.time() + 15
-        while not os.path.exists(signal) and time.time() < deadline:
-            await asyncio.sleep(0.05)
-        with open(os.path.join(directory, "result-sent"), "w") as f:
-            f.write(str(time.time()))
-        return f"exported, signalled={os.path.exists(signal)}"
+        signalled = await arrived(directory, "progress-arrived")
+        note(directory, "result-sent")
+        return f"exported, signalled={signalled}"
 
     uvicorn.run(app.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning")
 
 
-async def call_export(url, directory):
-    """Calls `export` through Envoy as an agent: (progress notifications with their arrival times,
-    the result's text)."""
+def serve_listen(port, directory):
+    """An MCP server (the SDK's lowlevel server and `subscriptions/listen` handler) whose listen
+    stream acknowledges the subscription, then, once the client says the acknowledgement arrived,
+    sends `notifications/resources/updated` for SUBSCRIBED, and once that arrived closes the stream
+    gracefully (its final frame, the listen result). It notes when it sent the update and when it
+    closed, and whether the client's signals came."""
+    import anyio  # noqa: PLC0415
+    import uvicorn  # noqa: PLC0415
+    from mcp.server.lowlevel import Server  # noqa: PLC0415
+    from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler  # noqa: PLC0415
+    from mcp.shared.subscriptions import ResourceUpdated  # noqa: PLC0415
+
+    bus = InMemorySubscriptionBus()
+    streams = ListenHandler(bus)
+
+    async def update_then_close():
+        if await arrived(directory, "ack-arrived"):
+            note(directory, "update-sent")
+            await bus.publish(ResourceUpdated(uri=SUBSCRIBED))
+            if await arrived(directory, "update-arrived"):
+                note(directory, "signalled")
+        note(directory, "closed")
+        streams.close()
+
+    async def on_listen(ctx, params):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(update_then_close)
+            return await streams(ctx, params)
+
+    app = Server("e2e-listen", on_subscriptions_listen=on_listen)
+    uvicorn.run(app.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning")
+
+
+def mcp_client(url):
+    """The official SDK's client of the MCP server behind Envoy, calling as an agent."""
     import httpx2  # noqa: PLC0415
     from mcp import Client  # noqa: PLC0415
     from mcp.client.streamable_http import streamable_http_client  # noqa: PLC0415
 
+    transport = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=AGENT, timeout=30))
+    return Client(transport, read_timeout_seconds=30)
+
+
+async def call_export(url, directory):
+    """Calls `export` through Envoy: (progress notifications with their arrival times, the
+    result's text)."""
     seen = []
 
     async def progress(value, total, message):
         seen.append((time.time(), message))
-        open(os.path.join(directory, "progress-arrived"), "w").close()
+        note(directory, "progress-arrived")
 
-    transport = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=AGENT, timeout=30))
-    async with Client(transport, read_timeout_seconds=30) as client:
+    async with mcp_client(url) as client:
         result = await client.call_tool("export", {}, progress_callback=progress)
     return seen, "".join(getattr(block, "text", "") for block in result.content)
 
 
-def mcp_progress(results):
+async def listen_updates(url, directory):
+    """Listens to SUBSCRIBED through Envoy: when the acknowledgement arrived and the URIs it
+    honours, the updates with their arrival times, when the stream ended and how."""
+    from mcp.client.subscriptions import SubscriptionLost  # noqa: PLC0415
+
+    updates = []
+    async with mcp_client(url) as client, client.listen(resource_subscriptions=[SUBSCRIBED]) as subscription:
+        acked_at, honoured = time.time(), subscription.honored.resource_subscriptions
+        note(directory, "ack-arrived")
+        try:
+            async for event in subscription:
+                updates.append((time.time(), getattr(event, "uri", repr(event))))
+                note(directory, "update-arrived")
+            ending = "closed by the server"
+        except SubscriptionLost as lost:
+            ending = repr(lost)
+        return acked_at, honoured, updates, time.time(), ending
+
+
+@contextlib.contextmanager
+def mcp_server(role, name):
+    """The MCP server `serve-<role>` on MCP_SERVER, listening; yields the directory it shares with
+    its client."""
     from processes import _spawn, listening, wait_for, workdir  # noqa: PLC0415
 
-    directory = workdir("mcp-masking")
-    for name in ("progress-arrived", "result-sent"):
-        if os.path.exists(os.path.join(directory, name)):
-            os.remove(os.path.join(directory, name))
+    directory = workdir(name)
     log = open(os.path.join(directory, "server.log"), "w")
-    server = _spawn([PYTHON, os.path.abspath(__file__), "serve-mcp", str(MCP_SERVER), directory], log)
+    server = _spawn([PYTHON, os.path.abspath(__file__), f"serve-{role}", str(MCP_SERVER), directory], log)
     try:
-        wait_for(lambda: listening(MCP_SERVER), "the masking MCP server")
-        seen, text = asyncio.run(asyncio.wait_for(call_export(f"http://127.0.0.1:{ENVOY_PORT}/mcp", directory), 60))
-        with open(os.path.join(directory, "result-sent")) as f:
-            result_sent = float(f.read())
-        first = seen[0] if seen else (None, None)
-        results.check("MCP progress over SSE reaches the client before the server sends the result",
-                      first[0] is not None and first[0] < result_sent and "signalled=True" in text,
-                      f"progress {seen}, result sent at {result_sent}, {text!r}")
-        results.check("the progress notification is masked", first[1] == "mailing [REDACTED:email]", repr(first[1]))
+        wait_for(lambda: listening(MCP_SERVER), f"the {role} MCP server")
+        yield directory
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def mcp_progress(results):
+    with mcp_server("mcp", "mcp-masking") as directory:
+        seen, text = asyncio.run(asyncio.wait_for(call_export(f"http://127.0.0.1:{ENVOY_PORT}/mcp", directory), 60))
+        result_sent = noted(directory, "result-sent")
+        first = seen[0] if seen else (None, None)
+        results.check("MCP progress over SSE reaches the client before the server sends the result",
+                      first[0] is not None and result_sent is not None and first[0] < result_sent and "signalled=True" in text,
+                      f"progress {seen}, result sent at {result_sent}, {text!r}")
+        results.check("the progress notification is masked", first[1] == "mailing [REDACTED:email]", repr(first[1]))
+
+
+def mcp_listen(results):
+    with mcp_server("listen", "mcp-listen") as directory:
+        url = f"http://127.0.0.1:{ENVOY_PORT}/mcp"
+        acked_at, honoured, updates, ended_at, ending = asyncio.run(asyncio.wait_for(listen_updates(url, directory), 60))
+        sent, closed, signalled = (noted(directory, name) for name in ("update-sent", "closed", "signalled"))
+        update_at, uri = updates[0] if updates else (None, None)
+        results.check("a subscriptions/listen acknowledgement and update reach the client while the server holds the stream",
+                      None not in (sent, signalled, update_at, closed) and acked_at < sent < update_at < closed,
+                      f"ack at {acked_at}, update sent at {sent}, arrived {updates}, closed at {closed}")
+        results.check("the listen stream ends cleanly when the server closes it",
+                      ending == "closed by the server" and closed is not None and ended_at >= closed and len(updates) == 1,
+                      f"{ending}, ended at {ended_at}, closed at {closed}")
+        results.check("the acknowledgement and the update are masked",
+                      honoured == [SUBSCRIBED_MASKED] and uri == SUBSCRIBED_MASKED, f"honoured {honoured}, update {uri!r}")
 
 
 def masking(results):
     import bootstraps  # noqa: PLC0415
     from processes import Envoy  # noqa: PLC0415
 
-    for upstream, check in ((STREAM_UPSTREAM, big_and_gzip), (MCP_SERVER, mcp_progress)):
+    for upstream, check in ((STREAM_UPSTREAM, big_and_gzip), (MCP_SERVER, mcp_progress), (MCP_SERVER, mcp_listen)):
         envoy = Envoy(bootstraps.guarded_http(json.dumps(POLICY), upstream=upstream), concurrency=1, name="masking-envoy").start()
         try:
             check(results)
@@ -225,6 +333,8 @@ def masking(results):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve-mcp"]:
         serve_mcp(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1:2] == ["serve-listen"]:
+        serve_listen(int(sys.argv[2]), sys.argv[3])
     else:
         from e2e import run_alone
 

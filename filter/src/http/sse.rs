@@ -77,6 +77,13 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Oversize(pub usize);
 
+/// Whether a chunk is the stream's last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Open,
+    Last,
+}
+
 /// Splits a stream into events, across chunks cut at any byte.
 #[derive(Clone, Debug)]
 pub struct Framer {
@@ -98,23 +105,35 @@ impl Framer {
 
     /// Adds a chunk; returns the events it completes, in order.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Event>, Oversize> {
-        self.held.extend_from_slice(chunk);
         let mut events = Vec::new();
+        self.frame(chunk, Flow::Open, |raw| events.push(Event::parse(raw.to_vec())))?;
+        Ok(events)
+    }
+
+    /// Adds a chunk and hands each event it completes to `each`, as its bytes, in order, for a
+    /// caller that reads the bytes itself. At [`Flow::Last`] the tail goes too, as an event that
+    /// was never terminated, and nothing is held (so nothing is over the bound).
+    pub fn frame(&mut self, chunk: &[u8], flow: Flow, mut each: impl FnMut(&[u8])) -> Result<(), Oversize> {
+        self.held.extend_from_slice(chunk);
         let mut event_start = 0;
         while let Some((line_end, next)) = line_end(&self.held, self.line_start) {
             let blank = line_end == self.line_start;
             self.line_start = next;
             if blank {
-                events.push(Event::parse(self.held[event_start..next].to_vec()));
+                each(&self.held[event_start..next]);
                 event_start = next;
             }
+        }
+        if flow == Flow::Last && event_start < self.held.len() {
+            each(&self.held[event_start..]);
+            (event_start, self.line_start) = (self.held.len(), self.held.len());
         }
         self.held.drain(..event_start);
         self.line_start -= event_start;
         if self.held.len() > self.limit {
             return Err(Oversize(self.held.len()));
         }
-        Ok(events)
+        Ok(())
     }
 
     /// The end of the stream: what is left, as an event that was never terminated (a client
@@ -191,6 +210,17 @@ mod tests {
         let tail = framer.finish().unwrap();
         assert_eq!((tail.raw.as_slice(), tail.data.as_str()), (&b"data: cut"[..], "cut"));
         assert!(framer.finish().is_none());
+    }
+
+    #[test]
+    fn the_last_chunk_hands_over_the_tail_unbounded() {
+        let mut framer = Framer::new(8);
+        let mut raws = Vec::new();
+        framer.frame(b"data: 1\n\ndata: 0123456789\r", Flow::Last, |raw| raws.push(raw.to_vec())).unwrap();
+        assert_eq!(raws, [b"data: 1\n\n".to_vec(), b"data: 0123456789\r".to_vec()]);
+        assert_eq!(framer.held(), 0);
+        assert!(framer.finish().is_none());
+        assert_eq!(framer.frame(b"data: 0123456789", Flow::Open, |_| {}), Err(Oversize(16)));
     }
 
     #[test]

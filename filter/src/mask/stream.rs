@@ -6,9 +6,10 @@
 //!   a value split across chunks is found whole, and the output is the same however the body is
 //!   cut. A value longer than the window is cut at its end, except a private
 //!   key block, whose rest is dropped up to its END line (or a closing quote): fail closed.
-//! - NDJSON holds the current line, SSE the current event, each up to `mask.max_body_bytes`:
-//!   a complete line is masked as a JSON document (field rules too), an event as soon as its blank
-//!   line arrives, its `data:` as the JSON it carries when it parses, else as text.
+//! - NDJSON holds the current line, SSE the current event (framed by [`Framer`]), each up to
+//!   `mask.max_body_bytes`: a complete line is masked as a JSON document (field rules too), an
+//!   event as soon as its blank line arrives, its `data:` as the JSON it carries when it parses,
+//!   else as text.
 //! - A JSON (or form-encoded) document is held whole here (never in Envoy's buffer), up to
 //!   `mask.max_body_bytes`, and masked at the end of the stream.
 //!
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 
 use super::{detectors, BodyKind, MaskCache, Masked, Masker};
 use crate::http::encoding::{Decoded, StreamDecoder};
+use crate::http::sse::{Flow, Framer, Oversize};
 
 /// How a body is cut into the pieces that are masked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,13 +51,16 @@ impl Kind {
 pub struct Streamer {
     kind: Kind,
     decoder: Option<StreamDecoder>,
-    /// Decoded bytes not let go yet (for text, after `context` let-go bytes).
+    /// Decoded bytes not let go yet (for text, after `context` let-go bytes); SSE holds in
+    /// `framer` instead.
     held: Vec<u8>,
+    /// SSE: the event still incomplete.
+    framer: Framer,
     context: usize,
     /// Text: the length of the body's header row kept at the front of `held` (0 when the body
     /// is not a table), decided when the first bytes are dropped.
     header: Option<usize>,
-    /// NDJSON and SSE: where the search for the end of the current line or event resumes.
+    /// NDJSON: where the search for the end of the current line resumes.
     searched: usize,
     /// Text: inside a private key block cut by the window.
     in_key: bool,
@@ -83,8 +88,9 @@ impl Streamer {
         let encodings: Vec<&str> = encodings.filter(|e| !e.trim().is_empty()).collect();
         let chunk_limit = limit.max(DECODED_CHUNK_FLOOR);
         let decoder = if encodings.is_empty() { None } else { Some(StreamDecoder::new(encodings.into_iter(), chunk_limit)?) };
-        let (held, context, header, searched, in_key, passing, counts) = (Vec::new(), 0, None, 0, false, false, BTreeMap::new());
-        Ok(Streamer { kind, decoder, held, context, header, searched, in_key, passing, limit, counts })
+        let (held, framer, context, header, searched) = (Vec::new(), Framer::new(limit), 0, None, 0);
+        let (in_key, passing, counts) = (false, false, BTreeMap::new());
+        Ok(Streamer { kind, decoder, held, framer, context, header, searched, in_key, passing, limit, counts })
     }
 
     /// The bytes to let go for `chunk`. `Err` says why the body cannot be masked: the caller
@@ -94,11 +100,14 @@ impl Streamer {
         if self.passing {
             return Ok(decoded.unwrap_or_default());
         }
-        self.held.extend(decoded?);
+        let decoded = decoded?;
+        if self.kind == Kind::Sse {
+            return self.events(masker, cache, &decoded, end);
+        }
+        self.held.extend(decoded);
         match (self.kind, self.kind.document()) {
             (_, Some(body)) => self.document(masker, cache, body, end),
             (Kind::Ndjson, None) => self.lines(masker, cache, end),
-            (Kind::Sse, None) => self.events(masker, cache, end),
             _ => Ok(self.text(masker, cache, end)),
         }
     }
@@ -107,12 +116,14 @@ impl Streamer {
     pub fn pass(&mut self) -> Vec<u8> {
         self.passing = true;
         let held = std::mem::take(&mut self.held);
-        held.get(self.context..).unwrap_or_default().to_vec()
+        let mut out = held.get(self.context..).unwrap_or_default().to_vec();
+        out.extend(self.framer.finish().map(|event| event.raw).unwrap_or_default());
+        out
     }
 
     /// How many bytes are held back now.
     pub fn held(&self) -> usize {
-        self.held.len()
+        self.held.len() + self.framer.held()
     }
 
     fn decode(&mut self, chunk: &[u8], end: bool) -> Result<Vec<u8>, String> {
@@ -195,24 +206,12 @@ impl Streamer {
         Ok(out)
     }
 
-    fn events(&mut self, masker: &Masker, cache: &mut MaskCache, end: bool) -> Result<Vec<u8>, String> {
+    fn events(&mut self, masker: &Masker, cache: &mut MaskCache, decoded: &[u8], end: bool) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
-        let mut start = 0;
-        loop {
-            let (complete, resume) = event_end(&self.held, self.searched, end);
-            self.searched = resume;
-            let Some(event_end) = complete.or_else(|| (end && start < self.held.len()).then_some(self.held.len())) else {
-                break;
-            };
-            out.extend(event(masker, cache, &self.held[start..event_end], &mut self.counts));
-            (start, self.searched) = (event_end, event_end);
-            if event_end == self.held.len() {
-                break;
-            }
-        }
-        self.held.drain(..start);
-        self.searched -= start;
-        self.within_limit("an event")?;
+        let flow = if end { Flow::Last } else { Flow::Open };
+        let counts = &mut self.counts;
+        let framed = self.framer.frame(decoded, flow, |raw| out.extend(event(masker, cache, raw, counts)));
+        framed.map_err(|Oversize(held)| over_limit("an event", held, self.limit))?;
         Ok(out)
     }
 
@@ -232,14 +231,14 @@ impl Streamer {
 
     fn within_limit(&self, what: &str) -> Result<(), String> {
         if self.held.len() > self.limit {
-            return Err(format!(
-                "{what} of the response (over {} bytes) is over mask.max_body_bytes ({})",
-                self.held.len(),
-                self.limit
-            ));
+            return Err(over_limit(what, self.held.len(), self.limit));
         }
         Ok(())
     }
+}
+
+fn over_limit(what: &str, held: usize, limit: usize) -> String {
+    format!("{what} of the response (over {held} bytes) is over mask.max_body_bytes ({limit})")
 }
 
 fn add_counts(counts: &mut BTreeMap<String, u32>, masked: &Masked) {
@@ -288,27 +287,6 @@ fn terminator_len(line: &[u8]) -> usize {
         [.., b'\n'] | [.., b'\r'] => 1,
         _ => 0,
     }
-}
-
-/// Searches `buf` from the line start `from` for the blank line that ends an event: the event's
-/// end if found, and the line start where the search resumes. A `\r` last in `buf` waits for the
-/// next byte (it may be half of `\r\n`), unless the body ends.
-fn event_end(buf: &[u8], from: usize, end: bool) -> (Option<usize>, usize) {
-    let mut line_start = from;
-    while let Some(offset) = buf.get(line_start..).and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r')) {
-        let at = line_start + offset;
-        let length = match (buf[at], buf.get(at + 1)) {
-            (b'\r', Some(b'\n')) => 2,
-            (b'\r', None) if !end => return (None, line_start),
-            _ => 1,
-        };
-        let blank = at == line_start;
-        line_start = at + length;
-        if blank {
-            return (Some(line_start), line_start);
-        }
-    }
-    (None, line_start)
 }
 
 /// The lines of an event, each split into its content and its terminator.
