@@ -68,6 +68,8 @@ pub struct Streamer {
     passing: bool,
     /// The bound on a held line, event or document.
     limit: usize,
+    /// Masked before the error that gave masking up, not let go yet.
+    masked_unsent: Vec<u8>,
     pub counts: BTreeMap<String, u32>,
 }
 
@@ -89,8 +91,8 @@ impl Streamer {
         let chunk_limit = limit.max(DECODED_CHUNK_FLOOR);
         let decoder = if encodings.is_empty() { None } else { Some(StreamDecoder::new(encodings.into_iter(), chunk_limit)?) };
         let (held, framer, context, header, searched) = (Vec::new(), Framer::new(limit), 0, None, 0);
-        let (in_key, passing, counts) = (false, false, BTreeMap::new());
-        Ok(Streamer { kind, decoder, held, framer, context, header, searched, in_key, passing, limit, counts })
+        let (in_key, passing, counts, masked_unsent) = (false, false, BTreeMap::new(), Vec::new());
+        Ok(Streamer { kind, decoder, held, framer, context, header, searched, in_key, passing, limit, masked_unsent, counts })
     }
 
     /// The bytes to let go for `chunk`. `Err` says why the body cannot be masked: the caller
@@ -116,7 +118,8 @@ impl Streamer {
     pub fn pass(&mut self) -> Vec<u8> {
         self.passing = true;
         let held = std::mem::take(&mut self.held);
-        let mut out = held.get(self.context..).unwrap_or_default().to_vec();
+        let mut out = std::mem::take(&mut self.masked_unsent);
+        out.extend_from_slice(held.get(self.context..).unwrap_or_default());
         out.extend(self.framer.finish().map(|event| event.raw).unwrap_or_default());
         out
     }
@@ -151,7 +154,7 @@ impl Streamer {
             }
             out.extend_from_slice(&self.held[at..found.start]);
             out.extend(masker.replacement(&found, &self.held[found.start..found.end]));
-            *self.counts.entry(masker.detector_name(found.detector).to_string()).or_insert(0) += 1;
+            count(&mut self.counts, masker.detector_name(found.detector), 1);
             at = found.end;
             if !end && found.end == self.held.len() && masker.detector_name(found.detector) == "private_key" {
                 self.in_key = true;
@@ -191,19 +194,22 @@ impl Streamer {
     fn lines(&mut self, masker: &Masker, cache: &mut MaskCache, end: bool) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
         let mut start = 0;
+        let mut result = Ok(());
         while let Some(newline) = self.held.get(self.searched..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
             let line_end = self.searched + newline + 1;
-            out.extend(line(masker, cache, &self.held[start..line_end], &mut self.counts)?);
+            result = line(masker, cache, &self.held[start..line_end], &mut self.counts).map(|masked| out.extend(masked));
+            if result.is_err() {
+                break;
+            }
             (start, self.searched) = (line_end, line_end);
         }
-        if end && start < self.held.len() {
-            out.extend(line(masker, cache, &self.held[start..], &mut self.counts)?);
-            start = self.held.len();
+        if result.is_ok() && end && start < self.held.len() {
+            result = line(masker, cache, &self.held[start..], &mut self.counts).map(|masked| out.extend(masked));
+            start = if result.is_ok() { self.held.len() } else { start };
         }
         self.held.drain(..start);
         self.searched = self.held.len();
-        self.within_limit("a line")?;
-        Ok(out)
+        self.sent_unless(out, result.and_then(|()| self.within_limit("a line")))
     }
 
     fn events(&mut self, masker: &Masker, cache: &mut MaskCache, decoded: &[u8], end: bool) -> Result<Vec<u8>, String> {
@@ -211,8 +217,19 @@ impl Streamer {
         let flow = if end { Flow::Last } else { Flow::Open };
         let counts = &mut self.counts;
         let framed = self.framer.frame(decoded, flow, |raw| out.extend(event(masker, cache, raw, counts)));
-        framed.map_err(|Oversize(held)| over_limit("an event", held, self.limit))?;
-        Ok(out)
+        let result = framed.map_err(|Oversize(held)| over_limit("an event", held, self.limit));
+        self.sent_unless(out, result)
+    }
+
+    /// What was masked before an error is not lost: [`Streamer::pass`] lets it go first.
+    fn sent_unless(&mut self, out: Vec<u8>, result: Result<(), String>) -> Result<Vec<u8>, String> {
+        match result {
+            Ok(()) => Ok(out),
+            Err(reason) => {
+                self.masked_unsent = out;
+                Err(reason)
+            }
+        }
     }
 
     fn document(&mut self, masker: &Masker, cache: &mut MaskCache, body: BodyKind, end: bool) -> Result<Vec<u8>, String> {
@@ -243,7 +260,17 @@ fn over_limit(what: &str, held: usize, limit: usize) -> String {
 
 fn add_counts(counts: &mut BTreeMap<String, u32>, masked: &Masked) {
     for (name, n) in &masked.counts {
-        *counts.entry(name.clone()).or_insert(0) += n;
+        count(counts, name, *n);
+    }
+}
+
+/// Adds `n` to `name`'s count; the name is copied only the first time.
+fn count(counts: &mut BTreeMap<String, u32>, name: &str, n: u32) {
+    match counts.get_mut(name) {
+        Some(total) => *total += n,
+        None => {
+            counts.insert(name.to_string(), n);
+        }
     }
 }
 
@@ -449,6 +476,25 @@ mod tests {
         let open = format!("before -----BEGIN PRIVATE KEY-----\n{}", "MIIEow\n".repeat(2000));
         let chunks: Vec<&[u8]> = open.as_bytes().chunks(1000).collect();
         assert_eq!(run(&m, Kind::Text, &chunks).unwrap(), b"before [REDACTED:private_key]");
+    }
+
+    #[test]
+    fn what_was_masked_before_a_line_or_event_over_the_limit_is_let_go_first() {
+        let mut m = masker();
+        m.max_body_bytes = 64;
+        let rest = "x".repeat(100);
+        for (kind, body) in
+            [(Kind::Ndjson, format!("{{\"mail\": \"a@b.io\"}}\n{rest}")), (Kind::Sse, format!("data: a@b.io\n\ndata: {rest}"))]
+        {
+            let mut s = Streamer::new(&m, kind, std::iter::empty()).unwrap();
+            let mut cache = m.cache();
+            assert!(s.feed(&m, &mut cache, body.as_bytes(), false).is_err(), "{kind:?} over the limit");
+            let passed = String::from_utf8(s.pass()).unwrap();
+            assert!(
+                passed.contains("[REDACTED:email]") && passed.ends_with(&rest) && !passed.contains("a@b.io"),
+                "{kind:?}: {passed}"
+            );
+        }
     }
 
     #[test]
