@@ -42,7 +42,8 @@ enum Frame {
 /// Scans `text`. `take(path)` is asked at the start of every value; when it returns true, the
 /// value is recorded whole in `taken` (start, end, whether it is a string) and not looked into.
 pub fn scan(text: &[u8], mut take: impl FnMut(&[Step]) -> bool, taken: &mut Vec<(usize, usize, bool)>) -> Result<Scan, String> {
-    let mut tokens = Vec::new();
+    // About a token per dozen bytes in API responses: one allocation for most bodies.
+    let mut tokens = Vec::with_capacity(text.len() / 12);
     let mut stack: Vec<Frame> = Vec::new();
     let mut path: Vec<Step> = Vec::new();
     let mut i = skip_ws(text, 0);

@@ -72,6 +72,14 @@ fn phones_in_national_and_international_formats() {
 #[test]
 fn numbers_that_are_not_phones() {
     assert_clean(&["on 2024-01-15 at 12:30:45", "order 12345678 total 1 234 567", "ISBN 978-3-16-148410-0", "pi 0.123456789"]);
+    assert_clean(&[r#"{"created_at": "2022-10-23T09:35:20.123Z"}"#, "2024-06-01 09:35:20,123 INFO", "2019-12-31/2020-01-01"]);
+}
+
+#[test]
+fn a_date_hides_nothing_after_it() {
+    // A date is skipped whole, and only a date: what is not one, or follows one, is still read.
+    assert_finds("phone", &[("2024-06-01 +1 415 555 0134", "+1 415 555 0134"), ("call 2024-06-0134 now", "2024-06-0134")]);
+    assert_finds("ipv4", &[("2024-06-01T09:35:20Z from 10.0.0.1", "10.0.0.1")]);
 }
 
 #[test]
