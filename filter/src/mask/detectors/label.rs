@@ -68,24 +68,31 @@ const HEADER_MAX: usize = 1024;
 const NAME_MAX: usize = 48;
 const SEPARATORS: [u8; 4] = [b'\t', b';', b',', b'|'];
 
-/// Every keyword, flattened, and by first byte the set of those it can start.
+/// Every keyword, flattened, and by the hash of its first two bytes ([`pair`]) the set of those
+/// that may start there: at most a word or two to compare at each byte.
 struct Lexicon {
     words: [(&'static [u8], Family); 64],
     len: usize,
-    by_first: [u64; 256],
+    by_pair: [u64; PAIRS],
+}
+
+const PAIRS: usize = 1024;
+
+const fn pair(first: u8, second: u8) -> usize {
+    ((first as usize) << 5 ^ second as usize) % PAIRS
 }
 
 const LEXICON: Lexicon = {
     const FAMILY: [Family; FAMILIES] = [Family::Card, Family::NotACard, Family::Ssn, Family::Phone, Family::NotAPhone];
-    let mut lexicon = Lexicon { words: [(b"", Family::Card); 64], len: 0, by_first: [0; 256] };
+    let mut lexicon = Lexicon { words: [(b"", Family::Card); 64], len: 0, by_pair: [0; PAIRS] };
     let mut f = 0;
     while f < FAMILIES {
         let mut k = 0;
         while k < KEYWORDS[f].len() {
             let word = KEYWORDS[f][k].as_bytes();
-            assert!(word.len() <= KEYWORD_MAX && lexicon.len < 64, "a keyword fits the lexicon");
+            assert!(word.len() >= 2 && word.len() <= KEYWORD_MAX && lexicon.len < 64, "a keyword fits the lexicon");
             lexicon.words[lexicon.len] = (word, FAMILY[f]);
-            lexicon.by_first[word[0] as usize] |= 1 << lexicon.len;
+            lexicon.by_pair[pair(word[0], word[1])] |= 1 << lexicon.len;
             lexicon.len += 1;
             k += 1;
         }
@@ -202,8 +209,8 @@ fn nearest(text: &[u8], at: usize) -> Nearest {
     }
     let lower = &lowered[..before.len()];
     let mut nearest: Nearest = [[None; FAMILIES]; 2];
-    for i in (0..lower.len()).rev() {
-        let mut candidates = LEXICON.by_first[usize::from(lower[i])];
+    for i in (0..lower.len().saturating_sub(1)).rev() {
+        let mut candidates = LEXICON.by_pair[pair(lower[i], lower[i + 1])];
         while candidates != 0 {
             let (word, family) = LEXICON.words[candidates.trailing_zeros() as usize];
             candidates &= candidates - 1;

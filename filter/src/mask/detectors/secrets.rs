@@ -234,6 +234,17 @@ const NOT_SECRETS: &[&str] = &[
 /// Values that stand in for a secret in examples and templates.
 const PLACEHOLDERS: &[&str] = &["xxxx", "your-", "your_", "changeme", "replace", "placeholder", "example"];
 
+/// The first bytes of [`PLACEHOLDERS`]: a value is compared with them only where one starts.
+const PLACEHOLDER_FIRST: [bool; 256] = {
+    let mut first = [false; 256];
+    let mut i = 0;
+    while i < PLACEHOLDERS.len() {
+        first[PLACEHOLDERS[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    first
+};
+
 fn secret_name(name: &[u8]) -> bool {
     SECRET_NAMES.iter().any(|k| {
         let Some(at) = name.len().checked_sub(k.len()) else { return false };
@@ -277,7 +288,10 @@ pub(super) fn assignment(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit
     let value = &text[start..end];
     let reference = NOT_SECRETS.iter().any(|p| value.len() >= p.len() && value[..p.len()].eq_ignore_ascii_case(p.as_bytes()));
     let uniform = value.iter().all(|b| *b == value[0]);
-    let placeholder = PLACEHOLDERS.iter().any(|p| value.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p.as_bytes())));
+    let placeholder = (0..value.len()).any(|i| {
+        PLACEHOLDER_FIRST[usize::from(value[i].to_ascii_lowercase())]
+            && PLACEHOLDERS.iter().any(|p| value[i..].get(..p.len()).is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes())))
+    });
     ((8..=512).contains(&value.len()) && !reference && !uniform && !placeholder).then_some(Hit { start, end, kind: Kind::ApiKey })
 }
 
