@@ -40,7 +40,8 @@ impl<'a> Names<'a> {
             let lower = lowercase(name, &mut lowered);
             return families.iter().position(|keywords| keywords.iter().any(|k| mentions(name, lower, k)));
         }
-        let before = &self.text[at.saturating_sub(window.min(64))..at.min(self.text.len())];
+        let from = at.saturating_sub(window.min(64));
+        let before = &self.text[from..at.min(self.text.len())];
         let mut lowered = [0u8; 64];
         let lower = lowercase(before, &mut lowered);
         let mut first = [false; 256];
@@ -59,7 +60,9 @@ impl<'a> Names<'a> {
             for (family, keywords) in families.iter().enumerate() {
                 for k in keywords.iter().map(|k| k.as_bytes()) {
                     let end = i + k.len();
-                    if same(lower.get(i..end), k) && counts_at(before, i, k) {
+                    // Read in the whole text: a keyword the window cut from its word (`ean` of
+                    // `Jeannine`) is not at a word start.
+                    if same(lower.get(i..end), k) && counts_at(self.text, from + i, k) {
                         nearest = nearest.filter(|(best, _)| *best >= end).or(Some((end, family)));
                     }
                 }

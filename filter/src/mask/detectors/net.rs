@@ -101,7 +101,10 @@ pub(super) fn ipv6(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
     let address = &text[start..end];
     let glued =
         word_before(text, start) || text.get(start.wrapping_sub(1)) == Some(&b'.') || text.get(end).is_some_and(|&b| is_word(b));
-    if glued || !address.iter().any(u8::is_ascii_digit) || address.split(|b| *b == b':').filter(|g| !g.is_empty()).count() < 2 {
+    let groups = address.split(|b| *b == b':').filter(|g| !g.is_empty()).count();
+    // One group only as a whole prefix (`fe80::`, `2001::`): `ab::` is more likely a path.
+    let prefix = address.len() == 6 && address.ends_with(b"::");
+    if glued || !address.iter().any(u8::is_ascii_digit) || (groups < 2 && !prefix) {
         return None;
     }
     let parsed = std::str::from_utf8(address).ok()?.parse::<std::net::Ipv6Addr>();
