@@ -285,3 +285,12 @@ fn oids_after_snmp_and_lone_ipv6_prefixes() {
     assert_finds("ipv6", &[(r#"{"ipv6": "fe80::"}"#, "fe80::"), ("net 2001:: up", "2001::")]);
     assert_clean(&["a::b::c failed", "std::vector", "call ab12::new()", "x = beef::"]);
 }
+
+#[test]
+fn secret_manager_names_are_not_secrets() {
+    assert_clean(&[
+        "password: projects/brunet/secrets/api-key/versions/latest est jointe",
+        r#"{"token": "projects/p/secrets/s"}"#,
+    ]);
+    assert_finds("api_key", &[("password: project-s3cr3t-P4ss", "project-s3cr3t-P4ss")]);
+}
