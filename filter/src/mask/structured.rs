@@ -12,8 +12,8 @@ use super::decoded::{form_encoded, json_encoded, Decoded, Scratch};
 use super::json::{self, Token, TokenKind};
 use super::{quoted, Action, Edits, Found, MaskCache, Masker};
 
-/// How much of the body before an escaped string its detectors read (as they read the raw body):
-/// its key, as far back as a keyword names a value.
+/// How much of the body before an escaped string its detectors read at most (as they read the
+/// raw body): its key, as far back as a keyword names a value.
 const KEY_CONTEXT: usize = 64;
 
 impl Masker {
@@ -88,10 +88,12 @@ impl Masker {
                 self.edit_token(body, &tokens[i], found, edits);
             }
         }
-        for (token, _) in tokens.iter().zip(&again).filter(|(_, again)| **again) {
+        for (i, token) in tokens.iter().enumerate().filter(|&(i, _)| again[i]) {
             match token.kind {
                 TokenKind::String => {
-                    let string = scratch.json_string(body, token.start..token.end, KEY_CONTEXT);
+                    // Back to the token before (a value's key), no further.
+                    let context = i.checked_sub(1).map_or(0, |before| token.start - tokens[before].start).min(KEY_CONTEXT);
+                    let string = scratch.json_string(body, token.start..token.end, context);
                     self.edit_decoded(cache, &string, json_encoded, edits);
                 }
                 TokenKind::Number => {
