@@ -7,8 +7,9 @@ ones are added, is taken for a secret detector).
 
     score.py [--presidio] [--detect-secrets] [--findings FILE] [--ratchet RATCHET [--update-ratchet]] [--spans-bin BIN]
 
-Ours come from the mask-spans bin (`Masker::find` with every built-in detector on the raw text:
-escaped JSON is scored as written). `--presidio` adds Presidio's column (presidio_spans.py),
+Ours come from the mask-spans bin, every built-in detector on: the raw spans masking replaces, a
+JSON document's as `Masker::mask_as` masks JSON (strings decoded), any other's as `Masker::find`
+finds them in the text. `--presidio` adds Presidio's column (presidio_spans.py),
 `--detect-secrets` Yelp's detect-secrets' (detect_secrets_spans.py), each on the types it covers.
 `--findings` writes, per detector, counts of misses by value variant and of false positives by
 look-alike, and the 15 most telling of each with their context. `--ratchet` fails when one of

@@ -1,7 +1,8 @@
 //! The masker's side of the masking quality benchmark (fidelity/masking/score.py): compiles every
 //! built-in detector (action redact), reads the data set's JSON lines `{"id", "text", ...}` on
-//! stdin and answers each with `{"id", "spans": [{"start", "end", "detector"}]}`, the byte spans
-//! `Masker::find` takes in the text as it is (escaped JSON included).
+//! stdin and answers each with `{"id", "spans": [{"start", "end", "detector"}]}`, the raw byte
+//! spans masking replaces: a JSON document's (kind `json…`) as `Masker::mask_as` masks JSON,
+//! strings decoded, any other's as `Masker::find` finds them in the text as it is.
 //!
 //! `--bench` instead measures native throughput: `Masker::mask` over the data set's text
 //! documents (as text) and its JSON documents (as JSON), and `Masker::find` alone on the same
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use access_guardrails::mask::{detectors, Action, MaskCache, Masker};
+use access_guardrails::mask::{detectors, Action, BodyKind, MaskCache, Masker};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -44,9 +45,14 @@ fn spans(masker: &Masker, documents: &[Document]) -> Result<(), String> {
     let mut cache = masker.cache();
     let mut out = BufWriter::new(io::stdout().lock());
     for document in documents {
-        let found = masker.find(&mut cache, document.text.as_bytes());
-        let spans =
-            found.iter().map(|f| Span { start: f.start, end: f.end, detector: masker.detector_name(f.detector) }).collect();
+        let text = document.text.as_bytes();
+        let spans = if document.kind.starts_with("json") {
+            let masked = masker.masked_spans(&mut cache, text, BodyKind::Json);
+            masked.into_iter().map(|(span, detector)| Span { start: span.start, end: span.end, detector }).collect()
+        } else {
+            let found = masker.find(&mut cache, text);
+            found.iter().map(|f| Span { start: f.start, end: f.end, detector: masker.detector_name(f.detector) }).collect()
+        };
         serde_json::to_writer(&mut out, &Answer { id: &document.id, spans }).map_err(|err| err.to_string())?;
         out.write_all(b"\n").map_err(|err| err.to_string())?;
     }

@@ -16,6 +16,8 @@ pub struct Decoded<'a> {
     /// For each decoded byte, the raw offset (from `base`) of the unit it comes from, and the
     /// raw length last; empty when the text is borrowed.
     map: &'a [usize],
+    /// What is to be matched and edited; the text around it is context.
+    content: Range<usize>,
 }
 
 /// The buffers decoded texts are written to, reused from one string to the next.
@@ -35,13 +37,39 @@ impl Scratch {
             return Decoded::plain(raw, base);
         }
         self.start(raw.len());
+        self.push_json(raw, 0);
+        self.finish(raw.len(), base)
+    }
+
+    /// The JSON string `body[token]` (its quotes included) decoded as [`Scratch::json`] does,
+    /// after up to `context` raw bytes before it and with its closing quote, both as they are:
+    /// detectors read what names the value (`"password": "`) as in the raw body, and
+    /// [`Decoded::content`] is the string's content.
+    pub fn json_string<'a>(&'a mut self, body: &'a [u8], token: Range<usize>, context: usize) -> Decoded<'a> {
+        let from = token.start.saturating_sub(context);
+        let raw = &body[from..token.end];
+        let content = token.start + 1 - from..raw.len() - 1;
+        if !raw[content.clone()].contains(&b'\\') {
+            return Decoded { content, ..Decoded::plain(raw, from) };
+        }
+        self.start(raw.len());
+        for (i, &byte) in raw[..content.start].iter().enumerate() {
+            self.push(Unit::Byte(byte), i);
+        }
+        self.push_json(&raw[content.clone()], content.start);
+        let decoded = content.start..self.text.len();
+        self.push(Unit::Byte(b'"'), content.end);
+        Decoded { content: decoded, ..self.finish(raw.len(), from) }
+    }
+
+    /// Decodes a JSON string's content `raw`, at `offset` in the raw text being decoded.
+    fn push_json(&mut self, raw: &[u8], offset: usize) {
         let mut i = 0;
         while let Some(&byte) = raw.get(i) {
             let (unit, len) = if byte == b'\\' { json_escape_at(raw, i) } else { (Unit::Byte(byte), 1) };
-            self.push(unit, i);
+            self.push(unit, offset + i);
             i += len;
         }
-        self.finish(raw.len(), base)
     }
 
     /// One key or value of an `application/x-www-form-urlencoded` body at `base`: `+` is a
@@ -88,18 +116,23 @@ impl Scratch {
 
     fn finish(&mut self, raw_len: usize, base: usize) -> Decoded<'_> {
         self.map.push(raw_len);
-        Decoded { text: &self.text, base, map: &self.map }
+        Decoded { text: &self.text, base, map: &self.map, content: 0..self.text.len() }
     }
 }
 
 impl<'a> Decoded<'a> {
     /// A text with nothing to decode, at `base`.
     pub fn plain(text: &'a [u8], base: usize) -> Decoded<'a> {
-        Decoded { text, base, map: &[] }
+        Decoded { text, base, map: &[], content: 0..text.len() }
     }
 
     pub fn text(&self) -> &[u8] {
         self.text
+    }
+
+    /// The part of [`Decoded::text`] to match and edit.
+    pub fn content(&self) -> Range<usize> {
+        self.content.clone()
     }
 
     /// The decoded span `start..end` widened to whole characters and units, and the raw body
@@ -230,6 +263,20 @@ mod tests {
         let (decoded, span) = d.raw_span(emoji + 1, emoji + 2);
         assert_eq!(decoded.len(), 4);
         assert_eq!(&raw[span.start - 10..span.end - 10], br"\ud83d\ude00");
+    }
+
+    #[test]
+    fn a_json_string_decodes_after_its_raw_context() {
+        let body = br#"{"password": "a\u0026b", "k": "plain"}"#;
+        let mut scratch = Scratch::default();
+        let d = scratch.json_string(body, 13..23, 64);
+        assert_eq!((d.text(), d.content()), (&br#"{"password": "a&b""#[..], 14..17));
+        let (decoded, span) = d.raw_span(14, 17);
+        assert_eq!((decoded, &body[span]), (14..17, &br"a\u0026b"[..]));
+        let d = scratch.json_string(body, 30..37, 4);
+        assert!(d.map.is_empty(), "borrowed");
+        assert_eq!((d.text(), d.content()), (&br#"k": "plain""#[..], 5..10));
+        assert_eq!(d.raw_span(5, 10).1, 31..36);
     }
 
     #[test]

@@ -229,6 +229,20 @@ impl Masker {
 
     /// Masks a body as what its content type declares it is.
     pub fn mask_as(&self, cache: &mut MaskCache, body: &[u8], kind: BodyKind) -> Masked {
+        let (edits, complete) = self.edits(cache, body, kind);
+        Masked { counts: edits.counts(), body: apply(body, edits.list), complete }
+    }
+
+    /// The raw byte spans [`Masker::mask_as`] replaces in `body`, left to right, each with the
+    /// detector or field label that replaced it: what masking writes, scored by the quality
+    /// benchmark without writing it.
+    pub fn masked_spans(&self, cache: &mut MaskCache, body: &[u8], kind: BodyKind) -> Vec<(std::ops::Range<usize>, &str)> {
+        let (edits, _) = self.edits(cache, body, kind);
+        in_order(edits.list).map(|edit| (edit.start..edit.end, edit.label)).collect()
+    }
+
+    /// The edits masking `body` as `kind` makes, and whether field rules could be applied.
+    fn edits<'m>(&'m self, cache: &mut MaskCache, body: &[u8], kind: BodyKind) -> (Edits<'m>, bool) {
         let mut edits = Edits::default();
         let complete = match kind {
             BodyKind::Json => match self.mask_json(cache, body, &mut edits) {
@@ -247,13 +261,13 @@ impl Masker {
                 true
             }
         };
-        Masked { counts: edits.counts(self), body: apply(body, edits.list), complete }
+        (edits, complete)
     }
 
-    fn mask_text(&self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits) {
+    fn mask_text<'m>(&'m self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits<'m>) {
         for found in self.find(cache, body) {
             let replacement = self.replacement(&found, &body[found.start..found.end]);
-            edits.push(Label::Detector(found.detector), found.start..found.end, replacement);
+            edits.push(self.detector_name(found.detector), found.start..found.end, replacement);
         }
     }
 
@@ -369,64 +383,57 @@ pub struct Found {
     pub detector: usize,
 }
 
-struct Edit {
+/// One replacement, and the detector or field label (the masker's own string) that made it.
+struct Edit<'m> {
     start: usize,
     end: usize,
     replacement: Vec<u8>,
+    label: &'m str,
 }
 
-/// What an edit masks for: a content detector ([`Found::detector`]) or a field rule, by index.
-#[derive(Clone, Copy)]
-enum Label {
-    Detector(usize),
-    Field(usize),
-}
-
-/// The edits of one body and the values they mask, per detector and per field rule.
+/// The edits of one body and the values they mask, per detector or field label.
 #[derive(Default)]
-struct Edits {
-    list: Vec<Edit>,
-    detectors: Vec<u32>,
-    fields: Vec<u32>,
+struct Edits<'m> {
+    list: Vec<Edit<'m>>,
 }
 
-impl Edits {
-    fn push(&mut self, label: Label, span: std::ops::Range<usize>, replacement: Vec<u8>) {
-        let (counts, i) = match label {
-            Label::Detector(i) => (&mut self.detectors, i),
-            Label::Field(i) => (&mut self.fields, i),
-        };
-        if counts.len() <= i {
-            counts.resize(i + 1, 0);
-        }
-        counts[i] += 1;
-        self.list.push(Edit { start: span.start, end: span.end, replacement });
+impl<'m> Edits<'m> {
+    fn push(&mut self, label: &'m str, span: std::ops::Range<usize>, replacement: Vec<u8>) {
+        self.list.push(Edit { start: span.start, end: span.end, replacement, label });
     }
 
-    /// The counts by the names the audit record gives them (a field rule's label as written).
-    fn counts(&self, masker: &Masker) -> BTreeMap<String, u32> {
-        let detectors = self.detectors.iter().enumerate().map(|(i, n)| (masker.detector_name(i), *n));
-        let fields = self.fields.iter().enumerate().map(|(i, n)| (masker.fields[i].label.as_str(), *n));
-        let mut counts = BTreeMap::new();
-        for (name, n) in detectors.chain(fields).filter(|(_, n)| *n > 0) {
-            *counts.entry(name.to_string()).or_insert(0) += n;
+    /// The values masked per label, an overlapped edit included: counted once all are made, so
+    /// a label's name is copied once per body, not once per value.
+    fn counts(&self) -> BTreeMap<String, u32> {
+        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+        for edit in &self.list {
+            *counts.entry(edit.label).or_insert(0) += 1;
         }
-        counts
+        counts.into_iter().map(|(label, n)| (label.to_string(), n)).collect()
     }
 }
 
-/// Applies edits in order; one that overlaps an earlier one is dropped (the earlier covers it).
-fn apply(body: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
+/// The edits left to right; one that overlaps an earlier one is dropped (the earlier covers it).
+fn in_order(mut edits: Vec<Edit<'_>>) -> impl Iterator<Item = Edit<'_>> {
+    edits.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
+    let mut at = 0;
+    edits.into_iter().filter(move |edit| {
+        let kept = edit.start >= at;
+        if kept {
+            at = edit.end;
+        }
+        kept
+    })
+}
+
+/// Applies the edits [`in_order`].
+fn apply(body: &[u8], edits: Vec<Edit<'_>>) -> Vec<u8> {
     if edits.is_empty() {
         return body.to_vec();
     }
-    edits.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
     let mut out = Vec::with_capacity(body.len());
     let mut at = 0;
-    for edit in edits {
-        if edit.start < at {
-            continue;
-        }
+    for edit in in_order(edits) {
         out.extend_from_slice(&body[at..edit.start]);
         out.extend_from_slice(&edit.replacement);
         at = edit.end;
@@ -518,6 +525,38 @@ mod tests {
         let found = m.find(&mut m.cache(), body);
         let named: Vec<(&str, &[u8])> = found.iter().map(|f| (m.detector_name(f.detector), &body[f.start..f.end])).collect();
         assert_eq!(named, vec![("email", &b"a@b.io"[..]), ("credit_card", &b"4111 1111 1111 1111"[..])]);
+    }
+
+    #[test]
+    fn masked_spans_are_the_raw_spans_masking_replaces() {
+        let fields = vec![FieldRule {
+            matcher: FieldMatch::Name(Glob::case_insensitive("ssn").unwrap()),
+            action: Action::Redact,
+            label: "ssn".into(),
+        }];
+        let m = masker(&[("email", Action::Redact), ("phone", Action::Redact)], fields);
+        let body = br#"{"ssn": "123-45-6789", "e": "jane\u0040example.com", "n": "x@y.io 020 7946 0958"}"#;
+        let spans = m.masked_spans(&mut m.cache(), body, BodyKind::Json);
+        let named: Vec<(&str, &[u8])> = spans.iter().map(|(span, label)| (*label, &body[span.clone()])).collect();
+        assert_eq!(
+            named,
+            vec![
+                ("ssn", &b"123-45-6789"[..]),
+                ("email", &br"jane\u0040example.com"[..]),
+                ("email", &b"x@y.io"[..]),
+                ("phone", &b"020 7946 0958"[..])
+            ]
+        );
+        let mut cache = m.cache();
+        let mut rebuilt = Vec::new();
+        let mut at = 0;
+        for (span, label) in &spans {
+            rebuilt.extend_from_slice(&body[at..span.start]);
+            rebuilt.extend_from_slice(format!("[REDACTED:{label}]").as_bytes());
+            at = span.end;
+        }
+        rebuilt.extend_from_slice(&body[at..]);
+        assert_eq!(rebuilt, m.mask_as(&mut cache, body, BodyKind::Json).body);
     }
 
     #[test]

@@ -10,11 +10,15 @@
 
 use super::decoded::{form_encoded, json_encoded, Decoded, Scratch};
 use super::json::{self, Token, TokenKind};
-use super::{quoted, Action, Edits, Found, Label, MaskCache, Masker};
+use super::{quoted, Action, Edits, Found, MaskCache, Masker};
+
+/// How much of the body before an escaped string its detectors read at most (as they read the
+/// raw body): its key, as far back as a keyword names a value.
+const KEY_CONTEXT: usize = 64;
 
 impl Masker {
     /// Field rules and content detectors on a JSON body; `Err` (nothing edited) when it is not JSON.
-    pub(super) fn mask_json(&self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits) -> Result<(), String> {
+    pub(super) fn mask_json<'m>(&'m self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits<'m>) -> Result<(), String> {
         let mut taken = Vec::new();
         let mut fields_of: Vec<usize> = Vec::new();
         let take = |path: &[json::Step]| match self.fields.iter().position(|f| f.matches(path)) {
@@ -31,12 +35,12 @@ impl Masker {
             if is_string {
                 let content = scratch.json(&body[start + 1..end - 1], start + 1);
                 let replacement = self.replace(rule.action, &rule.label, content.text());
-                edits.push(Label::Field(field), start + 1..end - 1, json_encoded(replacement));
+                edits.push(&rule.label, start + 1..end - 1, json_encoded(replacement));
             } else {
                 let container = matches!(body[start], b'{' | b'[');
                 let action = if container && rule.action == Action::Partial { Action::Redact } else { rule.action };
                 let replacement = self.replace(action, &rule.label, &body[start..end]);
-                edits.push(Label::Field(field), start..end, quoted(json_encoded(replacement)));
+                edits.push(&rule.label, start..end, quoted(json_encoded(replacement)));
             }
         }
         self.mask_json_content(cache, body, &scan.tokens, &taken, &mut scratch, edits);
@@ -44,14 +48,14 @@ impl Masker {
     }
 
     /// Content detectors on every string and number not taken by a field rule.
-    fn mask_json_content(
-        &self,
+    fn mask_json_content<'m>(
+        &'m self,
         cache: &mut MaskCache,
         body: &[u8],
         tokens: &[Token],
         taken: &[(usize, usize, bool)],
         scratch: &mut Scratch,
-        edits: &mut Edits,
+        edits: &mut Edits<'m>,
     ) {
         let found = self.find(cache, body);
         let escaped = tokens.iter().any(|t| t.escaped);
@@ -84,11 +88,13 @@ impl Masker {
                 self.edit_token(body, &tokens[i], found, edits);
             }
         }
-        for (token, _) in tokens.iter().zip(&again).filter(|(_, again)| **again) {
+        for (i, token) in tokens.iter().enumerate().filter(|&(i, _)| again[i]) {
             match token.kind {
                 TokenKind::String => {
-                    let content = scratch.json(&body[token.start + 1..token.end - 1], token.start + 1);
-                    self.edit_decoded(cache, &content, json_encoded, edits);
+                    // Back to the token before (a value's key), no further.
+                    let context = i.checked_sub(1).map_or(0, |before| token.start - tokens[before].start).min(KEY_CONTEXT);
+                    let string = scratch.json_string(body, token.start..token.end, context);
+                    self.edit_decoded(cache, &string, json_encoded, edits);
                 }
                 TokenKind::Number => {
                     let number = &body[token.start..token.end];
@@ -103,40 +109,50 @@ impl Masker {
 
     /// A raw match inside one token: a string without escapes (the raw text is what the client
     /// reads), or a number, which becomes a string whole.
-    fn edit_token(&self, body: &[u8], token: &Token, found: Found, edits: &mut Edits) {
-        let label = Label::Detector(found.detector);
+    fn edit_token<'m>(&'m self, body: &[u8], token: &Token, found: Found, edits: &mut Edits<'m>) {
+        let name = self.detector_name(found.detector);
         match token.kind {
             TokenKind::String => {
                 let content_start = token.start + 1;
                 let content = Decoded::plain(&body[content_start..token.end - 1], content_start);
                 let (text, raw) = content.raw_span(found.start - content_start, found.end - content_start);
-                edits.push(label, raw, json_encoded(self.replacement(&found, &content.text()[text])));
+                edits.push(name, raw, json_encoded(self.replacement(&found, &content.text()[text])));
             }
             TokenKind::Number => {
                 let replacement = self.replacement(&found, &body[token.start..token.end]);
-                edits.push(label, token.start..token.end, quoted(json_encoded(replacement)));
+                edits.push(name, token.start..token.end, quoted(json_encoded(replacement)));
             }
         }
     }
 
     /// Every match in a decoded text, edited over the raw span it came from.
-    fn edit_decoded(&self, cache: &mut MaskCache, text: &Decoded<'_>, encode: fn(Vec<u8>) -> Vec<u8>, edits: &mut Edits) {
+    fn edit_decoded<'m>(
+        &'m self,
+        cache: &mut MaskCache,
+        text: &Decoded<'_>,
+        encode: fn(Vec<u8>) -> Vec<u8>,
+        edits: &mut Edits<'m>,
+    ) {
         // Widened to whole units, a match may reach into the next one's first unit: the next
         // starts where this one ended.
-        let mut done = 0;
-        for found in self.find(cache, text.text()) {
-            if found.end <= done {
+        let content = text.content();
+        let mut done = content.start;
+        for found in self.find_from(cache, text.text(), content.start) {
+            if found.end <= done || found.start >= content.end {
                 continue;
             }
-            let (span, raw) = text.raw_span(found.start.max(done), found.end);
+            let (span, raw) = text.raw_span(found.start.max(done), found.end.min(content.end));
+            if span.start < content.start {
+                continue;
+            }
             let replacement = self.replacement(&found, &text.text()[span.clone()]);
-            edits.push(Label::Detector(found.detector), raw, encode(replacement));
+            edits.push(self.detector_name(found.detector), raw, encode(replacement));
             done = span.end;
         }
     }
 
     /// Content detectors on each key and value of an `application/x-www-form-urlencoded` body.
-    pub(super) fn mask_form(&self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits) {
+    pub(super) fn mask_form<'m>(&'m self, cache: &mut MaskCache, body: &[u8], edits: &mut Edits<'m>) {
         let mut scratch = Scratch::default();
         let mut at = 0;
         for pair in body.split(|b| *b == b'&') {
@@ -292,6 +308,25 @@ mod tests {
         assert_eq!(String::from_utf8(out.body).unwrap(), r#"{"e": "\"j***@example.com"}"#);
         // A match on a lone surrogate's side reads it as U+FFFD and leaves it as it was.
         assert_eq!(mask(r#"["\ud800jane@example.com"]"#), r#"["\ud800[REDACTED:email]"]"#);
+    }
+
+    #[test]
+    fn an_escaped_value_is_named_by_its_key_as_a_plain_one_is() {
+        let m = Masker::compile(
+            &["api_key", "us_ssn", "email"].into_iter().map(|n| (n.to_string(), Action::Redact)).collect(),
+            &[],
+            Vec::new(),
+            None,
+        )
+        .unwrap_or_else(|_| panic!("compiles"));
+        let mask = |body: &str| String::from_utf8(m.mask_as(&mut m.cache(), body.as_bytes(), BodyKind::Json).body).unwrap();
+        assert_eq!(mask(r#"{"password": "w37_#5lG\u00263Ok3N#vB3i"}"#), r#"{"password": "[REDACTED:api_key]"}"#);
+        assert_eq!(mask(r#"{"ssn": "12345\u0036789"}"#), r#"{"ssn": "[REDACTED:us_ssn]"}"#);
+        // The key is context only: what it holds is not masked, nor what the string before holds.
+        assert_eq!(
+            mask(r#"{"a@b.io": "x", "e": "\u00e9 c@d.io"}"#),
+            r#"{"[REDACTED:email]": "x", "e": "\u00e9 [REDACTED:email]"}"#
+        );
     }
 
     #[test]

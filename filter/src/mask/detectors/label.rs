@@ -16,9 +16,13 @@ pub(super) enum Family {
     /// The words for a phone, and the verbs of calling in the data's languages.
     Phone,
     NotAPhone,
+    /// A person giving a way to reach them (`Reach me at …`): it names a bare number personal,
+    /// and its length says what it is (nine digits in the SSN ranges an SSN, a US number plan
+    /// having no nine-digit numbers; other lengths a phone number).
+    Contact,
 }
 
-const FAMILIES: usize = 5;
+const FAMILIES: usize = 6;
 
 /// Each family's keywords, lower case, in [`Family`] order.
 const KEYWORDS: [&[&str]; FAMILIES] = [
@@ -34,6 +38,7 @@ const KEYWORDS: [&[&str]; FAMILIES] = [
         "fax",
         "handy",
         "telefon",
+        "tél",
         "téléphone",
         "móvil",
         "celular",
@@ -48,6 +53,7 @@ const KEYWORDS: [&[&str]; FAMILIES] = [
         "ligar",
     ],
     &["order", "invoice", "imei", "ean", "gtin", "isbn", "serial"],
+    &["reach me", "contact me", "text me"],
 ];
 
 /// How far before a value its keyword may start.
@@ -83,7 +89,8 @@ const fn pair(first: u8, second: u8) -> usize {
 }
 
 const LEXICON: Lexicon = {
-    const FAMILY: [Family; FAMILIES] = [Family::Card, Family::NotACard, Family::Ssn, Family::Phone, Family::NotAPhone];
+    const FAMILY: [Family; FAMILIES] =
+        [Family::Card, Family::NotACard, Family::Ssn, Family::Phone, Family::NotAPhone, Family::Contact];
     let mut lexicon = Lexicon { words: [(b"", Family::Card); 64], len: 0, by_pair: [0; PAIRS] };
     let mut f = 0;
     while f < FAMILIES {

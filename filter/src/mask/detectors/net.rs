@@ -105,7 +105,9 @@ pub(super) fn ipv6(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
     // Eight groups, or seven and an IPv4 tail, unless `::` stands for some: `12:30:45` is a time.
     let compressed = address.windows(2).any(|w| w == b"::");
     let whole = groups == if address.contains(&b'.') { 7 } else { 8 };
-    if glued || !address.iter().any(u8::is_ascii_digit) || groups < 2 || !(compressed || whole) {
+    // One group only as a whole prefix (`fe80::`, `2001::`): `ab::` is more likely a path.
+    let prefix = address.len() == 6 && address.ends_with(b"::");
+    if glued || !address.iter().any(u8::is_ascii_digit) || (groups < 2 && !prefix) || !(compressed || whole) {
         return None;
     }
     let parsed = std::str::from_utf8(address).ok()?.parse::<std::net::Ipv6Addr>();

@@ -125,11 +125,19 @@ pub fn luhn_ok(text: &[u8]) -> bool {
 }
 
 /// `123-45-6789` or `123 45 6789`; `123456789` only where an SSN keyword names it (nearer than a
-/// phone keyword, or its column's header).
+/// phone keyword or an order's, or its column's header) or a person gives it to be reached by
+/// (`Reach me at`).
 fn ssn(text: &[u8], names: &Names, groups: &Groups, at: usize) -> Option<usize> {
     let end = match groups.lens[..groups.count] {
         [3, 2, 4, ..] => groups.ends[2],
-        [9, ..] if names.label(at, Reach::Far, &[Family::Ssn, Family::Phone]) == Some(0) => groups.ends[0],
+        [9, ..]
+            if matches!(
+                names.label(at, Reach::Far, &[Family::Ssn, Family::Phone, Family::Contact, Family::NotAPhone]),
+                Some(0 | 2)
+            ) =>
+        {
+            groups.ends[0]
+        }
         _ => return None,
     };
     (!word_at(text, end) && ssn_ok(&text[at..end])).then_some(end)
@@ -224,6 +232,10 @@ pub fn iban_ok(text: &[u8]) -> bool {
 /// Words before four numbers that make them a version, not an address.
 const VERSION_WORDS: &[&str] = &["version", "ver", "v", "rv", "release", "build", "firmware", "os", "oid"];
 
+/// Words before four numbers from an OID's root arc (0, 1 or 2) that make them an OID
+/// (`snmp 2.5.29.37`), not an address.
+const OID_WORDS: &[&str] = &["snmp", "mib"];
+
 /// A dotted quad, not glued to more dotted numbers (OIDs), not a netmask, not a version.
 pub(super) fn ipv4(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
     if !enabled.has(Kind::Ipv4) || dotted_before(text, at) {
@@ -252,7 +264,8 @@ pub(super) fn ipv4(text: &[u8], at: usize, enabled: Enabled) -> Option<Hit> {
     }
     let more = text.get(p) == Some(&b'.') && text.get(p + 1).is_some_and(u8::is_ascii_digit);
     let netmask = value >> 24 == 255 && (!value).wrapping_add(1).is_power_of_two();
-    if word_at(text, p) || more || netmask || preceded_by_word(text, at, VERSION_WORDS) {
+    let oid = value >> 24 <= 2 && preceded_by_word(text, at, OID_WORDS);
+    if word_at(text, p) || more || netmask || oid || preceded_by_word(text, at, VERSION_WORDS) {
         return None;
     }
     Some(Hit { start: at, end: p, kind: Kind::Ipv4 })

@@ -84,7 +84,9 @@ pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> 
     let (groups, count) = read_groups(text, if plus { at + 1 } else { at }, plus);
     // Looked up only for the shapes that need it, once: most numbers are not phones.
     let named = std::cell::OnceCell::new();
-    let near_words = || *named.get_or_init(|| names.label(at, Reach::Near, &[Family::Phone, Family::Ssn]) == Some(0));
+    let near_words = || {
+        *named.get_or_init(|| matches!(names.label(at, Reach::Near, &[Family::Phone, Family::Ssn, Family::Contact]), Some(0 | 2)))
+    };
     // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
     let glued = at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric();
     let count = (1..=count).rev().find(|&n| {
@@ -158,7 +160,8 @@ fn valid(text: &[u8], groups: &[Group], plus: bool, near_words: &dyn Fn() -> boo
     } else if digits.starts_with(&[0, 0]) {
         international(&digits[2..])
     } else {
-        national(digits, lens, groups[0].parens, near_words)
+        let last_dashed = groups.len() > 1 && groups.last().is_some_and(|g| g.start > 0 && text[g.start - 1] == b'-');
+        national(digits, lens, Shape { area_in_parens: groups[0].parens, last_dashed }, near_words)
     }
 }
 
@@ -180,7 +183,16 @@ fn international(digits: &[u8]) -> bool {
 
 /// The national shapes: a trunk `0` and groups, the North American `3-3-4`, an area code in
 /// parentheses, the nine- and ten-digit plans without a trunk prefix (Spain, Italy, India).
-fn national(digits: &[u8], lens: &[usize], area_in_parens: bool, near_words: &dyn Fn() -> bool) -> bool {
+/// How a national number is written, beyond its groups' lengths.
+#[derive(Clone, Copy)]
+struct Shape {
+    area_in_parens: bool,
+    /// A dash before the last group (`7773-0116`).
+    last_dashed: bool,
+}
+
+fn national(digits: &[u8], lens: &[usize], shape: Shape, near_words: &dyn Fn() -> bool) -> bool {
+    let Shape { area_in_parens, last_dashed } = shape;
     let n = digits.len();
     let nanp = |d: &[u8]| d.len() == 10 && d[0] >= 2 && d[3] >= 2;
     if lens.len() == 1 {
@@ -188,16 +200,21 @@ fn national(digits: &[u8], lens: &[usize], area_in_parens: bool, near_words: &dy
         return trunk || ((9..=12).contains(&n) && near_words());
     }
     let grouped = lens.iter().skip(1).all(|&l| l >= 2);
-    let shape = match lens {
+    let plan = match lens {
         _ if digits[0] == 0 => digits[1] != 0 && (9..=12).contains(&n) && lens[0] >= 2,
-        [3, 3, 4] => nanp(digits),
+        // Italy's mobiles (`363 101 7344`) start with 3 whatever their exchange.
+        [3, 3, 4] => nanp(digits) || digits[0] == 3,
         [1, 3, 3, 4] => digits[0] == 1 && nanp(&digits[1..]),
         _ if area_in_parens => (10..=11).contains(&n),
+        // Brazil: a two-digit area code without zeros, eight digits (not from 0 or 1) or a
+        // mobile's nine (from 9), dashed.
+        [2, 4, 4] => last_dashed && !digits[..2].contains(&0) && digits[2] >= 2,
+        [2, 5, 4] => last_dashed && !digits[..2].contains(&0) && digits[2] == 9,
         [3, 2, 2, 2] | [3, 3, 3] | [2, 3, 2, 2] => n == 9 && digits[0] >= 6,
         [5, 5] | [3, 7] | [4, 3, 3] => n == 10 && digits[0] >= 6,
         _ => false,
     };
-    grouped && (shape || ((8..=13).contains(&n) && near_words()))
+    grouped && (plan || ((8..=13).contains(&n) && near_words()))
 }
 
 /// An extension after the number: ` x123`, `ext. 45`, `#200`, `;ext=45` (RFC 3966).

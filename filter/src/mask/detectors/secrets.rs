@@ -219,6 +219,8 @@ const NOT_SECRETS: &[&str] = &[
     "arn:aws:secretsmanager:",
     "arn:aws:ssm:",
     "vault:",
+    // Google Secret Manager's names: `projects/p/secrets/s/versions/latest`.
+    "projects/",
     "secretsmanager:",
     "op://",
     "ref+",

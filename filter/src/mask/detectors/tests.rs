@@ -237,3 +237,68 @@ fn data_set_findings() {
         "Gecko rv:1.9.6.20",
     ]);
 }
+
+#[test]
+fn a_number_given_to_be_reached_by() {
+    // Nine digits in the SSN ranges are an SSN, other lengths a phone number.
+    assert_finds(
+        "us_ssn",
+        &[
+            ("Reach me at 251776359.", "251776359"),
+            ("Reach me at 054442155.", "054442155"),
+            ("contact me at 429612635", "429612635"),
+        ],
+    );
+    assert_finds(
+        "phone",
+        &[
+            ("Reach me at 6226871500.", "6226871500"),
+            ("Reach me at 999123456.", "999123456"),
+            ("text me 0169048161", "0169048161"),
+            ("phone: 251776359", "251776359"),
+        ],
+    );
+    assert_finds("credit_card", &[("Reach me at 4111 1111 1111 1111.", "4111 1111 1111 1111")]);
+    assert_finds("ipv4", &[("Reach me at 10.0.12.7.", "10.0.12.7")]);
+    // Without such words, bare numbers stay: an id, an order, a timestamp, a GTIN, a zip+4.
+    assert_clean(&[
+        "id 251776359 and 6226871500",
+        "Reach me at the office; order 251776359",
+        "ts 1701475200",
+        "EAN 4006381333931",
+        "CA 94103-1234",
+    ]);
+}
+
+#[test]
+fn italian_mobiles_and_brazilian_numbers() {
+    assert_finds(
+        "phone",
+        &[("IT 363 101 7344 ok", "363 101 7344"), ("BR 37 7773-0116", "37 7773-0116"), ("SP 11 91234-5678", "11 91234-5678")],
+    );
+    assert_clean(&["on 21 2024 1130", "ref 10 2024-2025", "ref 37 1773-0116", "123 101 7344", "ISBN 363-101-7344"]);
+}
+
+#[test]
+fn a_keyword_the_window_cuts_from_its_word_does_not_count() {
+    // 24 bytes back from the number start inside `Jeannine`: its `ean` is no GTIN's name.
+    assert_finds("phone", &[("-- \nJeannine Martins\nTél. : 03 66 58 82 85\n", "03 66 58 82 85")]);
+    assert_clean(&["EAN : 03 66 58 82 85"]);
+}
+
+#[test]
+fn oids_after_snmp_and_lone_ipv6_prefixes() {
+    assert_clean(&["IMEI 014953979639527 snmp 2.5.29.37 at 07:16:25", "MIB 1.3.6.1 loaded"]);
+    assert_finds("ipv4", &[("snmp 10.0.12.7 ok", "10.0.12.7"), ("from 2.5.29.37 ok", "2.5.29.37")]);
+    assert_finds("ipv6", &[(r#"{"ipv6": "fe80::"}"#, "fe80::"), ("net 2001:: up", "2001::")]);
+    assert_clean(&["a::b::c failed", "std::vector", "call ab12::new()", "x = beef::"]);
+}
+
+#[test]
+fn secret_manager_names_are_not_secrets() {
+    assert_clean(&[
+        "password: projects/brunet/secrets/api-key/versions/latest est jointe",
+        r#"{"token": "projects/p/secrets/s"}"#,
+    ]);
+    assert_finds("api_key", &[("password: project-s3cr3t-P4ss", "project-s3cr3t-P4ss")]);
+}
