@@ -67,6 +67,24 @@ const PLANS: &[(u16, u8, u8)] = &[
     (972, 8, 9),
 ];
 
+/// The fewest digits a national number is written with (a bare one after a phone keyword).
+const SHORTEST_NATIONAL: usize = 8;
+
+/// The fewest digits after `+`: the shortest country code and national number of [`PLANS`].
+const SHORTEST_INTERNATIONAL: usize = {
+    let mut shortest = 8;
+    let mut i = 0;
+    while i < PLANS.len() {
+        let (code, min, _) = PLANS[i];
+        let code_digits = if code >= 100 { 3 } else if code >= 10 { 2 } else { 1 };
+        if code_digits + (min as usize) < shortest {
+            shortest = code_digits + min as usize;
+        }
+        i += 1;
+    }
+    shortest
+};
+
 /// A digit group as written: its digits, and whether it is in parentheses (`(0)`, `(415)`).
 #[derive(Clone, Copy, Default)]
 struct Group {
@@ -82,6 +100,11 @@ pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> 
     }
     let plus = text[at] == b'+';
     let (groups, count) = read_groups(text, if plus { at + 1 } else { at }, plus);
+    // Too few digits for any phone number, whatever groups are taken (most numbers: `123.45`).
+    let digits: usize = groups[..count].iter().map(|g| g.end - g.start).sum();
+    if digits < if plus { SHORTEST_INTERNATIONAL } else { SHORTEST_NATIONAL } {
+        return None;
+    }
     // Looked up only for the shapes that need it, once: most numbers are not phones.
     let named = std::cell::OnceCell::new();
     let near_words = || {
