@@ -76,7 +76,13 @@ const SHORTEST_INTERNATIONAL: usize = {
     let mut i = 0;
     while i < PLANS.len() {
         let (code, min, _) = PLANS[i];
-        let code_digits = if code >= 100 { 3 } else if code >= 10 { 2 } else { 1 };
+        let code_digits = if code >= 100 {
+            3
+        } else if code >= 10 {
+            2
+        } else {
+            1
+        };
         if code_digits + (min as usize) < shortest {
             shortest = code_digits + min as usize;
         }
