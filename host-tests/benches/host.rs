@@ -272,24 +272,21 @@ fn dataset_seconds(host: &mut Host, documents: &[&[u8]], content_type: &str, bud
 /// of documents. What masking costs apart from what each response costs (the first line of a
 /// joined text is the only one read as a table's header).
 fn joined(documents: &[&[u8]], json: bool) -> Vec<Vec<u8>> {
-    let mut responses = vec![Vec::new()];
-    for document in documents {
-        let last = responses.last_mut().expect("one response at least");
-        if last.len() + document.len() > 1 << 20 && !last.is_empty() {
-            responses.push(Vec::new());
+    let mut groups: Vec<(usize, Vec<&[u8]>)> = Vec::new();
+    for &document in documents {
+        match groups.last_mut() {
+            Some((bytes, group)) if *bytes + document.len() <= 1 << 20 => {
+                *bytes += document.len();
+                group.push(document);
+            }
+            _ => groups.push((document.len(), vec![document])),
         }
-        let last = responses.last_mut().expect("one response at least");
-        last.push(match (json, last.is_empty()) {
-            (true, true) => b'[',
-            (true, false) => b',',
-            (false, _) => b'\n',
-        });
-        last.extend_from_slice(document);
     }
-    if json {
-        responses.iter_mut().for_each(|r| r.push(b']'));
-    }
-    responses
+    let join = |group: Vec<&[u8]>| match json {
+        true => [&b"["[..], &group.join(&b","[..]), b"]"].concat(),
+        false => group.join(&b"\n"[..]),
+    };
+    groups.into_iter().map(|(_, group)| join(group)).collect()
 }
 
 /// Masking throughput inside the .wasm on the varied data set, every built-in detector on (action

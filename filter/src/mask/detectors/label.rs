@@ -140,8 +140,8 @@ impl<'a> Names<'a> {
     /// Which of `families` names the value at `at`: the first one its column's header mentions,
     /// in a table; else the one with a keyword nearest before `at`, starting within `reach`.
     pub fn label(&self, at: usize, reach: Reach, families: &[Family]) -> Option<usize> {
-        if let Some(column) = self.header().and_then(|h| self.column(h, at)) {
-            let mentioned = self.columns.get_or_init(|| self.mentions(self.header().expect("a table has a header")));
+        if let Some((header, column)) = self.header().and_then(|h| Some((h, self.column(h, at)?))) {
+            let mentioned = self.columns.get_or_init(|| mentions_by_column(header));
             let bits = mentioned.get(column).copied().unwrap_or(0);
             return families.iter().position(|f| bits & 1 << *f as u8 != 0);
         }
@@ -160,18 +160,6 @@ impl<'a> Names<'a> {
 
     fn header(&self) -> Option<Header<'a>> {
         *self.header.get_or_init(|| header(self.text))
-    }
-
-    /// Per column of `header`, the families its name mentions.
-    fn mentions(&self, header: Header<'_>) -> Vec<u8> {
-        let names = header.names.split(|b| *b == header.separator);
-        names
-            .map(|name| {
-                (0..LEXICON.len)
-                    .filter(|&k| mentions(name, LEXICON.words[k].0))
-                    .fold(0, |bits, k| bits | 1 << LEXICON.words[k].1 as u8)
-            })
-            .collect()
     }
 
     /// The column of the value at `at`, when its line is a row of as many fields as the header.
@@ -194,6 +182,18 @@ impl<'a> Names<'a> {
         }
         Some(separators(&text[line_start..start], header.separator))
     }
+}
+
+/// Per column of `header`, the families its name mentions (a bit per [`Family`]).
+fn mentions_by_column(header: Header<'_>) -> Vec<u8> {
+    let names = header.names.split(|b| *b == header.separator);
+    names
+        .map(|name| {
+            (0..LEXICON.len)
+                .filter(|&k| mentions(name, LEXICON.words[k].0))
+                .fold(0, |bits, k| bits | 1 << LEXICON.words[k].1 as u8)
+        })
+        .collect()
 }
 
 /// The line around `at` (start, end past its last byte) and whether it has the header's fields.

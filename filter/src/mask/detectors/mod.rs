@@ -139,37 +139,54 @@ const CLASS: [Class; 256] = {
     table
 };
 
+/// A set of byte pairs, a bit each: whether two bytes of a text can start (or end) what a
+/// detector looks for, asked before anything is read further.
+pub(super) struct PairSet([u64; 1024]);
+
+impl PairSet {
+    pub const fn of(pairs: &[&[u8]]) -> PairSet {
+        let mut set = PairSet([0; 1024]);
+        let mut i = 0;
+        while i < pairs.len() {
+            set = set.with(pairs[i][0], pairs[i][1]);
+            i += 1;
+        }
+        set
+    }
+
+    pub const fn with(mut self, first: u8, second: u8) -> PairSet {
+        let pair = (first as usize) << 8 | second as usize;
+        self.0[pair / 64] |= 1 << (pair % 64);
+        self
+    }
+
+    pub fn has(&self, first: u8, second: u8) -> bool {
+        let pair = usize::from(first) << 8 | usize::from(second);
+        self.0[pair / 64] & 1 << (pair % 64) != 0
+    }
+}
+
 /// The first two bytes of the words a token can start (`ey` of `eyJ…`, `gh` of `ghp_…`, `Be` of
 /// `Bearer`, any two capitals for an IBAN's country): every other word is skipped unread.
-const TOKEN_STARTS: [u64; 1024] = {
-    const PAIRS: &[&[u8; 2]] = &[
+const TOKEN_STARTS: PairSet = {
+    let mut set = PairSet::of(&[
         b"ey", b"AK", b"AS", b"AB", b"AC", b"A3", b"AI", b"gh", b"gi", b"gl", b"xo", b"xa", b"ht", b"ho", b"hf", b"sk", b"rk",
         b"SG", b"np", b"py", b"Be", b"be", b"Ba", b"ba",
-    ];
-    let mut bits = [0u64; 1024];
-    let mut i = 0;
-    while i < PAIRS.len() {
-        let pair = (PAIRS[i][0] as usize) << 8 | PAIRS[i][1] as usize;
-        bits[pair / 64] |= 1 << (pair % 64);
-        i += 1;
-    }
+    ]);
     let mut first = b'A';
     while first <= b'Z' {
         let mut second = b'A';
         while second <= b'Z' {
-            let pair = (first as usize) << 8 | second as usize;
-            bits[pair / 64] |= 1 << (pair % 64);
+            set = set.with(first, second);
             second += 1;
         }
         first += 1;
     }
-    bits
+    set
 };
 
 fn may_start_token(text: &[u8], at: usize) -> bool {
-    let Some(&second) = text.get(at + 1) else { return false };
-    let pair = usize::from(text[at]) << 8 | usize::from(second);
-    TOKEN_STARTS[pair / 64] & 1 << (pair % 64) != 0
+    text.get(at + 1).is_some_and(|&second| TOKEN_STARTS.has(text[at], second))
 }
 
 /// Whether the number word `text[at..end]` can start anything: it is all digits, and long
@@ -258,12 +275,13 @@ pub fn scan(text: &[u8], enabled: Enabled, out: &mut Vec<Hit>) {
     let names = label::Names::of(text);
     let mut at = 0;
     while at < text.len() {
+        let class = CLASS[usize::from(text[at])];
         // Runs of bytes that start nothing (spaces, punctuation, UTF-8) are the common case.
-        if CLASS[usize::from(text[at])] == Class::Other {
+        if class == Class::Other {
             at += 1;
             continue;
         }
-        let next = match CLASS[usize::from(text[at])] {
+        let next = match class {
             Class::Other => at + 1,
             Class::Word => word(text, &names, at, enabled, out),
             Class::At => take(net::email(text, at, enabled), at, out),

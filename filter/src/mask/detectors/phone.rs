@@ -210,8 +210,6 @@ fn international(digits: &[u8]) -> bool {
     (8..=15).contains(&digits.len())
 }
 
-/// The national shapes: a trunk `0` and groups, the North American `3-3-4`, an area code in
-/// parentheses, the nine- and ten-digit plans without a trunk prefix (Spain, Italy, India).
 /// How a national number is written, beyond its groups' lengths.
 #[derive(Clone, Copy)]
 struct Shape {
@@ -220,6 +218,9 @@ struct Shape {
     last_dashed: bool,
 }
 
+/// The national shapes: a trunk `0` and groups, the North American `3-3-4`, an area code in
+/// parentheses, the nine- and ten-digit plans without a trunk prefix (Spain, Italy, India), and
+/// Brazil's dashed numbers.
 fn national(digits: &[u8], lens: &[usize], shape: Shape, near_words: &dyn Fn() -> bool) -> bool {
     let Shape { area_in_parens, last_dashed } = shape;
     let n = digits.len();

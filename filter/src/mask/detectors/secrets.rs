@@ -7,7 +7,7 @@
 
 use base64::Engine;
 
-use super::{word_at, Enabled, Hit, Kind};
+use super::{word_at, Enabled, Hit, Kind, PairSet};
 
 fn alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric()
@@ -188,25 +188,23 @@ const SECRET_NAMES: &[&str] = &[
     "secret_key",
 ];
 
-/// The last two bytes of [`SECRET_NAMES`], lower case, as a set of byte pairs.
-const SECRET_NAME_ENDS: [u64; 1024] = {
-    let mut ends = [0u64; 1024];
+/// The last two bytes of [`SECRET_NAMES`], lower case.
+const SECRET_NAME_ENDS: PairSet = {
+    let mut set = PairSet::of(&[]);
     let mut i = 0;
     while i < SECRET_NAMES.len() {
         let name = SECRET_NAMES[i].as_bytes();
-        let pair = (name[name.len() - 2] as usize) << 8 | name[name.len() - 1] as usize;
-        ends[pair / 64] |= 1 << (pair % 64);
+        set = set.with(name[name.len() - 2], name[name.len() - 1]);
         i += 1;
     }
-    ends
+    set
 };
 
 /// Whether the name ending at `end` may be a secret's: most names (`"id":`, `"email":`,
 /// `"created_at":`) end in two bytes no secret name ends in, and are not read further.
 fn may_end_secret_name(text: &[u8], end: usize) -> bool {
     let Some(last) = end.checked_sub(2).and_then(|at| text.get(at..end)) else { return false };
-    let pair = usize::from(last[0].to_ascii_lowercase()) << 8 | usize::from(last[1].to_ascii_lowercase());
-    SECRET_NAME_ENDS[pair / 64] & 1 << (pair % 64) != 0
+    SECRET_NAME_ENDS.has(last[0].to_ascii_lowercase(), last[1].to_ascii_lowercase())
 }
 
 /// Values that point at a secret instead of holding it, and keys meant to be public.
