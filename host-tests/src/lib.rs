@@ -63,8 +63,15 @@ impl Plugin {
         Plugin::from_bytes(&bytes)
     }
 
+    /// `GUARDRAILS_PERFMAP=1` has the guest's compiled functions named in `/tmp/perf-<pid>.map`,
+    /// for `perf record` (a `.wasm` built with `CARGO_PROFILE_RELEASE_STRIP=false` keeps the
+    /// names).
     pub fn from_bytes(wasm: &[u8]) -> Result<Plugin, String> {
-        let engine = Engine::default();
+        let mut config = wasmtime::Config::new();
+        if std::env::var_os("GUARDRAILS_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
         let module = Module::new(&engine, wasm).map_err(|e| format!("not a loadable module: {e:#}"))?;
         Plugin::with_module(engine, module)
     }

@@ -7,6 +7,7 @@
 //! characters and whole units before mapping it, so an edit never cuts an escape or a UTF-8
 //! sequence in two. A text with nothing to decode is borrowed as it is (no allocation).
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 pub struct Decoded<'a> {
@@ -212,12 +213,12 @@ fn hex(raw: &[u8], at: usize, digits: usize) -> Option<u32> {
 }
 
 /// `text` as the content of a JSON string: quote, backslash and control characters escaped.
-pub fn json_encoded(text: Vec<u8>) -> Vec<u8> {
+pub fn json_encoded(text: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     if !text.iter().any(|b| matches!(b, b'"' | b'\\') || *b < 0x20) {
         return text;
     }
     let mut out = Vec::with_capacity(text.len() + 8);
-    for b in text {
+    for &b in text.iter() {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -228,20 +229,20 @@ pub fn json_encoded(text: Vec<u8>) -> Vec<u8> {
             _ => out.push(b),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// `text` as a form key or value: what is not unreserved is percent-encoded, a space is `+`.
-pub fn form_encoded(text: Vec<u8>) -> Vec<u8> {
+pub fn form_encoded(text: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     let mut out = Vec::with_capacity(text.len() + 8);
-    for b in text {
+    for &b in text.iter() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b),
             b' ' => out.push(b'+'),
             _ => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -301,7 +302,7 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(d.text()), "jane.doe@example.com or \u{20AC}%zz");
         let (decoded, span) = d.raw_span(0, 20);
         assert_eq!((decoded, &raw[span]), (0..20, &b"jane.doe%40example.com"[..]));
-        assert_eq!(form_encoded(b"[REDACTED:email] x".to_vec()), b"%5BREDACTED%3Aemail%5D+x");
-        assert_eq!(json_encoded(b"a\"b\\c\x01".to_vec()), br#"a\"b\\c\u0001"#);
+        assert_eq!(&*form_encoded(Cow::Borrowed(b"[REDACTED:email] x")), b"%5BREDACTED%3Aemail%5D+x");
+        assert_eq!(&*json_encoded(Cow::Borrowed(b"a\"b\\c\x01")), br#"a\"b\\c\u0001"#);
     }
 }

@@ -2,6 +2,8 @@
 //! span and path of every value, so masking can edit the text in place (keys keep their order,
 //! formatting is untouched) and never produce invalid JSON.
 
+use std::borrow::Cow;
+
 /// Nesting the scanner follows; deeper text is not masked as JSON.
 pub const MAX_DEPTH: usize = 256;
 
@@ -21,10 +23,10 @@ pub struct Token {
     pub escaped: bool,
 }
 
-/// One step of a value's path.
+/// One step of a value's path; a key is borrowed from the text unless it has escapes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    Key(String),
+pub enum Step<'a> {
+    Key(Cow<'a, str>),
     Index(usize),
 }
 
@@ -45,7 +47,7 @@ pub fn scan(text: &[u8], mut take: impl FnMut(&[Step]) -> bool, taken: &mut Vec<
     // About a token per dozen bytes in API responses: one allocation for most bodies.
     let mut tokens = Vec::with_capacity(text.len() / 12);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut path: Vec<Step> = Vec::new();
+    let mut path: Vec<Step<'_>> = Vec::new();
     let mut i = skip_ws(text, 0);
     // Expecting a value (true) or, inside a container, a separator / close / key.
     let mut want_value = true;
@@ -128,13 +130,17 @@ pub fn scan(text: &[u8], mut take: impl FnMut(&[Step]) -> bool, taken: &mut Vec<
 }
 
 /// Reads `"key" :` at `i`; returns the key and the index after the colon (and whitespace).
-fn read_key(text: &[u8], i: usize, tokens: &mut Vec<Token>) -> Result<(String, usize), String> {
+fn read_key<'a>(text: &'a [u8], i: usize, tokens: &mut Vec<Token>) -> Result<(Cow<'a, str>, usize), String> {
     if text.get(i) != Some(&b'"') {
         return Err(format!("expected a key at {i}"));
     }
     let (end, escaped) = string_end(text, i)?;
     tokens.push(Token { kind: TokenKind::String, start: i, end, escaped });
-    let key: String = serde_json::from_slice(&text[i..end]).map_err(|e| format!("bad key at {i}: {e}"))?;
+    // Most keys have no escapes: read as they are written, without a copy.
+    let key = match escaped {
+        false => std::str::from_utf8(&text[i + 1..end - 1]).map(Cow::Borrowed).map_err(|e| format!("bad key at {i}: {e}"))?,
+        true => Cow::Owned(serde_json::from_slice(&text[i..end]).map_err(|e| format!("bad key at {i}: {e}"))?),
+    };
     let colon = skip_ws(text, end);
     if text.get(colon) != Some(&b':') {
         return Err(format!("expected ':' at {colon}"));
@@ -155,7 +161,9 @@ fn skip_ws(text: &[u8], mut i: usize) -> usize {
 fn string_end(text: &[u8], i: usize) -> Result<(usize, bool), String> {
     let mut j = i + 1;
     let mut escaped = false;
-    while let Some(&byte) = text.get(j) {
+    loop {
+        j = quote_or_backslash(text, j);
+        let Some(&byte) = text.get(j) else { break };
         match byte {
             b'"' => return Ok((j + 1, escaped)),
             b'\\' => {
@@ -166,10 +174,28 @@ fn string_end(text: &[u8], i: usize) -> Result<(usize, bool), String> {
                     _ => return Err(format!("invalid escape at {j}")),
                 };
             }
-            _ => j += 1,
+            _ => unreachable!("quote_or_backslash stops only at one"),
         }
     }
     Err(format!("unterminated string at {i}"))
+}
+
+/// The first `"` or `\` from `at` (or the end): eight bytes at a time, strings being long.
+fn quote_or_backslash(text: &[u8], mut at: usize) -> usize {
+    const LOW: u64 = u64::MAX / 255;
+    const HIGH: u64 = LOW * 0x80;
+    // The high bit of each zero byte of `x`; wrong only above the lowest, which is all we read.
+    let zeros = |x: u64| x.wrapping_sub(LOW) & !x & HIGH;
+    while let Some(eight) = text.get(at..at + 8) {
+        let x = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+        let found = zeros(x ^ LOW * u64::from(b'"')) | zeros(x ^ LOW * u64::from(b'\\'));
+        if found != 0 {
+            return at + found.trailing_zeros() as usize / 8;
+        }
+        at += 8;
+    }
+    let rest = text.get(at..).unwrap_or_default();
+    at + rest.iter().position(|b| matches!(b, b'"' | b'\\')).unwrap_or(rest.len())
 }
 
 /// The index after the value starting at `i`, containers included (balanced, strings aware).
@@ -230,6 +256,37 @@ mod tests {
         assert_eq!(numbers, vec!["1", "-2.5e3"]);
         let escaped = super::scan(br#"["a", "b\u0040c", "d\/"]"#, |_| false, &mut taken).unwrap();
         assert_eq!(escaped.tokens.iter().map(|t| t.escaped).collect::<Vec<_>>(), vec![false, true, true]);
+    }
+
+    #[test]
+    fn quote_or_backslash_agrees_with_a_byte_loop() {
+        for b in 0..=255u8 {
+            for len in 0..20 {
+                for lane in 0..len {
+                    let mut text = vec![b'a'; len];
+                    text[lane] = b;
+                    text.extend_from_slice(&[0xff, b'"']);
+                    for from in 0..=text.len() + 1 {
+                        let naive = (from..text.len()).find(|&i| matches!(text[i], b'"' | b'\\')).unwrap_or(text.len().max(from));
+                        assert_eq!(quote_or_backslash(&text, from), naive, "byte {b:#04x} at {lane} of {len}, from {from}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_borrowed_unless_escaped() {
+        let text = br#"{"plain": 1, "esc\u0061ped": 2}"#;
+        let mut keys = Vec::new();
+        scan(text, |path| {
+            if let Some(Step::Key(key)) = path.last() {
+                keys.push((key.to_string(), matches!(key, Cow::Borrowed(_))));
+            }
+            false
+        }, &mut Vec::new())
+        .unwrap();
+        assert_eq!(keys, vec![("plain".to_string(), true), ("escaped".to_string(), false)]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod response;
 pub mod stream;
 mod structured;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use hmac::{Hmac, Mac};
@@ -49,6 +50,14 @@ pub enum Action {
 struct Detector {
     name: String,
     action: Action,
+    /// `[REDACTED:name]`, written once: most values are redacted.
+    redacted: Vec<u8>,
+}
+
+impl Detector {
+    fn new(name: &str, action: Action) -> Detector {
+        Detector { name: name.to_string(), action, redacted: format!("[REDACTED:{name}]").into_bytes() }
+    }
 }
 
 /// Which JSON values a field rule masks whole.
@@ -69,7 +78,7 @@ pub struct FieldRule {
 }
 
 impl FieldRule {
-    fn matches(&self, path: &[Step]) -> bool {
+    fn matches(&self, path: &[Step<'_>]) -> bool {
         match &self.matcher {
             FieldMatch::Name(glob) => matches!(path.last(), Some(Step::Key(k)) if glob.matches(k)),
             FieldMatch::Pointer(segments) => {
@@ -103,8 +112,14 @@ pub struct Masker {
 /// 64 + 255 characters), with room for most JWTs.
 const STREAM_WINDOW: usize = 4096;
 
-/// The custom patterns' lazy DFA state cache: one per masker and VM, reused across responses.
-pub struct MaskCache(Option<regex_automata::hybrid::regex::Cache>);
+/// What matching keeps between calls, one per masker and VM, reused across responses: the custom
+/// patterns' lazy DFA state cache, and the buffers each search fills and empties (a JSON body
+/// searches many strings).
+pub struct MaskCache {
+    regex: Option<regex_automata::hybrid::regex::Cache>,
+    hits: Vec<(usize, usize, usize)>,
+    builtin_hits: Vec<detectors::Hit>,
+}
 
 /// A masked body.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -155,7 +170,7 @@ impl Masker {
                 continue;
             }
             sources.push(pattern.regex.to_string());
-            detectors.push(Detector { name: pattern.name.to_string(), action: pattern.action });
+            detectors.push(Detector::new(pattern.name, pattern.action));
         }
         let mut enabled = Enabled::default();
         let mut builtin_detector = [0; detectors::BUILTINS.len()];
@@ -163,7 +178,7 @@ impl Masker {
             if let Some(&action) = builtins.get(name) {
                 enabled = enabled.with(kind);
                 builtin_detector[kind as usize] = detectors.len();
-                detectors.push(Detector { name: name.to_string(), action });
+                detectors.push(Detector::new(name, action));
             }
         }
         if !errors.is_empty() {
@@ -208,9 +223,12 @@ impl Masker {
     }
 
     /// The replacement masking writes for `found`, whose bytes are `text`.
-    pub fn replacement(&self, found: &Found, text: &[u8]) -> Vec<u8> {
+    pub fn replacement(&self, found: &Found, text: &[u8]) -> Cow<'_, [u8]> {
         let detector = &self.detectors[found.detector];
-        self.replace(detector.action, &detector.name, text)
+        match detector.action {
+            Action::Redact => Cow::Borrowed(&detector.redacted),
+            action => Cow::Owned(self.replace(action, &detector.name, text)),
+        }
     }
 
     /// The policy's name of a detector or custom pattern ([`Found::detector`]).
@@ -219,7 +237,7 @@ impl Masker {
     }
 
     pub fn cache(&self) -> MaskCache {
-        MaskCache(self.regex.as_ref().map(|r| r.create_cache()))
+        MaskCache { regex: self.regex.as_ref().map(|r| r.create_cache()), hits: Vec::new(), builtin_hits: Vec::new() }
     }
 
     /// Masks a body: as JSON (fields and content) when `as_json`, else as text (content).
@@ -276,8 +294,9 @@ impl Masker {
     fn find_all(&self, cache: &mut MaskCache, body: &[u8], from: usize, to: usize, out: &mut Vec<Found>) {
         let Some(text) = body.get(from..to) else { return };
         // (start, end, detector): detectors are numbered in priority order, custom patterns first.
-        let mut hits: Vec<(usize, usize, usize)> = Vec::new();
-        if let (Some(regex), Some(cache)) = (&self.regex, cache.0.as_mut()) {
+        let MaskCache { regex: regex_cache, hits, builtin_hits } = cache;
+        hits.clear();
+        if let (Some(regex), Some(cache)) = (&self.regex, regex_cache.as_mut()) {
             let mut at = 0;
             while at < text.len() {
                 let Ok(Some(m)) = regex.try_search(cache, &Input::new(text).range(at..)) else { break };
@@ -290,13 +309,13 @@ impl Masker {
             }
         }
         if !self.builtins.is_empty() {
-            let mut found = Vec::new();
-            detectors::scan(text, self.builtins, &mut found);
-            hits.extend(found.iter().map(|h| (h.start, h.end, self.builtin_detector[h.kind as usize])));
+            builtin_hits.clear();
+            detectors::scan(text, self.builtins, builtin_hits);
+            hits.extend(builtin_hits.iter().map(|h| (h.start, h.end, self.builtin_detector[h.kind as usize])));
         }
         hits.sort_unstable_by_key(|&(start, _, detector)| (start, detector));
         let mut taken_to = 0;
-        for (start, end, detector) in hits {
+        for &(start, end, detector) in hits.iter() {
             if start >= taken_to {
                 out.push(Found { start: from + start, end: from + end, detector });
                 taken_to = end;
@@ -368,10 +387,8 @@ fn partial(name: &str, text: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
-fn quoted(mut text: Vec<u8>) -> Vec<u8> {
-    text.insert(0, b'"');
-    text.push(b'"');
-    text
+fn quoted(text: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    Cow::Owned([&b"\""[..], &text, b"\""].concat())
 }
 
 /// A value found by content: its byte span and the detector (or custom pattern) that found it.
@@ -387,7 +404,7 @@ pub struct Found {
 struct Edit<'m> {
     start: usize,
     end: usize,
-    replacement: Vec<u8>,
+    replacement: Cow<'m, [u8]>,
     label: &'m str,
 }
 
@@ -398,7 +415,7 @@ struct Edits<'m> {
 }
 
 impl<'m> Edits<'m> {
-    fn push(&mut self, label: &'m str, span: std::ops::Range<usize>, replacement: Vec<u8>) {
+    fn push(&mut self, label: &'m str, span: std::ops::Range<usize>, replacement: Cow<'m, [u8]>) {
         self.list.push(Edit { start: span.start, end: span.end, replacement, label });
     }
 

@@ -153,7 +153,7 @@ impl Streamer {
                 break;
             }
             out.extend_from_slice(&self.held[at..found.start]);
-            out.extend(masker.replacement(&found, &self.held[found.start..found.end]));
+            out.extend_from_slice(&masker.replacement(&found, &self.held[found.start..found.end]));
             count(&mut self.counts, masker.detector_name(found.detector), 1);
             at = found.end;
             if !end && found.end == self.held.len() && masker.detector_name(found.detector) == "private_key" {

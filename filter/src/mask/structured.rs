@@ -8,6 +8,8 @@
 //! what the client reads, and is edited as it is. Only strings with escapes, and tokens a raw
 //! match crossed into from JSON structure, are decoded and matched one by one.
 
+use std::borrow::Cow;
+
 use super::decoded::{form_encoded, json_encoded, Decoded, Scratch};
 use super::json::{self, Token, TokenKind};
 use super::{quoted, Action, Edits, Found, MaskCache, Masker};
@@ -35,12 +37,12 @@ impl Masker {
             if is_string {
                 let content = scratch.json(&body[start + 1..end - 1], start + 1);
                 let replacement = self.replace(rule.action, &rule.label, content.text());
-                edits.push(&rule.label, start + 1..end - 1, json_encoded(replacement));
+                edits.push(&rule.label, start + 1..end - 1, json_encoded(Cow::Owned(replacement)));
             } else {
                 let container = matches!(body[start], b'{' | b'[');
                 let action = if container && rule.action == Action::Partial { Action::Redact } else { rule.action };
                 let replacement = self.replace(action, &rule.label, &body[start..end]);
-                edits.push(&rule.label, start..end, quoted(json_encoded(replacement)));
+                edits.push(&rule.label, start..end, quoted(json_encoded(Cow::Owned(replacement))));
             }
         }
         self.mask_json_content(cache, body, &scan.tokens, &taken, &mut scratch, edits);
@@ -130,7 +132,7 @@ impl Masker {
         &'m self,
         cache: &mut MaskCache,
         text: &Decoded<'_>,
-        encode: fn(Vec<u8>) -> Vec<u8>,
+        encode: fn(Cow<'m, [u8]>) -> Cow<'m, [u8]>,
         edits: &mut Edits<'m>,
     ) {
         // Widened to whole units, a match may reach into the next one's first unit: the next

@@ -190,10 +190,13 @@ fn may_start_token(text: &[u8], at: usize) -> bool {
 }
 
 /// Whether the number word `text[at..end]` can start anything: it is all digits, and long
-/// enough for a card, a bare SSN or a phone, or another group or a dot follows.
+/// enough for a card, a bare SSN or a phone, or a separator and another group follow (`3 items`
+/// is no number's start, `10.0.0.1` and `020 7946` may be).
 fn may_start_number(text: &[u8], at: usize, end: usize) -> bool {
     let digits = run(text, at, end - at, |b| b.is_ascii_digit());
-    digits == end && (end - at >= 8 || matches!(text.get(end), Some(b' ' | b'-' | b'.' | b'/')))
+    let grouped = matches!(text.get(end), Some(b' ' | b'-' | b'.' | b'/'))
+        && text.get(end + 1).is_some_and(|b| b.is_ascii_digit() || *b == b'(');
+    digits == end && (end - at >= 8 || grouped)
 }
 
 /// The end of the ISO 8601 date (`2024-06-01`, the start of `2024-06-01T09:35:20Z`) at `at`:

@@ -116,13 +116,18 @@ pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> 
     let near_words = || {
         *named.get_or_init(|| matches!(names.label(at, Reach::Near, &[Family::Phone, Family::Ssn, Family::Contact]), Some(0 | 2)))
     };
-    // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
-    let glued = at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric();
+    // Glued to the word before it (`SKU-0201234567`), a number is part of that word's code.
+    if at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric() {
+        return None;
+    }
+    let dialled = Dialled::of(text, &groups[..count], plus);
     let count = (1..=count).rev().find(|&n| {
         let last = groups[n - 1];
         let after = last.end + usize::from(last.parens);
+        // Fewer groups than were read only where a space follows: `606-8692089-4284006` is an order.
         let cut = n < count && text.get(after) != Some(&b' ');
-        !glued && !cut && !word_at(text, after) && valid(text, &groups[..n], plus, &near_words)
+        let valid = |digits: &[u8]| valid(text, &groups[..n], digits, plus, &near_words);
+        !cut && !word_at(text, after) && dialled.first(n).is_some_and(valid)
     })?;
     // A number its name calls something else: `order=0259694467`, a column headed `imei`.
     if !plus && names.label(at, Reach::Near, &[Family::Phone, Family::NotAPhone]) == Some(1) {
@@ -162,23 +167,39 @@ fn read_groups(text: &[u8], at: usize, plus: bool) -> ([Group; 8], usize) {
     (groups, count)
 }
 
-fn valid(text: &[u8], groups: &[Group], plus: bool, near_words: &dyn Fn() -> bool) -> bool {
-    let mut digits = [0u8; 20];
-    let mut n = 0;
-    for g in groups {
-        // `+44 (0)20 …`: the trunk prefix in parentheses is not dialled from abroad.
-        if plus && g.parens && &text[g.start..g.end] == b"0" {
-            continue;
-        }
-        for &b in &text[g.start..g.end] {
-            if n == digits.len() {
-                return false;
+/// The digits a number's groups dial, read once for every count of groups [`phone`] tries.
+struct Dialled {
+    digits: [u8; 20],
+    /// How many digits the first `n` groups dial; more than 20 is no phone number.
+    upto: [usize; 9],
+}
+
+impl Dialled {
+    fn of(text: &[u8], groups: &[Group], plus: bool) -> Dialled {
+        let mut dialled = Dialled { digits: [0; 20], upto: [0; 9] };
+        let mut n = 0;
+        for (i, g) in groups.iter().enumerate() {
+            // `+44 (0)20 …`: the trunk prefix in parentheses is not dialled from abroad.
+            if !(plus && g.parens && &text[g.start..g.end] == b"0") {
+                for &b in &text[g.start..g.end] {
+                    if let Some(slot) = dialled.digits.get_mut(n) {
+                        *slot = b - b'0';
+                    }
+                    n += 1;
+                }
             }
-            digits[n] = b - b'0';
-            n += 1;
+            dialled.upto[i + 1] = n;
         }
+        dialled
     }
-    let digits = &digits[..n];
+
+    /// The digits of the first `groups` groups, if there are at most 20.
+    fn first(&self, groups: usize) -> Option<&[u8]> {
+        self.digits.get(..self.upto[groups])
+    }
+}
+
+fn valid(text: &[u8], groups: &[Group], digits: &[u8], plus: bool, near_words: &dyn Fn() -> bool) -> bool {
     let mut lens = [0usize; 8];
     for (len, g) in lens.iter_mut().zip(groups) {
         *len = g.end - g.start;
