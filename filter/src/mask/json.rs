@@ -188,7 +188,7 @@ fn quote_or_backslash(text: &[u8], mut at: usize) -> usize {
     let zeros = |x: u64| x.wrapping_sub(LOW) & !x & HIGH;
     while let Some(eight) = text.get(at..at + 8) {
         let x = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-        let found = zeros(x ^ LOW * u64::from(b'"')) | zeros(x ^ LOW * u64::from(b'\\'));
+        let found = zeros(x ^ (LOW * u64::from(b'"'))) | zeros(x ^ (LOW * u64::from(b'\\')));
         if found != 0 {
             return at + found.trailing_zeros() as usize / 8;
         }
@@ -279,12 +279,16 @@ mod tests {
     fn keys_are_borrowed_unless_escaped() {
         let text = br#"{"plain": 1, "esc\u0061ped": 2}"#;
         let mut keys = Vec::new();
-        scan(text, |path| {
-            if let Some(Step::Key(key)) = path.last() {
-                keys.push((key.to_string(), matches!(key, Cow::Borrowed(_))));
-            }
-            false
-        }, &mut Vec::new())
+        scan(
+            text,
+            |path| {
+                if let Some(Step::Key(key)) = path.last() {
+                    keys.push((key.to_string(), matches!(key, Cow::Borrowed(_))));
+                }
+                false
+            },
+            &mut Vec::new(),
+        )
         .unwrap();
         assert_eq!(keys, vec![("plain".to_string(), true), ("escaped".to_string(), false)]);
     }
