@@ -111,6 +111,10 @@ fn an_unqualified_name_resolves_on_the_search_path_set_before_it() {
         "SET LOCAL search_path = secret; DELETE FROM keys WHERE id = 1",
         "SET search_path = app; RESET search_path; DELETE FROM keys WHERE id = 1",
         "SET search_path = app; DISCARD ALL; DELETE FROM keys WHERE id = 1",
+        // A quoted parameter name is the same parameter: pglast (PostgreSQL's parser) reads
+        // `SET "search_path" TO secret` as VariableSetStmt name='search_path'.
+        "SET \"search_path\" TO secret; DELETE FROM keys WHERE id = 1",
+        "SET \"Search_Path\" = secret; DELETE FROM keys WHERE id = 1",
     ] {
         assert_eq!(denied_by(&pg, text, &server).as_deref(), Some("no-secret-deletes"), "{text}");
     }
@@ -197,6 +201,12 @@ fn a_mysql_text_that_changes_its_own_reading_is_read_every_way() {
     let hidden = r"SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'x\' ; DROP TABLE t; -- '";
     assert_eq!(denied_by(&my, hidden, &settings).as_deref(), Some("no-drops"));
     let hidden = r#"SET SESSION sql_mode = 'ANSI_QUOTES'; SELECT "x\" ; DROP TABLE t; -- ""#;
+    assert_eq!(denied_by(&my, hidden, &settings).as_deref(), Some("no-drops"));
+    // A backquoted variable name is the same variable (MySQL's grammar reads `internal_variable_name`
+    // as an `ident`, quoted or not): the mode still changes for the statements after it.
+    let hidden = r"SET `sql_mode` = 'NO_BACKSLASH_ESCAPES'; SELECT 'x\' ; DROP TABLE t; -- '";
+    assert_eq!(denied_by(&my, hidden, &settings).as_deref(), Some("no-drops"));
+    let hidden = r#"SET @@session.`SQL_MODE` = 'ANSI_QUOTES'; SELECT "x\" ; DROP TABLE t; -- ""#;
     assert_eq!(denied_by(&my, hidden, &settings).as_deref(), Some("no-drops"));
     // An EXECUTE may run the mode change the analyzer does not see.
     let hidden = r#"PREPARE s FROM @mode; EXECUTE s; SELECT "x\" ; DROP TABLE t; -- ""#;

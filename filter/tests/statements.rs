@@ -437,3 +437,22 @@ fn partitions_and_role_families_sqlparser_lacks() {
     assert_eq!(ops(&one("ALTER GROUP admins DROP USER mallory", PG)), ["revoke"]);
     assert!(analyze_each("ALTER GROUP admins ADD USER (SELECT 1)", PG)[0].is_err());
 }
+
+#[test]
+fn server_administration_functions_are_admin_not_reads() {
+    // pglast (PostgreSQL's parser) reads each as a plain SELECT of a function call; the server's
+    // documentation lists them under "System Administration Functions": they reload the
+    // configuration, rotate logs, promote a standby, drop replication slots.
+    for sql in [
+        "SELECT pg_reload_conf()",
+        "SELECT pg_catalog.pg_rotate_logfile()",
+        "SELECT PG_SWITCH_WAL()",
+        "SELECT pg_promote(true, 60)",
+        "SELECT pg_drop_replication_slot('s')",
+        "SELECT * FROM pg_create_logical_replication_slot('s', 'pgoutput')",
+    ] {
+        assert!(has(&one(sql, PG), Operation::Admin), "{sql}");
+    }
+    // Reading the settings is still a read.
+    assert_eq!(ops(&one("SELECT current_setting('work_mem')", PG)), ["select"]);
+}

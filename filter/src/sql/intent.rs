@@ -137,6 +137,28 @@ const DYNAMIC_FUNCTIONS: &[&str] = &[
     "pg_cancel_backend",
 ];
 
+/// Functions that administer the server rather than read data (PostgreSQL's "System
+/// Administration Functions"): reloading its configuration, switching or rotating its logs,
+/// promoting a standby, replication slots, backups.
+const ADMIN_FUNCTIONS: &[&str] = &[
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_log_backend_memory_contexts",
+    "pg_switch_wal",
+    "pg_promote",
+    "pg_create_restore_point",
+    "pg_backup_start",
+    "pg_backup_stop",
+    "pg_start_backup",
+    "pg_stop_backup",
+    "pg_wal_replay_pause",
+    "pg_wal_replay_resume",
+    "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot",
+    "pg_drop_replication_slot",
+    "pg_replication_slot_advance",
+];
+
 pub(crate) fn of_statement(statement: &Statement, dialect: Dialect) -> Result<Intent, SqlError> {
     let mut collector = Collector::new(dialect);
     if let ControlFlow::Break(error) = statement.visit(&mut collector) {
@@ -302,6 +324,8 @@ impl Collector {
         } else if DYNAMIC_FUNCTIONS.contains(&base.as_str()) || clickhouse && base == "executable" {
             // ClickHouse `executable(script, ...)` runs a script on the server.
             self.access(Operation::Call, path);
+        } else if ADMIN_FUNCTIONS.contains(&base.as_str()) {
+            self.access(Operation::Admin, path);
         }
     }
 

@@ -134,7 +134,11 @@ fn assignment(scope: Option<ContextModifier>, variable: &ObjectName, values: &[E
     if scope == Some(ContextModifier::Global) {
         return None;
     }
-    let name = variable.to_string().to_lowercase();
+    // The name as the server looks it up: each part unquoted (`SET \`sql_mode\``, Postgres
+    // `SET "search_path"`), without case (both servers find settings case-insensitively).
+    let parts: Vec<String> =
+        variable.0.iter().map(|part| part.as_ident().map_or_else(|| part.to_string(), |i| i.value.clone())).collect();
+    let name = parts.join(".").to_lowercase();
     // `@@session.sql_mode`, `@@sql_mode`, `session.sql_mode` all name the session's setting.
     let name = name.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("local.").to_string();
     if name.starts_with("global.") {
