@@ -455,4 +455,9 @@ fn server_administration_functions_are_admin_not_reads() {
     }
     // Reading the settings is still a read.
     assert_eq!(ops(&one("SELECT current_setting('work_mem')", PG)), ["select"]);
+    // Text sqlparser cannot read is suspected of the same (pglast reads `===` as an operator
+    // name, which no built-in operator has).
+    let unread = analyze_each("SELECT pg_reload_conf() WHERE 1 === 1", PG);
+    let refused = unread[0].as_ref().expect_err("not parsable");
+    assert!(refused.suspected.operations.contains(Operation::Admin));
 }

@@ -754,6 +754,11 @@ pub(crate) fn is_dynamic_function(name: &str) -> bool {
     DYNAMIC_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str())
 }
 
+/// A function that administers the server (`pg_reload_conf`, `pg_promote`).
+pub(crate) fn is_admin_function(name: &str) -> bool {
+    ADMIN_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str())
+}
+
 pub(crate) fn is_server_file_function(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     // Short generic names (`file`, `url`, `glob`) only count as calls, not as bare words.

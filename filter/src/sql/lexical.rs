@@ -484,6 +484,8 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
                 operations.insert(Operation::Export);
             } else if super::intent::is_dynamic_function(&word.value) {
                 operations.insert(Operation::Call);
+            } else if super::intent::is_admin_function(&word.value) {
+                operations.insert(Operation::Admin);
             }
             continue;
         };
