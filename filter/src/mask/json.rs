@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use super::swar;
+
 /// Nesting the scanner follows; deeper text is not masked as JSON.
 pub const MAX_DEPTH: usize = 256;
 
@@ -163,10 +165,11 @@ fn string_end(text: &[u8], i: usize) -> Result<(usize, bool), String> {
     let mut escaped = false;
     loop {
         j = quote_or_backslash(text, j);
-        let Some(&byte) = text.get(j) else { break };
-        match byte {
-            b'"' => return Ok((j + 1, escaped)),
-            b'\\' => {
+        match text.get(j) {
+            None => return Err(format!("unterminated string at {i}")),
+            Some(b'"') => return Ok((j + 1, escaped)),
+            // A backslash: the only other byte the search stops at.
+            Some(_) => {
                 escaped = true;
                 j += match text.get(j + 1) {
                     Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
@@ -174,23 +177,16 @@ fn string_end(text: &[u8], i: usize) -> Result<(usize, bool), String> {
                     _ => return Err(format!("invalid escape at {j}")),
                 };
             }
-            _ => unreachable!("quote_or_backslash stops only at one"),
         }
     }
-    Err(format!("unterminated string at {i}"))
 }
 
 /// The first `"` or `\` from `at` (or the end): eight bytes at a time, strings being long.
 fn quote_or_backslash(text: &[u8], mut at: usize) -> usize {
-    const LOW: u64 = u64::MAX / 255;
-    const HIGH: u64 = LOW * 0x80;
-    // The high bit of each zero byte of `x`; wrong only above the lowest, which is all we read.
-    let zeros = |x: u64| x.wrapping_sub(LOW) & !x & HIGH;
-    while let Some(eight) = text.get(at..at + 8) {
-        let x = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-        let found = zeros(x ^ (LOW * u64::from(b'"'))) | zeros(x ^ (LOW * u64::from(b'\\')));
+    while let Some(x) = swar::eight(text, at) {
+        let found = swar::equal(x, b'"') | swar::equal(x, b'\\');
         if found != 0 {
-            return at + found.trailing_zeros() as usize / 8;
+            return at + swar::first_lane(found);
         }
         at += 8;
     }

@@ -18,6 +18,7 @@ pub mod json;
 pub mod response;
 pub mod stream;
 mod structured;
+mod swar;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

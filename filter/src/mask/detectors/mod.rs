@@ -18,6 +18,8 @@ mod secrets;
 
 pub(crate) use label::header_row;
 
+use super::swar::{self, HIGH_BITS, LOW_BITS};
+
 /// The built-in detectors by name, in priority order.
 pub const BUILTINS: &[&str] = &[
     "private_key",
@@ -229,11 +231,10 @@ fn word_before(text: &[u8], at: usize) -> bool {
 
 fn word_end(text: &[u8], mut at: usize) -> usize {
     // Eight bytes at a time: ids, hashes and tokens are long words.
-    while let Some(eight) = text.get(at..at + 8) {
-        let bytes = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+    while let Some(bytes) = swar::eight(text, at) {
         let ends = !word_bytes(bytes) & HIGH_BITS;
         if ends != 0 {
-            return at + ends.trailing_zeros() as usize / 8;
+            return at + swar::first_lane(ends);
         }
         at += 8;
     }
@@ -242,9 +243,6 @@ fn word_end(text: &[u8], mut at: usize) -> usize {
     }
     at
 }
-
-const LOW_BITS: u64 = u64::MAX / 255;
-const HIGH_BITS: u64 = LOW_BITS * 0x80;
 
 /// The high bit of each byte of `x` that is a word byte (`[0-9A-Za-z_]`), the others clear.
 fn word_bytes(x: u64) -> u64 {
@@ -256,11 +254,7 @@ fn word_bytes(x: u64) -> u64 {
     let digits = between(x, b'0' as u64 - 1, b'9' as u64 + 1);
     // `| 0x20` folds capitals onto small letters and nothing else onto them.
     let letters = between(x | (LOW_BITS * 0x20), b'a' as u64 - 1, b'z' as u64 + 1);
-    let underscore = {
-        let zero = x ^ (LOW_BITS * u64::from(b'_'));
-        !((zero & (LOW_BITS * 0x7f)).wrapping_add(LOW_BITS * 0x7f) | zero) & HIGH_BITS
-    };
-    digits | letters | underscore
+    digits | letters | swar::equal(x, b'_')
 }
 
 /// Bytes from `at` while `accept` holds, at most `max`: the end.

@@ -101,7 +101,8 @@ struct Group {
 
 /// A phone number from `at` (a digit, `+` or `(`).
 pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> Option<Hit> {
-    if !enabled.has(Kind::Phone) {
+    // Glued to the word before it (`SKU-0201234567`), a number is part of that word's code.
+    if !enabled.has(Kind::Phone) || at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric() {
         return None;
     }
     let plus = text[at] == b'+';
@@ -116,10 +117,6 @@ pub(super) fn phone(text: &[u8], names: &Names, at: usize, enabled: Enabled) -> 
     let near_words = || {
         *named.get_or_init(|| matches!(names.label(at, Reach::Near, &[Family::Phone, Family::Ssn, Family::Contact]), Some(0 | 2)))
     };
-    // Glued to the word before it (`SKU-0201234567`), a number is part of that word's code.
-    if at >= 2 && matches!(text[at - 1], b'-' | b'.') && text[at - 2].is_ascii_alphanumeric() {
-        return None;
-    }
     let dialled = Dialled::of(text, &groups[..count], plus);
     let count = (1..=count).rev().find(|&n| {
         let last = groups[n - 1];
