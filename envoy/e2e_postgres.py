@@ -42,6 +42,7 @@ def postgres_session(results, pg):
     lexing(results, direct)
     search_path(results, direct)
     other_databases(results, pg)
+    state_changing_functions(results, pg)
 
 
 def transactions(results, direct):
@@ -147,6 +148,50 @@ def search_path(results, direct):
                   b"42P01" in out and b"never changed" not in out, text(out))
 
 
+def other_databases(results, pg):
+    """A database the policy does not name gets the strict catch-all route: reads only."""
+    target = os.path.join(pg.dir, "exported.csv")
+    _, out = pg.psql(f"\\set VERBOSITY verbose\nCOPY (SELECT 1) TO '{target}';\nSELECT 40 + 2;\n", port=POSTGRES_ENVOY)
+    results.check("database=postgres: COPY to a server file is denied (42501)", "42501" in out and not os.path.exists(target), out)
+    results.check("database=postgres: a read passes", "\n42\n" in "\n" + out + "\n", out)
+    _, out = pg.psql("\\set VERBOSITY verbose\nCREATE TABLE scratch (id int);\n", port=POSTGRES_ENVOY)
+    _, exists = pg.psql("SELECT to_regclass('public.scratch') IS NULL;")
+    results.check("database=postgres: a write is denied by the route's default", "42501" in out and exists.strip() == "t", out)
+
+
+
+# Calls a SELECT can make. Which of them PostgreSQL itself refuses in a READ ONLY transaction is
+# asked of the server, not assumed; the rest change state all the same or only read.
+CALLS = ["nextval('counter')", "setval('counter', 1000)", "setval('counter'::regclass, 7, false)",
+         "lo_unlink(4242)", "lo_put(4242, 0, '\\x41')", "pg_notify('jobs', 'run')", "random() < 2",
+         "pg_sequence_last_value('counter')", "lo_get(4242)", "now() IS NOT NULL"]
+CHANGES_STATE = {"nextval", "setval", "lo_unlink", "lo_put", "pg_notify"}
+
+
+def state_changing_functions(results, pg):
+    """On the read-only route, a SELECT of a function that changes state is denied: every call the
+    server refuses in a READ ONLY transaction, and the large-object and NOTIFY calls it runs there."""
+    pg.psql("DROP SEQUENCE IF EXISTS counter; CREATE SEQUENCE counter;"
+            "SELECT lo_unlink(4242) FROM pg_largeobject_metadata WHERE oid = 4242; SELECT lo_from_bytea(4242, 'x');")
+    state = lambda: pg.psql("SELECT last_value, is_called FROM counter; SELECT encode(lo_get(4242), 'escape');")[1]  # noqa: E731
+    before = state()
+    refused = set()
+    for call in CALLS:
+        _, out = pg.psql(f"BEGIN READ ONLY;\nSELECT {call};\nROLLBACK;\n")
+        if "read-only transaction" in out:
+            refused.add(call)
+    results.check("the server refuses nextval and setval in a READ ONLY transaction (the oracle answers)",
+                  {c.split("(")[0] for c in refused} == {"nextval", "setval"}, str(sorted(refused)))
+    for call in CALLS:
+        _, out = pg.psql(f"\\set VERBOSITY verbose\nSELECT {call};\n", port=POSTGRES_ENVOY)
+        denied = "42501" in out
+        expected = call.split("(")[0] in CHANGES_STATE
+        why = "refused read-only by the server" if call in refused else "changes state" if expected else "only reads"
+        results.check(f"database=postgres: SELECT {call} is {'denied' if expected else 'passed'} ({why})",
+                      denied == expected and (denied or "ERROR" not in out), out)
+    results.check("... and the sequence and the large object are unchanged", state() == before, before + " / " + state())
+
+
 if __name__ == "__main__":
     os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     from e2e import Results
@@ -158,15 +203,3 @@ if __name__ == "__main__":
     postgres_session(results, pg)
     envoy.stop()
     results.finish()
-
-
-def other_databases(results, pg):
-    """A database the policy does not name gets the strict catch-all route: reads only."""
-    target = os.path.join(pg.dir, "exported.csv")
-    _, out = pg.psql(f"\\set VERBOSITY verbose\nCOPY (SELECT 1) TO '{target}';\nSELECT 40 + 2;\n", port=POSTGRES_ENVOY)
-    results.check("database=postgres: COPY to a server file is denied (42501)", "42501" in out and not os.path.exists(target), out)
-    results.check("database=postgres: a read passes", "\n42\n" in "\n" + out + "\n", out)
-    _, out = pg.psql("\\set VERBOSITY verbose\nCREATE TABLE scratch (id int);\n", port=POSTGRES_ENVOY)
-    _, exists = pg.psql("SELECT to_regclass('public.scratch') IS NULL;")
-    results.check("database=postgres: a write is denied by the route's default", "42501" in out and exists.strip() == "t", out)
-

@@ -461,3 +461,37 @@ fn server_administration_functions_are_admin_not_reads() {
     let refused = unread[0].as_ref().expect_err("not parsable");
     assert!(refused.suspected.operations.contains(Operation::Admin));
 }
+
+#[test]
+fn functions_that_change_state_count_as_the_statement_they_stand_for() {
+    // PostgreSQL refuses nextval and setval in a READ ONLY transaction (SQLSTATE 25006): each
+    // moves the sequence it names, which is an update of that sequence, not a read.
+    assert_eq!(objects(&one("SELECT nextval('shop.orders_id_seq')", PG)), ["update:shop.orders_id_seq"]);
+    assert_eq!(objects(&one("SELECT setval('\"Orders_Seq\"'::regclass, 1, false)", PG)), ["update:Orders_Seq"]);
+    assert_eq!(objects(&one("SELECT pg_catalog.SETVAL('Vault.Keys_Seq', 1)", PG)), ["update:vault.keys_seq"]);
+    // MariaDB names the sequence with an identifier.
+    assert!(objects(&one("SELECT NEXTVAL(shop.orders_seq)", MY)).contains(&"update:shop.orders_seq".to_string()));
+    // A name only known when it runs is still an update.
+    assert!(has(&one("SELECT nextval(name) FROM seqs", PG), Operation::Update));
+    // Large objects are written and deleted as rows are, and pg_notify is NOTIFY: PostgreSQL
+    // 15 runs these in a READ ONLY transaction, so only what they do says they are not reads.
+    for (sql, op) in [
+        ("SELECT lo_unlink(16401)", Operation::Delete),
+        ("SELECT lo_put(16401, 0, '\\x00')", Operation::Update),
+        ("SELECT lowrite(lo_open(16401, 131072), 'x')", Operation::Update),
+        ("SELECT lo_from_bytea(0, 'x')", Operation::Insert),
+        ("SELECT pg_notify('jobs', 'run')", Operation::Other),
+        ("SELECT brin_summarize_new_values('orders_brin')", Operation::Alter),
+        ("SELECT pg_stat_reset()", Operation::Admin),
+        ("SELECT pg_logical_slot_get_changes('s', NULL, NULL)", Operation::Admin),
+    ] {
+        assert!(has(&one(sql, PG), op), "{sql}: {:?}", ops(&one(sql, PG)));
+    }
+    // What only reads stays a read: the current value, a lock on nothing but a number.
+    for sql in ["SELECT currval('s'), lastval()", "SELECT lo_get(16401)", "SELECT pg_sequence_last_value('s')"] {
+        assert_eq!(ops(&one(sql, PG)), ["select"], "{sql}");
+    }
+    // Text sqlparser cannot read is suspected of the same.
+    let unread = analyze_each("SELECT setval('s', 1) WHERE 1 === 1", PG);
+    assert!(unread[0].as_ref().expect_err("not parsable").suspected.operations.contains(Operation::Update));
+}

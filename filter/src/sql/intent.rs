@@ -157,7 +157,73 @@ const ADMIN_FUNCTIONS: &[&str] = &[
     "pg_create_logical_replication_slot",
     "pg_drop_replication_slot",
     "pg_replication_slot_advance",
+    "pg_copy_physical_replication_slot",
+    "pg_copy_logical_replication_slot",
+    // Consuming a slot's changes moves it on: its subscriber never sees them.
+    "pg_logical_slot_get_changes",
+    "pg_logical_slot_get_binary_changes",
+    "pg_logical_emit_message",
+    "pg_replication_origin_create",
+    "pg_replication_origin_drop",
+    "pg_replication_origin_advance",
+    "pg_replication_origin_session_setup",
+    "pg_replication_origin_session_reset",
+    "pg_replication_origin_xact_setup",
+    "pg_replication_origin_xact_reset",
+    "pg_stat_reset",
+    "pg_stat_reset_shared",
+    "pg_stat_reset_single_table_counters",
+    "pg_stat_reset_single_function_counters",
+    "pg_stat_reset_slru",
+    "pg_stat_reset_replication_slot",
+    "pg_stat_reset_subscription_stats",
+    "pg_stat_statements_reset",
+    "pg_import_system_collations",
+    "pg_rotate_logfile_old",
 ];
+
+/// What a [`STATE_FUNCTIONS`] call changes.
+#[derive(Clone, Copy)]
+enum StateChange {
+    /// The sequence its first argument names moves on: an `UPDATE` of the sequence (PostgreSQL
+    /// refuses `nextval` and `setval` in a READ ONLY transaction).
+    Sequence,
+    /// What the statement of this operation does, to no table of its own: large objects written
+    /// and deleted (PostgreSQL 15 lets these through a READ ONLY transaction, so they are listed
+    /// by what they do), `pg_notify` as `NOTIFY`, index summaries as `VACUUM`.
+    As(Operation),
+}
+
+/// Functions that change what the database holds as a statement would.
+const STATE_FUNCTIONS: &[(&str, StateChange)] = &[
+    ("nextval", StateChange::Sequence),
+    ("setval", StateChange::Sequence),
+    ("lo_create", StateChange::As(Operation::Insert)),
+    ("lo_creat", StateChange::As(Operation::Insert)),
+    ("lo_from_bytea", StateChange::As(Operation::Insert)),
+    ("lo_put", StateChange::As(Operation::Update)),
+    ("lowrite", StateChange::As(Operation::Update)),
+    ("lo_truncate", StateChange::As(Operation::Update)),
+    ("lo_truncate64", StateChange::As(Operation::Update)),
+    ("lo_unlink", StateChange::As(Operation::Delete)),
+    ("pg_notify", StateChange::As(Operation::Other)),
+    ("brin_summarize_new_values", StateChange::As(Operation::Alter)),
+    ("brin_summarize_range", StateChange::As(Operation::Alter)),
+    ("brin_desummarize_range", StateChange::As(Operation::Alter)),
+    ("gin_clean_pending_list", StateChange::As(Operation::Alter)),
+];
+
+fn state_change_of(name: &str) -> Option<StateChange> {
+    STATE_FUNCTIONS.iter().find(|(function, _)| function.eq_ignore_ascii_case(name)).map(|(_, change)| *change)
+}
+
+/// The operation a [`STATE_FUNCTIONS`] call performs.
+pub(crate) fn state_function_operation(name: &str) -> Option<Operation> {
+    state_change_of(name).map(|change| match change {
+        StateChange::Sequence => Operation::Update,
+        StateChange::As(op) => op,
+    })
+}
 
 pub(crate) fn of_statement(statement: &Statement, dialect: Dialect) -> Result<Intent, SqlError> {
     let mut collector = Collector::new(dialect);
@@ -326,6 +392,21 @@ impl Collector {
             self.access(Operation::Call, path);
         } else if ADMIN_FUNCTIONS.contains(&base.as_str()) {
             self.access(Operation::Admin, path);
+        }
+    }
+
+    /// A [`STATE_FUNCTIONS`] call: on the sequence it names (`nextval('shop.orders_id_seq')`,
+    /// MariaDB's `NEXTVAL(orders_seq)`), else on the function itself.
+    fn state_change(&mut self, function: &Function) {
+        let Some(base) = function.name.0.last().and_then(|p| p.as_ident()) else { return };
+        let own = || ObjectPath::from_object_name(&function.name, self.dialect);
+        match state_change_of(&base.value) {
+            Some(StateChange::Sequence) => {
+                let sequence = first_argument(function).and_then(|arg| named_relation(arg, self.dialect));
+                self.access(Operation::Update, sequence.unwrap_or_else(own));
+            }
+            Some(StateChange::As(op)) => self.access(op, own()),
+            None => {}
         }
     }
 
@@ -586,6 +667,7 @@ impl Collector {
 
     fn function_call(&mut self, function: &Function) {
         self.classify_function(&function.name);
+        self.state_change(function);
         if sets_identity(function) {
             // `set_config('role', 'admin', false)` is `SET ROLE admin`.
             self.op(Operation::Grant);
@@ -739,6 +821,30 @@ fn sets_identity(function: &Function) -> bool {
         _ => None,
     };
     is_set_config && literal.is_none_or(|name| effects::is_identity_setting(&name))
+}
+
+fn first_argument(function: &Function) -> Option<&Expr> {
+    let FunctionArguments::List(list) = &function.args else { return None };
+    match list.args.first()? {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) | FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } => Some(e),
+        _ => None,
+    }
+}
+
+/// The relation an argument names: a string the server reads as a name (`'shop."Orders_seq"'`,
+/// `'s'::regclass`) or an identifier.
+fn named_relation(arg: &Expr, dialect: Dialect) -> Option<ObjectPath> {
+    let name = match arg {
+        Expr::Cast { expr, .. } => return named_relation(expr, dialect),
+        Expr::Identifier(ident) => ObjectName(vec![ObjectNamePart::Identifier(ident.clone())]),
+        Expr::CompoundIdentifier(idents) => ObjectName(idents.iter().cloned().map(ObjectNamePart::Identifier).collect()),
+        Expr::Value(v) => {
+            let text = v.value.clone().into_string()?;
+            sqlparser::parser::Parser::new(dialect.parser_dialect()).try_with_sql(&text).ok()?.parse_object_name(false).ok()?
+        }
+        _ => return None,
+    };
+    Some(ObjectPath::from_object_name(&name, dialect))
 }
 
 /// A relation that is a file path, not a table.

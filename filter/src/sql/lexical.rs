@@ -486,6 +486,8 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
                 operations.insert(Operation::Call);
             } else if super::intent::is_admin_function(&word.value) {
                 operations.insert(Operation::Admin);
+            } else if let Some(op) = super::intent::state_function_operation(&word.value) {
+                operations.insert(op);
             }
             continue;
         };
