@@ -132,6 +132,7 @@ def mysql_wire(results, maria):
         load_data_local(results, maria)
         lexing(results, count)
         schema(results, count)
+        sequences(results, maria)
         server_commands(results, maria)
     finally:
         envoy.stop()
@@ -255,6 +256,29 @@ def schema(results, count):
         conn.close()
         results.check(f"pymysql: connected with no schema, then {how}: the shop route's agents-no-unbounded-writes applies",
                       code == 1227 and "agents-no-unbounded-writes" in message and count() == "3", f"{code} {message} {count()}")
+
+
+# A sequence's next value is a write: MariaDB itself refuses these in a READ ONLY transaction
+# (asked of the server below, not assumed); the last value is a read.
+SEQUENCE_CALLS = [("SELECT NEXTVAL(shop.counter)", True), ("SELECT NEXT VALUE FOR shop.counter", True),
+                  ("SELECT SETVAL(shop.counter, 1000)", True), ("DO NEXTVAL(shop.counter)", True),
+                  ("SELECT LASTVAL(shop.counter)", False), ("SELECT PREVIOUS VALUE FOR shop.counter", False)]
+
+
+def sequences(results, maria):
+    maria.sql("DROP SEQUENCE IF EXISTS shop.counter; CREATE SEQUENCE shop.counter;")
+    value = lambda: maria.sql("SELECT next_not_cached_value FROM shop.counter;")[1].strip()  # noqa: E731
+    before = value()
+    for sql, writes in SEQUENCE_CALLS:
+        _, out = maria.sql(f"START TRANSACTION READ ONLY; {sql}; ROLLBACK;")
+        refused = "1792" in out
+        conn = connect(database=None)
+        code, message = attempt(conn, sql)
+        conn.close()
+        results.check(f"pymysql, no schema (reads only): {sql} is {'denied' if writes else 'passed'}, as MariaDB "
+                      f"{'refuses' if writes else 'runs'} it in a READ ONLY transaction",
+                      refused == writes and (code == 1227) == writes and (writes or code == 0), f"{out} {code} {message}")
+    results.check("... and the sequence did not move", value() == before, f"{before} {value()}")
 
 
 def server_commands(results, maria):

@@ -469,8 +469,19 @@ fn functions_that_change_state_count_as_the_statement_they_stand_for() {
     assert_eq!(objects(&one("SELECT nextval('shop.orders_id_seq')", PG)), ["update:shop.orders_id_seq"]);
     assert_eq!(objects(&one("SELECT setval('\"Orders_Seq\"'::regclass, 1, false)", PG)), ["update:Orders_Seq"]);
     assert_eq!(objects(&one("SELECT pg_catalog.SETVAL('Vault.Keys_Seq', 1)", PG)), ["update:vault.keys_seq"]);
-    // MariaDB names the sequence with an identifier.
-    assert!(objects(&one("SELECT NEXTVAL(shop.orders_seq)", MY)).contains(&"update:shop.orders_seq".to_string()));
+    // MariaDB names the sequence with an identifier, and refuses these in a READ ONLY transaction
+    // too (error 1792), `NEXT VALUE FOR` and `DO` included.
+    for sql in ["SELECT NEXTVAL(shop.orders_seq)", "DO SETVAL(shop.orders_seq, 5)", "SELECT NEXT VALUE FOR shop.orders_seq"] {
+        let parsed = analyze_each(sql, MY);
+        let intent = match &parsed[0] {
+            Ok(intent) => intent.clone(),
+            Err(refused) => refused.suspected.clone(),
+        };
+        assert!(objects(&intent).contains(&"update:shop.orders_seq".to_string()), "{sql}: {:?}", objects(&intent));
+    }
+    assert_eq!(ops(&one("SELECT LASTVAL(orders_seq), PREVIOUS VALUE FOR orders_seq", MY)), ["select"]);
+    // Taking the next value is no unbounded write: agents insert rows with it.
+    assert!(!one("SELECT nextval('orders_id_seq')", PG).unbounded);
     // A name only known when it runs is still an update.
     assert!(has(&one("SELECT nextval(name) FROM seqs", PG), Operation::Update));
     // Large objects are written and deleted as rows are, and pg_notify is NOTIFY: PostgreSQL

@@ -32,7 +32,8 @@
 //!   and a CREATE TABLE AS column name list: what the new relation holds or checks later, not
 //!   what the query reads; reading more (`WITH NO DATA` reads nothing) only widens the analysis.
 //! - `COPY ... (HEADER MATCH)`, `FREEZE`, `ENCODING 'x'`: how rows are read, not where to or from.
-//! - `COLLATION FOR (x)` -> `pg_collation_for(x)`: the function it stands for.
+//! - `COLLATION FOR (x)` -> `pg_collation_for(x)`: the function it stands for; MariaDB's `NEXT VALUE
+//!   FOR s` and `PREVIOUS VALUE FOR s` -> `NEXTVAL(s)` and `LASTVAL(s)`, the same.
 //! - `(f(x)).*` -> `(f(x)), *`: the call stays, and every column of every table is read, a
 //!   wider read than the composite's fields.
 //! - `x ISNULL`, `x NOTNULL` -> `x IS NULL`, `x IS NOT NULL`: the same test.
@@ -165,6 +166,7 @@ fn rewrite(solid: &[TokenWithSpan]) -> Option<Vec<TokenWithSpan>> {
         passes::relation_options,
         passes::copy_options,
         passes::collation_for,
+        passes::sequence_values,
         passes::composite_expansion,
         passes::null_tests,
         passes::insert_forms,

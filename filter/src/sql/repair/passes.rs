@@ -565,6 +565,41 @@ pub(super) fn collation_for(t: &[TokenWithSpan]) -> Tokens {
     out
 }
 
+/// `NEXT VALUE FOR s` -> `NEXTVAL(s)` and `PREVIOUS VALUE FOR s` -> `LASTVAL(s)` (MariaDB):
+/// the functions they stand for, on the same sequence.
+pub(super) fn sequence_values(t: &[TokenWithSpan]) -> Tokens {
+    let mut out = Vec::with_capacity(t.len());
+    let mut i = 0;
+    while i < t.len() {
+        let function = ["NEXT", "PREVIOUS"].iter().position(|w| kw(&t[i].token, w)).map(|k| ["NEXTVAL", "LASTVAL"][k]);
+        let name_end = qualified_name_end(t, i + 3);
+        if let Some(function) = function.filter(|_| is_kw_at(t, i + 1, &["VALUE"]) && is_kw_at(t, i + 2, &["FOR"]) && name_end > i + 3) {
+            out.push(like(&t[i], Token::make_word(function, None)));
+            out.push(like(&t[i], Token::LParen));
+            out.extend_from_slice(&t[i + 3..name_end]);
+            out.push(like(&t[name_end - 1], Token::RParen));
+            i = name_end;
+            continue;
+        }
+        out.push(t[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// The end of the dotted name (`shop.orders_seq`) at `from`; `from` when there is none.
+fn qualified_name_end(t: &[TokenWithSpan], from: usize) -> usize {
+    let mut end = from;
+    while matches!(at(t, end), Some(Token::Word(_))) {
+        end += 1;
+        if at(t, end) != Some(&Token::Period) || !matches!(at(t, end + 1), Some(Token::Word(_))) {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
 /// `(f(x)).*` -> `(f(x)), *`: every field of a composite becomes every column of every table,
 /// a wider read.
 pub(super) fn composite_expansion(t: &[TokenWithSpan]) -> Tokens {
