@@ -41,6 +41,14 @@ fn always_true_clauses_are_unbounded() {
         "CASE WHEN 1 THEN 1 END",
         "iif(1, 1, 0)",
         "0x01",
+        "id > 0 OR id <= 0",
+        "0 < id OR id <= 0",
+        "id <> 5 OR id = 5",
+        "id < 10 OR id >= 5",
+        "id >= 0 OR id < 0 OR id = 7",
+        "(id > 1 OR x = 'a') OR id <= 1",
+        "x < 'm' OR x >= 'm'",
+        "x = 'a' OR x <> 'a'",
     ] {
         assert_eq!(unbounded(clause, Dialect::Sqlite), Some(true), "{clause}");
     }
@@ -58,6 +66,12 @@ fn filters_on_the_data_stay_bounded() {
         "x = y",
         "lower(x) = upper(x)",
         "id = id + 1",
+        "id > 0 OR id < 0",
+        "id >= 1 OR id <= 0",
+        "id > 0 OR y <= 0",
+        "x < 'm' OR x > 'm'",
+        "x < 'a' OR x >= 'b'",
+        "id > 0 AND id <= 0",
         "(SELECT 1 FROM u WHERE u.id = t.id)",
         "abs(id)",
         "x GLOB 'a*'",
@@ -152,6 +166,14 @@ const CANDIDATES: &[&str] = &[
     "2 / 1 = 2",
     "10 % 3 = 1",
     "3 / 2 = 1",
+    "id > 0 OR id <= 0 OR id IS NULL",
+    "id < 2 OR id >= 2 OR id IS NULL",
+    "2 > id OR id >= 2 OR id IS NULL",
+    "id <> 1 OR id = 1 OR id IS NULL",
+    "x < 'm' OR x >= 'm' OR x IS NULL",
+    "id > 1 OR id < 1 OR id IS NULL",
+    "id >= 3 OR id <= 1 OR id IS NULL",
+    "x < 'a' OR x > 'a' OR x IS NULL",
 ];
 
 const ORACLE: &str = r#"

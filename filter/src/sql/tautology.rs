@@ -5,7 +5,8 @@
 //! constants (`abs(1)`, `coalesce(1, 0)`), scalar subqueries of constants (`(SELECT 1)`), and
 //! predicates that hold for every non-NULL value whatever it is: a pure expression compared with
 //! itself (`x = x`, `lower(x) = lower(x)`, `id = id + 0`), `x LIKE '%'`, `x GLOB '*'`,
-//! `x IN (x)`, `x IS NULL OR x IS NOT NULL`. Such a WHERE filters on nothing but NULLs, so it counts
+//! `x IN (x)`, `x IS NULL OR x IS NOT NULL`, comparisons with constants that leave no value out
+//! (`id > 0 OR id <= 0`). Such a WHERE filters on nothing but NULLs, so it counts
 //! as always true; `x IS NOT NULL` alone is a filter on the data and does not. The top level is
 //! flattened iteratively, so `a = 1 OR ... OR 1 = 1` is caught however long the chain; below that,
 //! folding gives up (answers "unknown") past a small depth rather than recursing further.
@@ -57,7 +58,7 @@ pub(crate) fn always_true(predicate: &Expr) -> bool {
     if disjuncts.iter().any(|d| fold(d, 0).truth() == Some(true)) {
         return true;
     }
-    complementary_null_checks(&disjuncts)
+    complementary_null_checks(&disjuncts) || complementary_comparisons(&disjuncts)
 }
 
 /// The operands of a chain of `op` (with parentheses removed), without recursion.
@@ -91,6 +92,64 @@ fn complementary_null_checks(disjuncts: &[&Expr]) -> bool {
     }
     let tests: Vec<(&Expr, bool)> = disjuncts.iter().take(256).filter_map(|d| null_test(d)).collect();
     tests.iter().any(|(x, is_null)| tests.iter().any(|(y, other)| is_null != other && same_column_expression(x, y)))
+}
+
+/// Comparisons of one pure expression with constants that leave no value out: `id > 0 OR id <=
+/// 0`, `id <> 5 OR id = 5`, `x < 'm' OR x >= 'm'`. With numbers the union is checked at every
+/// constant and between them; other constants only when all are the same one, since their order
+/// is the collation's.
+fn complementary_comparisons(disjuncts: &[&Expr]) -> bool {
+    let comparisons: Vec<(&Expr, BinaryOperator, Const)> = disjuncts.iter().take(256).filter_map(|d| comparison_with_constant(d)).collect();
+    comparisons.iter().any(|(x, _, _)| {
+        let on_x: Vec<(&BinaryOperator, &Const)> =
+            comparisons.iter().filter(|(y, _, _)| same_column_expression(x, y)).map(|(_, op, c)| (op, c)).collect();
+        covers_every_value(&on_x)
+    })
+}
+
+/// `x op constant` or `constant op x` (turned around), for the six comparisons.
+fn comparison_with_constant(expr: &Expr) -> Option<(&Expr, BinaryOperator, Const)> {
+    let Expr::BinaryOp { left, op, right } = plain(expr, 0) else { return None };
+    let (left_value, right_value) = (fold(left, 0), fold(right, 0));
+    let constant = |c: &Const| matches!(c, Const::Num(_) | Const::Str(_));
+    let flipped = match op {
+        BinaryOperator::Lt => BinaryOperator::Gt,
+        BinaryOperator::LtEq => BinaryOperator::GtEq,
+        BinaryOperator::Gt => BinaryOperator::Lt,
+        BinaryOperator::GtEq => BinaryOperator::LtEq,
+        BinaryOperator::Eq | BinaryOperator::NotEq => op.clone(),
+        _ => return None,
+    };
+    match (constant(&left_value), constant(&right_value)) {
+        (false, true) => Some((left.as_ref(), op.clone(), right_value)),
+        (true, false) => Some((right.as_ref(), flipped, left_value)),
+        _ => None,
+    }
+}
+
+/// Whether `x op c` holds for some pair of the list whatever `x` is (not NULL).
+fn covers_every_value(comparisons: &[(&BinaryOperator, &Const)]) -> bool {
+    let holds = |op: &BinaryOperator, order: std::cmp::Ordering| match op {
+        BinaryOperator::Lt => order.is_lt(),
+        BinaryOperator::LtEq => order.is_le(),
+        BinaryOperator::Gt => order.is_gt(),
+        BinaryOperator::GtEq => order.is_ge(),
+        BinaryOperator::Eq => order.is_eq(),
+        _ => order.is_ne(),
+    };
+    let numbers: Option<Vec<f64>> = comparisons.iter().map(|(_, c)| if let Const::Num(n) = c { Some(*n) } else { None }).collect();
+    if let Some(mut points) = numbers {
+        // Every piece of the line the constants cut it into: each constant, between two, beyond both ends.
+        points.sort_by(f64::total_cmp);
+        let between = points.windows(2).map(|w| (w[0] + w[1]) / 2.0);
+        let ends = [points.first().map(|p| p - 1.0), points.last().map(|p| p + 1.0)].into_iter().flatten();
+        let probes: Vec<f64> = points.iter().copied().chain(between).chain(ends).collect();
+        let covered = |v: f64| comparisons.iter().any(|(op, c)| c.number().is_some_and(|c| holds(op, v.total_cmp(&c))));
+        return !probes.is_empty() && probes.into_iter().all(covered);
+    }
+    let same = comparisons.windows(2).all(|w| w[0].1 == w[1].1);
+    let orders = [std::cmp::Ordering::Less, std::cmp::Ordering::Equal, std::cmp::Ordering::Greater];
+    same && !comparisons.is_empty() && orders.into_iter().all(|order| comparisons.iter().any(|(op, _)| holds(op, order)))
 }
 
 fn fold(expr: &Expr, depth: usize) -> Const {
