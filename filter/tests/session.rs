@@ -222,3 +222,20 @@ fn a_mysql_text_that_changes_its_own_reading_is_read_every_way() {
     let pg_hidden = r"SET standard_conforming_strings = off; SELECT 'x\' ; DROP TABLE t; --'";
     assert_eq!(denied_by(&pg, pg_hidden, &lexed(Dialect::Postgres, &[PG_ON])).as_deref(), Some("no-drops"));
 }
+
+#[test]
+fn an_unreadable_set_of_a_lexing_setting_makes_the_rest_read_every_way() {
+    // `SET @@`sql_mode`` is MariaDB the parser cannot read. Where a policy lets unreadable SQL
+    // through, the mode it may have set still decides how the statements after it read.
+    let lenient = Policy::from_json(
+        r#"{"version": 1, "protocol": "mysql", "limits": {"on_unparsable": "allow"},
+            "routes": [{"name": "db", "match": {}, "sql": {"dialect": "mysql"}, "default": "allow", "rules": ["no-drops"]}],
+            "rules": [{"name": "no-drops", "effect": "deny", "when": {"sql": {"operations": ["drop"]}}}]}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let settings = Settings { lexings: Vec::new(), search_path: SearchPath::Unknown };
+    let hidden = r#"SET @@`sql_mode` = 'ANSI_QUOTES'; SELECT "x\" ; DROP TABLE t; -- ""#;
+    assert_eq!(denied_by(&lenient, hidden, &settings).as_deref(), Some("no-drops"));
+    let hidden = r"SET @@`SQL_MODE` = 'NO_BACKSLASH_ESCAPES'; SELECT 'x\' ; DROP TABLE t; -- '";
+    assert_eq!(denied_by(&lenient, hidden, &settings).as_deref(), Some("no-drops"));
+}

@@ -504,7 +504,11 @@ pub(crate) fn suspect(tokens: &[TokenWithSpan], offsets: &Offsets, dialect: Dial
     }
     let unbounded = (operations.contains(Operation::Delete) || operations.contains(Operation::Update)) && !has_where;
     Intent {
-        session: None,
+        session: super::session::suspected_change(solid.iter().filter_map(|t| match &t.token {
+            Token::Word(word) => Some(word.value.as_str()),
+            Token::SingleQuotedString(text) => Some(text.as_str()),
+            _ => None,
+        })),
         operations,
         accesses,
         columns_written: WrittenColumns { names: Vec::new(), unknown: true },
@@ -560,10 +564,11 @@ pub(crate) fn unparsed_text(sql: &str, message: &str) -> Unparsed {
         operations.insert(Operation::Other);
     }
     let unbounded = operations.contains(Operation::Delete) || operations.contains(Operation::Update);
+    let words = sql.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
     Unparsed {
         error: SqlError { kind: SqlErrorKind::Syntax, message: format!("sql tokenizer error: {message}") },
         suspected: Intent {
-            session: None,
+            session: super::session::suspected_change(words),
             operations,
             accesses: Vec::new(),
             columns_written: WrittenColumns { names: Vec::new(), unknown: true },

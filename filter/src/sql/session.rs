@@ -115,6 +115,21 @@ pub(crate) fn change_of(statement: &Ast, tokens: &[TokenWithSpan], dialect: Dial
     }
 }
 
+/// What an unreadable statement may have changed: a `SET` that names a setting which moves how
+/// text reads or where names resolve (`SET @@\`sql_mode\` = 'ANSI_QUOTES'`) may have set it to
+/// anything, so later text is read every way it could be, as after a `CALL`. `words` are the
+/// statement's words and strings, the first one first.
+pub(crate) fn suspected_change<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<SessionChange> {
+    if !words.next().is_some_and(|first| first.eq_ignore_ascii_case("SET")) {
+        return None;
+    }
+    let names_a_setting = |word: &str| {
+        let name = word.to_lowercase();
+        name.ends_with("search_path") || LEXING_SETTINGS.iter().any(|setting| name.ends_with(setting))
+    };
+    words.any(names_a_setting).then_some(SessionChange::Unseen)
+}
+
 fn set_change(set: &Set, dialect: Dialect) -> Option<SessionChange> {
     match set {
         Set::SingleAssignment { scope, variable, values, .. } => assignment(*scope, variable, values, dialect),

@@ -272,3 +272,22 @@ fn postgres_a_repeated_startup_parameter_routes_by_the_value_the_server_uses() {
     host.downstream_data(id, &pg_query("DROP TABLE orders"), false);
     assert!(!contains(&forwarded(&host, id).0[before..], b"DROP"), "the DROP is judged on the shop route and denied");
 }
+
+#[test]
+fn mysql_an_unreadable_set_of_sql_mode_passed_by_the_limits_leaves_the_mode_unknown() {
+    // `SET @@`sql_mode`` is MariaDB the parser cannot read; this policy lets unreadable SQL pass.
+    // The server then reads `"x\"` as an identifier, and the DROP after it runs, unless the
+    // filter reads the next command every way the mode may be.
+    let lenient = policy("mysql").replacen("routes:", "limits: {on_unparsable: allow}\nroutes:", 1);
+    let mut host = start(&lenient);
+    let id = my_connect(&mut host);
+    host.downstream_data(id, &my_packet(0, b"\x03SET @@`sql_mode` = 'ANSI_QUOTES'"), false);
+    assert!(forwarded(&host, id).0.ends_with(b"ANSI_QUOTES'"), "the unreadable SET passes, as the limits say");
+    host.upstream_data(id, &my_packet(1, &[0, 0, 0, 2, 0, 0, 0]), false);
+    let before = forwarded(&host, id);
+    host.downstream_data(id, &my_packet(0, b"\x03SELECT \"x\\\" ; DROP TABLE orders; -- \""), false);
+    assert!(!contains(&forwarded(&host, id).0[before.0.len()..], b"DROP"), "the hidden DROP never reaches the server");
+    host.upstream_data(id, &my_packet(1, &[0, 0, 0, 2, 0, 0, 0]), false);
+    assert!(contains(&forwarded(&host, id).1[before.1.len()..], b"no-drops"));
+    assert!(host.failure(0).is_none());
+}
