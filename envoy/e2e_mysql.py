@@ -222,13 +222,15 @@ def lexing(results, count):
         ("ANSI_QUOTES", b'SELECT 1 AS "a\\"; DROP TABLE orders; -- "'),
         ("NO_BACKSLASH_ESCAPES", b"SELECT 'a\\'; DROP TABLE orders; -- '"),
     ]
+    # The variable's name written plain, back-quoted, and as @@SESSION.: the server takes each.
     for mode, hidden in cases:
-        conn = connect(client_flag=multi)
-        attempt(conn, f"SET sql_mode = '{mode}'")
-        code, message = attempt(conn, hidden)
-        conn.close()
-        results.check(f"pymysql: after SET sql_mode = '{mode}', a DROP the default mode reads as a string is denied, the table intact",
-                      code == 1227 and "no-drops" in message and count() == "3", f"{code} {message} {count()}")
+        for name in ["sql_mode", "`sql_mode`", "@@SESSION.sql_mode", "SESSION sql_mode", "@@sql_mode"]:
+            conn = connect(client_flag=multi)
+            attempt(conn, f"SET {name} = '{mode}'")
+            code, message = attempt(conn, hidden)
+            conn.close()
+            results.check(f"pymysql: after SET {name} = '{mode}', a DROP the default mode reads as a string is denied, the table intact",
+                          code == 1227 and "no-drops" in message and count() == "3", f"{code} {message} {count()}")
     conn = connect(client_flag=multi)
     attempt(conn, "SET NAMES gbk")
     code, message = attempt(conn, b"SELECT '\xbf\x5c'; DROP TABLE orders; -- '")

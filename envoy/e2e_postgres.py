@@ -118,6 +118,9 @@ def lexing(results, direct):
     code, out = psql(["-c", "SET standard_conforming_strings = off", "-c", HIDDEN_BY_BACKSLASH])
     results.check("SET standard_conforming_strings = off: a DROP behind \\' is denied", b"no-drops" in out, text(out))
     results.check("... and the table still exists", victim_intact(direct), text(out))
+    code, out = psql(["-c", 'SET "standard_conforming_strings" = off', "-c", HIDDEN_BY_BACKSLASH])
+    results.check('SET "standard_conforming_strings" = off (the name quoted): the hidden DROP is denied, table intact',
+                  b"no-drops" in out and victim_intact(direct), text(out))
     code, out = psql(["-c", "SET standard_conforming_strings = off; SELECT '\\'; DROP TABLE victim; --'"])
     results.check("the SET and the hidden DROP in one text: denied", b"no-drops" in out and victim_intact(direct), text(out))
     off = {"PGOPTIONS": "-c standard_conforming_strings=off"}
