@@ -99,7 +99,8 @@ fn complementary_null_checks(disjuncts: &[&Expr]) -> bool {
 /// constant and between them; other constants only when all are the same one, since their order
 /// is the collation's.
 fn complementary_comparisons(disjuncts: &[&Expr]) -> bool {
-    let comparisons: Vec<(&Expr, BinaryOperator, Const)> = disjuncts.iter().take(256).filter_map(|d| comparison_with_constant(d)).collect();
+    let comparisons: Vec<(&Expr, BinaryOperator, Const)> =
+        disjuncts.iter().take(256).filter_map(|d| comparison_with_constant(d)).collect();
     comparisons.iter().any(|(x, _, _)| {
         let on_x: Vec<(&BinaryOperator, &Const)> =
             comparisons.iter().filter(|(y, _, _)| same_column_expression(x, y)).map(|(_, op, c)| (op, c)).collect();
@@ -137,7 +138,8 @@ fn covers_every_value(comparisons: &[(&BinaryOperator, &Const)]) -> bool {
         BinaryOperator::Eq => order.is_eq(),
         _ => order.is_ne(),
     };
-    let numbers: Option<Vec<f64>> = comparisons.iter().map(|(_, c)| if let Const::Num(n) = c { Some(*n) } else { None }).collect();
+    let numbers: Option<Vec<f64>> =
+        comparisons.iter().map(|(_, c)| if let Const::Num(n) = c { Some(*n) } else { None }).collect();
     if let Some(mut points) = numbers {
         // Every piece of the line the constants cut it into: each constant, between two, beyond both ends.
         points.sort_by(f64::total_cmp);

@@ -573,7 +573,9 @@ pub(super) fn sequence_values(t: &[TokenWithSpan]) -> Tokens {
     while i < t.len() {
         let function = ["NEXT", "PREVIOUS"].iter().position(|w| kw(&t[i].token, w)).map(|k| ["NEXTVAL", "LASTVAL"][k]);
         let name_end = qualified_name_end(t, i + 3);
-        if let Some(function) = function.filter(|_| is_kw_at(t, i + 1, &["VALUE"]) && is_kw_at(t, i + 2, &["FOR"]) && name_end > i + 3) {
+        if let Some(function) =
+            function.filter(|_| is_kw_at(t, i + 1, &["VALUE"]) && is_kw_at(t, i + 2, &["FOR"]) && name_end > i + 3)
+        {
             out.push(like(&t[i], Token::make_word(function, None)));
             out.push(like(&t[i], Token::LParen));
             out.extend_from_slice(&t[i + 3..name_end]);
