@@ -6,12 +6,16 @@
 //!
 //! `--bench` instead measures native throughput: `Masker::mask` over the data set's text
 //! documents (as text) and its JSON documents (as JSON), and `Masker::find` alone on the same
-//! texts, MB/s of input, the best pass of two seconds' worth.
+//! texts, MB/s of input, the best pass of two seconds' worth. Then `detectors::scan` (finding
+//! alone, no masking) with each detector on by itself, beside the scan with none of the costly
+//! ones on (`private_key` only: its `-----BEGIN` trigger is rare), which is the loop's own
+//! ceiling, and with all of them: what each detector costs, on the raw texts.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::time::{Duration, Instant};
 
+use access_guardrails::mask::detectors::{Enabled, Kind};
 use access_guardrails::mask::{detectors, Action, BodyKind, MaskCache, Masker};
 use serde::{Deserialize, Serialize};
 
@@ -92,16 +96,47 @@ fn bench(masker: &Masker, documents: &[Document]) {
         if bytes == 0 {
             continue;
         }
-        let [mask, find] = [Work::Mask, Work::Find].map(|work| {
-            pass(masker, &mut cache, &chosen, as_json, work);
-            let mut best = f64::MAX;
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(2) || best == f64::MAX {
-                best = best.min(pass(masker, &mut cache, &chosen, as_json, work));
-            }
-            bytes as f64 / 1e6 / best
-        });
+        let [mask, find] = [Work::Mask, Work::Find]
+            .map(|work| best_mb_per_s(bytes, Duration::from_secs(2), || pass(masker, &mut cache, &chosen, as_json, work)));
         println!("  {:<8} {:>6} {:>10} {:>10.1} {:>10.1}", label, chosen.len(), bytes, mask, find);
+    }
+    per_detector(documents);
+}
+
+/// MB/s of `bytes` in the best of the passes `budget` allows (one warm-up pass first).
+fn best_mb_per_s(bytes: usize, budget: Duration, mut pass: impl FnMut() -> f64) -> f64 {
+    pass();
+    let mut best = f64::MAX;
+    let started = Instant::now();
+    while started.elapsed() < budget || best == f64::MAX {
+        best = best.min(pass());
+    }
+    bytes as f64 / 1e6 / best
+}
+
+fn per_detector(documents: &[Document]) {
+    let alone = |kind| Enabled::default().with(Kind::PrivateKey).with(kind);
+    let all = detectors::names().iter().filter_map(|n| Kind::from_name(n)).fold(Enabled::default(), Enabled::with);
+    let mut sets = vec![("scan alone (private_key)".to_string(), alone(Kind::PrivateKey))];
+    sets.extend(detectors::names().iter().filter_map(|n| Some((n.to_string(), alone(Kind::from_name(n)?)))));
+    sets.push(("all".to_string(), all));
+    println!("detectors::scan natively, each detector alone (with private_key), MB/s of the raw texts:");
+    println!("  {:<26} {:>8} {:>8}", "detectors", "text", "json");
+    let kinds = [false, true].map(|json| documents.iter().filter(|d| d.kind.starts_with("json") == json).collect::<Vec<_>>());
+    let mut hits = Vec::new();
+    for (name, enabled) in sets {
+        let [text, json] = kinds.each_ref().map(|chosen| {
+            let bytes: usize = chosen.iter().map(|d| d.text.len()).sum();
+            best_mb_per_s(bytes.max(1), Duration::from_millis(500), || {
+                let started = Instant::now();
+                for document in chosen {
+                    hits.clear();
+                    detectors::scan(document.text.as_bytes(), enabled, &mut hits);
+                }
+                started.elapsed().as_secs_f64()
+            })
+        });
+        println!("  {:<26} {:>8.1} {:>8.1}", name, text, json);
     }
 }
 
