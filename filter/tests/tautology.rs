@@ -49,10 +49,21 @@ fn always_true_clauses_are_unbounded() {
         "(id > 1 OR x = 'a') OR id <= 1",
         "x < 'm' OR x >= 'm'",
         "x = 'a' OR x <> 'a'",
+        "id BETWEEN 0 AND 10 OR id < 0 OR id > 10",
+        "id NOT BETWEEN 1 AND 5 OR id BETWEEN 1 AND 5",
+        "id NOT BETWEEN 5 AND 1",
+        "id BETWEEN 0 AND 5 OR id BETWEEN 5 AND 9 OR id NOT BETWEEN 0 AND 9",
+        "id IN (1, 2) OR id NOT IN (1, 2)",
+        "id NOT IN (1) OR id = 1",
+        "id NOT IN (1, 2) OR id IN (2) OR id = 1",
+        "x IN ('a') OR x NOT IN ('a')",
+        "x NOT IN ('a', 'b') OR x = 'a' OR x = 'b'",
+        "x = 'a' OR x <> 'A'",
+        "x IN ('a ') OR x NOT IN ('A')",
     ] {
         assert_eq!(unbounded(clause, Dialect::Sqlite), Some(true), "{clause}");
     }
-    for clause in ["x'01'", "b'1'", "id <=> id", "x = x COLLATE utf8mb4_bin"] {
+    for clause in ["x'01'", "b'1'", "id <=> id", "x = x COLLATE utf8mb4_bin", "name IN ('ann') OR name NOT IN ('Ann ')"] {
         assert_eq!(unbounded(clause, Dialect::Mysql), Some(true), "{clause}");
     }
 }
@@ -78,6 +89,15 @@ fn filters_on_the_data_stay_bounded() {
         "CASE WHEN id = 1 THEN 1 END",
         "id IN (1, 2)",
         "x LIKE 'a%'",
+        "id BETWEEN 0 AND 10 OR id < 0",
+        "id NOT BETWEEN 1 AND 5 OR id BETWEEN 2 AND 5",
+        "id BETWEEN 1 AND 5",
+        "id IN (1, 2) OR id NOT IN (1, 3)",
+        "id NOT IN (1, NULL) OR id = 1",
+        "x NOT IN ('a', 'b') OR x = 'a'",
+        "x IN ('a') OR x NOT IN ('b')",
+        "x BETWEEN 'a' AND 'm' OR x > 'm'",
+        "id IN (1, 2) OR y NOT IN (1, 2)",
     ] {
         assert_eq!(unbounded(clause, Dialect::Sqlite), Some(false), "{clause}");
     }
@@ -174,6 +194,19 @@ const CANDIDATES: &[&str] = &[
     "id > 1 OR id < 1 OR id IS NULL",
     "id >= 3 OR id <= 1 OR id IS NULL",
     "x < 'a' OR x > 'a' OR x IS NULL",
+    "id BETWEEN 0 AND 10 OR id < 0 OR id > 10 OR id IS NULL",
+    "id NOT BETWEEN 1 AND 2 OR id BETWEEN 1 AND 2 OR id IS NULL",
+    "id NOT BETWEEN 1 AND 2 OR id BETWEEN 2 AND 2 OR id IS NULL",
+    "id NOT BETWEEN 5 AND 1 OR id IS NULL",
+    "id BETWEEN 2 AND 5 OR id IS NULL",
+    "id IN (1, 2) OR id NOT IN (1, 2) OR id IS NULL",
+    "id IN (1, 2) OR id NOT IN (1, 3) OR id IS NULL",
+    "id NOT IN (1) OR id = 1 OR id IS NULL",
+    "id NOT IN (1, NULL) OR id = 1 OR id IS NULL",
+    "x IN ('a') OR x NOT IN ('a') OR x IS NULL",
+    "x NOT IN ('a', 'B') OR x = 'a' OR x = 'B' OR x IS NULL",
+    "x NOT IN ('a', 'B') OR x = 'a' OR x IS NULL",
+    "x = 'b' COLLATE NOCASE OR x <> 'B' OR x IS NULL",
 ];
 
 const ORACLE: &str = r#"

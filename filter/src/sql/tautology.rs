@@ -94,64 +94,138 @@ fn complementary_null_checks(disjuncts: &[&Expr]) -> bool {
     tests.iter().any(|(x, is_null)| tests.iter().any(|(y, other)| is_null != other && same_column_expression(x, y)))
 }
 
-/// Comparisons of one pure expression with constants that leave no value out: `id > 0 OR id <=
-/// 0`, `id <> 5 OR id = 5`, `x < 'm' OR x >= 'm'`. With numbers the union is checked at every
-/// constant and between them; other constants only when all are the same one, since their order
-/// is the collation's.
-fn complementary_comparisons(disjuncts: &[&Expr]) -> bool {
-    let comparisons: Vec<(&Expr, BinaryOperator, Const)> =
-        disjuncts.iter().take(256).filter_map(|d| comparison_with_constant(d)).collect();
-    comparisons.iter().any(|(x, _, _)| {
-        let on_x: Vec<(&BinaryOperator, &Const)> =
-            comparisons.iter().filter(|(y, _, _)| same_column_expression(x, y)).map(|(_, op, c)| (op, c)).collect();
-        covers_every_value(&on_x)
-    })
+/// What a disjunct says of one expression, with constants: `x op c`, `x [NOT] BETWEEN lo AND
+/// hi`, `x [NOT] IN (c, ...)`.
+enum Condition {
+    Compare(BinaryOperator, Const),
+    Between { low: Const, high: Const, negated: bool },
+    In { list: Vec<Const>, negated: bool },
 }
 
-/// `x op constant` or `constant op x` (turned around), for the six comparisons.
-fn comparison_with_constant(expr: &Expr) -> Option<(&Expr, BinaryOperator, Const)> {
-    let Expr::BinaryOp { left, op, right } = plain(expr, 0) else { return None };
-    let (left_value, right_value) = (fold(left, 0), fold(right, 0));
-    let constant = |c: &Const| matches!(c, Const::Num(_) | Const::Str(_));
-    let flipped = match op {
-        BinaryOperator::Lt => BinaryOperator::Gt,
-        BinaryOperator::LtEq => BinaryOperator::GtEq,
-        BinaryOperator::Gt => BinaryOperator::Lt,
-        BinaryOperator::GtEq => BinaryOperator::LtEq,
-        BinaryOperator::Eq | BinaryOperator::NotEq => op.clone(),
-        _ => return None,
-    };
-    match (constant(&left_value), constant(&right_value)) {
-        (false, true) => Some((left.as_ref(), op.clone(), right_value)),
-        (true, false) => Some((right.as_ref(), flipped, left_value)),
-        _ => None,
+impl Condition {
+    fn constants(&self) -> Vec<&Const> {
+        match self {
+            Condition::Compare(_, c) => vec![c],
+            Condition::Between { low, high, .. } => vec![low, high],
+            Condition::In { list, .. } => list.iter().collect(),
+        }
+    }
+
+    /// Whether it holds for a value that compares with each constant as `order_with` says.
+    fn holds(&self, order_with: impl Fn(&Const) -> Option<std::cmp::Ordering>) -> bool {
+        match self {
+            Condition::Compare(op, c) => order_with(c).is_some_and(|order| compares(op, order)),
+            Condition::Between { low, high, negated } => match (order_with(low), order_with(high)) {
+                (Some(low), Some(high)) => (low.is_ge() && high.is_le()) != *negated,
+                _ => false,
+            },
+            Condition::In { list, negated } => match list.iter().map(&order_with).collect::<Option<Vec<_>>>() {
+                Some(orders) => orders.iter().any(|o| o.is_eq()) != *negated,
+                None => false,
+            },
+        }
+    }
+
+    /// Only equality asks of a value: its order among the constants does not matter.
+    fn is_equality(&self) -> bool {
+        matches!(self, Condition::Compare(BinaryOperator::Eq | BinaryOperator::NotEq, _) | Condition::In { .. })
     }
 }
 
-/// Whether `x op c` holds for some pair of the list whatever `x` is (not NULL).
-fn covers_every_value(comparisons: &[(&BinaryOperator, &Const)]) -> bool {
-    let holds = |op: &BinaryOperator, order: std::cmp::Ordering| match op {
+fn compares(op: &BinaryOperator, order: std::cmp::Ordering) -> bool {
+    match op {
         BinaryOperator::Lt => order.is_lt(),
         BinaryOperator::LtEq => order.is_le(),
         BinaryOperator::Gt => order.is_gt(),
         BinaryOperator::GtEq => order.is_ge(),
         BinaryOperator::Eq => order.is_eq(),
         _ => order.is_ne(),
-    };
-    let numbers: Option<Vec<f64>> =
-        comparisons.iter().map(|(_, c)| if let Const::Num(n) = c { Some(*n) } else { None }).collect();
+    }
+}
+
+/// Conditions on one pure expression that leave no value out: `id > 0 OR id <= 0`, `id <> 5 OR
+/// id = 5`, `x < 'm' OR x >= 'm'`, `id BETWEEN 0 AND 9 OR id < 0 OR id > 9`, `id IN (1, 2) OR
+/// id NOT IN (1, 2)`. With numbers the union is checked at every constant and between them;
+/// with strings, equality at every constant and apart from all, order only when every constant
+/// is the same one, since their order is the collation's.
+fn complementary_comparisons(disjuncts: &[&Expr]) -> bool {
+    let conditions: Vec<(&Expr, Condition)> = disjuncts.iter().take(256).filter_map(|d| condition_with_constants(d)).collect();
+    conditions.iter().any(|(x, _)| {
+        let on_x: Vec<&Condition> = conditions.iter().filter(|(y, _)| same_column_expression(x, y)).map(|(_, c)| c).collect();
+        covers_every_value(&on_x)
+    })
+}
+
+/// `x op constant` or `constant op x` (turned around), for the six comparisons; `x [NOT]
+/// BETWEEN` and `x [NOT] IN` constants. Every constant is a number or a string (a NULL in a
+/// `NOT IN` list makes it never true).
+fn condition_with_constants(expr: &Expr) -> Option<(&Expr, Condition)> {
+    let constant = |e: &Expr| Some(fold(e, 0)).filter(|c| matches!(c, Const::Num(_) | Const::Str(_)));
+    match plain(expr, 0) {
+        Expr::Between { expr, negated, low, high } if constant(expr).is_none() => {
+            Some((expr, Condition::Between { low: constant(low)?, high: constant(high)?, negated: *negated }))
+        }
+        Expr::In { expr, target: InTarget::List(list), negated, .. } if constant(expr).is_none() && !list.is_empty() => {
+            let list = list.iter().take(256).map(constant).collect::<Option<Vec<_>>>()?;
+            Some((expr, Condition::In { list, negated: *negated }))
+        }
+        Expr::BinaryOp { left, op, right } => {
+            let flipped = match op {
+                BinaryOperator::Lt => BinaryOperator::Gt,
+                BinaryOperator::LtEq => BinaryOperator::GtEq,
+                BinaryOperator::Gt => BinaryOperator::Lt,
+                BinaryOperator::GtEq => BinaryOperator::LtEq,
+                BinaryOperator::Eq | BinaryOperator::NotEq => op.clone(),
+                _ => return None,
+            };
+            match (constant(left), constant(right)) {
+                (None, Some(c)) => Some((left.as_ref(), Condition::Compare(op.clone(), c))),
+                (Some(c), None) => Some((right.as_ref(), Condition::Compare(flipped, c))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn same_string(a: &Const, b: &Const, loose: bool) -> bool {
+    match (a, b) {
+        (Const::Str(a), Const::Str(b)) if loose => {
+            a.trim_end_matches(' ').to_lowercase() == b.trim_end_matches(' ').to_lowercase()
+        }
+        _ => a == b,
+    }
+}
+
+/// Whether some condition of the list holds whatever `x` is (not NULL).
+fn covers_every_value(conditions: &[&Condition]) -> bool {
+    use std::cmp::Ordering::{Equal, Less};
+    let constants: Vec<&Const> = conditions.iter().flat_map(|c| c.constants()).collect();
+    let numbers: Option<Vec<f64>> = constants.iter().map(|c| if let Const::Num(n) = c { Some(*n) } else { None }).collect();
+    let covered_at = |order_with: &dyn Fn(&Const) -> Option<std::cmp::Ordering>| conditions.iter().any(|c| c.holds(order_with));
     if let Some(mut points) = numbers {
         // Every piece of the line the constants cut it into: each constant, between two, beyond both ends.
         points.sort_by(f64::total_cmp);
         let between = points.windows(2).map(|w| (w[0] + w[1]) / 2.0);
         let ends = [points.first().map(|p| p - 1.0), points.last().map(|p| p + 1.0)].into_iter().flatten();
         let probes: Vec<f64> = points.iter().copied().chain(between).chain(ends).collect();
-        let covered = |v: f64| comparisons.iter().any(|(op, c)| c.number().is_some_and(|c| holds(op, v.total_cmp(&c))));
-        return !probes.is_empty() && probes.into_iter().all(covered);
+        return !probes.is_empty() && probes.into_iter().all(|v| covered_at(&|c| c.number().map(|c| v.total_cmp(&c))));
     }
-    let same = comparisons.windows(2).all(|w| w[0].1 == w[1].1);
+    if conditions.is_empty() {
+        return false;
+    }
+    if conditions.iter().all(|c| c.is_equality()) {
+        // Each constant, and a value equal to none of them; as a binary collation compares and as
+        // a case-insensitive, space-padded one does (`'a' = 'A '` in MySQL's default).
+        let apart = covered_at(&|_| Some(std::cmp::Ordering::Less));
+        return apart
+            && [false, true].into_iter().any(|loose| {
+                constants.iter().all(|v| covered_at(&|c| Some(if same_string(c, v, loose) { Equal } else { Less })))
+            });
+    }
+    let same = constants.windows(2).all(|w| w[0] == w[1]);
     let orders = [std::cmp::Ordering::Less, std::cmp::Ordering::Equal, std::cmp::Ordering::Greater];
-    same && !comparisons.is_empty() && orders.into_iter().all(|order| comparisons.iter().any(|(op, _)| holds(op, order)))
+    same && orders.into_iter().all(|order| covered_at(&|_| Some(order)))
 }
 
 fn fold(expr: &Expr, depth: usize) -> Const {
