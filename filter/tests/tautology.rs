@@ -101,6 +101,19 @@ fn filters_on_the_data_stay_bounded() {
     ] {
         assert_eq!(unbounded(clause, Dialect::Sqlite), Some(false), "{clause}");
     }
+    // 257 is in neither list; a NOT IN list cut to its first 256 would let it through.
+    let first: Vec<String> = (1..=256).map(|n| n.to_string()).collect();
+    let clause = format!("id IN ({0}) OR id NOT IN ({0}, 257)", first.join(", "));
+    assert_eq!(unbounded(&clause, Dialect::Sqlite), Some(false), "IN 1..=256 OR NOT IN 1..=257");
+}
+
+/// 64 lists of 256 constants on one column: checked every way, that is billions of steps.
+#[test]
+fn many_long_in_lists_are_decided_without_reading_every_constant_at_every_probe() {
+    let lists: Vec<String> = (0..64)
+        .map(|list| format!("id IN ({})", (0..256).map(|n| (list * 256 + n).to_string()).collect::<Vec<_>>().join(", ")))
+        .collect();
+    assert_eq!(unbounded(&lists.join(" OR "), Dialect::Sqlite), Some(false));
 }
 
 /// Candidate clauses, true or not; the oracle decides.

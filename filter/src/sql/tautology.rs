@@ -17,6 +17,8 @@ use sqlparser::ast::{
 };
 
 const MAX_DEPTH: usize = 32;
+/// The most constants the conditions on one expression are checked with (see [`covers_every_value`]).
+const MAX_CONSTANTS: usize = 256;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Const {
@@ -149,11 +151,15 @@ fn compares(op: &BinaryOperator, order: std::cmp::Ordering) -> bool {
 /// with strings, equality at every constant and apart from all, order only when every constant
 /// is the same one, since their order is the collation's.
 fn complementary_comparisons(disjuncts: &[&Expr]) -> bool {
-    let conditions: Vec<(&Expr, Condition)> = disjuncts.iter().take(256).filter_map(|d| condition_with_constants(d)).collect();
-    conditions.iter().any(|(x, _)| {
-        let on_x: Vec<&Condition> = conditions.iter().filter(|(y, _)| same_column_expression(x, y)).map(|(_, c)| c).collect();
-        covers_every_value(&on_x)
-    })
+    // The conditions by the expression they are on, each expression's checked once.
+    let mut on: Vec<(&Expr, Vec<Condition>)> = Vec::new();
+    for (x, condition) in disjuncts.iter().take(256).filter_map(|d| condition_with_constants(d)) {
+        match on.iter_mut().find(|(y, _)| same_column_expression(x, y)) {
+            Some((_, conditions)) => conditions.push(condition),
+            None => on.push((x, vec![condition])),
+        }
+    }
+    on.iter().any(|(_, conditions)| covers_every_value(conditions))
 }
 
 /// `x op constant` or `constant op x` (turned around), for the six comparisons; `x [NOT]
@@ -166,7 +172,11 @@ fn condition_with_constants(expr: &Expr) -> Option<(&Expr, Condition)> {
             Some((expr, Condition::Between { low: constant(low)?, high: constant(high)?, negated: *negated }))
         }
         Expr::In { expr, target: InTarget::List(list), negated, .. } if constant(expr).is_none() && !list.is_empty() => {
-            let list = list.iter().take(256).map(constant).collect::<Option<Vec<_>>>()?;
+            // A list cut short would be true of more values than it is: a longer one is not read.
+            if list.len() > MAX_CONSTANTS {
+                return None;
+            }
+            let list = list.iter().map(constant).collect::<Option<Vec<_>>>()?;
             Some((expr, Condition::In { list, negated: *negated }))
         }
         Expr::BinaryOp { left, op, right } => {
@@ -198,9 +208,13 @@ fn same_string(a: &Const, b: &Const, loose: bool) -> bool {
 }
 
 /// Whether some condition of the list holds whatever `x` is (not NULL).
-fn covers_every_value(conditions: &[&Condition]) -> bool {
+fn covers_every_value(conditions: &[Condition]) -> bool {
     use std::cmp::Ordering::{Equal, Less};
     let constants: Vec<&Const> = conditions.iter().flat_map(|c| c.constants()).collect();
+    // Each probe reads every constant: past this many, the clause is left to count as a filter.
+    if constants.len() > MAX_CONSTANTS {
+        return false;
+    }
     let numbers: Option<Vec<f64>> = constants.iter().map(|c| if let Const::Num(n) = c { Some(*n) } else { None }).collect();
     let covered_at = |order_with: &dyn Fn(&Const) -> Option<std::cmp::Ordering>| conditions.iter().any(|c| c.holds(order_with));
     if let Some(mut points) = numbers {
