@@ -178,19 +178,23 @@ def state_changing_functions(results, pg):
             "SELECT lo_unlink(4242) FROM pg_largeobject_metadata WHERE oid = 4242; SELECT lo_from_bytea(4242, 'x');")
     state = lambda: pg.psql("SELECT last_value, is_called FROM counter; SELECT encode(lo_get(4242), 'escape');")[1]  # noqa: E731
     before = state()
+    # A function named in FROM runs as it does in an expression (`SELECT * FROM nextval('s')`).
+    statements = [f"SELECT {call}" for call in CALLS] + [f"SELECT * FROM {call}" for call in CALLS if call.endswith(")")]
+    function = lambda sql: sql.removeprefix("SELECT ").removeprefix("* FROM ").split("(")[0]  # noqa: E731
     refused = set()
-    for call in CALLS:
-        _, out = pg.psql(f"BEGIN READ ONLY;\nSELECT {call};\nROLLBACK;\n")
+    for sql in statements:
+        _, out = pg.psql(f"BEGIN READ ONLY;\n{sql};\nROLLBACK;\n")
         if "read-only transaction" in out:
-            refused.add(call)
-    results.check("the server refuses nextval and setval in a READ ONLY transaction (the oracle answers)",
-                  {c.split("(")[0] for c in refused} == {"nextval", "setval"}, str(sorted(refused)))
-    for call in CALLS:
-        _, out = pg.psql(f"\\set VERBOSITY verbose\nSELECT {call};\n", port=POSTGRES_ENVOY)
+            refused.add(sql)
+    results.check("the server refuses nextval and setval in a READ ONLY transaction, in FROM too (the oracle answers)",
+                  {function(sql) for sql in refused} == {"nextval", "setval"}
+                  and any(sql.startswith("SELECT * FROM nextval") for sql in refused), str(sorted(refused)))
+    for sql in statements:
+        _, out = pg.psql(f"\\set VERBOSITY verbose\n{sql};\n", port=POSTGRES_ENVOY)
         denied = "42501" in out
-        expected = call.split("(")[0] in CHANGES_STATE
-        why = "refused read-only by the server" if call in refused else "changes state" if expected else "only reads"
-        results.check(f"database=postgres: SELECT {call} is {'denied' if expected else 'passed'} ({why})",
+        expected = function(sql) in CHANGES_STATE
+        why = "refused read-only by the server" if sql in refused else "changes state" if expected else "only reads"
+        results.check(f"database=postgres: {sql} is {'denied' if expected else 'passed'} ({why})",
                       denied == expected and (denied or "ERROR" not in out), out)
     results.check("... and the sequence and the large object are unchanged", state() == before, before + " / " + state())
 

@@ -502,6 +502,25 @@ fn functions_that_change_state_count_as_the_statement_they_stand_for() {
     for sql in ["SELECT currval('s'), lastval()", "SELECT lo_get(16401)", "SELECT pg_sequence_last_value('s')"] {
         assert_eq!(ops(&one(sql, PG)), ["select"], "{sql}");
     }
+    // PostgreSQL runs a function named as a table in FROM as it runs one in an expression:
+    // `SELECT * FROM nextval('s')` moves the sequence, refused in READ ONLY like the call.
+    for (sql, op) in [
+        ("SELECT * FROM nextval('shop.orders_id_seq')", Operation::Update),
+        ("SELECT * FROM pg_catalog.setval('s', 1) WITH ORDINALITY", Operation::Update),
+        ("SELECT * FROM orders, nextval('s')", Operation::Update),
+        ("SELECT * FROM orders CROSS JOIN LATERAL nextval('s') AS n", Operation::Update),
+        ("SELECT * FROM ROWS FROM (nextval('s'), generate_series(1, 2))", Operation::Update),
+        ("WITH x AS (SELECT * FROM nextval('s')) SELECT * FROM x", Operation::Update),
+        ("SELECT (SELECT v FROM nextval('s') v)", Operation::Update),
+        ("SELECT * FROM lo_unlink(16401)", Operation::Delete),
+        ("SELECT * FROM pg_notify('jobs', 'run')", Operation::Other),
+        ("SELECT * FROM set_config('role', 'admin', false)", Operation::Grant),
+    ] {
+        assert!(has(&one(sql, PG), op), "{sql}: {:?}", ops(&one(sql, PG)));
+    }
+    let from = objects(&one("SELECT * FROM nextval('shop.orders_id_seq')", PG));
+    assert!(from.contains(&"update:shop.orders_id_seq".to_string()), "{from:?}");
+    assert_eq!(ops(&one("SELECT * FROM generate_series(1, 3), currval('s')", PG)), ["select"]);
     // Text sqlparser cannot read is suspected of the same.
     let unread = analyze_each("SELECT setval('s', 1) WHERE 1 === 1", PG);
     assert!(unread[0].as_ref().expect_err("not parsable").suspected.operations.contains(Operation::Update));

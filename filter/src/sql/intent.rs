@@ -397,12 +397,12 @@ impl Collector {
 
     /// A [`STATE_FUNCTIONS`] call: on the sequence it names (`nextval('shop.orders_id_seq')`,
     /// MariaDB's `NEXTVAL(orders_seq)`), else on the function itself.
-    fn state_change(&mut self, function: &Function) {
-        let Some(base) = function.name.0.last().and_then(|p| p.as_ident()) else { return };
-        let own = || ObjectPath::from_object_name(&function.name, self.dialect);
+    fn state_change(&mut self, name: &ObjectName, args: Option<&[FunctionArg]>) {
+        let Some(base) = name.0.last().and_then(|p| p.as_ident()) else { return };
+        let own = || ObjectPath::from_object_name(name, self.dialect);
         match state_change_of(&base.value) {
             Some(StateChange::Sequence) => {
-                let sequence = first_argument(function).and_then(|arg| named_relation(arg, self.dialect));
+                let sequence = first_argument(args).and_then(|arg| named_relation(arg, self.dialect));
                 self.access(Operation::Update, sequence.unwrap_or_else(own));
             }
             Some(StateChange::As(op)) => self.access(op, own()),
@@ -666,23 +666,31 @@ impl Collector {
     }
 
     fn function_call(&mut self, function: &Function) {
-        self.classify_function(&function.name);
-        self.state_change(function);
-        if sets_identity(function) {
+        let args = match &function.args {
+            FunctionArguments::List(list) => Some(&list.args[..]),
+            _ => None,
+        };
+        self.run_function(&function.name, args);
+    }
+
+    /// A call, in an expression or as a table in FROM (`FROM nextval('s')`, `LATERAL
+    /// setval('s', 1)`): the server runs it either way. `args` is `None` without a list.
+    fn run_function(&mut self, name: &ObjectName, args: Option<&[FunctionArg]>) {
+        self.classify_function(name);
+        self.state_change(name, args);
+        if sets_identity(name, args) {
             // `set_config('role', 'admin', false)` is `SET ROLE admin`.
             self.op(Operation::Grant);
         }
-        if let FunctionArguments::List(list) = &function.args {
-            for arg in &list.args {
-                let expr = match arg {
-                    FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
-                };
-                if matches!(expr, FunctionArgExpr::Wildcard | FunctionArgExpr::QualifiedWildcard(_)) {
-                    // COUNT(*) reads no column values; other aggregates over * are rare.
-                    let name = function.name.to_string().to_ascii_lowercase();
-                    if name != "count" {
-                        self.reads_all_columns = true;
-                    }
+        for arg in args.unwrap_or_default() {
+            let expr = match arg {
+                FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
+            };
+            if matches!(expr, FunctionArgExpr::Wildcard | FunctionArgExpr::QualifiedWildcard(_)) {
+                // COUNT(*) reads no column values; other aggregates over * are rare.
+                let name = name.to_string().to_ascii_lowercase();
+                if name != "count" {
+                    self.reads_all_columns = true;
                 }
             }
         }
@@ -761,8 +769,8 @@ impl Visitor for Collector {
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<SqlError> {
         match factor {
             // `FROM pg_read_file(...)`, ClickHouse `FROM file(...)`.
-            TableFactor::Table { name, args: Some(_), .. } => self.classify_function(name),
-            TableFactor::Function { name, .. } => self.classify_function(name),
+            TableFactor::Table { name, args: Some(table_args), .. } => self.run_function(name, Some(&table_args.args)),
+            TableFactor::Function { name, args, .. } => self.run_function(name, Some(args)),
             TableFactor::TableFunction { expr: Expr::Function(function), .. } => self.function_call(function),
             _ => {}
         }
@@ -808,11 +816,10 @@ fn join_constraint(operator: &sqlparser::ast::JoinOperator) -> Option<&sqlparser
 
 /// Postgres `set_config(name, value, local)` whose name is `role` or `session_authorization`, or
 /// a name only known when it runs.
-fn sets_identity(function: &Function) -> bool {
-    let is_set_config =
-        function.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("set_config"));
-    let FunctionArguments::List(list) = &function.args else { return false };
-    let first = match list.args.first() {
+fn sets_identity(name: &ObjectName, args: Option<&[FunctionArg]>) -> bool {
+    let is_set_config = name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("set_config"));
+    let Some(args) = args else { return false };
+    let first = match args.first() {
         Some(FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } | FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => e,
         _ => return is_set_config,
     };
@@ -823,9 +830,8 @@ fn sets_identity(function: &Function) -> bool {
     is_set_config && literal.is_none_or(|name| effects::is_identity_setting(&name))
 }
 
-fn first_argument(function: &Function) -> Option<&Expr> {
-    let FunctionArguments::List(list) = &function.args else { return None };
-    match list.args.first()? {
+fn first_argument(args: Option<&[FunctionArg]>) -> Option<&Expr> {
+    match args?.first()? {
         FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) | FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } => Some(e),
         _ => None,
     }
